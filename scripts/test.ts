@@ -1,0 +1,28 @@
+// `npm test`: one real control plane for the whole run (each test file uses its
+// own namespaces), then node's test runner over tests/, then teardown, also
+// when a test fails or the run is interrupted.
+import { spawn } from 'node:child_process';
+import { ControlPlane } from '../src/local/control-plane/index.ts';
+
+const files = process.argv.slice(2);
+const controlPlane = new ControlPlane();
+let stopping: Promise<void> | undefined;
+const stop = () => (stopping ??= controlPlane.stop());
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => { void stop().then(() => process.exit(130)); });
+}
+
+let code = 1;
+try {
+  await controlPlane.start();
+  const runner = spawn(process.execPath, ['--test', ...(files.length ? files : ['tests/**/*.test.ts'])], {
+    stdio: 'inherit',
+    env: { ...process.env, FTJ_TEST_KUBECONFIG: controlPlane.kubeconfigPath, FTJ_TEST_KUBECTL: controlPlane.binaries.kubectl },
+  });
+  code = await new Promise<number>((resolve) => runner.on('exit', (exit) => resolve(exit ?? 1)));
+} catch (err) {
+  console.error(err instanceof Error ? err.message : err);
+} finally {
+  await stop();
+}
+process.exit(code);

@@ -1,0 +1,128 @@
+import type { z } from 'zod';
+import type { FineTuneJobSpecFields } from './finetunejob-spec.ts';
+import { exactlyOneLocation } from './location.ts';
+import { MAX_FINE_TUNE_LEARNING_RATE } from './stage.ts';
+
+type Spec = z.output<typeof FineTuneJobSpecFields>;
+
+/**
+ * Cross-field rules a structural schema cannot express. Every message names
+ * the field (by the issue path) and says how to fix it. Rules that need the
+ * model itself (does layer X exist?) are checked by the trainer at load time.
+ */
+export function checkSpecConsistency(spec: Spec, ctx: z.RefinementCtx): void {
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+
+  exactlyOneLocation(spec.model, ['model'], ctx);
+  exactlyOneLocation(spec.dataset, ['dataset'], ctx);
+  exactlyOneLocation(spec.output, ['output'], ctx);
+  if (spec.checkpoint.uri !== undefined && spec.checkpoint.pvc !== undefined) {
+    issue(['checkpoint'], 'set at most one of uri or pvc (neither: checkpoints go under output)');
+  }
+  if (spec.model.input.tokenizer) exactlyOneLocation(spec.model.input.tokenizer, ['model', 'input', 'tokenizer'], ctx);
+
+  checkModel(spec, issue);
+  checkDataset(spec, issue);
+  checkStages(spec, issue);
+}
+
+type Issue = (path: (string | number)[], message: string) => void;
+
+function checkModel({ model, task }: Spec, issue: Issue): void {
+  const { input } = model;
+  if (model.cutLayer !== undefined && model.outputKind !== 'Classifier') {
+    issue(['model', 'cutLayer'], 'cutLayer applies only to outputKind Classifier: remove it or set outputKind: Classifier');
+  }
+  if (input.valueRange.min >= input.valueRange.max) {
+    issue(['model', 'input', 'valueRange'], `min (${input.valueRange.min}) must be below max (${input.valueRange.max})`);
+  }
+  if (task.type === 'ImageClassification') {
+    if (input.shape.length !== 3 || ![1, 3].includes(input.shape[2] ?? 0)) {
+      issue(['model', 'input', 'shape'], `image models take [height, width, channels] with 1 or 3 channels, got [${input.shape.join(', ')}]`);
+    }
+    if (input.tokenizer) issue(['model', 'input', 'tokenizer'], 'a tokenizer applies only to TextClassification: remove it');
+    const channels = input.shape[2] ?? 0;
+    for (const key of ['mean', 'std'] as const) {
+      const values = input[key];
+      if (values && values.length !== channels && values.length !== 1) {
+        issue(['model', 'input', key], `needs 1 or ${channels} values (one per channel), got ${values.length}`);
+      }
+    }
+  } else {
+    if (!input.tokenizer) issue(['model', 'input', 'tokenizer'], 'TextClassification needs the model\'s vocabulary: set tokenizer.uri or tokenizer.pvc');
+    if (input.shape.length !== 1) issue(['model', 'input', 'shape'], `text models take [sequenceLength], got [${input.shape.join(', ')}]`);
+    if (input.dtype !== 'int32') issue(['model', 'input', 'dtype'], 'text models take token ids: set dtype: int32');
+  }
+}
+
+const FORMATS_BY_TASK = {
+  ImageClassification: ['ImageFolder', 'IDX', 'CSV', 'JSONL'],
+  TextClassification: ['CSV', 'JSONL'],
+} as const;
+
+function checkDataset({ dataset, task, augmentation }: Spec, issue: Issue): void {
+  const allowed: readonly string[] = FORMATS_BY_TASK[task.type];
+  if (!allowed.includes(dataset.format)) {
+    issue(['dataset', 'format'], `${dataset.format} cannot feed ${task.type}: use one of ${allowed.join(', ')}`);
+  }
+  if ((dataset.format === 'IDX') !== (dataset.idx !== undefined)) {
+    issue(['dataset', 'idx'], dataset.format === 'IDX' ? 'format IDX needs idx.images and idx.labels' : `idx applies only to format IDX, not ${dataset.format}: remove it`);
+  }
+  const tabular = dataset.format === 'CSV' || dataset.format === 'JSONL';
+  if (tabular) {
+    const { text, features } = dataset.fields;
+    if (task.type === 'TextClassification' && !text) issue(['dataset', 'fields', 'text'], 'TextClassification from CSV/JSONL needs fields.text: the column holding the text');
+    if (task.type === 'ImageClassification' && !features) issue(['dataset', 'fields', 'features'], 'image data from CSV/JSONL needs fields.features: the columns holding pixel values');
+  }
+  if (dataset.classNames && dataset.classNames.length !== task.numClasses) {
+    issue(['dataset', 'classNames'], `lists ${dataset.classNames.length} classes but task.numClasses is ${task.numClasses}: make them agree`);
+  }
+  if (dataset.classNames && new Set(dataset.classNames).size !== dataset.classNames.length) {
+    issue(['dataset', 'classNames'], 'class names must be unique');
+  }
+  const { validation } = dataset;
+  const separate = validation.uri !== undefined || validation.pvc !== undefined;
+  if (validation.uri !== undefined && validation.pvc !== undefined) issue(['dataset', 'validation'], 'set at most one of uri or pvc');
+  if (separate && validation.split !== undefined) {
+    issue(['dataset', 'validation', 'split'], 'set either split or a separate validation location (uri/pvc), not both');
+  }
+  const augmenting = augmentation.horizontalFlip || augmentation.zoom > 0 || augmentation.brightness > 0 || augmentation.contrast > 0;
+  if (augmenting && task.type !== 'ImageClassification') {
+    issue(['augmentation'], 'augmentation applies only to ImageClassification: remove it');
+  }
+}
+
+function checkStages({ stages }: Spec, issue: Issue): void {
+  const seen = new Set<string>();
+  stages.forEach((stage, i) => {
+    if (seen.has(stage.name)) issue(['stages', i, 'name'], `duplicate stage name "${stage.name}": stage names must be unique`);
+    seen.add(stage.name);
+
+    const { policy, layers, fromLayer } = stage.unfreeze;
+    const path = ['stages', i, 'unfreeze'];
+    if (policy === 'TopLayers' && layers === undefined) issue([...path, 'layers'], 'policy TopLayers needs layers: how many top layers to unfreeze');
+    if (policy !== 'TopLayers' && layers !== undefined) issue([...path, 'layers'], `layers applies only to policy TopLayers, not ${policy}: remove it`);
+    if (policy === 'FromLayer' && fromLayer === undefined) issue([...path, 'fromLayer'], 'policy FromLayer needs fromLayer: the name of the lowest layer to unfreeze');
+    if (policy !== 'FromLayer' && fromLayer !== undefined) issue([...path, 'fromLayer'], `fromLayer applies only to policy FromLayer, not ${policy}: remove it`);
+    if (stage.optimizer.warmupEpochs >= stage.epochs) {
+      issue(['stages', i, 'optimizer', 'warmupEpochs'], `warm-up (${stage.optimizer.warmupEpochs}) must be shorter than the stage's ${stage.epochs} epochs`);
+    }
+  });
+
+  const first = stages[0];
+  if (first && first.unfreeze.policy !== 'None') {
+    issue(['stages', 0, 'unfreeze', 'policy'], 'the first stage trains the new head on a frozen base: set policy None (a random head\'s large gradients would wreck unfrozen pretrained weights)');
+  }
+
+  const headRate = stages.find((s) => s.unfreeze.policy === 'None')?.optimizer.learningRate;
+  stages.forEach((stage, i) => {
+    if (stage.unfreeze.policy === 'None' || stage.optimizer.allowHighLearningRate) return;
+    const rate = stage.optimizer.learningRate;
+    const path = ['stages', i, 'optimizer', 'learningRate'];
+    if (rate > MAX_FINE_TUNE_LEARNING_RATE) {
+      issue(path, `${rate} is above ${MAX_FINE_TUNE_LEARNING_RATE}, the highest safe rate for unfrozen layers: lower it (default 1e-5) or set optimizer.allowHighLearningRate: true`);
+    } else if (headRate !== undefined && rate > headRate) {
+      issue(path, `${rate} is above the head stage's rate ${headRate}: fine-tune rates must be smaller (or set optimizer.allowHighLearningRate: true)`);
+    }
+  });
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { conditionList } from './condition.ts';
+
+const time = (description: string) => z.string().meta({ format: 'date-time', description });
+
+export const StageEndReason = z.enum(['EpochsDone', 'EarlyStopped', 'DeadlineExceeded', 'Error', 'Suspended']);
+export type StageEndReason = z.output<typeof StageEndReason>;
+
+export const StageStatus = z.strictObject({
+  name: z.string().meta({ description: 'Stage name from spec.stages.' }),
+  state: z.enum(['Pending', 'Running', 'Succeeded', 'Failed']).meta({ description: 'State of the stage.' }),
+  startTime: time('When the stage started.').optional(),
+  endTime: time('When the stage ended.').optional(),
+  epochsRun: z.number().int().min(0).default(0).meta({ description: 'Epochs completed.' }),
+  bestEpoch: z.number().int().min(0).optional().meta({ description: 'Epoch (1-based) with the best monitored value.' }),
+  monitor: z.string().optional().meta({ description: 'Monitored metric.' }),
+  bestValue: z.number().optional().meta({ description: 'Best monitored value.' }),
+  endReason: StageEndReason.optional().meta({ description: 'Why the stage ended: EpochsDone, EarlyStopped, DeadlineExceeded, Error or Suspended.' }),
+  message: z.string().optional().meta({ description: 'Detail, e.g. the error.' }),
+  attempt: z.number().int().min(1).optional().meta({ description: 'Attempt that completed the stage (a later attempt resumes after it).' }),
+});
+export type StageStatus = z.output<typeof StageStatus>;
+
+export const Metrics = z.strictObject({
+  epoch: z.number().int().min(0).optional().meta({ description: 'Epoch (1-based, within the stage) the metrics are from.' }),
+  loss: z.number().optional().meta({ description: 'Training loss.' }),
+  accuracy: z.number().optional().meta({ description: 'Training accuracy.' }),
+  valLoss: z.number().optional().meta({ description: 'Validation loss.' }),
+  valAccuracy: z.number().optional().meta({ description: 'Validation accuracy.' }),
+  samplesPerSecond: z.number().optional().meta({ description: 'Training throughput.' }),
+  updateTime: time('When the trainer reported them.').optional(),
+});
+
+export const Phase = z.enum(['Pending', 'Queued', 'Running', 'Succeeded', 'Failed', 'Suspended']);
+export type Phase = z.output<typeof Phase>;
+
+export const FineTuneJobStatus = z.strictObject({
+  phase: Phase.optional().meta({ description: 'Pending, Queued (pod waits for a node/GPU), Running, Succeeded, Failed or Suspended.' }),
+  stage: z.string().optional().meta({ description: 'Name of the stage running now, "export" while the model is written.' }),
+  stages: z.array(StageStatus).optional().meta({
+    description: 'Per-stage history; survives pod and operator restarts.',
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['name'],
+  }),
+  conditions: conditionList(),
+  observedGeneration: z.number().int().min(0).optional().meta({ description: 'The .metadata.generation this status reflects.' }),
+  attempts: z.number().int().min(0).optional().meta({ description: 'Trainer pods started so far.' }),
+  failedAttempts: z.number().int().min(0).optional().meta({ description: 'Failed attempts counted toward backoffLimit.' }),
+  podName: z.string().optional().meta({ description: 'Trainer pod of the current attempt.' }),
+  startTime: time('When the first attempt started.').optional(),
+  completionTime: time('When the job succeeded or failed.').optional(),
+  progress: z.strictObject({
+    percent: z.number().min(0).max(100).optional().meta({ description: 'Share of all planned epochs done.' }),
+    epoch: z.number().int().min(0).optional().meta({ description: 'Epoch within the current stage.' }),
+    totalEpochs: z.number().int().min(0).optional().meta({ description: 'Epochs planned for the current stage.' }),
+    eta: time('Estimated completion time.').optional(),
+  }).optional().meta({ description: 'Training progress.' }),
+  metrics: Metrics.optional().meta({ description: 'Latest epoch metrics.' }),
+  skippedFiles: z.array(z.string()).optional().meta({ description: 'Dataset files skipped as unreadable (first 20).' }),
+  outputURI: z.string().optional().meta({ description: 'Where the fine-tuned model was written.' }),
+}).meta({ description: 'Observed state, written by the operator and the trainer through the status subresource.' });
+export type FineTuneJobStatus = z.output<typeof FineTuneJobStatus>;

@@ -1,0 +1,87 @@
+import { CronExpressionParser } from 'cron-parser';
+import { z } from 'zod';
+import { conditionList } from './condition.ts';
+import { FineTuneJobSpec } from './finetunejob-spec.ts';
+import { API_VERSION, FINETUNESCHEDULE } from './group-version.ts';
+import { describeIssues } from './issues.ts';
+import { ObjectMeta } from './object-meta.ts';
+
+const MACROS = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];
+
+/** Why a cron expression is unusable, or undefined when it is fine. Five fields, like a CronJob's schedule. */
+export function cronProblem(schedule: string, timeZone?: string): string | undefined {
+  const trimmed = schedule.trim();
+  if (!MACROS.includes(trimmed) && trimmed.split(/\s+/).length !== 5) {
+    return `"${schedule}" is not a 5-field cron expression (minute hour day-of-month month day-of-week), e.g. "0 3 * * *", or one of ${MACROS.join(', ')}`;
+  }
+  try {
+    CronExpressionParser.parse(trimmed, timeZone ? { tz: timeZone } : {});
+    return undefined;
+  } catch (err) {
+    return `"${schedule}": ${(err as Error).message}`;
+  }
+}
+
+function timeZoneProblem(timeZone: string): string | undefined {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone });
+    return undefined;
+  } catch {
+    return `unknown time zone "${timeZone}": use an IANA name such as Europe/Berlin or Etc/UTC`;
+  }
+}
+
+const FineTuneScheduleSpecFields = z.strictObject({
+  schedule: z.string().min(1).meta({ description: 'Cron schedule (5 fields: minute hour day-of-month month day-of-week, or @daily etc.).' }),
+  timeZone: z.string().min(1).optional().meta({ description: 'IANA time zone of the schedule. Default: the operator\'s time zone (UTC in the image).' }),
+  concurrencyPolicy: z.enum(['Allow', 'Forbid', 'Replace']).default('Forbid').meta({
+    description: 'Allow: runs may overlap. Forbid: skip a run while the previous one is active. Replace: delete the active run and start the new one.',
+  }),
+  startingDeadlineSeconds: z.number().int().min(0).optional().meta({ description: 'A run missed by more than this many seconds is skipped.' }),
+  suspend: z.boolean().default(false).meta({ description: 'true: start no new runs (running ones go on).' }),
+  successfulJobsHistoryLimit: z.number().int().min(0).default(3).meta({ description: 'Succeeded FineTuneJobs to keep.' }),
+  failedJobsHistoryLimit: z.number().int().min(0).default(1).meta({ description: 'Failed FineTuneJobs to keep.' }),
+  jobTemplate: z.strictObject({
+    metadata: z.strictObject({
+      labels: z.record(z.string(), z.string()).optional().meta({ description: 'Labels of each created FineTuneJob.' }),
+      annotations: z.record(z.string(), z.string()).optional().meta({ description: 'Annotations of each created FineTuneJob.' }),
+    }).optional().meta({ description: 'Metadata of each created FineTuneJob.' }),
+    spec: FineTuneJobSpec,
+  }).meta({ description: 'The FineTuneJob created at each scheduled time.' }),
+}).meta({ description: 'When and how to run a FineTuneJob repeatedly.' });
+
+export const FineTuneScheduleSpec = FineTuneScheduleSpecFields.superRefine((spec, ctx) => {
+  const zone = spec.timeZone === undefined ? undefined : timeZoneProblem(spec.timeZone);
+  if (zone) ctx.addIssue({ code: 'custom', path: ['timeZone'], message: zone });
+  const cron = cronProblem(spec.schedule, zone ? undefined : spec.timeZone);
+  if (cron) ctx.addIssue({ code: 'custom', path: ['schedule'], message: cron });
+});
+export type FineTuneScheduleSpec = z.output<typeof FineTuneScheduleSpec>;
+
+const ObjectReference = z.strictObject({
+  name: z.string().meta({ description: 'Name of the FineTuneJob.' }),
+  namespace: z.string().optional().meta({ description: 'Namespace of the FineTuneJob.' }),
+  uid: z.string().optional().meta({ description: 'UID of the FineTuneJob.' }),
+});
+
+export const FineTuneScheduleStatus = z.strictObject({
+  active: z.array(ObjectReference).optional().meta({ description: 'FineTuneJobs of this schedule that are running now.' }),
+  lastScheduleTime: z.string().optional().meta({ format: 'date-time', description: 'When a run was last started.' }),
+  lastSuccessfulTime: z.string().optional().meta({ format: 'date-time', description: 'When a run last succeeded.' }),
+  conditions: conditionList(),
+}).meta({ description: 'Observed state of the schedule.' });
+
+export const FineTuneSchedule = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(FINETUNESCHEDULE.kind),
+  metadata: ObjectMeta,
+  spec: FineTuneScheduleSpec,
+  status: FineTuneScheduleStatus.optional(),
+});
+export type FineTuneSchedule = z.output<typeof FineTuneSchedule>;
+
+export function validateFineTuneScheduleSpec(spec: unknown):
+  { valid: true; spec: FineTuneScheduleSpec } | { valid: false; errors: string[] } {
+  const parsed = FineTuneScheduleSpec.safeParse(spec);
+  return parsed.success ? { valid: true, spec: parsed.data } : { valid: false, errors: describeIssues(parsed.error, 'spec') };
+}

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+
+/** Adam's default rate, for a head on a frozen base (RECIPE §2). */
+export const HEAD_LEARNING_RATE = 1e-3;
+/** Default rate once base layers are unfrozen (RECIPE §3). */
+export const FINE_TUNE_LEARNING_RATE = 1e-5;
+/** Highest fine-tune rate accepted without optimizer.allowHighLearningRate (RECIPE §3: "1e-4 at most"). */
+export const MAX_FINE_TUNE_LEARNING_RATE = 1e-4;
+
+export const Unfreeze = z.strictObject({
+  policy: z.enum(['None', 'TopLayers', 'FromLayer', 'All']).default('None').meta({
+    description: 'None: the base stays frozen (head training). TopLayers: unfreeze the top `layers` layers of the base. FromLayer: unfreeze from the layer named `fromLayer` up. All: unfreeze the whole base.',
+  }),
+  layers: z.number().int().min(1).optional().meta({ description: 'With policy TopLayers: how many layers, counted from the top of the base.' }),
+  fromLayer: z.string().min(1).optional().meta({ description: 'With policy FromLayer: the name of the lowest layer to unfreeze.' }),
+}).meta({ description: 'Which layers of the base train in this stage. The model is recompiled at every stage so the change takes effect.' });
+
+export const Optimizer = z.strictObject({
+  type: z.enum(['Adam', 'SGD', 'RMSProp']).default('Adam').meta({ description: 'Optimizer.' }),
+  learningRate: z.number().positive().max(1).optional().meta({
+    description: 'Learning rate. Default: 1e-3 when the base is frozen, 1e-5 when layers are unfrozen. Unfrozen stages are refused above 1e-4 or above the head stage\'s rate unless allowHighLearningRate is set.',
+  }),
+  warmupEpochs: z.number().int().min(0).default(0).meta({ description: 'Epochs over which the rate rises linearly from 0 to learningRate.' }),
+  allowHighLearningRate: z.boolean().default(false).meta({ description: 'Accept a fine-tune rate above 1e-4 or above the head rate (high rates wreck pretrained weights).' }),
+}).prefault({}).meta({ description: 'Optimizer and learning rate of the stage.' });
+
+export const EarlyStopping = z.strictObject({
+  enabled: z.boolean().default(true).meta({ description: 'Stop the stage when the monitored metric stops improving.' }),
+  monitor: z.enum(['val_loss', 'val_acc', 'loss', 'acc']).default('val_loss').meta({ description: 'Metric to monitor.' }),
+  patience: z.number().int().min(0).default(3).meta({ description: 'Epochs without improvement before stopping.' }),
+  minDelta: z.number().min(0).default(0).meta({ description: 'Smallest change that counts as an improvement.' }),
+  restoreBestWeights: z.boolean().default(true).meta({ description: 'When the stage ends, restore the weights of its best epoch.' }),
+}).prefault({}).meta({ description: 'Early stopping of the stage on a monitored metric.' });
+
+const StageInput = z.strictObject({
+  name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a lower-case DNS label, e.g. head or fine-tune').max(63).meta({
+    description: 'Stage name (a DNS label), shown in .status.stage.',
+  }),
+  unfreeze: Unfreeze.prefault({}),
+  epochs: z.number().int().min(1).max(10000).default(10).meta({ description: 'Maximum epochs of the stage.' }),
+  optimizer: Optimizer,
+  earlyStopping: EarlyStopping,
+  batchNormalization: z.enum(['Frozen', 'Train']).default('Frozen').meta({
+    description: 'Frozen: BatchNormalization layers of the base stay in inference mode with frozen statistics even when unfrozen (Keras behaviour; safe with small batches). Train: unfrozen BN layers update their statistics.',
+  }),
+}).meta({ description: 'One training stage.' });
+
+/** A stage with its learning rate resolved from its unfreeze policy. */
+export const Stage = StageInput.transform((stage) => ({
+  ...stage,
+  optimizer: {
+    ...stage.optimizer,
+    learningRate: stage.optimizer.learningRate
+      ?? (stage.unfreeze.policy === 'None' ? HEAD_LEARNING_RATE : FINE_TUNE_LEARNING_RATE),
+  },
+}));
+
+export type Stage = z.output<typeof Stage>;
+
+/** RECIPE §2-3: train the head on a frozen base, then fine-tune the whole base at a small rate. */
+export const DEFAULT_STAGES: z.input<typeof Stage>[] = [
+  { name: 'head', unfreeze: { policy: 'None' } },
+  { name: 'fine-tune', unfreeze: { policy: 'All' } },
+];
+
+export const stageList = () =>
+  z.array(Stage).min(1).max(20).prefault(DEFAULT_STAGES).meta({
+    description: 'Training stages, run in order. Default: "head" (frozen base, Adam 1e-3) then "fine-tune" (all layers, Adam 1e-5, BN frozen).',
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['name'],
+  });

@@ -1,0 +1,3 @@
+export * from './binaries.ts';
+export * from './control-plane.ts';
+export * from './node-registration.ts';

@@ -1,0 +1,57 @@
+import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
+
+export interface NodeCapacity { cpu?: string; memory?: string; gpus?: number; pods?: number }
+
+/** How often the Lease is renewed; the node-lifecycle controller marks a node unreachable after 40 s of silence. */
+const HEARTBEAT_MS = 10_000;
+
+/**
+ * Registers a Ready Node with the given capacity (nvidia.com/gpu included, so
+ * the real scheduler does GPU accounting) and keeps it Ready with Lease
+ * heartbeats as a kubelet does. Returns a function that stops the heartbeats
+ * and deletes the Node.
+ */
+export async function registerNode(kc: KubeConfig, name: string, capacity: NodeCapacity = {}): Promise<() => Promise<void>> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const leases = kc.makeApiClient(CoordinationV1Api);
+  const resources: Record<string, string> = {
+    cpu: capacity.cpu ?? '8',
+    memory: capacity.memory ?? '32Gi',
+    pods: String(capacity.pods ?? 110),
+    ...(capacity.gpus ? { 'nvidia.com/gpu': String(capacity.gpus) } : {}),
+  };
+  const node: V1Node = {
+    metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
+    status: { capacity: resources, allocatable: resources, conditions: [readyCondition()] },
+  };
+  const created = await core.createNode({ body: node });
+  // Status sent on create may be dropped; write it through the status subresource too.
+  await core.replaceNodeStatus({ name, body: { ...created, status: node.status } });
+
+  const renew = async () => {
+    const now = new Date();
+    try {
+      const lease = await leases.readNamespacedLease({ name, namespace: 'kube-node-lease' });
+      lease.spec = { ...lease.spec, renewTime: now };
+      await leases.replaceNamespacedLease({ name, namespace: 'kube-node-lease', body: lease });
+    } catch {
+      await leases.createNamespacedLease({
+        namespace: 'kube-node-lease',
+        body: { metadata: { name }, spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: now } },
+      }).catch(() => undefined);
+    }
+  };
+  await renew();
+  const timer = setInterval(() => { void renew(); }, HEARTBEAT_MS);
+  timer.unref();
+
+  return async () => {
+    clearInterval(timer);
+    await core.deleteNode({ name }).catch(() => undefined);
+  };
+}
+
+function readyCondition() {
+  const now = new Date();
+  return { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'registered by the finetune-operator local control plane', lastHeartbeatTime: now, lastTransitionTime: now };
+}

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FINE_TUNE_LEARNING_RATE, HEAD_LEARNING_RATE, validateFineTuneJobSpec } from '../../src/api/v1alpha1/index.ts';
+import { minimalSpec, validSpec } from './spec-fixtures.ts';
+
+describe('FineTuneJob spec defaults follow RECIPE.md', () => {
+  it('gives a minimal spec the two recipe stages: frozen head at 1e-3, then full fine-tune at 1e-5 with BN frozen', () => {
+    const spec = validSpec(minimalSpec());
+    assert.deepEqual(spec.stages.map((s) => [s.name, s.unfreeze.policy, s.optimizer.learningRate, s.batchNormalization]), [
+      ['head', 'None', HEAD_LEARNING_RATE, 'Frozen'],
+      ['fine-tune', 'All', FINE_TUNE_LEARNING_RATE, 'Frozen'],
+    ]);
+  });
+
+  it('defaults the head to Dropout 0.2 without hidden layers or L2', () => {
+    assert.deepEqual(validSpec(minimalSpec()).head, { dropout: 0.2, hiddenUnits: [], l2: 0 });
+  });
+
+  it('defaults early stopping to val_loss, patience 3, min delta 0, restoring the best weights', () => {
+    const { earlyStopping } = validSpec(minimalSpec()).stages[0]!;
+    assert.deepEqual(earlyStopping, { enabled: true, monitor: 'val_loss', patience: 3, minDelta: 0, restoreBestWeights: true });
+  });
+
+  it('derives a stage\'s learning rate from its unfreeze policy when the rate is omitted', () => {
+    const spec = validSpec({
+      ...minimalSpec(),
+      stages: [{ name: 'head' }, { name: 'top', unfreeze: { policy: 'TopLayers', layers: 4 } }],
+    });
+    assert.equal(spec.stages[0]!.optimizer.learningRate, HEAD_LEARNING_RATE);
+    assert.equal(spec.stages[1]!.optimizer.learningRate, FINE_TUNE_LEARNING_RATE);
+  });
+
+  it('keeps an explicit learning rate', () => {
+    const spec = validSpec({ ...minimalSpec(), stages: [{ name: 'head', optimizer: { learningRate: 3e-4 } }] });
+    assert.equal(spec.stages[0]!.optimizer.learningRate, 3e-4);
+  });
+
+  it('defaults the runtime like a Job: one GPU, backoffLimit 3, not suspended, exit code 2 fails at once', () => {
+    const spec = validSpec(minimalSpec());
+    assert.equal(spec.resources.gpus, 1);
+    assert.equal(spec.backoffLimit, 3);
+    assert.equal(spec.suspend, false);
+    assert.deepEqual(spec.retryPolicy.rules, [{ action: 'FailJob', onExitCodes: { operator: 'In', values: [2] } }]);
+  });
+
+  it('does not change the input object (the operator never rewrites a user\'s spec)', () => {
+    const input = minimalSpec();
+    const before = structuredClone(input);
+    validateFineTuneJobSpec(input);
+    assert.deepEqual(input, before);
+  });
+});
