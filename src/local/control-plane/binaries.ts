@@ -1,15 +1,22 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 
 export const SERVER_BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
 export type Binaries = Record<(typeof SERVER_BINARIES)[number] | 'kubectl', string>;
 
-/** Where built binaries are kept between runs (one build per machine). */
-export const DEFAULT_CACHE_DIR = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'finetune-operator', 'control-plane-v1.20');
-
 const BUILD_SCRIPT = join(import.meta.dirname, '..', '..', '..', 'hack', 'build-control-plane.sh');
+
+/**
+ * Where built binaries are kept between runs (one build per machine). Keyed by
+ * the build script's hash, so a changed build recipe never reuses old binaries.
+ */
+export const DEFAULT_CACHE_DIR = join(
+  process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'finetune-operator',
+  `control-plane-v1.20-${createHash('sha256').update(readFileSync(BUILD_SCRIPT)).digest('hex').slice(0, 12)}`,
+);
 
 function executable(path: string): boolean {
   try { accessSync(path, constants.X_OK); return true; } catch { return false; }

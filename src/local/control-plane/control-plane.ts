@@ -34,7 +34,10 @@ export class ControlPlane {
   private readonly log: (line: string) => void;
   private components: Component[] = [];
   private readonly options: ControlPlaneOptions;
-  private readonly onExit = () => this.killAll('SIGKILL');
+  private readonly onExit = () => {
+    this.killAll('SIGKILL');
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  };
 
   constructor(options: ControlPlaneOptions = {}) {
     this.options = options;
@@ -100,14 +103,17 @@ export class ControlPlane {
 
   /** Stops every component (SIGTERM, then SIGKILL: an apiserver whose etcd is gone may ignore SIGTERM). */
   async stop(): Promise<void> {
-    const order = ['kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'];
-    for (const name of order) {
-      const component = this.components.find((c) => c.name === name);
-      if (component) await terminate(component.process, 5_000);
-    }
+    // Reverse start order; taken off the list first, so their exits are not reported as crashes.
+    const components = this.components.reverse();
     this.components = [];
+    for (const component of components) await terminate(component.process, 5_000);
     process.removeListener('exit', this.onExit);
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Process ids of the running components (to check that teardown left nothing behind). */
+  get pids(): number[] {
+    return this.components.flatMap((c) => (c.process.pid ? [c.process.pid] : []));
   }
 
   /** The log of a component, for diagnosing a failed test. */

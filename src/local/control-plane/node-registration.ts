@@ -1,4 +1,4 @@
-import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { ApiException, CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
 
 export interface NodeCapacity { cpu?: string; memory?: string; gpus?: number; pods?: number }
 
@@ -24,9 +24,18 @@ export async function registerNode(kc: KubeConfig, name: string, capacity: NodeC
     metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
     status: { capacity: resources, allocatable: resources, conditions: [readyCondition()] },
   };
-  const created = await core.createNode({ body: node });
-  // Status sent on create may be dropped; write it through the status subresource too.
-  await core.replaceNodeStatus({ name, body: { ...created, status: node.status } });
+  await core.createNode({ body: node });
+  // Status sent on create is not kept: write it through the status subresource,
+  // re-reading on conflict (node controllers touch a new Node at once).
+  for (let attempt = 1; ; attempt++) {
+    const current = await core.readNode({ name });
+    try {
+      await core.replaceNodeStatus({ name, body: { ...current, status: { ...current.status, ...node.status } } });
+      break;
+    } catch (err) {
+      if (!(err instanceof ApiException && err.code === 409) || attempt === 5) throw err;
+    }
+  }
 
   const renew = async () => {
     const now = new Date();

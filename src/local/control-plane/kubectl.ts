@@ -1,0 +1,28 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+export interface CommandResult { code: number; stdout: string; stderr: string }
+
+/** Runs a kubectl binary against a kubeconfig, feeding `input` on stdin. */
+export function runKubectl(binary: string, kubeconfig: string, args: string[], input = ''): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+export const CRD_DIR = join(import.meta.dirname, '..', '..', '..', 'crds');
+
+/** Applies the project's CRDs (server-side, idempotent) and waits until the API server serves them. */
+export async function installCRDs(binary: string, kubeconfig: string): Promise<void> {
+  const applied = await runKubectl(binary, kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', CRD_DIR]);
+  if (applied.code !== 0) throw new Error(`applying ${CRD_DIR} failed: ${applied.stderr}`);
+  const waited = await runKubectl(binary, kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', '-f', CRD_DIR]);
+  if (waited.code !== 0) throw new Error(`CRDs not Established: ${waited.stderr}`);
+}
