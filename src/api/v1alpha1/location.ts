@@ -38,3 +38,22 @@ export function exactlyOneLocation(loc: Location, path: (string | number)[], ctx
     }
   }
 }
+
+/**
+ * Where the operator mounts a PersistentVolumeClaim in the trainer pod: claim
+ * `data` is at /mnt/pvc/data. The trainer resolves pvc locations against it.
+ */
+export const PVC_MOUNT_ROOT = '/mnt/pvc';
+
+export type ResolvedLocation = { kind: 'file'; path: string } | { kind: 'http'; url: string };
+
+/** Turns a uri or pvc location into a local path (file://, pvc) or a URL (http(s)). */
+export function resolveLocation(loc: Location, pvcRoot = PVC_MOUNT_ROOT): ResolvedLocation {
+  const join = (...parts: string[]) => parts.join('/').replace(/\/{2,}/g, '/').replace(/(.)\/$/, '$1');
+  if (loc.pvc) return { kind: 'file', path: join(pvcRoot, loc.pvc.claimName, loc.pvc.path) };
+  const uri = loc.uri ?? '';
+  if (/^https?:\/\//i.test(uri)) return { kind: 'http', url: uri };
+  if (uri.startsWith('pvc://')) return { kind: 'file', path: join(pvcRoot, uri.slice('pvc://'.length)) };
+  if (uri.startsWith('file://')) return { kind: 'file', path: decodeURIComponent(uri.slice('file://'.length)) };
+  throw new Error(`unsupported location "${uri}": use file://, http(s):// or pvc://`);
+}

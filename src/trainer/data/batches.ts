@@ -1,0 +1,114 @@
+import * as tf from '@tensorflow/tfjs';
+import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
+import { PermanentError } from '../errors.ts';
+import { augment, augments } from './augmentation.ts';
+import { type Example, UnreadableFileError } from './example.ts';
+import { type Preprocessing, preprocess } from './preprocessing.ts';
+import { seededRandom, shuffled } from './seeded-random.ts';
+
+export interface Batch { xs: tf.Tensor; ys: tf.Tensor1D }
+
+/** Called once per file skipped as unreadable (spec.dataset.onCorruptFile: Skip). */
+export type SkipListener = (file: string, reason: string) => void;
+
+/**
+ * Reads, decodes and preprocesses examples batch by batch. Unreadable files
+ * are skipped (and remembered, so they are reported once) or fail the run,
+ * always named.
+ */
+export class ExampleReader {
+  private readonly skipped = new Set<Example>();
+  private readonly spec: FineTuneJobSpec;
+  private readonly preprocessing: Preprocessing;
+  private readonly onSkip: SkipListener;
+
+  constructor(spec: FineTuneJobSpec, preprocessing: Preprocessing, onSkip: SkipListener) {
+    this.spec = spec;
+    this.preprocessing = preprocessing;
+    this.onSkip = onSkip;
+  }
+
+  /** Preprocessed pixels and labels of the readable examples among `examples`, or undefined when none is. */
+  async read(examples: Example[]): Promise<Batch | undefined> {
+    const results = await Promise.all(examples.filter((e) => !this.skipped.has(e)).map(async (example) => {
+      try {
+        return { example, pixels: await example.read() };
+      } catch (err) {
+        if (!(err instanceof UnreadableFileError)) throw err;
+        if (this.spec.dataset.onCorruptFile === 'Fail') {
+          throw new PermanentError(`cannot read ${err.message} (spec.dataset.onCorruptFile is Fail; set Skip to train without unreadable files)`);
+        }
+        this.skipped.add(example);
+        this.onSkip(err.file, err.message);
+        return undefined;
+      }
+    }));
+    const ok = results.filter((r) => r !== undefined);
+    if (!ok.length) return undefined;
+    const [h, w, c] = ok[0]!.example.shape;
+    const size = h * w * c;
+    const pixels = new Float32Array(ok.length * size);
+    ok.forEach((r, i) => pixels.set(r.pixels, i * size));
+    return tf.tidy(() => ({
+      xs: preprocess(tf.tensor4d(pixels, [ok.length, h, w, c]), this.preprocessing),
+      ys: tf.tensor1d(ok.map((r) => r.example.label), 'float32'),
+    }));
+  }
+}
+
+export interface BatchStreamOptions {
+  batchSize: number;
+  /** Reshuffle every epoch with seed + epoch. */
+  shuffleSeed?: number;
+  /** Augment (training only); seeded per epoch. */
+  augmentation?: { spec: FineTuneJobSpec; preprocessing: Preprocessing; seed: number };
+  /** Map each batch's inputs (e.g. through the frozen base). */
+  map?: (xs: tf.Tensor) => tf.Tensor;
+}
+
+/**
+ * A tf.data dataset over examples for fitDataset: shuffled per epoch, read and
+ * decoded a batch ahead (prefetch) while the previous batch trains.
+ */
+export function exampleDataset(examples: Example[], reader: ExampleReader, options: BatchStreamOptions): tf.data.Dataset<tf.TensorContainer> {
+  let epoch = 0;
+  return tf.data.generator(async function* () {
+    const order = options.shuffleSeed === undefined ? examples : shuffled(examples, options.shuffleSeed + epoch);
+    const random = options.augmentation ? seededRandom(options.augmentation.seed + epoch) : undefined;
+    epoch++;
+    for (let start = 0; start < order.length; start += options.batchSize) {
+      const batch = await reader.read(order.slice(start, start + options.batchSize));
+      if (!batch) continue;
+      yield transform(batch, options, random);
+    }
+  } as unknown as () => Generator<tf.TensorContainer>).prefetch(2);
+}
+
+/** A tf.data dataset over feature tensors held in memory (cached base features), shuffled per epoch. */
+export function tensorDataset(xs: tf.Tensor, ys: tf.Tensor1D, batchSize: number, shuffleSeed?: number): tf.data.Dataset<tf.TensorContainer> {
+  let epoch = 0;
+  const count = ys.shape[0];
+  return tf.data.generator(function* () {
+    const indices = Array.from({ length: count }, (_, i) => i);
+    const order = shuffleSeed === undefined ? indices : shuffled(indices, shuffleSeed + epoch);
+    epoch++;
+    for (let start = 0; start < count; start += batchSize) {
+      yield tf.tidy(() => {
+        const picked = tf.tensor1d(order.slice(start, start + batchSize), 'int32');
+        return { xs: tf.gather(xs, picked), ys: tf.gather(ys, picked) };
+      });
+    }
+  } as unknown as () => Generator<tf.TensorContainer>);
+}
+
+function transform(batch: Batch, options: BatchStreamOptions, random: (() => number) | undefined): tf.TensorContainer {
+  const augmentation = random && options.augmentation && augments(options.augmentation.spec.augmentation) ? options.augmentation : undefined;
+  if (!augmentation && !options.map) return { xs: batch.xs, ys: batch.ys };
+  const xs = tf.tidy(() => {
+    let x = batch.xs as tf.Tensor4D;
+    if (augmentation) x = augment(x, augmentation.spec.augmentation, augmentation.preprocessing, random!);
+    return options.map ? options.map(x) : x;
+  });
+  batch.xs.dispose();
+  return { xs, ys: batch.ys };
+}

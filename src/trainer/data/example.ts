@@ -1,0 +1,25 @@
+/** One labelled example; its pixels are read only when its batch is built. */
+export interface Example {
+  label: number;
+  /** File (and index, for IDX) the example comes from: named in every error about it. */
+  source: string;
+  /** Shape of what `read` returns: [height, width, channels]. */
+  shape: [number, number, number];
+  /** Pixels, row-major HWC, 0-255. */
+  read(): Promise<Uint8Array>;
+}
+
+export interface LoadedDataset {
+  train: Example[];
+  validation: Example[];
+  classNames: string[];
+}
+
+/** A file that cannot be read or decoded. */
+export class UnreadableFileError extends Error {
+  readonly file: string;
+  constructor(file: string, reason: string) {
+    super(`${file}: ${reason}`);
+    this.file = file;
+  }
+}

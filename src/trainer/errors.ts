@@ -1,0 +1,15 @@
+import { TrainerExitCode } from '../api/v1alpha1/index.ts';
+
+/**
+ * A failure retrying cannot fix: invalid spec, model or data. The trainer
+ * exits with TrainerExitCode.Permanent and the operator fails the job at once.
+ * The message names what is wrong (field, file, layer) and the fix.
+ */
+export class PermanentError extends Error {
+  override readonly name = 'PermanentError';
+}
+
+/** The exit code for an error: permanent errors are not retried; anything else may be transient. */
+export function exitCodeFor(error: unknown): number {
+  return error instanceof PermanentError ? TrainerExitCode.Permanent : TrainerExitCode.Transient;
+}

@@ -1,0 +1,60 @@
+// The trainer's entry point, the container command of the trainer pod:
+//   node src/trainer/main.ts --spec /etc/finetune/job.yaml [--metrics-port 9400]
+// The spec file is a FineTuneJob manifest (or its spec alone). Exit codes:
+// 0 success, 2 invalid spec/model/data (do not retry), 3 other failures (retry).
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { parse } from 'yaml';
+import { TrainerExitCode, validateFineTuneJobSpec } from '../api/v1alpha1/index.ts';
+import { selectBackend } from './backend/select-backend.ts';
+import { exitCodeFor, PermanentError } from './errors.ts';
+import { consoleReporter } from './report/console-reporter.ts';
+import { metricsReporter } from './report/metrics-reporter.ts';
+import { runStagedTraining } from './staged-training.ts';
+
+const { values } = parseArgs({
+  options: {
+    spec: { type: 'string', default: process.env['FTJ_SPEC_PATH'] ?? '/etc/finetune/job.yaml' },
+    'metrics-port': { type: 'string', default: process.env['FTJ_METRICS_PORT'] ?? '9400' },
+    'pvc-root': { type: 'string', default: process.env['FTJ_PVC_ROOT'] },
+    'cache-dir': { type: 'string', default: process.env['FTJ_CACHE_DIR'] ?? '/tmp/finetune-cache' },
+  },
+});
+
+const console_ = consoleReporter();
+const metrics = metricsReporter();
+
+async function main(): Promise<number> {
+  const { spec, name } = await readSpec(values.spec!);
+  const backend = await selectBackend({ requireGpu: spec.resources.gpus > 0, allowCpu: process.env['FTJ_ALLOW_CPU'] === '1' });
+  const port = Number(values['metrics-port']);
+  const server = port > 0 ? await metrics.listen(port) : undefined;
+  try {
+    await runStagedTraining(spec, {
+      reporters: [console_, metrics], backend, cacheDir: values['cache-dir']!, jobName: name,
+      ...(values['pvc-root'] ? { pvcRoot: values['pvc-root'] } : {}),
+    });
+  } finally {
+    server?.close();
+  }
+  return TrainerExitCode.Success;
+}
+
+async function readSpec(path: string) {
+  let document: { metadata?: { name?: string; namespace?: string }; spec?: unknown } & Record<string, unknown>;
+  try {
+    document = parse(await readFile(path, 'utf8')) as typeof document;
+  } catch (err) {
+    throw new PermanentError(`cannot read the job spec ${path}: ${(err as Error).message}`);
+  }
+  const result = validateFineTuneJobSpec(document.spec ?? document);
+  if (!result.valid) throw new PermanentError(`invalid FineTuneJob spec in ${path}:\n  ${result.errors.join('\n  ')}`);
+  const meta = document.metadata;
+  return { spec: result.spec, name: meta?.name ? `${meta.namespace ? `${meta.namespace}/` : ''}${meta.name}` : undefined };
+}
+
+process.exitCode = await main().catch((err: unknown) => {
+  const error = err instanceof Error ? err : new Error(String(err));
+  console_.failed!(error);
+  return exitCodeFor(error);
+});

@@ -1,0 +1,46 @@
+import * as tf from '@tensorflow/tfjs';
+import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
+import { type BaseModel, predictGraph } from './load-base-model.ts';
+
+/**
+ * The base with its new head, in two views that share the head's layers
+ * (and so its weights):
+ * - `head`: features in, class probabilities out; trained while the base is frozen;
+ * - `full`: images in (layers bases only); trained once base layers are unfrozen, and exported.
+ */
+export interface FineTuneModel {
+  base: BaseModel;
+  head: tf.LayersModel;
+  full: tf.LayersModel | undefined;
+  headLayers: tf.layers.Layer[];
+  /** Base features of a preprocessed batch, in inference mode. */
+  extract(batch: tf.Tensor): tf.Tensor;
+}
+
+/** RECIPE §2: Dropout (default 0.2), optional hidden Dense layers with L2, then Dense(numClasses, softmax). */
+export function buildFineTuneModel(base: BaseModel, spec: FineTuneJobSpec): FineTuneModel {
+  const { head: headSpec, task, seed } = spec;
+  const regularizer = headSpec.l2 > 0 ? tf.regularizers.l2({ l2: headSpec.l2 }) : undefined;
+  const dense = (units: number, activation: 'relu' | 'softmax', name: string) => tf.layers.dense({
+    units, activation, name, kernelRegularizer: regularizer,
+    kernelInitializer: tf.initializers.glorotUniform({ seed: seed + units }),
+  });
+  const headLayers: tf.layers.Layer[] = [
+    tf.layers.dropout({ rate: headSpec.dropout, seed, name: 'ftj_head_dropout' }),
+    ...headSpec.hiddenUnits.map((units, i) => dense(units, 'relu', `ftj_head_hidden_${i}`)),
+    dense(task.numClasses, 'softmax', 'ftj_head_output'),
+  ];
+  const applyHead = (input: tf.SymbolicTensor) =>
+    headLayers.reduce((x, layer) => layer.apply(x) as tf.SymbolicTensor, input);
+
+  const featureShape = base.format === 'Layers' ? base.features.shape.slice(1) as number[] : base.featureShape;
+  const featureInput = tf.input({ shape: featureShape, name: 'ftj_features' });
+  const head = tf.model({ inputs: featureInput, outputs: applyHead(featureInput), name: 'ftj_head' });
+
+  if (base.format === 'Graph') {
+    return { base, head, full: undefined, headLayers, extract: (batch) => predictGraph(base.model, batch, spec.model.cutLayer) };
+  }
+  const full = tf.model({ inputs: base.model.inputs, outputs: applyHead(base.features), name: 'ftj_model' });
+  const extractor = tf.model({ inputs: base.model.inputs, outputs: base.features, name: 'ftj_extractor' });
+  return { base, head, full, headLayers, extract: (batch) => extractor.predict(batch) as tf.Tensor };
+}

@@ -1,0 +1,63 @@
+import type { StageEndReason } from '../../api/v1alpha1/index.ts';
+
+export interface StageStart {
+  name: string;
+  index: number;
+  total: number;
+  epochs: number;
+  learningRate: number;
+  /** Base layers (with weights) that train in this stage. */
+  trainableBaseLayers: number;
+  /** The head trains on base features computed once (frozen base, no augmentation). */
+  cachedFeatures: boolean;
+}
+
+export interface EpochEnd {
+  stage: string;
+  /** 1-based, within the stage. */
+  epoch: number;
+  epochs: number;
+  metrics: { loss?: number; acc?: number; val_loss?: number; val_acc?: number };
+  samplesPerSecond: number;
+  /** Share of all planned epochs done, 0-100. */
+  percent: number;
+  eta: Date;
+}
+
+export interface StageResult {
+  name: string;
+  epochsRun: number;
+  bestEpoch: number | undefined;
+  monitor: string;
+  bestValue: number | undefined;
+  endReason: StageEndReason;
+  startTime: string;
+  endTime: string;
+}
+
+/**
+ * Receives the trainer's progress. The console reporter writes pod logs, the
+ * metrics reporter serves Prometheus, and the operator's reporter forwards
+ * transitions to the job's status.
+ */
+export interface TrainingReporter {
+  started?(info: { backend: string; source: string; gpu: boolean; train: number; validation: number; classes: string[] }): void;
+  resumed?(completed: StageResult[]): void;
+  stageStarted?(stage: StageStart): void;
+  epochEnded?(epoch: EpochEnd): void;
+  stageEnded?(result: StageResult): void;
+  fileSkipped?(file: string, reason: string): void;
+  exported?(info: { path: string; stages: StageResult[] }): void;
+  failed?(error: Error): void;
+}
+
+/** Fans every report out to several reporters. */
+export function combineReporters(...reporters: TrainingReporter[]): Required<TrainingReporter> {
+  const fan = <K extends keyof TrainingReporter>(key: K) => (...args: Parameters<Required<TrainingReporter>[K]>) => {
+    for (const reporter of reporters) (reporter[key] as ((...a: unknown[]) => void) | undefined)?.(...args);
+  };
+  return {
+    started: fan('started'), resumed: fan('resumed'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
+    stageEnded: fan('stageEnded'), fileSkipped: fan('fileSkipped'), exported: fan('exported'), failed: fan('failed'),
+  };
+}

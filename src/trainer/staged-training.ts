@@ -1,0 +1,105 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { type FineTuneJobSpec, resolveLocation } from '../api/v1alpha1/index.ts';
+import { CheckpointStore, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
+import { ExampleReader } from './data/batches.ts';
+import { loadDataset } from './data/load-dataset.ts';
+import { preprocessingOf } from './data/preprocessing.ts';
+import { PermanentError } from './errors.ts';
+import { buildFineTuneModel } from './model/fine-tune-model.ts';
+import { fileSystemModel } from './model/file-io-handler.ts';
+import { loadBaseModel } from './model/load-base-model.ts';
+import { combineReporters, type StageResult, type TrainingReporter } from './report/reporter.ts';
+import { runStage } from './stages/run-stage.ts';
+import { keepFrozenBatchNormInInference } from './stages/unfreeze-policy.ts';
+
+export interface TrainingOptions {
+  reporters: TrainingReporter[];
+  /** Root of PVC mounts (default /mnt/pvc). */
+  pvcRoot?: string;
+  /** Where http(s) models are cached. */
+  cacheDir: string;
+  /** The spec's name and namespace, for the exported metadata. */
+  jobName?: string;
+  backend: { name: string; source: string; gpu: boolean };
+}
+
+export interface TrainingOutcome { outputPath: string; stages: StageResult[]; skippedFiles: string[] }
+
+/**
+ * Runs RECIPE.md for one spec: load and check the base and the data, run the
+ * stages in order (resuming after the last completed one), checkpoint at each
+ * stage boundary, and export the model with its metadata.
+ */
+export async function runStagedTraining(spec: FineTuneJobSpec, options: TrainingOptions): Promise<TrainingOutcome> {
+  const report = combineReporters(...options.reporters);
+  const output = resolveLocation(spec.output, options.pvcRoot);
+  if (output.kind !== 'file') throw new PermanentError(`spec.output: models are written to files or PVCs, not ${output.url}`);
+  const checkpointLocation = spec.checkpoint.uri !== undefined || spec.checkpoint.pvc !== undefined
+    ? resolveLocation(spec.checkpoint, options.pvcRoot) : { kind: 'file' as const, path: join(output.path, 'checkpoints') };
+  if (checkpointLocation.kind !== 'file') throw new PermanentError('spec.checkpoint: checkpoints are written to files or PVCs');
+
+  const preprocessing = preprocessingOf(spec);
+  const [data, base] = await Promise.all([loadDataset(spec, options.pvcRoot), loadBaseModel(spec, options)]);
+  if (data.classNames.length !== spec.task.numClasses) {
+    throw new PermanentError(`the dataset has ${data.classNames.length} classes (${data.classNames.join(', ')}) but spec.task.numClasses is ${spec.task.numClasses}`);
+  }
+  if (base.format === 'Layers') keepFrozenBatchNormInInference(base.layers);
+  const model = buildFineTuneModel(base, spec);
+  const trained = model.full ?? model.head;
+  report.started({ backend: options.backend.name, source: options.backend.source, gpu: options.backend.gpu, train: data.train.length, validation: data.validation.length, classes: data.classNames });
+
+  const skippedFiles: string[] = [];
+  const reader = new ExampleReader(spec, preprocessing, (file, reason) => { skippedFiles.push(file); report.fileSkipped(file, reason); });
+  const checkpoints = new CheckpointStore(checkpointLocation.path, trainingSpecHash(spec));
+  const stages = await checkpoints.completedStages();
+  if (stages.length) {
+    await checkpoints.restore(trained, stages);
+    report.resumed([...stages]);
+  }
+
+  const plannedEpochs = spec.stages.reduce((sum, s) => sum + s.epochs, 0);
+  for (const [index, stage] of spec.stages.entries()) {
+    if (index < stages.length) continue;
+    const epochsBefore = spec.stages.slice(0, index).reduce((sum, s) => sum + s.epochs, 0);
+    const result = await runStage({
+      spec, model, data, reader, preprocessing, plannedEpochs, epochsBefore,
+      onStart: report.stageStarted, onEpoch: report.epochEnded,
+    }, stage, index);
+    stages.push(result);
+    report.stageEnded(result);
+    await checkpoints.saveStage(trained, stages);
+  }
+
+  await exportModel(trained, output.path, { spec, preprocessing, classNames: data.classNames, stages, jobName: options.jobName });
+  report.exported({ path: output.path, stages });
+  return { outputPath: output.path, stages, skippedFiles };
+}
+
+/** The fine-tuned layers model and metadata.json (RECIPE §5). */
+async function exportModel(model: tf.LayersModel, dir: string, meta: {
+  spec: FineTuneJobSpec; preprocessing: ReturnType<typeof preprocessingOf>; classNames: string[]; stages: StageResult[]; jobName: string | undefined;
+}): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await model.save(fileSystemModel(join(dir, 'model.json')));
+  const { spec } = meta;
+  const metadata = {
+    job: meta.jobName,
+    task: spec.task,
+    classNames: meta.classNames,
+    preprocessing: meta.preprocessing,
+    baseModel: {
+      uri: spec.model.uri ?? `pvc://${spec.model.pvc!.claimName}/${spec.model.pvc!.path}`,
+      format: spec.model.format,
+      license: spec.model.license,
+      provenance: spec.model.provenance,
+      // A graph base is not part of the exported (head) model: serving runs it first.
+      ...(spec.model.format === 'Graph' ? { exportedModelIsHeadOnly: true, cutLayer: spec.model.cutLayer } : {}),
+    },
+    specHash: trainingSpecHash(spec),
+    stages: meta.stages,
+    exportedAt: new Date().toISOString(),
+  };
+  await writeFile(join(dir, 'metadata.json'), JSON.stringify(metadata, null, 2));
+}

@@ -1,0 +1,68 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Stage, StageEndReason } from '../../api/v1alpha1/index.ts';
+import { logValue } from './epoch-logs.ts';
+
+export interface EarlyStoppingOutcome {
+  monitor: string;
+  bestEpoch: number | undefined;
+  bestValue: number | undefined;
+  stoppedEarly: boolean;
+}
+
+/**
+ * Early stopping on a monitored metric with patience and min delta, which, unlike
+ * tfjs' built-in callback, restores the weights of the best epoch (all of them,
+ * BN statistics included) when the stage ends.
+ */
+export class EarlyStoppingWithRestore extends tf.Callback {
+  private readonly config: Stage['earlyStopping'];
+  private readonly lowerIsBetter: boolean;
+  private best: number | undefined;
+  private bestEpoch: number | undefined;
+  private bestWeights: tf.Tensor[] | undefined;
+  private wait = 0;
+  private stopped = false;
+
+  constructor(config: Stage['earlyStopping']) {
+    super();
+    this.config = config;
+    this.lowerIsBetter = config.monitor.endsWith('loss');
+  }
+
+  override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
+    const value = logValue(logs, this.config.monitor);
+    if (value === undefined || Number.isNaN(value)) return;
+    const improved = this.best === undefined
+      || (this.lowerIsBetter ? value < this.best - this.config.minDelta : value > this.best + this.config.minDelta);
+    if (improved) {
+      this.best = value;
+      this.bestEpoch = epoch + 1;
+      this.wait = 0;
+      if (this.config.restoreBestWeights) this.snapshot();
+    } else if (this.config.enabled && ++this.wait > this.config.patience) {
+      this.stopped = true;
+      (this.model as tf.LayersModel).stopTraining = true;
+    }
+  }
+
+  override async onTrainEnd(): Promise<void> {
+    if (this.bestWeights) {
+      (this.model as tf.LayersModel).setWeights(this.bestWeights);
+      tf.dispose(this.bestWeights);
+      this.bestWeights = undefined;
+    }
+  }
+
+  outcome(): EarlyStoppingOutcome {
+    return { monitor: this.config.monitor, bestEpoch: this.bestEpoch, bestValue: this.best, stoppedEarly: this.stopped };
+  }
+
+  endReason(): StageEndReason {
+    return this.stopped ? 'EarlyStopped' : 'EpochsDone';
+  }
+
+  private snapshot(): void {
+    if (this.bestWeights) tf.dispose(this.bestWeights);
+    this.bestWeights = (this.model as tf.LayersModel).getWeights().map((w) => w.clone());
+  }
+}

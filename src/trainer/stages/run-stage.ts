@@ -1,0 +1,139 @@
+import * as tf from '@tensorflow/tfjs';
+import type { FineTuneJobSpec, Stage } from '../../api/v1alpha1/index.ts';
+import { augments } from '../data/augmentation.ts';
+import { type ExampleReader, exampleDataset, tensorDataset } from '../data/batches.ts';
+import type { LoadedDataset } from '../data/example.ts';
+import type { Preprocessing } from '../data/preprocessing.ts';
+import type { FineTuneModel } from '../model/fine-tune-model.ts';
+import type { EpochEnd, StageResult, StageStart } from '../report/reporter.ts';
+import { EarlyStoppingWithRestore } from './early-stopping.ts';
+import { logValue } from './epoch-logs.ts';
+import { createOptimizer, LearningRateWarmup } from './learning-rate-warmup.ts';
+import { applyUnfreezePolicy } from './unfreeze-policy.ts';
+
+export interface StageContext {
+  spec: FineTuneJobSpec;
+  model: FineTuneModel;
+  data: LoadedDataset;
+  reader: ExampleReader;
+  preprocessing: Preprocessing;
+  /** Epochs planned over all stages, and done before this stage, for progress and ETA. */
+  plannedEpochs: number;
+  epochsBefore: number;
+  onStart(stage: StageStart): void;
+  onEpoch(epoch: EpochEnd): void;
+}
+
+/**
+ * One stage of RECIPE §2-3. A frozen base trains only the head, on base
+ * features (computed once when nothing is augmented); an unfrozen base trains
+ * the full model. Either way the model is compiled anew, so trainable flags
+ * take effect, with the stage's optimizer, early stopping and warm-up.
+ */
+export async function runStage(ctx: StageContext, stage: Stage, index: number): Promise<StageResult> {
+  const { spec, model } = ctx;
+  const startTime = new Date().toISOString();
+  const frozen = stage.unfreeze.policy === 'None';
+  const baseLayers = model.base.format === 'Layers' ? model.base.layers : [];
+  const trainable = applyUnfreezePolicy(baseLayers, stage, index);
+  const cachedFeatures = frozen && !augments(spec.augmentation);
+  const target = frozen ? model.head : model.full!;
+
+  const optimizer = createOptimizer(stage.optimizer.type, stage.optimizer.learningRate);
+  target.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  ctx.onStart({
+    name: stage.name, index, total: spec.stages.length, epochs: stage.epochs, learningRate: stage.optimizer.learningRate,
+    trainableBaseLayers: trainable.length, cachedFeatures,
+  });
+
+  const earlyStopping = new EarlyStoppingWithRestore(stage.earlyStopping);
+  const callbacks: tf.Callback[] = [earlyStopping, new ProgressCallback(ctx, stage)];
+  if (stage.optimizer.warmupEpochs > 0) callbacks.push(new LearningRateWarmup(optimizer, stage.optimizer.learningRate, stage.optimizer.warmupEpochs));
+
+  const seed = spec.seed + 1000 * index;
+  const owned: tf.Tensor[] = [];
+  try {
+    if (cachedFeatures) {
+      const train = await extractFeatures(ctx, ctx.data.train);
+      const validation = await extractFeatures(ctx, ctx.data.validation);
+      owned.push(train.xs, train.ys, validation.xs, validation.ys);
+      await target.fitDataset(tensorDataset(train.xs, train.ys, spec.batchSize, seed), {
+        epochs: stage.epochs, validationData: [validation.xs, validation.ys], callbacks, verbose: 0,
+      });
+    } else {
+      const map = frozen ? (xs: tf.Tensor) => model.extract(xs) : undefined;
+      const train = exampleDataset(ctx.data.train, ctx.reader, {
+        batchSize: spec.batchSize, shuffleSeed: seed,
+        augmentation: { spec, preprocessing: ctx.preprocessing, seed }, ...(map ? { map } : {}),
+      });
+      const validation = exampleDataset(ctx.data.validation, ctx.reader, { batchSize: spec.batchSize, ...(map ? { map } : {}) });
+      await target.fitDataset(train, { epochs: stage.epochs, validationData: validation, callbacks, verbose: 0 });
+    }
+  } finally {
+    tf.dispose(owned);
+    optimizer.dispose();
+  }
+  const outcome = earlyStopping.outcome();
+  return {
+    name: stage.name, epochsRun: epochsRun(target), bestEpoch: outcome.bestEpoch, monitor: outcome.monitor,
+    bestValue: outcome.bestValue, endReason: earlyStopping.endReason(), startTime, endTime: new Date().toISOString(),
+  };
+}
+
+/** Base features of every example, in batches, in inference mode. */
+async function extractFeatures(ctx: StageContext, examples: LoadedDataset['train']): Promise<{ xs: tf.Tensor; ys: tf.Tensor1D }> {
+  const features: tf.Tensor[] = [];
+  const labels: tf.Tensor1D[] = [];
+  for (let start = 0; start < examples.length; start += ctx.spec.batchSize) {
+    const batch = await ctx.reader.read(examples.slice(start, start + ctx.spec.batchSize));
+    if (!batch) continue;
+    features.push(tf.tidy(() => ctx.model.extract(batch.xs)));
+    labels.push(batch.ys);
+    batch.xs.dispose();
+  }
+  const result = { xs: tf.concat(features), ys: tf.concat(labels) };
+  tf.dispose([...features, ...labels]);
+  return result;
+}
+
+function epochsRun(model: tf.LayersModel): number {
+  return (model as unknown as { history: { epoch: number[] } }).history.epoch.length;
+}
+
+/** Reports each epoch with throughput, overall progress and ETA. */
+class ProgressCallback extends tf.Callback {
+  private readonly ctx: StageContext;
+  private readonly stage: Stage;
+  private readonly stageStart = Date.now();
+  private epochStart = 0;
+  private samples = 0;
+
+  constructor(ctx: StageContext, stage: Stage) {
+    super();
+    this.ctx = ctx;
+    this.stage = stage;
+  }
+
+  override async onEpochBegin(): Promise<void> {
+    this.epochStart = Date.now();
+    this.samples = 0;
+  }
+
+  override async onBatchEnd(_batch: number, logs?: tf.Logs): Promise<void> {
+    this.samples += Number(logs?.['size'] ?? this.ctx.spec.batchSize);
+  }
+
+  override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
+    const { ctx, stage } = this;
+    const done = ctx.epochsBefore + epoch + 1;
+    const perEpoch = (Date.now() - this.stageStart) / (epoch + 1);
+    const seconds = (Date.now() - this.epochStart) / 1000;
+    ctx.onEpoch({
+      stage: stage.name, epoch: epoch + 1, epochs: stage.epochs,
+      metrics: { loss: logValue(logs, 'loss'), acc: logValue(logs, 'acc'), val_loss: logValue(logs, 'val_loss'), val_acc: logValue(logs, 'val_acc') },
+      samplesPerSecond: seconds > 0 ? this.samples / seconds : 0,
+      percent: Math.min(100, (100 * done) / ctx.plannedEpochs),
+      eta: new Date(Date.now() + perEpoch * Math.max(0, ctx.plannedEpochs - done)),
+    });
+  }
+}

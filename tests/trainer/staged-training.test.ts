@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { ExampleReader } from '../../src/trainer/data/batches.ts';
+import { loadDataset } from '../../src/trainer/data/load-dataset.ts';
+import { preprocessingOf } from '../../src/trainer/data/preprocessing.ts';
+import { PermanentError } from '../../src/trainer/errors.ts';
+import { fileSystemModel } from '../../src/trainer/model/file-io-handler.ts';
+import type { EpochEnd, StageResult, StageStart, TrainingReporter } from '../../src/trainer/report/reporter.ts';
+import { runStagedTraining } from '../../src/trainer/staged-training.ts';
+import { pretrainedBase, specFor, useWasm, workspace } from './support/workspace.ts';
+
+const BACKEND = { name: 'wasm', source: 'test', gpu: false };
+
+/** Every weight of every named layer, as plain arrays. */
+async function layerWeights(modelJson: string): Promise<Map<string, Float32Array[]>> {
+  const model = await tf.loadLayersModel(fileSystemModel(modelJson));
+  const weights = new Map(model.layers.map((layer) => [layer.name, layer.getWeights().map((w) => w.dataSync() as Float32Array)]));
+  model.dispose();
+  return weights;
+}
+
+const same = (a: Float32Array[] | undefined, b: Float32Array[] | undefined) =>
+  a !== undefined && b !== undefined && a.length === b.length && a.every((w, i) => w.length === b[i]!.length && w.every((v, j) => v === b[i]![j]));
+
+function recorder() {
+  const events = { starts: [] as StageStart[], epochs: [] as EpochEnd[], ends: [] as StageResult[], resumed: [] as StageResult[][], skipped: [] as string[] };
+  const reporter: TrainingReporter = {
+    stageStarted: (s) => events.starts.push(s),
+    epochEnded: (e) => events.epochs.push(e),
+    stageEnded: (r) => events.ends.push(r),
+    resumed: (done) => events.resumed.push(done),
+    fileSkipped: (file) => events.skipped.push(file),
+  };
+  return { events, reporter };
+}
+
+describe('staged training (RECIPE §2-4)', () => {
+  before(async () => { await useWasm(); await pretrainedBase(); });
+
+  it('leaves every base layer bit-identical (BN statistics included) after the head stage', async (t) => {
+    const ws = await workspace(t);
+    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 2 }] });
+    const { events, reporter } = recorder();
+    const outcome = await runStagedTraining(spec, { reporters: [reporter], cacheDir: ws.dir, backend: BACKEND });
+    const [before, after] = await Promise.all([layerWeights(ws.base), layerWeights(join(outcome.outputPath, 'model.json'))]);
+    for (const name of ['conv1', 'bn1', 'conv2', 'bn2', 'conv3']) assert.ok(same(before.get(name), after.get(name)), `${name} changed`);
+    assert.equal(events.starts[0]!.cachedFeatures, true, 'a frozen base without augmentation trains the head on cached features');
+    assert.equal(events.starts[0]!.trainableBaseLayers, 0);
+    assert.equal(events.epochs.length, 2);
+  });
+
+  for (const policy of ['Frozen', 'Train'] as const) {
+    it(`changes only the unfrozen top layers in a fine-tune stage; BN statistics ${policy === 'Frozen' ? 'stay frozen' : 'train'} with batchNormalization: ${policy}`, async (t) => {
+      const ws = await workspace(t);
+      const spec = specFor(ws, {
+        stages: [
+          { name: 'head', epochs: 1 },
+          { name: 'top', epochs: 1, unfreeze: { policy: 'TopLayers', layers: 6 }, optimizer: { learningRate: 1e-4 }, batchNormalization: policy },
+        ],
+      });
+      const { events, reporter } = recorder();
+      const outcome = await runStagedTraining(spec, { reporters: [reporter], cacheDir: ws.dir, backend: BACKEND });
+      const [before, after] = await Promise.all([layerWeights(ws.base), layerWeights(join(outcome.outputPath, 'model.json'))]);
+      assert.ok(same(before.get('conv1'), after.get('conv1')), 'conv1 is below the top 6 layers and must not change');
+      assert.ok(same(before.get('bn1'), after.get('bn1')), 'bn1 is below the top 6 layers and must not change');
+      assert.ok(!same(before.get('conv2'), after.get('conv2')), 'conv2 is unfrozen: the recompiled model must train it');
+      assert.ok(!same(before.get('conv3'), after.get('conv3')), 'conv3 is unfrozen: the recompiled model must train it');
+      const movingMean = (w: Map<string, Float32Array[]>) => w.get('bn2')![2]!;
+      assert.equal(movingMean(before).every((v, i) => v === movingMean(after)[i]), policy === 'Frozen');
+      assert.equal(events.starts[1]!.trainableBaseLayers, policy === 'Frozen' ? 2 : 3);
+    });
+  }
+
+  it('stops early and restores the best epoch\'s weights', async (t) => {
+    const ws = await workspace(t);
+    // No later epoch can beat the first by minDelta 100: stop after patience + 1 epochs, best = epoch 1.
+    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 8, earlyStopping: { patience: 1, minDelta: 100 } }] });
+    const { events, reporter } = recorder();
+    const outcome = await runStagedTraining(spec, { reporters: [reporter], cacheDir: ws.dir, backend: BACKEND });
+    const [result] = outcome.stages;
+    assert.deepEqual([result!.endReason, result!.epochsRun, result!.bestEpoch], ['EarlyStopped', 3, 1]);
+    assert.equal(result!.bestValue, events.epochs[0]!.metrics.val_loss);
+
+    const exported = await tf.loadLayersModel(fileSystemModel(join(outcome.outputPath, 'model.json')));
+    exported.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    const data = await loadDataset(spec);
+    const batch = (await new ExampleReader(spec, preprocessingOf(spec), () => undefined).read(data.validation))!;
+    const loss = (exported.evaluate(batch.xs, batch.ys, { batchSize: 1000 }) as tf.Scalar).dataSync()[0]!;
+    assert.ok(Math.abs(loss - result!.bestValue!) < 1e-4, `exported val_loss ${loss} is not the best epoch's ${result!.bestValue}`);
+    assert.ok(Math.abs(loss - events.epochs.at(-1)!.metrics.val_loss!) > 1e-4, 'the last epoch\'s weights were kept');
+  });
+
+  it('resumes after the last completed stage when a pod restarts, without running it again', async (t) => {
+    const ws = await workspace(t);
+    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } }] });
+    const crash: TrainingReporter = { stageStarted: (s) => { if (s.name === 'fine-tune') throw new Error('pod killed'); } };
+    await assert.rejects(runStagedTraining(spec, { reporters: [crash], cacheDir: ws.dir, backend: BACKEND }), /pod killed/);
+
+    const { events, reporter } = recorder();
+    const outcome = await runStagedTraining(spec, { reporters: [reporter], cacheDir: ws.dir, backend: BACKEND });
+    assert.deepEqual(events.resumed.map((done) => done.map((s) => s.name)), [['head']]);
+    assert.deepEqual(events.starts.map((s) => s.name), ['fine-tune']);
+    assert.ok(events.epochs.every((e) => e.stage === 'fine-tune'));
+    assert.deepEqual(outcome.stages.map((s) => [s.name, s.epochsRun]), [['head', 2], ['fine-tune', 1]]);
+  });
+
+  it('exports the layers model with metadata.json: classes, preprocessing, provenance, per-stage history', async (t) => {
+    const ws = await workspace(t);
+    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 1 }], dataset: { ...specFor(ws).dataset, classNames: ['sandal', 'shirt', 'sneaker', 'bag', 'ankle-boot'] } });
+    const outcome = await runStagedTraining(spec, { reporters: [], cacheDir: ws.dir, backend: BACKEND });
+    const { readFile } = await import('node:fs/promises');
+    const metadata = JSON.parse(await readFile(join(outcome.outputPath, 'metadata.json'), 'utf8'));
+    assert.deepEqual(metadata.classNames, ['sandal', 'shirt', 'sneaker', 'bag', 'ankle-boot']);
+    assert.deepEqual(metadata.preprocessing, { height: 28, width: 28, channels: 1, valueRange: { min: 0, max: 1 } });
+    assert.equal(metadata.baseModel.license, 'Apache-2.0');
+    assert.equal(metadata.stages[0].name, 'head');
+    const model = await tf.loadLayersModel(fileSystemModel(join(outcome.outputPath, 'model.json')));
+    const sums = tf.tidy(() => (model.predict(tf.zeros([2, 28, 28, 1])) as tf.Tensor).sum(1).dataSync());
+    assert.ok(Array.from(sums).every((s) => Math.abs(s - 1) < 1e-5), 'outputs are class probabilities');
+  });
+
+  it('refuses a model whose input does not match spec.model.input.shape before training', async (t) => {
+    const ws = await workspace(t);
+    const spec = specFor(ws, { model: { ...specFor(ws).model, input: { shape: [32, 32, 1] } } });
+    await assert.rejects(runStagedTraining(spec, { reporters: [], cacheDir: ws.dir, backend: BACKEND }),
+      (err: Error) => err instanceof PermanentError && /spec\.model\.input\.shape is \[32, 32, 1\] but the model takes \[28, 28, 1\]/.test(err.message));
+  });
+});
