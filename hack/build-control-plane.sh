@@ -4,10 +4,14 @@
 # into $1 (the cache directory). Run once per machine; the binaries are cached.
 #
 # Why from source: the network reaches only npm and Debian, and Debian ships no
-# server binaries. Why the library swaps: the vendored modern-go/reflect2 v1.0.1
-# makes a Go 1.19 apiserver segfault at its first request, and the vendored
-# json-iterator decodes "" as null in custom resources; Debian's reflect2 1.0.2
-# and json-iterator 1.1.12 (released together for newer Go) fix both.
+# server binaries. Two Go 1.19 incompatibilities of this 1.20 tree are fixed:
+# - the vendored modern-go/reflect2 v1.0.1 segfaults at the first request:
+#   Debian's 1.0.2 replaces it;
+# - the OpenAPI type validators decide "is this null?" with
+#   reflect.DeepEqual(reflect.Zero(T), reflect.ValueOf(data)), which compares
+#   reflect.Value internals; since Go 1.19 both point at the runtime's zeroVal
+#   for "", so every empty string in a custom resource is refused as null.
+#   Only a real nil is null there (as it was in practice before Go 1.19).
 set -euo pipefail
 
 dest=${1:?usage: build-control-plane.sh CACHE_DIR}
@@ -25,10 +29,10 @@ if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-s
   sed 's/^Types: deb$/Types: deb-src/' "$src" | as_root tee /etc/apt/sources.list.d/finetune-deb-src.sources >/dev/null
 fi
 
-say "installing build dependencies (etcd-server, golang-go 1.19, reflect2 1.0.2, json-iterator 1.1.12, rsync, jq)"
+say "installing build dependencies (etcd-server, golang-go 1.19, reflect2 1.0.2, rsync, jq)"
 as_root apt-get update -qq
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  etcd-server golang-go golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev rsync jq dpkg-dev ca-certificates >/dev/null
+  etcd-server golang-go golang-github-modern-go-reflect2-dev rsync jq dpkg-dev ca-certificates >/dev/null
 
 say "fetching the kubernetes source package into $work"
 cd "$work"
@@ -36,12 +40,15 @@ apt-get source -qq --download-only kubernetes >/dev/null
 dpkg-source -x --skip-debianization kubernetes_*.dsc src >/dev/null 2>&1 || dpkg-source -x kubernetes_*.dsc src >/dev/null
 cd src
 
-say "vendored json-iterator: $(grep -A0 '^# github.com/json-iterator/go ' vendor/modules.txt || echo unknown)"
-say "replacing vendored modern-go/reflect2 and json-iterator/go with Debian's 1.0.2 and 1.1.12"
-for lib in github.com/modern-go/reflect2 github.com/json-iterator/go; do
-  rm -rf "vendor/$lib"
-  cp -r "/usr/share/gocode/src/$lib" "vendor/$lib"
-  find "vendor/$lib" -name '*_test.go' -delete
+say "replacing vendored github.com/modern-go/reflect2 with Debian's 1.0.2"
+rm -rf vendor/github.com/modern-go/reflect2
+cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 vendor/github.com/modern-go/reflect2
+
+say "patching the OpenAPI validators' null check (empty strings in custom resources)"
+null_check='reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data))'
+for f in vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go vendor/github.com/go-openapi/validate/type.go; do
+  grep -qF "data == nil || $null_check" "$f" || { say "expected null check not found in $f"; exit 1; }
+  sed -i "s/data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data))/data == nil/" "$f"
 done
 
 # debian/rules builds inside a GOPATH link: k8s.io/kubernetes must resolve to this tree.
