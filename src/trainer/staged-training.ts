@@ -23,6 +23,8 @@ export interface TrainingOptions {
   /** The spec's name and namespace, for the exported metadata. */
   jobName?: string;
   backend: { name: string; source: string; gpu: boolean };
+  /** Train a frozen-base head on base features computed once (default true; off only to measure it). */
+  featureCache?: boolean;
 }
 
 export interface TrainingOutcome { outputPath: string; stages: StageResult[]; skippedFiles: string[] }
@@ -64,7 +66,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     if (index < stages.length) continue;
     const epochsBefore = spec.stages.slice(0, index).reduce((sum, s) => sum + s.epochs, 0);
     const result = await runStage({
-      spec, model, data, reader, preprocessing, plannedEpochs, epochsBefore,
+      spec, model, data, reader, preprocessing, plannedEpochs, epochsBefore, featureCache: options.featureCache ?? true,
       onStart: report.stageStarted, onEpoch: report.epochEnded,
     }, stage, index);
     stages.push(result);

@@ -20,6 +20,7 @@ export interface StageContext {
   /** Epochs planned over all stages, and done before this stage, for progress and ETA. */
   plannedEpochs: number;
   epochsBefore: number;
+  featureCache: boolean;
   onStart(stage: StageStart): void;
   onEpoch(epoch: EpochEnd): void;
 }
@@ -36,7 +37,7 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
   const frozen = stage.unfreeze.policy === 'None';
   const baseLayers = model.base.format === 'Layers' ? model.base.layers : [];
   const trainable = applyUnfreezePolicy(baseLayers, stage, index);
-  const cachedFeatures = frozen && !augments(spec.augmentation);
+  const cachedFeatures = ctx.featureCache && frozen && !augments(spec.augmentation);
   const target = frozen ? model.head : model.full!;
 
   const optimizer = createOptimizer(stage.optimizer.type, stage.optimizer.learningRate);
