@@ -21,7 +21,7 @@ export function smallCnn(classes: number, seed = 1): tf.LayersModel {
       tf.layers.batchNormalization({ name: 'bn2' }),
       tf.layers.activation({ activation: 'relu', name: 'relu2' }),
       tf.layers.maxPooling2d({ poolSize: 2, name: 'pool2' }),
-      tf.layers.conv2d({ filters: 32, kernelSize: 3, padding: 'same', kernelInitializer: init(3), name: 'conv3' }),
+      tf.layers.conv2d({ filters: 64, kernelSize: 3, padding: 'same', kernelInitializer: init(3), name: 'conv3' }),
       tf.layers.globalAveragePooling2d({ name: 'features' }),
       tf.layers.dense({ units: classes, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed }), name: 'predictions' }),
     ],

@@ -17,7 +17,7 @@ export async function pretrainedBase(): Promise<string> {
   const modelJson = join(dir, 'model.json');
   if (existsSync(modelJson)) return modelJson;
   const building = mkdtempSync(`${dir}.building-`);
-  await pretrainBase(join(building, 'model.json'), 300, 3);
+  await pretrainBase(join(building, 'model.json'), 500, 4);
   try { renameSync(building, dir); } catch { rmSync(building, { recursive: true, force: true }); }
   return modelJson;
 }
