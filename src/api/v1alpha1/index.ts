@@ -12,3 +12,4 @@ export * from './model.ts';
 export * from './object-meta.ts';
 export * from './runtime.ts';
 export * from './stage.ts';
+export * from './trainer-contract.ts';

@@ -1,0 +1,23 @@
+import type { Condition, ConditionType } from '../../api/v1alpha1/index.ts';
+
+/**
+ * Sets a condition the metav1 way: lastTransitionTime changes only when the
+ * status flips, so an unchanged condition produces an unchanged status (and
+ * no API write).
+ */
+export function setCondition(conditions: Condition[], next: { type: ConditionType; status: 'True' | 'False'; reason: string; message?: string },
+  now: string, generation: number | undefined): Condition[] {
+  const current = conditions.find((c) => c.type === next.type);
+  const condition: Condition = {
+    type: next.type,
+    status: next.status,
+    reason: next.reason,
+    message: next.message ?? '',
+    lastTransitionTime: current && current.status === next.status ? current.lastTransitionTime : now,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+  };
+  return [...conditions.filter((c) => c.type !== next.type), condition].sort((a, b) => a.type.localeCompare(b.type));
+}
+
+export const isTrue = (conditions: Condition[] | undefined, type: ConditionType) =>
+  conditions?.some((c) => c.type === type && c.status === 'True') ?? false;

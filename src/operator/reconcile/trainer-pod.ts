@@ -1,0 +1,111 @@
+import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import {
+  API_VERSION, ATTEMPT_LABEL, FINETUNEJOB, type FineTuneJobSpec, JOB_NAME_LABEL, type Location, PVC_MOUNT_ROOT,
+  TRAINER_CONTAINER, TRAINER_ENV, TRAINER_METRICS_PORT,
+} from '../../api/v1alpha1/index.ts';
+
+export interface PodSettings {
+  /** Trainer image when spec.podTemplate.image is unset. */
+  trainerImage: string;
+  /** ServiceAccount allowed to apply its job's status (the trainer's RBAC role). */
+  trainerServiceAccount: string;
+}
+
+export interface JobRef { name: string; namespace: string; uid: string }
+
+/** Deterministic per attempt, so a restarted operator finds (adopts) what it created. */
+export const trainerPodName = (job: string, attempt: number) => `${job}-trainer-${attempt}`;
+
+/**
+ * The trainer pod of one attempt: the job's spec in its environment, PVCs
+ * mounted under /mnt/pvc (read-only unless written to), nvidia.com/gpu as
+ * requests = limits, a restrictive security context, podTemplate overrides,
+ * and the job as its controlling owner.
+ */
+export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: number, settings: PodSettings): V1Pod {
+  const template = spec.podTemplate ?? {};
+  const claims = claimsOf(spec);
+  const volumes: V1Volume[] = [
+    ...[...claims].map(([claim, writable]) => ({ name: volumeName(claim), persistentVolumeClaim: { claimName: claim, readOnly: !writable } })),
+    { name: 'tmp', emptyDir: {} },
+    ...passThrough<V1Volume[]>(template.volumes),
+  ];
+  const mounts: V1VolumeMount[] = [
+    ...[...claims].map(([claim, writable]) => ({ name: volumeName(claim), mountPath: `${PVC_MOUNT_ROOT}/${claim}`, readOnly: !writable })),
+    { name: 'tmp', mountPath: '/tmp' },
+    ...passThrough<V1VolumeMount[]>(template.volumeMounts),
+  ];
+  const limits: Record<string, string> = {
+    ...(spec.resources.gpus > 0 ? { 'nvidia.com/gpu': String(spec.resources.gpus) } : {}),
+    ...(spec.resources.cpu !== undefined ? { cpu: String(spec.resources.cpu) } : {}),
+    ...(spec.resources.memory !== undefined ? { memory: String(spec.resources.memory) } : {}),
+  };
+  const manifest = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name: job.name, namespace: job.namespace }, spec };
+  const env: V1EnvVar[] = [
+    { name: TRAINER_ENV.spec, value: JSON.stringify(manifest) },
+    { name: TRAINER_ENV.jobName, value: job.name },
+    { name: TRAINER_ENV.jobNamespace, value: job.namespace },
+    { name: TRAINER_ENV.attempt, value: String(attempt) },
+    ...passThrough<V1EnvVar[]>(template.env),
+  ];
+  const container: V1Container = {
+    name: TRAINER_CONTAINER,
+    image: template.image ?? settings.trainerImage,
+    ...(template.imagePullPolicy ? { imagePullPolicy: template.imagePullPolicy } : {}),
+    env,
+    ports: [{ name: 'metrics', containerPort: TRAINER_METRICS_PORT }],
+    resources: { requests: limits, limits },
+    volumeMounts: mounts,
+    securityContext: (template.securityContext as V1Container['securityContext']) ?? {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      capabilities: { drop: ['ALL'] },
+    },
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: trainerPodName(job.name, attempt),
+      namespace: job.namespace,
+      labels: { ...template.labels, [JOB_NAME_LABEL]: job.name, [ATTEMPT_LABEL]: String(attempt), 'app.kubernetes.io/managed-by': 'finetune-operator' },
+      ...(template.annotations ? { annotations: template.annotations } : {}),
+      ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNEJOB.kind, name: job.name, uid: job.uid, controller: true, blockOwnerDeletion: true }],
+    },
+    spec: {
+      restartPolicy: 'Never',
+      serviceAccountName: template.serviceAccountName ?? settings.trainerServiceAccount,
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [container],
+      volumes,
+      ...(template.nodeSelector ? { nodeSelector: template.nodeSelector } : {}),
+      ...(template.tolerations ? { tolerations: template.tolerations as never } : {}),
+      ...(template.affinity ? { affinity: template.affinity as never } : {}),
+      ...(template.priorityClassName ? { priorityClassName: template.priorityClassName } : {}),
+    },
+  };
+}
+
+/** Core/v1 objects the spec carries unchanged (validated by the API server when the pod is created). */
+const passThrough = <T extends unknown[]>(items: unknown[] | undefined): T => (items ?? []) as T;
+
+const volumeName = (claim: string) => `pvc-${claim}`.slice(0, 63).replace(/-+$/, '');
+
+/** Every PVC the spec names, and whether the trainer writes to it (output, checkpoints). */
+function claimsOf(spec: FineTuneJobSpec): Map<string, boolean> {
+  const claims = new Map<string, boolean>();
+  const add = (location: Location | undefined, writable: boolean) => {
+    const claim = location?.pvc?.claimName ?? (location?.uri?.startsWith('pvc://') ? location.uri.slice(6).split('/')[0] : undefined);
+    if (claim) claims.set(claim, (claims.get(claim) ?? false) || writable);
+  };
+  add(spec.model, false);
+  add(spec.model.input.tokenizer, false);
+  add(spec.dataset, false);
+  add(spec.dataset.validation, false);
+  add(spec.output, true);
+  add(spec.checkpoint, true);
+  return claims;
+}
