@@ -1,15 +1,20 @@
 // The trainer's entry point, the container command of the trainer pod:
-//   node src/trainer/main.ts --spec /etc/finetune/job.yaml [--metrics-port 9400]
-// The spec file is a FineTuneJob manifest (or its spec alone). Exit codes:
-// 0 success, 2 invalid spec/model/data (do not retry), 3 other failures (retry).
+//   node src/trainer/main.ts [--spec job.yaml] [--metrics-port 9400]
+// The job comes from $FTJ_SPEC (set by the operator) or a manifest file. In a
+// cluster ($FTJ_JOB_NAME and $FTJ_JOB_NAMESPACE set) progress also goes to the
+// job's status. Exit codes: 0 success, 2 invalid spec/model/data (do not
+// retry), 3 other failures (retry).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { TrainerExitCode, validateFineTuneJobSpec } from '../api/v1alpha1/index.ts';
+import { TRAINER_ENV, TrainerExitCode, validateFineTuneJobSpec } from '../api/v1alpha1/index.ts';
 import { selectBackend } from './backend/select-backend.ts';
 import { exitCodeFor, PermanentError } from './errors.ts';
 import { consoleReporter } from './report/console-reporter.ts';
+import { jobStatusReporter } from './report/job-status-reporter.ts';
 import { metricsReporter } from './report/metrics-reporter.ts';
+import type { TrainingReporter } from './report/reporter.ts';
 import { runStagedTraining } from './staged-training.ts';
 
 const { values } = parseArgs({
@@ -23,6 +28,17 @@ const { values } = parseArgs({
 
 const console_ = consoleReporter();
 const metrics = metricsReporter();
+const reporters: TrainingReporter[] = [console_, metrics];
+const jobName = process.env[TRAINER_ENV.jobName];
+const jobNamespace = process.env[TRAINER_ENV.jobNamespace];
+const jobStatus = jobName && jobNamespace ? jobStatusReporter(defaultKubeConfig(), { name: jobName, namespace: jobNamespace }, (m) => console.warn(m)) : undefined;
+if (jobStatus) reporters.push(jobStatus);
+
+function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
 
 async function main(): Promise<number> {
   const { spec, name } = await readSpec(values.spec!);
@@ -31,7 +47,7 @@ async function main(): Promise<number> {
   const server = port > 0 ? await metrics.listen(port) : undefined;
   try {
     await runStagedTraining(spec, {
-      reporters: [console_, metrics], backend, cacheDir: values['cache-dir']!, jobName: name,
+      reporters, backend, cacheDir: values['cache-dir']!, jobName: name,
       ...(values['pvc-root'] ? { pvcRoot: values['pvc-root'] } : {}),
     });
   } finally {
@@ -41,20 +57,23 @@ async function main(): Promise<number> {
 }
 
 async function readSpec(path: string) {
+  const inline = process.env[TRAINER_ENV.spec];
+  const source = inline ? `$${TRAINER_ENV.spec}` : path;
   let document: { metadata?: { name?: string; namespace?: string }; spec?: unknown } & Record<string, unknown>;
   try {
-    document = parse(await readFile(path, 'utf8')) as typeof document;
+    document = parse(inline ?? await readFile(path, 'utf8')) as typeof document;
   } catch (err) {
-    throw new PermanentError(`cannot read the job spec ${path}: ${(err as Error).message}`);
+    throw new PermanentError(`cannot read the job spec ${source}: ${(err as Error).message}`);
   }
   const result = validateFineTuneJobSpec(document.spec ?? document);
-  if (!result.valid) throw new PermanentError(`invalid FineTuneJob spec in ${path}:\n  ${result.errors.join('\n  ')}`);
+  if (!result.valid) throw new PermanentError(`invalid FineTuneJob spec in ${source}:\n  ${result.errors.join('\n  ')}`);
   const meta = document.metadata;
   return { spec: result.spec, name: meta?.name ? `${meta.namespace ? `${meta.namespace}/` : ''}${meta.name}` : undefined };
 }
 
 process.exitCode = await main().catch((err: unknown) => {
   const error = err instanceof Error ? err : new Error(String(err));
-  console_.failed!(error);
+  for (const reporter of reporters) reporter.failed?.(error);
   return exitCodeFor(error);
 });
+await jobStatus?.flush();

@@ -115,6 +115,17 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.equal(c.state.job.status!.failedAttempts, 0);
   });
 
+  it('waits until a terminating pod is gone before starting the next attempt (never two live pods)', () => {
+    const c = cluster();
+    c.step();
+    c.pod(1).status = { phase: 'Running' };
+    c.step();
+    c.pod(1).metadata!.deletionTimestamp = T0;
+    assert.equal(c.step().createPod, undefined);
+    c.state.pods = [];
+    assert.equal(c.step().createPod!.metadata!.name, 'flowers-trainer-2');
+  });
+
   it('fails with DeadlineExceeded and stops the pod after activeDeadlineSeconds', () => {
     const c = cluster({ ...minimalSpec(), activeDeadlineSeconds: 100 });
     assert.equal(c.step().requeueAfterSeconds, 100);

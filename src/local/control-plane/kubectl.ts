@@ -1,12 +1,21 @@
 import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface CommandResult { code: number; stdout: string; stderr: string }
 
+/**
+ * kubectl's discovery cache for this process. kubectl 1.20 keeps a discovery
+ * made before the CRDs existed and then reports their types as unknown, so
+ * installCRDs clears it.
+ */
+const CACHE_DIR = join(tmpdir(), `ftj-kubectl-cache-${process.pid}`);
+
 /** Runs a kubectl binary against a kubeconfig, feeding `input` on stdin. */
 export function runKubectl(binary: string, kubeconfig: string, args: string[], input = ''): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(binary, [`--cache-dir=${CACHE_DIR}`, ...args], { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -25,4 +34,5 @@ export async function installCRDs(binary: string, kubeconfig: string): Promise<v
   if (applied.code !== 0) throw new Error(`applying ${CRD_DIR} failed: ${applied.stderr}`);
   const waited = await runKubectl(binary, kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', '-f', CRD_DIR]);
   if (waited.code !== 0) throw new Error(`CRDs not Established: ${waited.stderr}`);
+  rmSync(join(CACHE_DIR, 'discovery'), { recursive: true, force: true });
 }

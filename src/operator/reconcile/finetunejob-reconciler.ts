@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import {
-  ATTEMPT_LABEL, ConditionType, type FineTuneJobSpec, type FineTuneJobStatus, type ObjectMeta, OPERATOR_MANAGER,
+  ATTEMPT_LABEL, ConditionType, type FineTuneJobSpec, type FineTuneJobStatus, OPERATOR_MANAGER,
   retryDelaySeconds, validateFineTuneJobSpec,
 } from '../../api/v1alpha1/index.ts';
 import { isTrue, setCondition } from './job-conditions.ts';
@@ -11,8 +11,11 @@ import { buildTrainerPod, type PodSettings, trainerPodName } from './trainer-pod
 /** The status fields the operator owns (the trainer owns stage, stages, progress, metrics). */
 export type OperatorStatus = Pick<FineTuneJobStatus, 'phase' | 'conditions' | 'observedGeneration' | 'attempts' | 'failedAttempts' | 'podName' | 'startTime' | 'completionTime'>;
 
+/** The metadata the reconcile reads (both raw JSON and client-node objects fit). */
+export interface JobMeta { name?: string; namespace?: string; uid?: string; generation?: number; deletionTimestamp?: unknown }
+
 export interface ObservedJob {
-  job: { metadata: ObjectMeta; spec?: unknown; status?: FineTuneJobStatus };
+  job: { metadata?: JobMeta; spec?: unknown; status?: FineTuneJobStatus };
   /** The job's trainer pods, as the cache sees them. */
   pods: V1Pod[];
   now: Date;
@@ -54,7 +57,8 @@ const seconds = (from: Date, to: Date) => (to.getTime() - from.getTime()) / 1000
  * Level-triggered and idempotent: the same observation gives the same decision.
  */
 export function reconcileFineTuneJob(observed: ObservedJob, settings: ReconcileSettings): Decision {
-  const { job, pods, now } = observed;
+  const { pods, now } = observed;
+  const job = { ...observed.job, metadata: observed.job.metadata ?? {} };
   const decision: Decision = { deletePods: [], deleteJob: false, events: [] };
   const managedBy = (job.spec as { managedBy?: string } | undefined)?.managedBy;
   if ((managedBy !== undefined && managedBy !== OPERATOR_MANAGER) || job.metadata.deletionTimestamp) return decision;
@@ -64,9 +68,11 @@ export function reconcileFineTuneJob(observed: ObservedJob, settings: ReconcileS
   const at = now.toISOString();
   const generation = job.metadata.generation;
   const condition = (type: ConditionType, status: 'True' | 'False', reason: string, message = '', event?: JobEvent['type']) => {
-    const before = isTrue(next.conditions, type);
+    const before = next.conditions.find((c) => c.type === type);
     next.conditions = setCondition(next.conditions, { type, status, reason, message }, at, generation);
-    if (event && status === 'True' && !before) decision.events.push({ type: event, reason, message: message || `${type}: ${reason}` });
+    // An event for every condition that becomes True, and for a new reason of one that already is (a second failure).
+    const changed = before?.status !== 'True' || before.reason !== reason;
+    if (event && status === 'True' && changed) decision.events.push({ type: event, reason, message: message || `${type}: ${reason}` });
   };
   const finish = (): Decision => {
     next.observedGeneration = generation;
@@ -135,6 +141,11 @@ export function reconcileFineTuneJob(observed: ObservedJob, settings: ReconcileS
     condition(ConditionType.Restarting, 'False', 'TrainerSucceeded');
     condition(ConditionType.Succeeded, 'True', 'TrainerSucceeded', `the fine-tuned model was exported (attempt ${attempts})`, 'Normal');
     scheduleTtl(spec, next, now, decision);
+    return finish();
+  }
+
+  if (latest?.metadata?.deletionTimestamp && latest.status?.phase !== 'Failed') {
+    // A terminating pod still holds its GPUs: the next attempt waits until it is gone (its deletion requeues the job).
     return finish();
   }
 

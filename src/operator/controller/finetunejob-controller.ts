@@ -1,0 +1,106 @@
+import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import {
+  API_VERSION, FINETUNEJOB, type FineTuneJobStatus, GROUP, JOB_NAME_LABEL, OPERATOR_FIELD_MANAGER, VERSION,
+} from '../../api/v1alpha1/index.ts';
+import type { OperatorMetrics } from '../metrics/operator-metrics.ts';
+import { type Decision, reconcileFineTuneJob, type ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
+import type { EventRecorder } from './event-recorder.ts';
+
+export type CachedJob = KubernetesObject & { spec?: unknown; status?: FineTuneJobStatus };
+
+export interface Caches {
+  job(namespace: string, name: string): CachedJob | undefined;
+  pods(namespace: string, job: string): V1Pod[];
+}
+
+/** How long a pod this operator created may stay unseen by the pod cache before it counts as gone. */
+const EXPECTATION_TIMEOUT_MS = 30_000;
+
+/**
+ * The I/O edge of the FineTuneJob controller: reads the caches, asks the pure
+ * reconcile for a decision, and carries it out (pods, status via server-side
+ * apply, events, TTL deletion). Create expectations keep a pod the cache has
+ * not seen yet from looking deleted, so a job never gets two live pods.
+ */
+export class FineTuneJobController {
+  private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
+  private readonly expectedPods = new Map<string, { pod: string; until: number }>();
+  private readonly caches: Caches;
+  private readonly settings: ReconcileSettings;
+  private readonly events: EventRecorder;
+  private readonly metrics: OperatorMetrics;
+
+  constructor(kc: KubeConfig, caches: Caches, settings: ReconcileSettings, events: EventRecorder, metrics: OperatorMetrics) {
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.caches = caches;
+    this.settings = settings;
+    this.events = events;
+    this.metrics = metrics;
+  }
+
+  /** The pod cache saw a pod: a pending expectation for it is met. */
+  observedPod(pod: V1Pod): void {
+    const key = `${pod.metadata?.namespace}/${pod.metadata?.labels?.[JOB_NAME_LABEL]}`;
+    if (this.expectedPods.get(key)?.pod === pod.metadata?.name) this.expectedPods.delete(key);
+  }
+
+  /** Reconciles one job; returns when to look again (ms), if ever. */
+  async reconcile(key: string): Promise<number | undefined> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const job = this.caches.job(namespace, name);
+    if (!job) { this.expectedPods.delete(key); return undefined; }
+    const expected = this.expectedPods.get(key);
+    if (expected && expected.until > Date.now()) return 500;
+
+    const decision = reconcileFineTuneJob({ job, pods: this.caches.pods(namespace, name), now: new Date() }, this.settings);
+    await this.execute(job, decision);
+    return decision.requeueAfterSeconds === undefined ? undefined : Math.ceil(decision.requeueAfterSeconds * 1000);
+  }
+
+  private async execute(job: CachedJob, decision: Decision): Promise<void> {
+    const { name, namespace, uid } = job.metadata as { name: string; namespace: string; uid?: string };
+    for (const pod of decision.deletePods) {
+      await this.track('DELETE', () => this.core.deleteNamespacedPod({ name: pod, namespace }), [404]);
+    }
+    if (decision.createPod) {
+      // Expect before creating: the watch may deliver the pod before the create call returns.
+      const key = `${namespace}/${name}`;
+      this.expectedPods.set(key, { pod: decision.createPod.metadata!.name!, until: Date.now() + EXPECTATION_TIMEOUT_MS });
+      try {
+        await this.track('POST', () => this.core.createNamespacedPod({ namespace, body: decision.createPod! }), [409]);
+      } catch (err) {
+        this.expectedPods.delete(key);
+        throw err;
+      }
+      const reason = decision.status?.conditions?.find((c) => c.type === 'Restarting' && c.status === 'True')?.reason;
+      if (reason && (job.status?.attempts ?? 0) > 0) this.metrics.retried(reason);
+    }
+    if (decision.status) {
+      const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name, namespace }, status: decision.status };
+      await this.track('PATCH', () => this.custom.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, body, fieldManager: OPERATOR_FIELD_MANAGER, force: true },
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+      ), [404]);
+    }
+    for (const event of decision.events) {
+      await this.track('POST', () => this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event), []).catch(() => undefined);
+    }
+    if (decision.deleteJob) {
+      await this.track('DELETE', () => this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, propagationPolicy: 'Background' }), [404]);
+    }
+  }
+
+  /** Runs a request, counting it by method and code; `tolerated` codes (NotFound, AlreadyExists) are not errors. */
+  private async track(method: string, request: () => Promise<unknown>, tolerated: number[]): Promise<void> {
+    try {
+      await request();
+      this.metrics.request(method, method === 'POST' ? 201 : 200);
+    } catch (err) {
+      const code = err instanceof ApiException ? err.code : 0;
+      this.metrics.request(method, code);
+      if (!tolerated.includes(code)) throw err;
+    }
+  }
+}

@@ -1,0 +1,110 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { FineTuneJobStatus } from '../../api/v1alpha1/index.ts';
+import type { WorkQueueMetrics } from '../runtime/work-queue.ts';
+
+const CONTROLLER = 'finetunejob';
+
+interface CachedJob { metadata?: { name?: string; namespace?: string } | undefined; status?: FineTuneJobStatus | undefined }
+
+/**
+ * The operator's Prometheus metrics: controller-runtime's names and labels
+ * (so dashboards for Go operators work unchanged), process metrics, and the
+ * FineTuneJob domain metrics. Job gauges are built at scrape time from the
+ * informer cache: a deleted job's series disappears with it.
+ */
+export class OperatorMetrics {
+  readonly registry = new Registry();
+  private readonly reconcileTotal: Counter;
+  private readonly reconcileErrors: Counter;
+  private readonly reconcileTime: Histogram;
+  private readonly activeWorkers: Gauge;
+  private readonly restRequests: Counter;
+  private readonly leader: Gauge;
+  private readonly stageTransitions: Counter;
+  private readonly stageDuration: Histogram;
+  private readonly jobDuration: Histogram;
+  private readonly retries: Counter;
+
+  constructor(jobs: () => CachedJob[], options: { workers: number }) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.reconcileTotal = new Counter({ name: 'controller_runtime_reconcile_total', help: 'Total number of reconciliations per controller.', labelNames: ['controller', 'result'], registers });
+    this.reconcileErrors = new Counter({ name: 'controller_runtime_reconcile_errors_total', help: 'Total number of reconciliation errors per controller.', labelNames: ['controller'], registers });
+    this.reconcileTime = new Histogram({ name: 'controller_runtime_reconcile_time_seconds', help: 'Length of time per reconciliation per controller.', labelNames: ['controller'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers });
+    this.activeWorkers = new Gauge({ name: 'controller_runtime_active_workers', help: 'Number of currently used workers per controller.', labelNames: ['controller'], registers });
+    new Gauge({ name: 'controller_runtime_max_concurrent_reconciles', help: 'Maximum number of concurrent reconciles per controller.', labelNames: ['controller'], registers }).set({ controller: CONTROLLER }, options.workers);
+    this.restRequests = new Counter({ name: 'rest_client_requests_total', help: 'Number of HTTP requests, partitioned by status code and method.', labelNames: ['code', 'method'], registers });
+    this.leader = new Gauge({ name: 'leader_election_master_status', help: '1 when this replica is the leader.', labelNames: ['name'], registers });
+    this.stageTransitions = new Counter({ name: 'finetune_stage_transitions_total', help: 'Stage transitions reported by trainers, by the stage entered.', labelNames: ['stage'], registers });
+    this.stageDuration = new Histogram({ name: 'finetune_stage_duration_seconds', help: 'Duration of completed stages.', labelNames: ['stage'], buckets: [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200], registers });
+    this.jobDuration = new Histogram({ name: 'finetune_job_duration_seconds', help: 'Duration of finished jobs, start to completion.', labelNames: ['result'], buckets: [60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400], registers });
+    this.retries = new Counter({ name: 'finetune_job_retries_total', help: 'New trainer attempts after a failure, by reason.', labelNames: ['reason'], registers });
+    new Gauge({
+      name: 'finetune_jobs', help: 'FineTuneJobs by namespace and phase.', labelNames: ['namespace', 'phase'], registers,
+      collect() {
+        this.reset();
+        for (const job of jobs()) this.inc({ namespace: job.metadata?.namespace ?? '', phase: job.status?.phase ?? 'Pending' });
+      },
+    });
+    new Gauge({
+      name: 'finetune_jobs_by_stage', help: 'Running FineTuneJobs by namespace and stage.', labelNames: ['namespace', 'stage'], registers,
+      collect() {
+        this.reset();
+        for (const job of jobs()) if (job.status?.phase === 'Running' && job.status.stage) this.inc({ namespace: job.metadata?.namespace ?? '', stage: job.status.stage });
+      },
+    });
+    new Gauge({
+      name: 'finetune_job_info', help: 'One series per FineTuneJob with its phase and stage (gone when the job is).', labelNames: ['namespace', 'name', 'phase', 'stage'], registers,
+      collect() {
+        this.reset();
+        for (const job of jobs()) this.set({ namespace: job.metadata?.namespace ?? '', name: job.metadata?.name ?? '', phase: job.status?.phase ?? 'Pending', stage: job.status?.stage ?? '' }, 1);
+      },
+    });
+  }
+
+  workQueue(): WorkQueueMetrics {
+    const labels = { name: CONTROLLER };
+    const registers = [this.registry];
+    const depth = new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue.', labelNames: ['name'], registers });
+    const adds = new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue.', labelNames: ['name'], registers });
+    const retries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue.', labelNames: ['name'], registers });
+    const buckets = [1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10, 100, 1000];
+    const queued = new Histogram({ name: 'workqueue_queue_duration_seconds', help: 'How long an item stays in workqueue before being requested.', labelNames: ['name'], buckets, registers });
+    const worked = new Histogram({ name: 'workqueue_work_duration_seconds', help: 'How long processing an item from workqueue takes.', labelNames: ['name'], buckets, registers });
+    return {
+      depth: (n) => depth.set(labels, n), added: () => adds.inc(labels), retried: () => retries.inc(labels),
+      queued: (s) => queued.observe(labels, s), worked: (s) => worked.observe(labels, s),
+    };
+  }
+
+  reconciled(result: 'success' | 'error' | 'requeue_after', seconds: number): void {
+    this.reconcileTotal.inc({ controller: CONTROLLER, result });
+    if (result === 'error') this.reconcileErrors.inc({ controller: CONTROLLER });
+    this.reconcileTime.observe({ controller: CONTROLLER }, seconds);
+  }
+
+  workers(delta: number): void { this.activeWorkers.inc({ controller: CONTROLLER }, delta); }
+
+  request(method: string, code: number): void { this.restRequests.inc({ method, code: String(code) }); }
+
+  leading(name: string, isLeader: boolean): void { this.leader.set({ name }, isLeader ? 1 : 0); }
+
+  retried(reason: string): void { this.retries.inc({ reason }); }
+
+  /** Stage transitions, stage durations and job durations, from consecutive versions of a job. */
+  observeJob(job: CachedJob, old: CachedJob | undefined): void {
+    const status = job.status;
+    if (!status) return;
+    if (status.stage && status.stage !== old?.status?.stage) this.stageTransitions.inc({ stage: status.stage });
+    for (const stage of status.stages ?? []) {
+      const before = old?.status?.stages?.find((s) => s.name === stage.name);
+      if (stage.state === 'Succeeded' && before?.state !== 'Succeeded' && stage.startTime && stage.endTime) {
+        this.stageDuration.observe({ stage: stage.name }, (Date.parse(stage.endTime) - Date.parse(stage.startTime)) / 1000);
+      }
+    }
+    const finished = (s: FineTuneJobStatus | undefined) => s?.phase === 'Succeeded' || s?.phase === 'Failed';
+    if (finished(status) && !finished(old?.status) && status.startTime && status.completionTime) {
+      this.jobDuration.observe({ result: status.phase! }, (Date.parse(status.completionTime) - Date.parse(status.startTime)) / 1000);
+    }
+  }
+}

@@ -1,0 +1,152 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type V1Pod } from '@kubernetes/client-node';
+import { FINETUNEJOB, GROUP, JOB_NAME_LABEL, VERSION } from '../../api/v1alpha1/index.ts';
+import { EventRecorder } from '../controller/event-recorder.ts';
+import { type CachedJob, FineTuneJobController } from '../controller/finetunejob-controller.ts';
+import { OperatorMetrics } from '../metrics/operator-metrics.ts';
+import type { ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
+import { type LeaderElectionConfig, LeaderElector } from './leader-election.ts';
+import { ResilientInformer } from './resilient-informer.ts';
+import { WorkQueue } from './work-queue.ts';
+
+export interface OperatorConfig {
+  kubeConfig: KubeConfig;
+  /** Watched namespaces; empty: all. */
+  namespaces: string[];
+  workers: number;
+  settings: ReconcileSettings;
+  /** /metrics, /healthz and /readyz (0: any free port). */
+  port: number;
+  /** Omitted: no leader election (a single replica). */
+  leaderElection?: LeaderElectionConfig;
+  /** Every job is reconciled again this often (default 10 min). */
+  resyncSeconds?: number;
+  log?: (line: string) => void;
+}
+
+/**
+ * Runs the FineTuneJob controller the controller-runtime way: informers over
+ * FineTuneJobs and their pods feed a work queue; N workers reconcile (never
+ * the same key twice at once); only the elected leader reconciles; SIGTERM
+ * stops taking work, finishes in-flight reconciles and releases the lease.
+ */
+export class OperatorManager {
+  readonly metrics: OperatorMetrics;
+  private readonly config: OperatorConfig;
+  private readonly queue: WorkQueue;
+  private readonly jobInformers: ResilientInformer<CachedJob>[];
+  private readonly podInformers: ResilientInformer<V1Pod>[];
+  private readonly controller: FineTuneJobController;
+  private readonly elector: LeaderElector | undefined;
+  private readonly log: (line: string) => void;
+  private server: Server | undefined;
+  private workers: Promise<void>[] = [];
+  private resync: NodeJS.Timeout | undefined;
+  private running = false;
+
+  constructor(config: OperatorConfig) {
+    this.config = config;
+    this.log = config.log ?? ((line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
+    const kc = config.kubeConfig;
+    this.metrics = new OperatorMetrics(() => this.jobInformers.flatMap((i) => i.list()), { workers: config.workers });
+    this.queue = new WorkQueue({ metrics: this.metrics.workQueue() });
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const core = kc.makeApiClient(CoreV1Api);
+    const scopes = config.namespaces.length ? config.namespaces : [undefined];
+    const onError = (what: string) => (err: unknown) => this.log(`${what} watch failed (${String(err)}); restarting with backoff`);
+    const enqueueJob = (job: CachedJob) => this.queue.add(`${job.metadata?.namespace}/${job.metadata?.name}`);
+    const enqueueOwner = (pod: V1Pod) => {
+      const job = pod.metadata?.labels?.[JOB_NAME_LABEL];
+      if (job) this.queue.add(`${pod.metadata!.namespace}/${job}`);
+    };
+    this.jobInformers = scopes.map((ns) => new ResilientInformer<CachedJob>(kc,
+      ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${FINETUNEJOB.plural}` : `/apis/${GROUP}/${VERSION}/${FINETUNEJOB.plural}`,
+      () => (ns
+        ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: FINETUNEJOB.plural })
+        : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FINETUNEJOB.plural })) as Promise<KubernetesListObject<CachedJob>>,
+      { add: enqueueJob, update: (job, old) => { this.metrics.observeJob(job, old); enqueueJob(job); }, delete: enqueueJob },
+      { onError: onError('FineTuneJob') }));
+    this.podInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc,
+      ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
+      () => (ns ? core.listNamespacedPod({ namespace: ns, labelSelector: JOB_NAME_LABEL }) : core.listPodForAllNamespaces({ labelSelector: JOB_NAME_LABEL })),
+      { add: (pod) => { this.controller.observedPod(pod); enqueueOwner(pod); }, update: enqueueOwner, delete: enqueueOwner },
+      { labelSelector: JOB_NAME_LABEL, onError: onError('Pod') }));
+    const identity = config.leaderElection?.identity ?? 'finetune-operator';
+    this.controller = new FineTuneJobController(kc, {
+      job: (namespace, name) => this.jobInformers.map((i) => i.get(name, namespace)).find(Boolean),
+      pods: (namespace, job) => this.podInformers.flatMap((i) => i.list(namespace)).filter((p) => p.metadata?.labels?.[JOB_NAME_LABEL] === job),
+    }, config.settings, new EventRecorder(kc, identity), this.metrics);
+    this.elector = config.leaderElection ? new LeaderElector(kc, config.leaderElection) : undefined;
+  }
+
+  get address(): AddressInfo | undefined { return this.server?.address() as AddressInfo | undefined; }
+  get isLeader(): boolean { return this.elector ? this.elector.isLeader : this.running; }
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => void this.serve(req.url ?? '', res));
+    await new Promise<void>((resolve) => this.server!.listen(this.config.port, resolve));
+    if (!this.elector) { await this.startControllers(); return; }
+    this.metrics.leading(this.config.leaderElection!.name, false);
+    this.elector.run({
+      onStart: () => { this.metrics.leading(this.config.leaderElection!.name, true); this.log('elected leader'); void this.startControllers(); },
+      onStop: () => { this.metrics.leading(this.config.leaderElection!.name, false); this.log('lost leadership; stopping'); void this.stop(); },
+    });
+  }
+
+  /** Stops taking work, lets in-flight reconciles finish, releases the lease. */
+  async stop(): Promise<void> {
+    clearInterval(this.resync);
+    this.queue.shutDown();
+    await Promise.all(this.workers);
+    await Promise.all([...this.jobInformers, ...this.podInformers].map((i) => i.stop().catch(() => undefined)));
+    await this.elector?.release();
+    this.running = false;
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async startControllers(): Promise<void> {
+    await Promise.all([...this.jobInformers, ...this.podInformers].map((i) => i.start()));
+    this.running = true;
+    for (const job of this.jobInformers.flatMap((i) => i.list())) this.queue.add(`${job.metadata?.namespace}/${job.metadata?.name}`);
+    this.resync = setInterval(() => {
+      for (const job of this.jobInformers.flatMap((i) => i.list())) this.queue.add(`${job.metadata?.namespace}/${job.metadata?.name}`);
+    }, (this.config.resyncSeconds ?? 600) * 1000);
+    this.resync.unref();
+    this.workers = Array.from({ length: this.config.workers }, () => this.work());
+    this.log(`reconciling FineTuneJobs in ${this.config.namespaces.join(', ') || 'all namespaces'} with ${this.config.workers} workers`);
+  }
+
+  private async work(): Promise<void> {
+    for (let key = await this.queue.get(); key !== undefined; key = await this.queue.get()) {
+      this.metrics.workers(1);
+      const started = process.hrtime.bigint();
+      try {
+        const requeueMs = await this.controller.reconcile(key);
+        this.queue.forget(key);
+        if (requeueMs !== undefined) this.queue.addAfter(key, requeueMs);
+        this.metrics.reconciled(requeueMs === undefined ? 'success' : 'requeue_after', Number(process.hrtime.bigint() - started) / 1e9);
+      } catch (err) {
+        this.metrics.reconciled('error', Number(process.hrtime.bigint() - started) / 1e9);
+        this.log(`reconcile ${key} failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}; retrying with backoff`);
+        this.queue.addRateLimited(key);
+      } finally {
+        this.metrics.workers(-1);
+        this.queue.done(key);
+      }
+    }
+  }
+
+  private async serve(url: string, res: import('node:http').ServerResponse): Promise<void> {
+    if (url === '/metrics') {
+      res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(await this.metrics.registry.metrics());
+    } else if (url === '/healthz') {
+      res.writeHead(200).end('ok');
+    } else if (url === '/readyz') {
+      const ready = !this.elector || this.elector.isLeader ? this.running && [...this.jobInformers, ...this.podInformers].every((i) => i.hasSynced) : true;
+      res.writeHead(ready ? 200 : 503).end(ready ? 'ok' : 'informers not synced');
+    } else {
+      res.writeHead(404).end();
+    }
+  }
+}

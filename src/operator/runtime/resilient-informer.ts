@@ -1,0 +1,58 @@
+import { ADD, CONNECT, DELETE, ERROR, type Informer, type KubernetesObject, type ListPromise, type KubeConfig, makeInformer, UPDATE } from '@kubernetes/client-node';
+
+export interface InformerHandlers<T extends KubernetesObject> {
+  add?(obj: T): void;
+  update?(obj: T, old: T | undefined): void;
+  delete?(obj: T): void;
+}
+
+/**
+ * client-node's informer (list, then watch, into a cache) made to keep
+ * running: it stops for good on a watch error other than the ones it handles
+ * itself, and `stop()` emits an error too. Any unplanned error restarts it
+ * (a fresh list, so a 410 Gone ends in a relist) after an exponential
+ * backoff, reset once it connects again.
+ */
+export class ResilientInformer<T extends KubernetesObject> {
+  private readonly informer: Informer<T> & { list(namespace?: string): T[]; get(name: string, namespace?: string): T | undefined };
+  private readonly previous = new Map<string, T>();
+  private stopping = false;
+  private backoffMs = 1000;
+  private synced = false;
+  private readonly onError: (error: unknown) => void;
+
+  constructor(kc: KubeConfig, path: string, list: ListPromise<T>, handlers: InformerHandlers<T>,
+    options: { labelSelector?: string; onError?: (error: unknown) => void } = {}) {
+    this.informer = makeInformer(kc, path, list, options.labelSelector) as never;
+    this.onError = options.onError ?? (() => undefined);
+    const keyOf = (obj: T) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+    this.informer.on(ADD, (obj) => { this.previous.set(keyOf(obj), obj); handlers.add?.(obj); });
+    this.informer.on(UPDATE, (obj) => { const old = this.previous.get(keyOf(obj)); this.previous.set(keyOf(obj), obj); handlers.update?.(obj, old); });
+    this.informer.on(DELETE, (obj) => { this.previous.delete(keyOf(obj)); handlers.delete?.(obj); });
+    this.informer.on(CONNECT, () => { this.backoffMs = 1000; this.synced = true; });
+    this.informer.on(ERROR, (err) => {
+      if (this.stopping) return;
+      this.onError(err);
+      const delay = this.backoffMs;
+      this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
+      setTimeout(() => { if (!this.stopping) void this.start().catch(() => undefined); }, delay).unref();
+    });
+  }
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    await this.informer.start();
+    this.synced = true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.informer.stop();
+  }
+
+  get hasSynced(): boolean { return this.synced; }
+
+  list(namespace?: string): T[] { return this.informer.list(namespace); }
+
+  get(name: string, namespace?: string): T | undefined { return this.informer.get(name, namespace); }
+}

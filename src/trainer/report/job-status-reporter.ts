@@ -1,0 +1,72 @@
+import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import {
+  API_VERSION, FINETUNEJOB, type FineTuneJobStatus, GROUP, type StageStatus, TRAINER_FIELD_MANAGER, VERSION,
+} from '../../api/v1alpha1/index.ts';
+import type { StageResult, TrainingReporter } from './reporter.ts';
+
+type TrainerStatus = Pick<FineTuneJobStatus, 'stage' | 'stages' | 'progress' | 'metrics' | 'skippedFiles' | 'outputURI'>;
+
+const MAX_SKIPPED_LISTED = 20;
+
+/**
+ * Reports progress to the FineTuneJob's status: server-side apply on the
+ * status subresource as field manager "finetune-trainer", which owns stage,
+ * stages, progress, metrics, skippedFiles and outputURI and nothing else, so
+ * the operator's fields are never touched. Each transition is applied at
+ * once (in order); stages completed by an earlier attempt come from the
+ * checkpoint, so the history survives pod restarts.
+ */
+export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name: string }, warn: (message: string) => void): TrainingReporter & { flush(): Promise<void> } {
+  const api = kc.makeApiClient(CustomObjectsApi);
+  const status: TrainerStatus & { stages: StageStatus[]; skippedFiles: string[] } = { stages: [], skippedFiles: [] };
+  let chain = Promise.resolve();
+  const apply = () => {
+    const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: job, status: structuredClone(status) };
+    chain = chain.then(() => api.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, namespace: job.namespace, plural: FINETUNEJOB.plural, name: job.name, body, fieldManager: TRAINER_FIELD_MANAGER, force: true },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    )).then(() => undefined, (err: unknown) => warn(`could not report status to FineTuneJob ${job.namespace}/${job.name}: ${String(err).split('\n')[0]}`));
+  };
+  const upsert = (entry: StageStatus) => {
+    status.stages = [...status.stages.filter((s) => s.name !== entry.name), entry];
+  };
+  const completed = (result: StageResult): StageStatus => ({
+    name: result.name, state: 'Succeeded', startTime: result.startTime, endTime: result.endTime, epochsRun: result.epochsRun,
+    monitor: result.monitor, endReason: result.endReason,
+    ...(result.bestEpoch !== undefined ? { bestEpoch: result.bestEpoch } : {}),
+    ...(result.bestValue !== undefined ? { bestValue: result.bestValue } : {}),
+  });
+  return {
+    resumed: (done) => { for (const result of done) upsert(completed(result)); apply(); },
+    stageStarted: (stage) => {
+      status.stage = stage.name;
+      upsert({ name: stage.name, state: 'Running', startTime: new Date().toISOString(), epochsRun: 0 });
+      status.progress = { epoch: 0, totalEpochs: stage.epochs };
+      apply();
+    },
+    epochEnded: (e) => {
+      const current = status.stages.find((s) => s.name === e.stage);
+      if (current) upsert({ ...current, epochsRun: e.epoch });
+      status.progress = { percent: Math.round(e.percent * 10) / 10, epoch: e.epoch, totalEpochs: e.epochs, eta: e.eta.toISOString() };
+      status.metrics = {
+        epoch: e.epoch, samplesPerSecond: Math.round(e.samplesPerSecond * 10) / 10, updateTime: new Date().toISOString(),
+        ...(e.metrics.loss !== undefined ? { loss: e.metrics.loss } : {}),
+        ...(e.metrics.acc !== undefined ? { accuracy: e.metrics.acc } : {}),
+        ...(e.metrics.val_loss !== undefined ? { valLoss: e.metrics.val_loss } : {}),
+        ...(e.metrics.val_acc !== undefined ? { valAccuracy: e.metrics.val_acc } : {}),
+      };
+      apply();
+    },
+    stageEnded: (result) => { upsert(completed(result)); apply(); },
+    fileSkipped: (file) => {
+      if (status.skippedFiles.length < MAX_SKIPPED_LISTED) { status.skippedFiles = [...status.skippedFiles, file]; apply(); }
+    },
+    exported: (info) => { status.stage = 'export'; status.outputURI = info.path; status.progress = { ...status.progress, percent: 100 }; apply(); },
+    failed: (error) => {
+      const running = status.stages.find((s) => s.state === 'Running');
+      if (running) upsert({ ...running, state: 'Failed', endTime: new Date().toISOString(), endReason: 'Error', message: error.message.slice(0, 1000) });
+      apply();
+    },
+    flush: () => chain,
+  };
+}

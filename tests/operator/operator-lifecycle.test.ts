@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { jobStatusReporter } from '../../src/trainer/report/job-status-reporter.ts';
+import { installCRDs, kubeConfig, kubectl, testNamespace } from '../support/cluster.ts';
+import { condition, jobs, startOperator } from './support/operator-harness.ts';
+
+describe('operator: FineTuneJob lifecycle on the real control plane', () => {
+  before(installCRDs);
+
+  it('creates the trainer pod, tracks stages the trainer reports, and succeeds', async (t) => {
+    const ns = await testNamespace(t, 'op-life');
+    startOperator(t, ns);
+    const api = jobs(ns);
+    await api.create('flowers', { resources: { gpus: 1, cpu: '2', memory: '4Gi' } });
+    const [pod] = await api.waitForPods('flowers', 1);
+    const container = pod!.spec!.containers[0]!;
+    assert.equal(pod!.metadata!.ownerReferences![0]!.name, 'flowers');
+    assert.equal(pod!.metadata!.ownerReferences![0]!.controller, true);
+    assert.equal(container.resources!.limits!['nvidia.com/gpu'], '1');
+    assert.equal(container.securityContext!.runAsNonRoot, true);
+    assert.equal(pod!.spec!.securityContext!.seccompProfile!.type, 'RuntimeDefault');
+
+    await api.setPod(pod!, 'Running');
+    await api.waitFor('flowers', (j) => j.status?.phase === 'Running', 'Running');
+
+    // The trainer's own reporter: stage transitions through the status subresource.
+    const trainer = jobStatusReporter(kubeConfig(), { namespace: ns, name: 'flowers' }, (m) => assert.fail(m));
+    trainer.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 2, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
+    trainer.epochEnded!({ stage: 'head', epoch: 1, epochs: 2, metrics: { loss: 0.9, val_acc: 0.61 }, samplesPerSecond: 40, percent: 25, eta: new Date() });
+    trainer.stageEnded!({ name: 'head', epochsRun: 2, bestEpoch: 2, monitor: 'val_loss', bestValue: 0.7, endReason: 'EpochsDone', startTime: new Date().toISOString(), endTime: new Date().toISOString() });
+    const reported = Date.now();
+    trainer.stageStarted!({ name: 'fine-tune', index: 1, total: 2, epochs: 3, learningRate: 1e-5, trainableBaseLayers: 10, cachedFeatures: false });
+    await trainer.flush();
+    const running = await api.waitFor('flowers', (j) => j.status?.stage === 'fine-tune', 'stage fine-tune', 1000);
+    assert.ok(Date.now() - reported < 1000, 'a stage transition reaches .status.stage within a second');
+    assert.deepEqual(running.status!.stages!.map((s) => [s.name, s.state]), [['head', 'Succeeded'], ['fine-tune', 'Running']]);
+    assert.equal(running.status!.phase, 'Running', 'the trainer\'s apply left the operator\'s fields alone');
+    const { stdout, stderr } = await kubectl(['get', 'ftj', 'flowers', '-n', ns, '--no-headers']);
+    assert.match(stdout, /^flowers\s+Running\s+fine-tune\s+/, stderr);
+
+    await api.setPod(pod!, 'Succeeded', 0);
+    const done = await api.waitFor('flowers', (j) => j.status?.phase === 'Succeeded', 'Succeeded');
+    assert.equal(condition(done, 'Succeeded'), 'True/TrainerSucceeded');
+    assert.ok(done.status!.completionTime);
+    assert.equal(done.status!.stages!.length, 2, 'the operator\'s apply left the trainer\'s history alone');
+    const events = await api.events('flowers');
+    for (const reason of ['PodCreated', 'TrainerRunning', 'TrainerSucceeded']) assert.ok(events.includes(reason), `event ${reason} in ${events.join(', ')}`);
+  });
+
+  it('fails at once on a permanent exit code, without a second pod', async (t) => {
+    const ns = await testNamespace(t, 'op-perm');
+    startOperator(t, ns);
+    const api = jobs(ns);
+    await api.create('bad-data');
+    const [pod] = await api.waitForPods('bad-data', 1);
+    await api.setPod(pod!, 'Failed', 2);
+    const job = await api.waitFor('bad-data', (j) => j.status?.phase === 'Failed', 'Failed');
+    assert.equal(condition(job, 'Failed'), 'True/PodFailurePolicy');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await api.pods('bad-data')).length, 1);
+  });
+
+  it('retries a transient failure after the backoff delay, counting it; a deleted pod is retried without counting', async (t) => {
+    const ns = await testNamespace(t, 'op-retry');
+    startOperator(t, ns);
+    const api = jobs(ns);
+    await api.create('flaky', { backoffLimit: 2 });
+    const [first] = await api.waitForPods('flaky', 1);
+    await api.setPod(first!, 'Failed', 3);
+    const pods = await api.waitForPods('flaky', 2, 10_000);
+    assert.equal(pods[1]!.metadata!.name, 'flaky-trainer-2');
+    assert.equal((await api.get('flaky'))!.status!.failedAttempts, 1);
+
+    await api.deletePod('flaky-trainer-2');
+    await api.waitFor('flaky', (j) => j.status?.attempts === 3, 'attempt 3 after the pod was deleted');
+    const job = await api.get('flaky');
+    assert.equal(job!.status!.failedAttempts, 1, 'a deleted pod does not count toward backoffLimit');
+    assert.ok((await api.events('flaky')).includes('PodDeleted'));
+  });
+
+  it('fails with DeadlineExceeded after activeDeadlineSeconds and stops the pod', async (t) => {
+    const ns = await testNamespace(t, 'op-deadline');
+    startOperator(t, ns);
+    const api = jobs(ns);
+    await api.create('slow', { activeDeadlineSeconds: 2 });
+    const [pod] = await api.waitForPods('slow', 1);
+    await api.setPod(pod!, 'Running');
+    const job = await api.waitFor('slow', (j) => j.status?.phase === 'Failed', 'DeadlineExceeded', 10_000);
+    assert.equal(condition(job, 'Failed'), 'True/DeadlineExceeded');
+    await api.waitForPods('slow', 0, 10_000);
+  });
+
+  it('deletes a finished job after ttlSecondsAfterFinished', async (t) => {
+    const ns = await testNamespace(t, 'op-ttl');
+    startOperator(t, ns);
+    const api = jobs(ns);
+    await api.create('short-lived', { ttlSecondsAfterFinished: 1 });
+    const [pod] = await api.waitForPods('short-lived', 1);
+    await api.setPod(pod!, 'Succeeded', 0);
+    await api.waitFor('short-lived', (j) => j.status?.phase === 'Succeeded', 'Succeeded');
+    const { eventually } = await import('../support/cluster.ts');
+    await eventually(async () => (await api.get('short-lived')) === undefined, 'the job to be deleted', 10_000);
+  });
+
+  it('suspends (pod gone, Suspended) and resumes (a new attempt)', async (t) => {
+    const ns = await testNamespace(t, 'op-suspend');
+    startOperator(t, ns);
+    const api = jobs(ns);
+    await api.create('pausable');
+    const [pod] = await api.waitForPods('pausable', 1);
+    await api.setPod(pod!, 'Running');
+    await api.waitFor('pausable', (j) => j.status?.phase === 'Running', 'Running');
+    await api.patchSpec('pausable', { suspend: true });
+    const suspended = await api.waitFor('pausable', (j) => j.status?.phase === 'Suspended', 'Suspended');
+    assert.equal(condition(suspended, 'Suspended'), 'True/JobSuspended');
+    await api.waitForPods('pausable', 0);
+    await api.patchSpec('pausable', { suspend: false });
+    const [resumed] = await api.waitForPods('pausable', 1);
+    assert.equal(resumed!.metadata!.name, 'pausable-trainer-2');
+  });
+
+  it('marks an invalid spec InvalidSpec with the field named, creates no pod, and does not crash', async (t) => {
+    const ns = await testNamespace(t, 'op-invalid');
+    const manager = startOperator(t, ns);
+    const api = jobs(ns);
+    await api.create('broken', { stages: [{ name: 'fine-tune', unfreeze: { policy: 'All' } }] });
+    const job = await api.waitFor('broken', (j) => condition(j, 'InvalidSpec') === 'True/InvalidSpec', 'InvalidSpec');
+    assert.match(job.status!.conditions!.find((c) => c.type === 'InvalidSpec')!.message, /spec\.stages\[0\]\.unfreeze\.policy/);
+    assert.equal(job.status!.phase, 'Failed');
+    assert.equal((await api.pods('broken')).length, 0);
+    await api.create('fine');
+    await api.waitForPods('fine', 1);
+    assert.ok(manager.isLeader, 'the operator kept running');
+  });
+});

@@ -1,0 +1,69 @@
+// Runs the operator in-process against the test control plane, scoped to one
+// namespace, and plays the kubelet: pods are driven through their phases via
+// the status subresource, never by mocking the API server.
+import type { TestContext } from 'node:test';
+import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
+import { API_VERSION, FINETUNEJOB, type FineTuneJobStatus, GROUP, JOB_NAME_LABEL, VERSION } from '../../../src/api/v1alpha1/index.ts';
+import { OperatorManager } from '../../../src/operator/runtime/operator-manager.ts';
+import type { LeaderElectionConfig } from '../../../src/operator/runtime/leader-election.ts';
+import { minimalSpec } from '../../api/spec-fixtures.ts';
+import { eventually, kubeConfig } from '../../support/cluster.ts';
+
+export type Job = { metadata: { name: string; uid: string; generation: number }; spec: Record<string, unknown>; status?: FineTuneJobStatus };
+
+export function startOperator(t: TestContext, namespace: string, leaderElection?: LeaderElectionConfig): OperatorManager {
+  const manager = new OperatorManager({
+    kubeConfig: kubeConfig(), namespaces: [namespace], workers: 2, port: 0,
+    log: process.env['FTJ_TEST_OPERATOR_LOG'] ? (line) => console.error(line) : () => undefined,
+    settings: { trainerImage: 'finetune/trainer:test', trainerServiceAccount: 'default', retryBaseSeconds: 1 },
+    ...(leaderElection ? { leaderElection } : {}),
+  });
+  t.after(() => manager.stop());
+  void manager.start();
+  return manager;
+}
+
+export function jobs(namespace: string) {
+  const custom = kubeConfig().makeApiClient(CustomObjectsApi);
+  const core = kubeConfig().makeApiClient(CoreV1Api);
+  const ref = { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural };
+  const api = {
+    create: (name: string, spec: Record<string, unknown> = {}) => custom.createNamespacedCustomObject({
+      ...ref, body: { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name }, spec: { ...minimalSpec(), ...spec } },
+    }) as Promise<Job>,
+    get: async (name: string) => await custom.getNamespacedCustomObject({ ...ref, name }).catch(() => undefined) as Job | undefined,
+    patchSpec: (name: string, spec: Record<string, unknown>) => custom.patchNamespacedCustomObject({ ...ref, name, body: [{ op: 'add', path: '/spec/suspend', value: spec['suspend'] }] }),
+    delete: (name: string) => custom.deleteNamespacedCustomObject({ ...ref, name }),
+    pods: async (job: string) => (await core.listNamespacedPod({ namespace, labelSelector: `${JOB_NAME_LABEL}=${job}` })).items
+      .sort((a, b) => a.metadata!.name!.localeCompare(b.metadata!.name!)),
+    deletePod: (name: string) => core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 }),
+    events: async (job: string) => (await core.listNamespacedEvent({ namespace })).items.filter((e) => e.involvedObject.name === job).map((e) => e.reason),
+    /** Plays the kubelet: sets the pod's phase and the trainer container's state. */
+    setPod: async (pod: V1Pod, phase: 'Running' | 'Succeeded' | 'Failed', exitCode?: number) => {
+      const container = { name: 'trainer', ready: phase === 'Running', restartCount: 0, image: 'finetune/trainer:test', imageID: '' };
+      const state = phase === 'Running'
+        ? { running: { startedAt: new Date() } }
+        : { terminated: { exitCode: exitCode ?? 0, finishedAt: new Date(), startedAt: new Date(), reason: exitCode ? 'Error' : 'Completed' } };
+      const fresh = await core.readNamespacedPod({ name: pod.metadata!.name!, namespace });
+      fresh.status = { ...fresh.status, phase, containerStatuses: [{ ...container, state }] };
+      await core.replaceNamespacedPodStatus({ name: pod.metadata!.name!, namespace, body: fresh });
+    },
+    /** Waits until the job's status satisfies `check`; returns the job. */
+    waitFor: async (name: string, check: (job: Job) => boolean, what: string, timeoutMs = 20_000): Promise<Job> => {
+      let last: Job | undefined;
+      await eventually(async () => { last = await api.get(name); return last !== undefined && check(last); }, `${what} (status: ${JSON.stringify(last?.status)})`, timeoutMs);
+      return last!;
+    },
+    waitForPods: async (job: string, count: number, timeoutMs = 20_000): Promise<V1Pod[]> => {
+      let pods: V1Pod[] = [];
+      await eventually(async () => (pods = await api.pods(job)).length === count, `${count} pods of ${job}`, timeoutMs);
+      return pods;
+    },
+  };
+  return api;
+}
+
+export const condition = (job: Job, type: string) => {
+  const c = job.status?.conditions?.find((x) => x.type === type);
+  return c ? `${c.status}/${c.reason}` : undefined;
+};
