@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
-import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, FINETUNEJOB, GROUP, VERSION } from '../../src/api/v1alpha1/index.ts';
 import { registerNode } from '../../src/local/control-plane/index.ts';
 import { minimalSpec } from '../api/spec-fixtures.ts';
@@ -25,6 +25,9 @@ describe('the control plane does what the operator relies on', () => {
     const node = `gpu-node-${randomBytes(3).toString('hex')}`;
     const unregister = await registerNode(kubeConfig(), node, { gpus: 2 });
     t.after(unregister);
+    // The kubelet-style heartbeat that keeps the node-lifecycle controller from tainting the node.
+    const lease = await kubeConfig().makeApiClient(CoordinationV1Api).readNamespacedLease({ name: node, namespace: 'kube-node-lease' });
+    assert.ok(Date.now() - new Date(lease.spec!.renewTime!).getTime() < 15_000, 'the node lease was renewed just now');
     const core = kubeConfig().makeApiClient(CoreV1Api);
     for (const name of ['a', 'b', 'c']) await core.createNamespacedPod({ namespace, body: gpuPod(name, node) });
 

@@ -1,4 +1,5 @@
 import { ApiException, CoordinationV1Api, CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { microTime } from '../../operator/runtime/micro-time.ts';
 
 export interface NodeCapacity { cpu?: string; memory?: string; gpus?: number; pods?: number }
 
@@ -41,12 +42,12 @@ export async function registerNode(kc: KubeConfig, name: string, capacity: NodeC
     const now = new Date();
     try {
       const lease = await leases.readNamespacedLease({ name, namespace: 'kube-node-lease' });
-      lease.spec = { ...lease.spec, renewTime: now };
+      lease.spec = { ...lease.spec, renewTime: microTime(now), ...(lease.spec?.acquireTime ? { acquireTime: microTime(lease.spec.acquireTime) } : {}) };
       await leases.replaceNamespacedLease({ name, namespace: 'kube-node-lease', body: lease });
     } catch {
       await leases.createNamespacedLease({
         namespace: 'kube-node-lease',
-        body: { metadata: { name }, spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: now } },
+        body: { metadata: { name }, spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: microTime(now) } },
       }).catch(() => undefined);
     }
   };

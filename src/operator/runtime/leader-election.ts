@@ -1,4 +1,5 @@
 import { ApiException, CoordinationV1Api, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { microTime } from './micro-time.ts';
 
 export interface LeaderElectionConfig {
   namespace: string;
@@ -59,7 +60,7 @@ export class LeaderElector {
     try {
       const lease = await this.read();
       if (lease?.spec?.holderIdentity === this.config.identity) {
-        lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new Date() } as V1Lease['spec'];
+        lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, acquireTime: microTime(lease.spec.acquireTime), renewTime: microTime() } as V1Lease['spec'];
         await this.api.replaceNamespacedLease({ name: this.config.name, namespace: this.config.namespace, body: lease });
       }
     } catch { /* the lease simply expires */ }
@@ -70,7 +71,7 @@ export class LeaderElector {
     const now = new Date();
     const lease = await this.read();
     if (!lease) {
-      await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } } });
+      await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 } } });
       return true;
     }
     const spec = lease.spec ?? {};
@@ -78,12 +79,15 @@ export class LeaderElector {
     const renewedAt = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
     const expired = !holder || renewedAt + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000 < now.getTime();
     if (holder !== identity && !expired) return false;
+    const takeover = holder !== identity;
     lease.spec = {
       ...spec,
       holderIdentity: identity,
       leaseDurationSeconds,
-      renewTime: now,
-      ...(holder !== identity ? { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+      // Timestamps read back are Dates again: every write re-formats them.
+      acquireTime: microTime(takeover ? now : spec.acquireTime ?? now),
+      renewTime: microTime(now),
+      ...(takeover ? { leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
     };
     await this.api.replaceNamespacedLease({ name, namespace, body: lease });
     return true;
