@@ -27,7 +27,7 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: ['**/operator/**', '**/local/**'] }] },
   },
   {
-    files: ['src/local/**', 'tests/**', 'scripts/**'],
+    files: ['src/local/**', 'tests/**', 'scripts/**', 'bench/**'],
     rules: { 'no-restricted-imports': 'off' },
   },
 );

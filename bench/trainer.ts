@@ -87,7 +87,8 @@ await tf.setBackend('wasm');
 
 // 3. Head stage with and without feature caching.
 for (const featureCache of [true, false]) {
-  const spec = specFor(ws, { stages: [{ name: 'head', epochs: 5, earlyStopping: { enabled: false } }] });
+  // Each run writes (and checkpoints) under its own output, so neither resumes the other.
+  const spec = specFor(ws, { stages: [{ name: 'head', epochs: 5, earlyStopping: { enabled: false } }], output: { uri: `file://${ws.dir}/head-${featureCache}` } });
   const t0 = Date.now();
   await runStagedTraining(spec, { reporters: [], cacheDir: ws.dir, backend: { name: 'wasm', source: '', gpu: false }, featureCache });
   show(`head stage, 5 epochs, ${featureCache ? 'cached features' : 'base run every batch'} (s)`, ((Date.now() - t0) / 1000).toFixed(1));

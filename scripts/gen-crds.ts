@@ -1,11 +1,14 @@
-// Writes crds/*.yaml from the zod schemas; tests/api/crds.test.ts fails when they drift.
+// Writes crds/*.yaml (and the Helm chart's copy) from the zod schemas;
+// tests/api/crds.test.ts fails when either drifts.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderCRDs } from '../src/api/crd/render-crds.ts';
+import { CRD_DIRS, renderCRDs } from '../src/api/crd/render-crds.ts';
 
-const dir = join(import.meta.dirname, '..', 'crds');
-mkdirSync(dir, { recursive: true });
-for (const [file, text] of Object.entries(renderCRDs())) {
-  writeFileSync(join(dir, file), text);
-  console.log(`wrote crds/${file}`);
+const root = join(import.meta.dirname, '..');
+for (const dir of CRD_DIRS) {
+  mkdirSync(join(root, dir), { recursive: true });
+  for (const [file, text] of Object.entries(renderCRDs())) {
+    writeFileSync(join(root, dir, file), text);
+    console.log(`wrote ${dir}/${file}`);
+  }
 }

@@ -1,6 +1,7 @@
 // The operator's entry point (the operator Deployment's command):
 //   node src/operator/main.ts [--namespaces a,b] [--workers 4] [--port 8080]
 //     [--trainer-image IMAGE] [--trainer-service-account NAME] [--leader-elect] [--lease-namespace NS]
+//     [--resync-seconds 600] [--retry-base-seconds 10]
 // Each flag also reads an environment variable (FTJ_NAMESPACES, FTJ_WORKERS, ...).
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -16,6 +17,7 @@ const { values } = parseArgs({
     'trainer-image': { type: 'string', default: env['FTJ_TRAINER_IMAGE'] ?? 'ghcr.io/finetune-operator/trainer:0.1.0' },
     'trainer-service-account': { type: 'string', default: env['FTJ_TRAINER_SERVICE_ACCOUNT'] ?? 'finetune-trainer' },
     'retry-base-seconds': { type: 'string', default: env['FTJ_RETRY_BASE_SECONDS'] ?? '10' },
+    'resync-seconds': { type: 'string', default: env['FTJ_RESYNC_SECONDS'] ?? '600' },
     'leader-elect': { type: 'boolean', default: env['FTJ_LEADER_ELECT'] === 'true' },
     'lease-namespace': { type: 'string', default: env['POD_NAMESPACE'] ?? 'finetune-system' },
   },
@@ -29,6 +31,7 @@ const manager = new OperatorManager({
   namespaces: values.namespaces!.split(',').map((n) => n.trim()).filter(Boolean),
   workers: Number(values.workers),
   port: Number(values.port),
+  resyncSeconds: Number(values['resync-seconds']),
   settings: {
     trainerImage: values['trainer-image']!,
     trainerServiceAccount: values['trainer-service-account']!,

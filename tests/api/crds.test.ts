@@ -4,11 +4,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { customResourceDefinitions, fineTuneJobCRD } from '../../src/api/crd/custom-resource-definitions.ts';
-import { renderCRDs } from '../../src/api/crd/render-crds.ts';
+import { CRD_DIRS, renderCRDs } from '../../src/api/crd/render-crds.ts';
 import { type JSONSchemaProps, toStructuralSchema } from '../../src/api/crd/structural-schema.ts';
 import { ROOT } from '../support/paths.ts';
-
-const CRD_DIR = join(ROOT, 'crds');
 
 function* nodes(schema: JSONSchemaProps, path = ''): Generator<[string, JSONSchemaProps]> {
   yield [path, schema];
@@ -18,13 +16,15 @@ function* nodes(schema: JSONSchemaProps, path = ''): Generator<[string, JSONSche
 }
 
 describe('generated CRDs', () => {
-  it('match the committed crds/ (run `npm run gen:crds` after changing src/api)', () => {
-    const rendered = renderCRDs();
-    assert.deepEqual(readdirSync(CRD_DIR).sort(), Object.keys(rendered).sort());
-    for (const [file, text] of Object.entries(rendered)) {
-      assert.equal(readFileSync(join(CRD_DIR, file), 'utf8'), text, `crds/${file} is stale`);
-    }
-  });
+  for (const dir of CRD_DIRS) {
+    it(`match the committed ${dir}/ (run \`npm run gen:crds\` after changing src/api)`, () => {
+      const rendered = renderCRDs();
+      assert.deepEqual(readdirSync(join(ROOT, dir)).sort(), Object.keys(rendered).sort());
+      for (const [file, text] of Object.entries(rendered)) {
+        assert.equal(readFileSync(join(ROOT, dir, file), 'utf8'), text, `${dir}/${file} is stale`);
+      }
+    });
+  }
 
   it('are structural: every node typed (or int-or-string), no unions, references or defaults', () => {
     for (const crd of Object.values(customResourceDefinitions())) {

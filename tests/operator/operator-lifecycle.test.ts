@@ -132,4 +132,15 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     await api.waitForPods('fine', 1);
     assert.ok(manager.isLeader, 'the operator kept running');
   });
+
+  it('says on the job why its pod cannot be created (here: a missing ServiceAccount), and keeps retrying', async (t) => {
+    const ns = await testNamespace(t, 'op-refused');
+    startOperator(t, ns);
+    const api = jobs(ns);
+    await api.create('no-account', { podTemplate: { serviceAccountName: 'missing-trainer-account' } });
+    const { eventually } = await import('../support/cluster.ts');
+    const core = kubeConfig().makeApiClient((await import('@kubernetes/client-node')).CoreV1Api);
+    await eventually(async () => (await core.listNamespacedEvent({ namespace: ns })).items
+      .some((e) => e.reason === 'FailedCreatePod' && e.type === 'Warning' && /missing-trainer-account/.test(e.message ?? '')), 'a FailedCreatePod event naming the ServiceAccount');
+  });
 });

@@ -72,6 +72,9 @@ export class FineTuneJobController {
         await this.track('POST', () => this.core.createNamespacedPod({ namespace, body: decision.createPod! }), [409]);
       } catch (err) {
         this.expectedPods.delete(key);
+        // Say why on the job (a missing ServiceAccount, a quota, a webhook), as the Job controller does; then retry.
+        const reason = err instanceof ApiException ? apiMessage(err) : String(err);
+        await this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, { type: 'Warning', reason: 'FailedCreatePod', message: `creating pod ${decision.createPod.metadata!.name}: ${reason}` }).catch(() => undefined);
         throw err;
       }
       const reason = decision.status?.conditions?.find((c) => c.type === 'Restarting' && c.status === 'True')?.reason;
@@ -102,5 +105,14 @@ export class FineTuneJobController {
       this.metrics.request(method, code);
       if (!tolerated.includes(code)) throw err;
     }
+  }
+}
+
+/** The message of a Kubernetes Status in an ApiException's body. */
+function apiMessage(err: ApiException<unknown>): string {
+  try {
+    return (JSON.parse(String(err.body)) as { message?: string }).message ?? `HTTP ${err.code}`;
+  } catch {
+    return `HTTP ${err.code}`;
   }
 }

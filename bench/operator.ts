@@ -1,0 +1,93 @@
+// `npm run bench:operator`: the operator (a separate process, as in a cluster)
+// on the local control plane. Prints figures; asserts nothing.
+// (a) 1,000 FineTuneJobs applied at once: time until all 1,000 pods exist, vs a
+//     bare client creating 1,000 pods on the same API server (goal ratio <= 1.5)
+// (b) API writes made by a full resync of 1,000 settled jobs (goal 0)
+// (c) reconcile p50/p99 (from controller_runtime_reconcile_time_seconds)
+// (d) operator RSS with 1,000 and 10,000 jobs in its cache (goal < 200 MB)
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { API_VERSION, FINETUNEJOB, GROUP, VERSION } from '../src/api/v1alpha1/index.ts';
+import { ControlPlane, installCRDs } from '../src/local/control-plane/index.ts';
+import { minimalSpec } from '../tests/api/spec-fixtures.ts';
+
+const show = (label: string, value: string) => console.log(`${label.padEnd(62)} ${value}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `task` over `items` with at most `limit` in flight. */
+async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: limit }, async () => { while (next < items.length) await task(items[next++]!); }));
+}
+
+const controlPlane = await new ControlPlane({ log: () => undefined }).start();
+try {
+  await installCRDs(controlPlane.binaries.kubectl, controlPlane.kubeconfigPath);
+  const kc = new KubeConfig();
+  kc.loadFromFile(controlPlane.kubeconfigPath);
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const indices = (n: number) => Array.from({ length: n }, (_, i) => i);
+  for (const namespace of ['bare', 'bench', 'bench-10k']) await core.createNamespace({ body: { metadata: { name: namespace } } });
+  await sleep(2000); // the default ServiceAccounts
+
+  // Baseline: a bare client creates 1,000 pods.
+  let started = Date.now();
+  await pool(indices(1000), 50, (i) => core.createNamespacedPod({ namespace: 'bare', body: { metadata: { name: `pod-${i}` }, spec: { containers: [{ name: 'c', image: 'x' }] } } }));
+  const bare = (Date.now() - started) / 1000;
+
+  const port = await new Promise<number>((resolve) => { const s = createServer().listen(0, () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); }); });
+  const operator = spawn(process.execPath, [join(import.meta.dirname, '..', 'src', 'operator', 'main.ts'), '--namespaces', 'bench,bench-10k', '--port', String(port), '--workers', '8', '--resync-seconds', '30', '--trainer-service-account', 'default'], {
+    env: { ...process.env, KUBECONFIG: controlPlane.kubeconfigPath }, stdio: 'ignore',
+  });
+  const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const series = (text: string, prefix: string) => text.split('\n').filter((l) => l.startsWith(prefix)).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+  const writes = async () => {
+    const text = await scrape();
+    return ['POST', 'PATCH', 'PUT', 'DELETE'].reduce((sum, m) => sum + series(text, `rest_client_requests_total{method="${m}"`), 0);
+  };
+  while (!(await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false))) await sleep(200);
+
+  try {
+    // (a) 1,000 jobs applied at once until 1,000 pods exist.
+    started = Date.now();
+    const jobBody = (name: string, spec: Record<string, unknown>) => ({ apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name }, spec });
+    await pool(indices(1000), 50, (i) => custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'bench', plural: FINETUNEJOB.plural, body: jobBody(`job-${i}`, minimalSpec()) }));
+    while ((await core.listNamespacedPod({ namespace: 'bench' })).items.length < 1000) await sleep(250);
+    const operatorSeconds = (Date.now() - started) / 1000;
+    show('bare client: 1,000 pods created (s)', bare.toFixed(2));
+    show('operator: 1,000 FineTuneJobs applied until 1,000 pods exist (s)', operatorSeconds.toFixed(2));
+    show('ratio operator / bare (goal <= 1.5)', (operatorSeconds / bare).toFixed(2));
+
+    // (b) settle, then count the writes of a full resync (every 30 s).
+    let last = await writes();
+    for (let quiet = 0; quiet < 3; last = await writes()) { await sleep(2000); quiet = (await writes()) === last ? quiet + 1 : 0; }
+    const reconcilesBefore = series(await scrape(), 'controller_runtime_reconcile_total');
+    const writesBefore = await writes();
+    while (series(await scrape(), 'controller_runtime_reconcile_total') < reconcilesBefore + 1000) await sleep(500);
+    show('writes made by a full resync of 1,000 settled jobs (goal 0)', String((await writes()) - writesBefore));
+
+    // (c) reconcile latency from the histogram.
+    const text = await scrape();
+    const buckets = text.split('\n').filter((l) => l.startsWith('controller_runtime_reconcile_time_seconds_bucket'))
+      .map((l) => ({ le: Number(/le="([^"]+)"/.exec(l)![1]!.replace('+Inf', 'Infinity')), count: Number(l.split(' ').at(-1)) }));
+    const total = buckets.at(-1)!.count;
+    const quantile = (q: number) => buckets.find((b) => b.count >= q * total)!.le;
+    show('reconcile p50 (histogram bucket upper bound, s)', String(quantile(0.5)));
+    show('reconcile p99 (histogram bucket upper bound, s)', String(quantile(0.99)));
+    const memory = (metrics: string) => `${(series(metrics, 'process_resident_memory_bytes') / 2 ** 20).toFixed(1)} (V8 heap used ${(series(metrics, 'nodejs_heap_size_used_bytes') / 2 ** 20).toFixed(1)})`;
+    show('operator RSS with 1,000 jobs in cache (MB)', memory(text));
+
+    // (d) 10,000 more jobs, suspended (no pods), then RSS.
+    await pool(indices(9000), 50, (i) => custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'bench-10k', plural: FINETUNEJOB.plural, body: jobBody(`job-${i}`, { ...minimalSpec(), suspend: true }) }));
+    while (series(await scrape(), 'finetune_jobs{') < 10000) await sleep(1000);
+    await sleep(5000);
+    show('operator RSS with 10,000 jobs in cache (MB, goal < 200)', memory(await scrape()));
+  } finally {
+    operator.kill('SIGTERM');
+  }
+} finally {
+  await controlPlane.stop();
+}

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { ApiextensionsV1Api, CustomObjectsApi, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
+import { ResilientInformer } from '../../src/operator/runtime/resilient-informer.ts';
+import { eventually, kubeConfig } from '../support/cluster.ts';
+
+describe('resilient informer', () => {
+  it('keeps retrying after list/watch errors and recovers once the resource is served', async (t) => {
+    const kc = kubeConfig();
+    const plural = `probes${randomBytes(3).toString('hex')}`;
+    const group = 'test.finetune.dev';
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const errors: unknown[] = [];
+    const added: string[] = [];
+    const informer = new ResilientInformer<KubernetesObject>(kc, `/apis/${group}/v1/${plural}`,
+      () => custom.listClusterCustomObject({ group, version: 'v1', plural }) as Promise<KubernetesListObject<KubernetesObject>>,
+      { add: (obj) => added.push(obj.metadata!.name!) }, { onError: (err) => errors.push(err) });
+    t.after(() => informer.stop());
+
+    // The resource does not exist yet: the first list fails (404), the informer backs off and retries.
+    await informer.start().catch((err: unknown) => errors.push(err));
+    await eventually(() => errors.length >= 1, 'a list error', 10_000);
+    const ext = kc.makeApiClient(ApiextensionsV1Api);
+    await ext.createCustomResourceDefinition({ body: {
+      metadata: { name: `${plural}.${group}` },
+      spec: { group, scope: 'Namespaced', names: { plural, kind: `Probe${plural}`, singular: plural.slice(0, -1) },
+        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } }] },
+    } });
+    t.after(() => ext.deleteCustomResourceDefinition({ name: `${plural}.${group}` }).then(() => undefined, () => undefined));
+    await eventually(async () => {
+      await custom.createNamespacedCustomObject({ group, version: 'v1', namespace: 'default', plural, body: { apiVersion: `${group}/v1`, kind: `Probe${plural}`, metadata: { name: 'seen' } } }).catch(() => undefined);
+      return added.includes('seen');
+    }, 'the informer to recover and see the object', 40_000);
+    assert.ok(errors.length >= 1);
+    assert.ok(informer.hasSynced);
+  });
+});
