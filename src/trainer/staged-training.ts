@@ -53,7 +53,9 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   report.started({ backend: options.backend.name, source: options.backend.source, gpu: options.backend.gpu, train: data.train.length, validation: data.validation.length, classes: data.classNames });
 
   const skippedFiles: string[] = [];
-  const reader = new ExampleReader(spec, preprocessing, (file, reason) => { skippedFiles.push(file); report.fileSkipped(file, reason); });
+  const skip = (file: string, reason: string) => { skippedFiles.push(file); report.fileSkipped(file, reason); };
+  for (const record of data.skipped) skip(record, 'not valid JSON');
+  const reader = new ExampleReader(spec, preprocessing, skip);
   const checkpoints = new CheckpointStore(checkpointLocation.path, trainingSpecHash(spec));
   const stages = await checkpoints.completedStages();
   if (stages.length) {

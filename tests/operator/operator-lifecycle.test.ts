@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { jobStatusReporter } from '../../src/trainer/report/job-status-reporter.ts';
-import { installCRDs, kubeConfig, kubectl, testNamespace } from '../support/cluster.ts';
-import { condition, jobs, startOperator } from './support/operator-harness.ts';
+import { installCRDs, kubeConfig, kubectl } from '../support/cluster.ts';
+import { condition, withOperator } from './support/operator-harness.ts';
 
 describe('operator: FineTuneJob lifecycle on the real control plane', () => {
   before(installCRDs);
 
   it('creates the trainer pod, tracks stages the trainer reports, and succeeds', async (t) => {
-    const ns = await testNamespace(t, 'op-life');
-    startOperator(t, ns);
-    const api = jobs(ns);
+    const { namespace: ns, api } = await withOperator(t, 'op-life');
     await api.create('flowers', { resources: { gpus: 1, cpu: '2', memory: '4Gi' } });
     const [pod] = await api.waitForPods('flowers', 1);
     const container = pod!.spec!.containers[0]!;
@@ -48,9 +46,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
   });
 
   it('fails at once on a permanent exit code, without a second pod', async (t) => {
-    const ns = await testNamespace(t, 'op-perm');
-    startOperator(t, ns);
-    const api = jobs(ns);
+    const { api } = await withOperator(t, 'op-perm');
     await api.create('bad-data');
     const [pod] = await api.waitForPods('bad-data', 1);
     await api.setPod(pod!, 'Failed', 2);
@@ -61,9 +57,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
   });
 
   it('retries a transient failure after the backoff delay, counting it; a deleted pod is retried without counting', async (t) => {
-    const ns = await testNamespace(t, 'op-retry');
-    startOperator(t, ns);
-    const api = jobs(ns);
+    const { api } = await withOperator(t, 'op-retry');
     await api.create('flaky', { backoffLimit: 2 });
     const [first] = await api.waitForPods('flaky', 1);
     await api.setPod(first!, 'Failed', 3);
@@ -79,9 +73,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
   });
 
   it('fails with DeadlineExceeded after activeDeadlineSeconds and stops the pod', async (t) => {
-    const ns = await testNamespace(t, 'op-deadline');
-    startOperator(t, ns);
-    const api = jobs(ns);
+    const { api } = await withOperator(t, 'op-deadline');
     await api.create('slow', { activeDeadlineSeconds: 2 });
     const [pod] = await api.waitForPods('slow', 1);
     await api.setPod(pod!, 'Running');
@@ -91,9 +83,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
   });
 
   it('deletes a finished job after ttlSecondsAfterFinished', async (t) => {
-    const ns = await testNamespace(t, 'op-ttl');
-    startOperator(t, ns);
-    const api = jobs(ns);
+    const { api } = await withOperator(t, 'op-ttl');
     await api.create('short-lived', { ttlSecondsAfterFinished: 1 });
     const [pod] = await api.waitForPods('short-lived', 1);
     await api.setPod(pod!, 'Succeeded', 0);
@@ -103,9 +93,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
   });
 
   it('suspends (pod gone, Suspended) and resumes (a new attempt)', async (t) => {
-    const ns = await testNamespace(t, 'op-suspend');
-    startOperator(t, ns);
-    const api = jobs(ns);
+    const { api } = await withOperator(t, 'op-suspend');
     await api.create('pausable');
     const [pod] = await api.waitForPods('pausable', 1);
     await api.setPod(pod!, 'Running');
@@ -120,9 +108,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
   });
 
   it('marks an invalid spec InvalidSpec with the field named, creates no pod, and does not crash', async (t) => {
-    const ns = await testNamespace(t, 'op-invalid');
-    const manager = startOperator(t, ns);
-    const api = jobs(ns);
+    const { manager, api } = await withOperator(t, 'op-invalid');
     await api.create('broken', { stages: [{ name: 'fine-tune', unfreeze: { policy: 'All' } }] });
     const job = await api.waitFor('broken', (j) => condition(j, 'InvalidSpec') === 'True/InvalidSpec', 'InvalidSpec');
     assert.match(job.status!.conditions!.find((c) => c.type === 'InvalidSpec')!.message, /spec\.stages\[0\]\.unfreeze\.policy/);
@@ -134,9 +120,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
   });
 
   it('says on the job why its pod cannot be created (here: a missing ServiceAccount), and keeps retrying', async (t) => {
-    const ns = await testNamespace(t, 'op-refused');
-    startOperator(t, ns);
-    const api = jobs(ns);
+    const { namespace: ns, api } = await withOperator(t, 'op-refused');
     await api.create('no-account', { podTemplate: { serviceAccountName: 'missing-trainer-account' } });
     const { eventually } = await import('../support/cluster.ts');
     const core = kubeConfig().makeApiClient((await import('@kubernetes/client-node')).CoreV1Api);

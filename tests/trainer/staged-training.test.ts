@@ -113,7 +113,7 @@ describe('staged training (RECIPE §2-4)', () => {
     const { readFile } = await import('node:fs/promises');
     const metadata = JSON.parse(await readFile(join(outcome.outputPath, 'metadata.json'), 'utf8'));
     assert.deepEqual(metadata.classNames, ['sandal', 'shirt', 'sneaker', 'bag', 'ankle-boot']);
-    assert.deepEqual(metadata.preprocessing, { height: 28, width: 28, channels: 1, valueRange: { min: 0, max: 1 } });
+    assert.deepEqual(metadata.preprocessing, { kind: 'image', height: 28, width: 28, channels: 1, valueRange: { min: 0, max: 1 } });
     assert.equal(metadata.baseModel.license, 'Apache-2.0');
     assert.equal(metadata.stages[0].name, 'head');
     const model = await tf.loadLayersModel(fileSystemModel(join(outcome.outputPath, 'model.json')));

@@ -78,7 +78,7 @@ describe('WASM convolution gradient kernels', () => {
   });
 
   it('fill exactly the kernels WASM lacks', () => {
-    for (const kernel of ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput']) {
+    for (const kernel of ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'UnsortedSegmentSum']) {
       assert.ok(tf.getKernel(kernel, 'wasm'), kernel);
     }
     assert.deepEqual(registerWasmGradientKernels(), [], 'registering twice adds nothing');
@@ -93,6 +93,22 @@ describe('WASM convolution gradient kernels', () => {
       assert.ok(relativeError(actual.dx, expected.dx) < 1e-4, `input gradient off by ${relativeError(actual.dx, expected.dx)}`);
     });
   }
+
+  it('UnsortedSegmentSum (the embedding gradient) matches cpu, summing repeated ids', async () => {
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      return tf.tidy(() => {
+        const table = tf.tensor2d(values(7 * 5, 4), [7, 5]);
+        const ids = tf.tensor2d([[0, 3, 3, 6], [3, 1, 0, 0]], [2, 4], 'int32');
+        const weights = tf.tensor3d(values(2 * 4 * 5, 5), [2, 4, 5]);
+        return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, ids), weights)))(table).dataSync() as Float32Array;
+      });
+    };
+    const expected = await run('cpu');
+    const actual = await run('wasm');
+    assert.ok(relativeError(actual, expected) < 1e-5, `off by ${relativeError(actual, expected)}`);
+    assert.ok(expected.slice(15, 20).some((v) => v !== 0), 'row 3 (three ids) has a gradient');
+  });
 
   it('leak no tensors and no backend memory', async () => {
     await tf.setBackend('wasm');

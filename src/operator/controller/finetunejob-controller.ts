@@ -87,8 +87,9 @@ export class FineTuneJobController {
         setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
       ), [404]);
     }
+    // Events only once the status is written, but without holding the worker: they are not state.
     for (const event of decision.events) {
-      await this.track('POST', () => this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event), []).catch(() => undefined);
+      void this.track('POST', () => this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event), []).catch(() => undefined);
     }
     if (decision.deleteJob) {
       await this.track('DELETE', () => this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, propagationPolicy: 'Background' }), [404]);

@@ -1,4 +1,4 @@
-import type { V1Container, V1EnvVar, V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1Affinity, V1Container, V1EnvVar, V1Pod, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import {
   API_VERSION, ATTEMPT_LABEL, FINETUNEJOB, type FineTuneJobSpec, JOB_NAME_LABEL, type Location, PVC_MOUNT_ROOT,
   TRAINER_CONTAINER, TRAINER_ENV, TRAINER_METRICS_PORT,
@@ -82,8 +82,8 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
       containers: [container],
       volumes,
       ...(template.nodeSelector ? { nodeSelector: template.nodeSelector } : {}),
-      ...(template.tolerations ? { tolerations: template.tolerations as never } : {}),
-      ...(template.affinity ? { affinity: template.affinity as never } : {}),
+      ...(template.tolerations ? { tolerations: passThrough<V1Toleration[]>(template.tolerations) } : {}),
+      ...(template.affinity ? { affinity: template.affinity as V1Affinity } : {}),
       ...(template.priorityClassName ? { priorityClassName: template.priorityClassName } : {}),
     },
   };

@@ -71,7 +71,8 @@ export class OperatorManager {
       ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
       () => (ns ? core.listNamespacedPod({ namespace: ns, labelSelector: JOB_NAME_LABEL }) : core.listPodForAllNamespaces({ labelSelector: JOB_NAME_LABEL })),
       { add: (pod) => { this.controller.observedPod(pod); enqueueOwner(pod); }, update: enqueueOwner, delete: enqueueOwner },
-      { labelSelector: JOB_NAME_LABEL, onError: onError('Pod') }));
+      // The reconcile reads a pod's metadata and status only; its spec (with the job's spec in an env var) is not kept.
+      { labelSelector: JOB_NAME_LABEL, onError: onError('Pod'), transform: (pod) => { delete pod.spec; } }));
     const identity = config.leaderElection?.identity ?? 'finetune-operator';
     this.controller = new FineTuneJobController(kc, {
       job: (namespace, name) => this.jobInformers.map((i) => i.get(name, namespace)).find(Boolean),

@@ -9,7 +9,8 @@ export interface InformerHandlers<T extends KubernetesObject> {
 /**
  * client-node's informer (list, then watch, into a cache) made to keep
  * running: it stops for good on a watch error other than the ones it handles
- * itself, and `stop()` emits an error too. Any unplanned error restarts it
+ * itself, and `stop()` emits an error too. Cached objects lose managedFields
+ * (and whatever `transform` removes). Any unplanned error restarts it
  * (a fresh list, so a 410 Gone ends in a relist) after an exponential
  * backoff, reset once it connects again.
  */
@@ -22,12 +23,14 @@ export class ResilientInformer<T extends KubernetesObject> {
   private readonly onError: (error: unknown) => void;
 
   constructor(kc: KubeConfig, path: string, list: ListPromise<T>, handlers: InformerHandlers<T>,
-    options: { labelSelector?: string; onError?: (error: unknown) => void } = {}) {
+    options: { labelSelector?: string; onError?: (error: unknown) => void; transform?: (obj: T) => void } = {}) {
     this.informer = makeInformer(kc, path, list, options.labelSelector) as never;
     this.onError = options.onError ?? (() => undefined);
     const keyOf = (obj: T) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
-    this.informer.on(ADD, (obj) => { this.previous.set(keyOf(obj), obj); handlers.add?.(obj); });
-    this.informer.on(UPDATE, (obj) => { const old = this.previous.get(keyOf(obj)); this.previous.set(keyOf(obj), obj); handlers.update?.(obj, old); });
+    // Slims the cached object in place (controller-runtime's cache transform): memory per object is what the controller reads.
+    const transform = (obj: T) => { delete obj.metadata?.managedFields; options.transform?.(obj); };
+    this.informer.on(ADD, (obj) => { transform(obj); this.previous.set(keyOf(obj), obj); handlers.add?.(obj); });
+    this.informer.on(UPDATE, (obj) => { transform(obj); const old = this.previous.get(keyOf(obj)); this.previous.set(keyOf(obj), obj); handlers.update?.(obj, old); });
     this.informer.on(DELETE, (obj) => { this.previous.delete(keyOf(obj)); handlers.delete?.(obj); });
     this.informer.on(CONNECT, () => { this.backoffMs = 1000; this.synced = true; });
     this.informer.on(ERROR, (err) => {

@@ -2,15 +2,17 @@ import * as tf from '@tensorflow/tfjs';
 import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs';
 
 /**
- * The convolution gradients tfjs' WASM backend lacks (tfjs #8474), built from
- * ops WASM has, so training a CNN on WASM never falls back to the slow `cpu`
- * backend:
+ * The gradient kernels tfjs' WASM backend lacks (tfjs #8474), built from ops
+ * WASM has, so training a CNN or a text encoder on WASM never falls back to
+ * the slow `cpu` backend:
  * - Conv2DBackpropFilter: im2col (one depthwise convolution with a one-hot
  *   filter) then one matrix product; a 1x1 stride-1 convolution needs no im2col.
  * - DepthwiseConv2dNativeBackpropFilter: the same im2col, then a per-channel
  *   multiply and a sum over positions.
  * - DepthwiseConv2dNativeBackpropInput: a transposed depthwise convolution
  *   (stride-dilated, padded dy convolved with the 180°-rotated filter).
+ * - UnsortedSegmentSum (the gradient of gather, so of every Embedding): a
+ *   scatter of the rows into [numSegments, ...], which sums duplicate ids.
  */
 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -133,6 +135,11 @@ function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, ri
   return padded.slice([0, cropTop, cropLeft, 0], [n, h - cropTop - Math.max(0, -bottom), w - cropLeft - Math.max(0, -right), c]);
 }
 
+function unsortedSegmentSum({ x, segmentIds }: Inputs, attrs: NamedAttrMap): tf.Tensor {
+  const { numSegments } = attrs as unknown as { numSegments: number };
+  return tf.scatterND(segmentIds!.reshape([-1, 1]).cast('int32'), x!, [numSegments, ...x!.shape.slice(1)]);
+}
+
 /** Kernel inputs are TensorInfos; view them as tensors (a view made here is released by the caller's tidy). */
 function asTensors(inputs: NamedTensorInfoMap): Inputs {
   return Object.fromEntries(Object.entries(inputs).map(([name, info]) =>
@@ -143,6 +150,7 @@ const KERNELS: [string, (inputs: Inputs, attrs: NamedAttrMap) => tf.Tensor][] = 
   ['Conv2DBackpropFilter', conv2DBackpropFilter],
   ['DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter],
   ['DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput],
+  ['UnsortedSegmentSum', unsortedSegmentSum],
 ];
 
 /** Registers the missing gradient kernels for `backendName` (idempotent; leaves existing kernels alone). */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Augmentation } from '../../api/v1alpha1/index.ts';
-import type { Preprocessing } from './preprocessing.ts';
+import type { ImagePreprocessing } from './preprocessing.ts';
 
 export const augments = (a: Augmentation) => a.horizontalFlip || a.zoom > 0 || a.brightness > 0 || a.contrast > 0;
 
@@ -9,7 +9,7 @@ export const augments = (a: Augmentation) => a.horizontalFlip || a.zoom > 0 || a
  * preprocessed training batch (never validation). `random` is seeded, so an
  * epoch's augmentation repeats.
  */
-export function augment(batch: tf.Tensor4D, a: Augmentation, p: Preprocessing, random: () => number): tf.Tensor4D {
+export function augment(batch: tf.Tensor4D, a: Augmentation, p: ImagePreprocessing, random: () => number): tf.Tensor4D {
   const [n, height, width] = batch.shape;
   const perExample = <T>(f: () => T): T[] => Array.from({ length: n }, f);
   return tf.tidy(() => {

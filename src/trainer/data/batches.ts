@@ -3,7 +3,7 @@ import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { PermanentError } from '../errors.ts';
 import { augment, augments } from './augmentation.ts';
 import { type Example, UnreadableFileError } from './example.ts';
-import { type Preprocessing, preprocess } from './preprocessing.ts';
+import { type ImagePreprocessing, type Preprocessing, preprocess } from './preprocessing.ts';
 import { seededRandom, shuffled } from './seeded-random.ts';
 
 export interface Batch { xs: tf.Tensor; ys: tf.Tensor1D }
@@ -28,7 +28,7 @@ export class ExampleReader {
     this.onSkip = onSkip;
   }
 
-  /** Preprocessed pixels and labels of the readable examples among `examples`, or undefined when none is. */
+  /** Model inputs (preprocessed pixels or token ids) and labels of the readable examples among `examples`, or undefined when none is. */
   async read(examples: Example[]): Promise<Batch | undefined> {
     const results = await Promise.all(examples.filter((e) => !this.skipped.has(e)).map(async (example) => {
       try {
@@ -45,12 +45,15 @@ export class ExampleReader {
     }));
     const ok = results.filter((r) => r !== undefined);
     if (!ok.length) return undefined;
-    const [h, w, c] = ok[0]!.example.shape;
-    const size = h * w * c;
-    const pixels = new Float32Array(ok.length * size);
-    ok.forEach((r, i) => pixels.set(r.pixels, i * size));
+    const shape = ok[0]!.example.shape;
+    const size = shape.reduce((a, b) => a * b, 1);
+    const p = this.preprocessing;
+    const values = p.kind === 'text' ? new Int32Array(ok.length * size) : new Float32Array(ok.length * size);
+    ok.forEach((r, i) => values.set(r.pixels, i * size));
     return tf.tidy(() => ({
-      xs: preprocess(tf.tensor4d(pixels, [ok.length, h, w, c]), this.preprocessing),
+      xs: p.kind === 'text'
+        ? tf.tensor(values, [ok.length, ...shape], 'int32')
+        : preprocess(tf.tensor4d(values, [ok.length, shape[0]!, shape[1]!, shape[2]!]), p),
       ys: tf.tensor1d(ok.map((r) => r.example.label), 'float32'),
     }));
   }
@@ -106,7 +109,7 @@ function transform(batch: Batch, options: BatchStreamOptions, random: (() => num
   if (!augmentation && !options.map) return { xs: batch.xs, ys: batch.ys };
   const xs = tf.tidy(() => {
     let x = batch.xs as tf.Tensor4D;
-    if (augmentation) x = augment(x, augmentation.spec.augmentation, augmentation.preprocessing, random!);
+    if (augmentation) x = augment(x, augmentation.spec.augmentation, augmentation.preprocessing as ImagePreprocessing, random!);
     return options.map ? options.map(x) : x;
   });
   batch.xs.dispose();

@@ -3,16 +3,18 @@ export interface Example {
   label: number;
   /** File (and index, for IDX) the example comes from: named in every error about it. */
   source: string;
-  /** Shape of what `read` returns: [height, width, channels]. */
-  shape: [number, number, number];
-  /** Pixels, row-major HWC, 0-255. */
-  read(): Promise<Uint8Array>;
+  /** Shape of what `read` returns: [height, width, channels] of pixels, or [sequenceLength] of token ids. */
+  shape: number[];
+  /** Pixels (row-major HWC, 0-255) or token ids. */
+  read(): Promise<Uint8Array | Int32Array>;
 }
 
 export interface LoadedDataset {
   train: Example[];
   validation: Example[];
   classNames: string[];
+  /** Records skipped while listing the data (broken JSONL lines, as file:line). */
+  skipped: string[];
 }
 
 /** A file that cannot be read or decoded. */

@@ -6,24 +6,27 @@ import type { Example, LoadedDataset } from './example.ts';
 import { idxExamples } from './idx-files.ts';
 import { imageFolderExamples } from './image-folder.ts';
 import { shuffled, stratifiedSplit } from './seeded-random.ts';
+import { tabularExamples } from './tabular-files.ts';
+import { loadTokenizer } from './tokenizer.ts';
 
 /** The spec's training and validation examples: seeded limit, seeded stratified split (default 0.2). */
 export async function loadDataset(spec: FineTuneJobSpec, pvcRoot?: string): Promise<LoadedDataset> {
   const seed = spec.dataset.shuffleSeed ?? spec.seed;
   const main = await examplesAt(spec, spec.dataset, pvcRoot);
+  const skipped = main.skipped ?? [];
   checkLabels(spec, main.examples);
   const limited = spec.dataset.limit ? shuffled(main.examples, seed).slice(0, spec.dataset.limit) : main.examples;
   const { validation } = spec.dataset;
   if (validation.uri !== undefined || validation.pvc !== undefined) {
     const separate = await examplesAt(spec, validation, pvcRoot);
     checkLabels(spec, separate.examples);
-    return { train: shuffled(limited, seed), validation: separate.examples, classNames: main.classNames };
+    return { train: shuffled(limited, seed), validation: separate.examples, classNames: main.classNames, skipped: [...skipped, ...separate.skipped ?? []] };
   }
   const split = stratifiedSplit(limited, validation.split ?? 0.2, seed);
-  return { ...split, classNames: main.classNames };
+  return { ...split, classNames: main.classNames, skipped };
 }
 
-async function examplesAt(spec: FineTuneJobSpec, location: Location, pvcRoot?: string): Promise<{ examples: Example[]; classNames: string[] }> {
+async function examplesAt(spec: FineTuneJobSpec, location: Location, pvcRoot?: string): Promise<{ examples: Example[]; classNames: string[]; skipped?: string[] }> {
   const resolved = resolveLocation(location, pvcRoot);
   if (resolved.kind !== 'file') throw new PermanentError(`spec.dataset: datasets are read from files or PVCs, not ${resolved.url}; copy the data to a volume`);
   const shape = spec.model.input.shape as [number, number, number];
@@ -37,7 +40,7 @@ async function examplesAt(spec: FineTuneJobSpec, location: Location, pvcRoot?: s
     }
     case 'CSV':
     case 'JSONL':
-      throw new PermanentError(`spec.dataset.format ${spec.dataset.format} is not supported by this trainer version yet: use ImageFolder or IDX`);
+      return tabularExamples(resolved.path, spec, spec.task.type === 'TextClassification' ? await loadTokenizer(spec, pvcRoot) : undefined);
   }
 }
 

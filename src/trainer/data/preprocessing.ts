@@ -6,7 +6,10 @@ import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
  * training and validation batches and written into the exported metadata, so
  * serving does exactly the same.
  */
-export interface Preprocessing {
+export type Preprocessing = ImagePreprocessing | TextPreprocessing;
+
+export interface ImagePreprocessing {
+  kind: 'image';
   /** Raw input: HWC pixels 0-255, resized (bilinear) to height×width. */
   height: number;
   width: number;
@@ -18,14 +21,31 @@ export interface Preprocessing {
   std?: number[];
 }
 
+/** Text: the model's tokenizer and vocabulary, ids padded/truncated to sequenceLength. */
+export interface TextPreprocessing {
+  kind: 'text';
+  tokenizer: 'WordPiece' | 'Whitespace';
+  lowercase: boolean;
+  vocabulary: string;
+  sequenceLength: number;
+}
+
 export function preprocessingOf(spec: FineTuneJobSpec): Preprocessing {
-  const [height, width, channels] = spec.model.input.shape as [number, number, number];
-  const { valueRange, mean, std } = spec.model.input;
-  return { height, width, channels, valueRange, ...(mean ? { mean } : {}), ...(std ? { std } : {}) };
+  const { input } = spec.model;
+  if (spec.task.type === 'TextClassification') {
+    const tokenizer = input.tokenizer!;
+    return {
+      kind: 'text', tokenizer: tokenizer.kind, lowercase: tokenizer.lowercase, sequenceLength: input.shape[0]!,
+      vocabulary: tokenizer.uri ?? `pvc://${tokenizer.pvc!.claimName}/${tokenizer.pvc!.path}`,
+    };
+  }
+  const [height, width, channels] = input.shape as [number, number, number];
+  const { valueRange, mean, std } = input;
+  return { kind: 'image', height, width, channels, valueRange, ...(mean ? { mean } : {}), ...(std ? { std } : {}) };
 }
 
 /** [batch, h, w, c] pixels 0-255 → model input. */
-export function preprocess(pixels: tf.Tensor4D, p: Preprocessing): tf.Tensor4D {
+export function preprocess(pixels: tf.Tensor4D, p: ImagePreprocessing): tf.Tensor4D {
   return tf.tidy(() => {
     let x = pixels;
     if (x.shape[1] !== p.height || x.shape[2] !== p.width) x = tf.image.resizeBilinear(x, [p.height, p.width]);

@@ -7,7 +7,7 @@ import { API_VERSION, FINETUNEJOB, type FineTuneJobStatus, GROUP, JOB_NAME_LABEL
 import { OperatorManager } from '../../../src/operator/runtime/operator-manager.ts';
 import type { LeaderElectionConfig } from '../../../src/operator/runtime/leader-election.ts';
 import { minimalSpec } from '../../api/spec-fixtures.ts';
-import { eventually, kubeConfig } from '../../support/cluster.ts';
+import { eventually, kubeConfig, testNamespace } from '../../support/cluster.ts';
 
 export type Job = { metadata: { name: string; uid: string; generation: number }; spec: Record<string, unknown>; status?: FineTuneJobStatus };
 
@@ -67,3 +67,10 @@ export const condition = (job: Job, type: string) => {
   const c = job.status?.conditions?.find((x) => x.type === type);
   return c ? `${c.status}/${c.reason}` : undefined;
 };
+
+/** A fresh namespace with its own operator: what every operator test starts from. */
+export async function withOperator(t: TestContext, prefix: string) {
+  const namespace = await testNamespace(t, prefix);
+  const manager = startOperator(t, namespace);
+  return { namespace, manager, api: jobs(namespace) };
+}

@@ -1,0 +1,71 @@
+import { readFile } from 'node:fs/promises';
+import { type FineTuneJobSpec, resolveLocation } from '../../api/v1alpha1/index.ts';
+import { PermanentError } from '../errors.ts';
+
+export interface Tokenizer {
+  kind: 'WordPiece' | 'Whitespace';
+  sequenceLength: number;
+  /** Token ids, padded with [PAD] (or 0) and truncated to the sequence length. */
+  encode(text: string): Int32Array;
+}
+
+/**
+ * The model's own tokenizer over its vocabulary file (one token per line, id =
+ * line number): BERT's WordPiece (basic tokenization, then greedy
+ * longest-match with ## continuations, [CLS] ... [SEP] when the vocabulary has
+ * them) or plain whitespace splitting.
+ */
+export async function loadTokenizer(spec: FineTuneJobSpec, pvcRoot?: string): Promise<Tokenizer> {
+  const tokenizer = spec.model.input.tokenizer!;
+  const location = resolveLocation(tokenizer, pvcRoot);
+  if (location.kind !== 'file') throw new PermanentError('spec.model.input.tokenizer: the vocabulary is read from a file or PVC');
+  let text: string;
+  try {
+    text = await readFile(location.path, 'utf8');
+  } catch (err) {
+    throw new PermanentError(`cannot read the vocabulary ${location.path} (spec.model.input.tokenizer): ${(err as Error).message}`);
+  }
+  const vocabulary = new Map(text.split(/\r?\n/).filter((t) => t.length > 0).map((token, id) => [token, id]));
+  return createTokenizer(vocabulary, tokenizer.kind, tokenizer.lowercase, spec.model.input.shape[0]!);
+}
+
+export function createTokenizer(vocabulary: Map<string, number>, kind: Tokenizer['kind'], lowercase: boolean, sequenceLength: number): Tokenizer {
+  const id = (token: string) => vocabulary.get(token);
+  const unknown = id('[UNK]') ?? id('<unk>') ?? 1;
+  const pad = id('[PAD]') ?? id('<pad>') ?? 0;
+  const cls = id('[CLS]');
+  const sep = id('[SEP]');
+  const words = (text: string) => {
+    let t = lowercase ? text.toLowerCase() : text;
+    if (kind === 'WordPiece') t = t.normalize('NFD').replace(/\p{Mn}/gu, '').replace(/(\p{P}|\p{S})/gu, ' $1 ');
+    return t.split(/\s+/).filter(Boolean);
+  };
+  const pieces = (word: string): number[] => {
+    if (kind === 'Whitespace') return [id(word) ?? unknown];
+    const out: number[] = [];
+    for (let start = 0; start < word.length;) {
+      let end = word.length;
+      let found: number | undefined;
+      for (; end > start; end--) {
+        found = id(`${start > 0 ? '##' : ''}${word.slice(start, end)}`);
+        if (found !== undefined) break;
+      }
+      if (found === undefined) return [unknown];
+      out.push(found);
+      start = end;
+    }
+    return out;
+  };
+  return {
+    kind,
+    sequenceLength,
+    encode(text) {
+      const ids = [...(cls !== undefined && kind === 'WordPiece' ? [cls] : []), ...words(text).flatMap(pieces)];
+      const body = ids.slice(0, sequenceLength - (sep !== undefined && kind === 'WordPiece' ? 1 : 0));
+      if (sep !== undefined && kind === 'WordPiece') body.push(sep);
+      const encoded = new Int32Array(sequenceLength).fill(pad);
+      encoded.set(body);
+      return encoded;
+    },
+  };
+}
