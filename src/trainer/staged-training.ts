@@ -57,19 +57,24 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   for (const record of data.skipped) skip(record, 'not valid JSON');
   const reader = new ExampleReader(spec, preprocessing, skip);
   const checkpoints = new CheckpointStore(checkpointLocation.path, trainingSpecHash(spec));
-  const stages = await checkpoints.completedStages();
-  if (stages.length) {
-    await checkpoints.restore(trained, stages);
-    report.resumed([...stages]);
+  const saved = await checkpoints.state();
+  const stages = [...saved.completed];
+  if (stages.length || saved.inProgress) {
+    await checkpoints.restore(trained, saved);
+    report.resumed([...stages], saved.inProgress);
   }
 
   const plannedEpochs = spec.stages.reduce((sum, s) => sum + s.epochs, 0);
   for (const [index, stage] of spec.stages.entries()) {
     if (index < stages.length) continue;
     const epochsBefore = spec.stages.slice(0, index).reduce((sum, s) => sum + s.epochs, 0);
+    const initialEpoch = saved.inProgress?.stage === stage.name ? saved.inProgress.epoch : 0;
     const result = await runStage({
       spec, model, data, reader, preprocessing, plannedEpochs, epochsBefore, featureCache: options.featureCache ?? true,
-      onStart: report.stageStarted, onEpoch: report.epochEnded,
+      onStart: report.stageStarted, onEpoch: report.epochEnded, initialEpoch,
+      ...(spec.checkpoint.everyEpochs ? {
+        checkpointEvery: { epochs: spec.checkpoint.everyEpochs, save: (epoch: number) => checkpoints.saveEpoch(trained, stages, { stage: stage.name, epoch }) },
+      } : {}),
     }, stage, index);
     stages.push(result);
     report.stageEnded(result);

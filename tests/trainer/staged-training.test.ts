@@ -106,6 +106,20 @@ describe('staged training (RECIPE §2-4)', () => {
     assert.deepEqual(outcome.stages.map((s) => [s.name, s.epochsRun]), [['head', 2], ['fine-tune', 1]]);
   });
 
+  it('resumes within a stage from its last epoch checkpoint (checkpoint.everyEpochs)', async (t) => {
+    const ws = await workspace(t);
+    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 4, earlyStopping: { enabled: false } }], checkpoint: { everyEpochs: 1 } });
+    const crash: TrainingReporter = { epochEnded: (e) => { if (e.epoch === 2) throw new Error('pod killed'); } };
+    await assert.rejects(runStagedTraining(spec, { reporters: [crash], cacheDir: ws.dir, backend: BACKEND }), /pod killed/);
+
+    const resumedAt: unknown[] = [];
+    const { events, reporter } = recorder();
+    const outcome = await runStagedTraining(spec, { reporters: [reporter, { resumed: (_done, inProgress) => resumedAt.push(inProgress) }], cacheDir: ws.dir, backend: BACKEND });
+    assert.deepEqual(resumedAt, [{ stage: 'head', epoch: 2 }]);
+    assert.deepEqual(events.epochs.map((e) => e.epoch), [3, 4], 'epochs 1 and 2 are not run again');
+    assert.equal(outcome.stages[0]!.epochsRun, 4);
+  });
+
   it('exports the layers model with metadata.json: classes, preprocessing, provenance, per-stage history', async (t) => {
     const ws = await workspace(t);
     const spec = specFor(ws, { stages: [{ name: 'head', epochs: 1 }], dataset: { ...specFor(ws).dataset, classNames: ['sandal', 'shirt', 'sneaker', 'bag', 'ankle-boot'] } });

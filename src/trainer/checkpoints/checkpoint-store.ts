@@ -6,7 +6,10 @@ import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { fileSystemModel } from '../model/file-io-handler.ts';
 import type { StageResult } from '../report/reporter.ts';
 
-interface CheckpointState { specHash: string; completed: StageResult[] }
+/** A stage interrupted after `epoch` epochs, saved by checkpoint.everyEpochs. */
+export interface StageInProgress { stage: string; epoch: number }
+
+interface CheckpointState { specHash: string; completed: StageResult[]; inProgress?: StageInProgress }
 
 /** Hash of what decides the training result: a checkpoint of another recipe is never resumed. */
 export function trainingSpecHash(spec: FineTuneJobSpec): string {
@@ -15,8 +18,11 @@ export function trainingSpecHash(spec: FineTuneJobSpec): string {
 }
 
 /**
- * Checkpoints at stage boundaries: the weights after each completed stage and
- * the stage history, so a restarted pod resumes after the last completed stage.
+ * Checkpoints at stage boundaries (the weights after each completed stage and
+ * the stage history), and every N epochs within a stage when asked, so a
+ * restarted pod resumes after the last completed stage, or within a stage at
+ * the last saved epoch. Weights only: the optimizer's moments start afresh,
+ * as with Keras' weights-only checkpoints.
  */
 export class CheckpointStore {
   private readonly dir: string;
@@ -27,34 +33,41 @@ export class CheckpointStore {
     this.specHash = specHash;
   }
 
-  /** Stages completed by an earlier attempt of the same recipe (empty when none, or another recipe). */
-  async completedStages(): Promise<StageResult[]> {
+  /** What an earlier attempt of the same recipe got done (nothing when none, or another recipe). */
+  async state(): Promise<{ completed: StageResult[]; inProgress?: StageInProgress }> {
     try {
       const state = JSON.parse(await readFile(join(this.dir, 'state.json'), 'utf8')) as CheckpointState;
-      return state.specHash === this.specHash ? state.completed : [];
+      return state.specHash === this.specHash ? state : { completed: [] };
     } catch {
-      return [];
+      return { completed: [] };
     }
   }
 
   /** Saves the weights after a stage, then (atomically) the state that points at them. */
   async saveStage(model: tf.LayersModel, completed: StageResult[]): Promise<void> {
-    const last = completed.at(-1)!;
-    await model.save(fileSystemModel(join(this.dir, `stage-${completed.length}-${last.name}`, 'model.json')));
-    await mkdir(this.dir, { recursive: true });
-    const state: CheckpointState = { specHash: this.specHash, completed };
-    await writeFile(join(this.dir, 'state.json.partial'), JSON.stringify(state, null, 2));
-    await rename(join(this.dir, 'state.json.partial'), join(this.dir, 'state.json'));
+    await this.save(model, `stage-${completed.length}-${completed.at(-1)!.name}`, { specHash: this.specHash, completed });
   }
 
-  /** Loads the weights saved after the last completed stage into `model` (built the same way). */
-  async restore(model: tf.LayersModel, completed: StageResult[]): Promise<void> {
-    const last = completed.at(-1)!;
-    const saved = await tf.loadLayersModel(fileSystemModel(join(this.dir, `stage-${completed.length}-${last.name}`, 'model.json')));
+  /** Saves the weights within a stage (checkpoint.everyEpochs). */
+  async saveEpoch(model: tf.LayersModel, completed: StageResult[], inProgress: StageInProgress): Promise<void> {
+    await this.save(model, 'in-progress', { specHash: this.specHash, completed, inProgress });
+  }
+
+  /** Loads the weights of the saved point `state` describes into `model` (built the same way). */
+  async restore(model: tf.LayersModel, state: { completed: StageResult[]; inProgress?: StageInProgress }): Promise<void> {
+    const folder = state.inProgress ? 'in-progress' : `stage-${state.completed.length}-${state.completed.at(-1)!.name}`;
+    const saved = await tf.loadLayersModel(fileSystemModel(join(this.dir, folder, 'model.json')));
     // By layer name: a reloaded functional model may list its weights in another order.
     for (const layer of model.layers) {
       if (layer.weights.length) layer.setWeights(saved.getLayer(layer.name).getWeights());
     }
     saved.dispose();
+  }
+
+  private async save(model: tf.LayersModel, folder: string, state: CheckpointState): Promise<void> {
+    await model.save(fileSystemModel(join(this.dir, folder, 'model.json')));
+    await mkdir(this.dir, { recursive: true });
+    await writeFile(join(this.dir, 'state.json.partial'), JSON.stringify(state, null, 2));
+    await rename(join(this.dir, 'state.json.partial'), join(this.dir, 'state.json'));
   }
 }

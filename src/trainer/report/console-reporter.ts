@@ -7,7 +7,7 @@ export function consoleReporter(write: (line: string) => void = (line) => proces
   const at = () => new Date().toISOString();
   return {
     started: (i) => write(`${at()} backend ${i.backend} (${i.source}${i.gpu ? ', GPU' : ''}); ${i.train} training and ${i.validation} validation examples; classes: ${i.classes.join(', ')}`),
-    resumed: (done) => write(`${at()} resuming from checkpoint: stage${done.length > 1 ? 's' : ''} ${done.map((s) => `"${s.name}"`).join(', ')} already completed, not run again`),
+    resumed: (done, inProgress) => write(`${at()} resuming from checkpoint: ${done.length ? `stage${done.length > 1 ? 's' : ''} ${done.map((s) => `"${s.name}"`).join(', ')} already completed, not run again` : 'no stage completed yet'}${inProgress ? `; stage "${inProgress.stage}" continues after epoch ${inProgress.epoch}` : ''}`),
     stageStarted: (s) => write(`${at()} stage ${s.index + 1}/${s.total} "${s.name}": up to ${s.epochs} epochs, learning rate ${s.learningRate}, ${s.trainableBaseLayers} base layers trainable${s.cachedFeatures ? ', head on cached base features' : ''}`),
     epochEnded: (e) => write(`${at()} [${e.stage}] epoch ${e.epoch}/${e.epochs} loss=${fixed(e.metrics.loss)} acc=${fixed(e.metrics.acc)} val_loss=${fixed(e.metrics.val_loss)} val_acc=${fixed(e.metrics.val_acc)} ${e.samplesPerSecond.toFixed(0)} samples/s ${e.percent.toFixed(0)}% ETA ${e.eta.toISOString()}`),
     stageEnded: (r) => write(`${at()} stage "${r.name}" ended (${r.endReason}) after ${r.epochsRun} epochs; best ${r.monitor}=${fixed(r.bestValue)} at epoch ${r.bestEpoch ?? '-'}`),

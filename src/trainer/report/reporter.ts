@@ -42,7 +42,7 @@ export interface StageResult {
  */
 export interface TrainingReporter {
   started?(info: { backend: string; source: string; gpu: boolean; train: number; validation: number; classes: string[] }): void;
-  resumed?(completed: StageResult[]): void;
+  resumed?(completed: StageResult[], inProgress?: { stage: string; epoch: number }): void;
   stageStarted?(stage: StageStart): void;
   epochEnded?(epoch: EpochEnd): void;
   stageEnded?(result: StageResult): void;

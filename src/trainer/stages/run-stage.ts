@@ -21,6 +21,10 @@ export interface StageContext {
   plannedEpochs: number;
   epochsBefore: number;
   featureCache: boolean;
+  /** Epochs of this stage already done by an earlier attempt (checkpoint.everyEpochs). */
+  initialEpoch: number;
+  /** Save the weights every `epochs` epochs. */
+  checkpointEvery?: { epochs: number; save(epoch: number): Promise<void> };
   onStart(stage: StageStart): void;
   onEpoch(epoch: EpochEnd): void;
 }
@@ -48,7 +52,8 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
   });
 
   const earlyStopping = new EarlyStoppingWithRestore(stage.earlyStopping);
-  const callbacks: tf.Callback[] = [earlyStopping, new ProgressCallback(ctx, stage)];
+  // Checkpoint before reporting: an epoch that was reported has been saved.
+  const callbacks: tf.Callback[] = [earlyStopping, ...(ctx.checkpointEvery ? [new EpochCheckpoint(ctx.checkpointEvery)] : []), new ProgressCallback(ctx, stage)];
   if (stage.optimizer.warmupEpochs > 0) callbacks.push(new LearningRateWarmup(optimizer, stage.optimizer.learningRate, stage.optimizer.warmupEpochs));
 
   const seed = spec.seed + 1000 * index;
@@ -59,7 +64,7 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
       const validation = await extractFeatures(ctx, ctx.data.validation);
       owned.push(train.xs, train.ys, validation.xs, validation.ys);
       await target.fitDataset(tensorDataset(train.xs, train.ys, spec.batchSize, seed), {
-        epochs: stage.epochs, validationData: [validation.xs, validation.ys], callbacks, verbose: 0,
+        epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: [validation.xs, validation.ys], callbacks, verbose: 0,
       });
     } else {
       const map = frozen ? (xs: tf.Tensor) => model.extract(xs) : undefined;
@@ -68,7 +73,7 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
         augmentation: { spec, preprocessing: ctx.preprocessing, seed }, ...(map ? { map } : {}),
       });
       const validation = exampleDataset(ctx.data.validation, ctx.reader, { batchSize: spec.batchSize, ...(map ? { map } : {}) });
-      await target.fitDataset(train, { epochs: stage.epochs, validationData: validation, callbacks, verbose: 0 });
+      await target.fitDataset(train, { epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: validation, callbacks, verbose: 0 });
     }
   } finally {
     tf.dispose(owned);
@@ -76,7 +81,7 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
   }
   const outcome = earlyStopping.outcome();
   return {
-    name: stage.name, epochsRun: epochsRun(target), bestEpoch: outcome.bestEpoch, monitor: outcome.monitor,
+    name: stage.name, epochsRun: ctx.initialEpoch + epochsRun(target), bestEpoch: outcome.bestEpoch, monitor: outcome.monitor,
     bestValue: outcome.bestValue, endReason: earlyStopping.endReason(), startTime, endTime: new Date().toISOString(),
   };
 }
@@ -99,6 +104,20 @@ async function extractFeatures(ctx: StageContext, examples: LoadedDataset['train
 
 function epochsRun(model: tf.LayersModel): number {
   return (model as unknown as { history: { epoch: number[] } }).history.epoch.length;
+}
+
+/** Saves the weights every N epochs (epochs counted within the stage, 1-based). */
+class EpochCheckpoint extends tf.Callback {
+  private readonly every: { epochs: number; save(epoch: number): Promise<void> };
+
+  constructor(every: { epochs: number; save(epoch: number): Promise<void> }) {
+    super();
+    this.every = every;
+  }
+
+  override async onEpochEnd(epoch: number): Promise<void> {
+    if ((epoch + 1) % this.every.epochs === 0) await this.every.save(epoch + 1);
+  }
 }
 
 /** Reports each epoch with throughput, overall progress and ETA. */
@@ -127,7 +146,7 @@ class ProgressCallback extends tf.Callback {
   override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
     const { ctx, stage } = this;
     const done = ctx.epochsBefore + epoch + 1;
-    const perEpoch = (Date.now() - this.stageStart) / (epoch + 1);
+    const perEpoch = (Date.now() - this.stageStart) / (epoch + 1 - ctx.initialEpoch);
     const seconds = (Date.now() - this.epochStart) / 1000;
     ctx.onEpoch({
       stage: stage.name, epoch: epoch + 1, epochs: stage.epochs,
