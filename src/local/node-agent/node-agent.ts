@@ -1,0 +1,145 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, type KubeConfig, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node';
+import { TRAINER_CONTAINER } from '../../api/v1alpha1/index.ts';
+import { registerNode, type NodeCapacity } from '../control-plane/node-registration.ts';
+
+/**
+ * LOCAL MODE ONLY, not for production: a stand-in for the kubelet. It
+ * registers a Node (with nvidia.com/gpu capacity, so the real scheduler does
+ * GPU accounting), runs each trainer container the scheduler binds to it as a
+ * local process (the trainer image maps to the project's trainer entry point,
+ * on the CPU), maps PVCs to local folders, reports pod status as a kubelet
+ * does, keeps container logs, and honours deletion with SIGTERM, then SIGKILL.
+ */
+export interface NodeAgentOptions {
+  kubeConfig: KubeConfig;
+  /** Kubeconfig path handed to trainer processes (they report to their job's status). */
+  kubeconfigPath: string;
+  nodeName: string;
+  capacity: NodeCapacity;
+  /** Where PVC claims (root/pvc/CLAIM), logs and emptyDirs live. */
+  root: string;
+  pollMs?: number;
+  log?: (line: string) => void;
+}
+
+interface Running { process: ChildProcess; logFile: string; startedAt: Date; killTimer?: NodeJS.Timeout }
+
+const TRAINER_ENTRY = join(import.meta.dirname, '..', '..', 'trainer', 'main.ts');
+
+export class NodeAgent {
+  private readonly core: CoreV1Api;
+  private readonly options: NodeAgentOptions;
+  private readonly running = new Map<string, Running>();
+  private readonly finished = new Set<string>();
+  private unregister: (() => Promise<void>) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly log: (line: string) => void;
+
+  constructor(options: NodeAgentOptions) {
+    this.options = options;
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.log = options.log ?? ((line) => process.stderr.write(`[node-agent] ${line}\n`));
+  }
+
+  async start(): Promise<void> {
+    this.unregister = await registerNode(this.options.kubeConfig, this.options.nodeName, this.options.capacity);
+    const tick = async () => {
+      await this.sync().catch((err: unknown) => this.log(`sync failed: ${String(err).split('\n')[0]}`));
+      this.timer = setTimeout(() => void tick(), this.options.pollMs ?? 500);
+    };
+    void tick();
+  }
+
+  /** Stops every container (SIGTERM, then SIGKILL) and deregisters the Node. */
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    await Promise.all([...this.running.values()].map((r) => terminate(r, 5)));
+    await this.unregister?.();
+  }
+
+  /** Container log of a pod (`ftj logs`). */
+  logs(namespace: string, pod: string): string {
+    try { return readFileSync(this.logFile(namespace, pod), 'utf8'); } catch { return ''; }
+  }
+
+  /** One kubelet sync: start bound pods, stop deleted ones. */
+  private async sync(): Promise<void> {
+    const pods = (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.options.nodeName}` })).items;
+    for (const pod of pods) {
+      const key = `${pod.metadata!.namespace}/${pod.metadata!.name}`;
+      const run = this.running.get(key);
+      if (pod.metadata!.deletionTimestamp) {
+        if (run && !run.killTimer) await this.kill(pod, run);
+        else if (!run) await this.core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, gracePeriodSeconds: 0 }).catch(() => undefined);
+        continue;
+      }
+      if (!run && !this.finished.has(key) && pod.status?.phase === 'Pending') await this.run(pod, key);
+    }
+  }
+
+  private async run(pod: V1Pod, key: string): Promise<void> {
+    const { namespace, name } = pod.metadata as { namespace: string; name: string };
+    const container = pod.spec!.containers.find((c) => c.name === TRAINER_CONTAINER) ?? pod.spec!.containers[0]!;
+    const env: Record<string, string> = {
+      PATH: process.env['PATH'] ?? '',
+      HOME: process.env['HOME'] ?? '/tmp',
+      KUBECONFIG: this.options.kubeconfigPath,
+      FTJ_PVC_ROOT: join(this.options.root, 'pvc'),
+      FTJ_ALLOW_CPU: '1',
+      FTJ_CACHE_DIR: join(this.options.root, 'cache'),
+    };
+    for (const variable of container.env ?? []) if (variable.value !== undefined) env[variable.name] = variable.value;
+    const logFile = this.logFile(namespace, name);
+    mkdirSync(join(this.options.root, 'logs', namespace), { recursive: true });
+    const fd = openSync(logFile, 'a');
+    // Every trainer image maps to the project's trainer entry point, on this machine's Node and CPU.
+    const child = spawn(process.execPath, [TRAINER_ENTRY, '--metrics-port', '0', ...(container.args ?? [])], { env, stdio: ['ignore', fd, fd], detached: true });
+    closeSync(fd);
+    const startedAt = new Date();
+    this.running.set(key, { process: child, logFile, startedAt });
+    this.log(`started ${key} (pid ${child.pid})`);
+    await this.report(pod, 'Running', { name: container.name, ready: true, restartCount: 0, image: container.image ?? '', imageID: '', state: { running: { startedAt } } });
+    child.on('exit', (code, signal) => {
+      this.running.delete(key);
+      this.finished.add(key);
+      const exitCode = code ?? (signal === 'SIGKILL' ? 137 : 143);
+      const message = this.logs(namespace, name).trimEnd().split('\n').slice(-5).join('\n');
+      void this.report(pod, exitCode === 0 ? 'Succeeded' : 'Failed', {
+        name: container.name, ready: false, restartCount: 0, image: container.image ?? '', imageID: '',
+        state: { terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', message, startedAt, finishedAt: new Date() } },
+      }).catch(() => undefined);
+      this.log(`${key} exited with ${exitCode}`);
+    });
+  }
+
+  private async kill(pod: V1Pod, run: Running): Promise<void> {
+    const grace = pod.metadata?.deletionGracePeriodSeconds ?? 30;
+    await terminate(run, grace);
+    await this.core.deleteNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, gracePeriodSeconds: 0 }).catch(() => undefined);
+  }
+
+  private async report(pod: V1Pod, phase: 'Running' | 'Succeeded' | 'Failed', status: V1ContainerStatus): Promise<void> {
+    const fresh = await this.core.readNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace! });
+    fresh.status = { ...fresh.status, phase, containerStatuses: [status], ...(phase === 'Running' ? { startTime: new Date() } : {}) };
+    await this.core.replaceNamespacedPodStatus({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: fresh });
+  }
+
+  private logFile(namespace: string, pod: string): string {
+    return join(this.options.root, 'logs', namespace, `${pod}.log`);
+  }
+}
+
+/** SIGTERM, then SIGKILL after the grace period; resolves when the process is gone. */
+function terminate(run: Running, graceSeconds: number): Promise<void> {
+  const child = run.process;
+  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return Promise.resolve();
+  const pid = child.pid;
+  return new Promise((resolve) => {
+    child.once('exit', () => { clearTimeout(run.killTimer); resolve(); });
+    run.killTimer = setTimeout(() => { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } }, graceSeconds * 1000);
+    try { process.kill(-pid, 'SIGTERM'); } catch { resolve(); }
+  });
+}
