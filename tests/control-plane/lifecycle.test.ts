@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ControlPlane, resolveBinaries } from '../../src/local/control-plane/index.ts';
 import { eventually } from '../support/cluster.ts';
+import { alive } from '../support/processes.ts';
 import { ROOT } from '../support/paths.ts';
 
-/** Running, and not a zombie waiting for the container's init to reap it. */
-function alive(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe('control plane lifecycle', () => {
   it('stops every component and removes its directory', async () => {
@@ -38,6 +31,16 @@ describe('control plane lifecycle', () => {
     assert.notEqual(code, 0, 'the fixture should crash');
     const pids = (JSON.parse(stdout.trim().split('\n').at(-1)!) as number[]);
     assert.equal(pids.length, 4);
+    await eventually(() => pids.filter(alive).length === 0, `components ${pids.join(', ')} to be gone`, 10_000);
+  });
+
+  it('kills its components when the process that started it is stopped by SIGTERM', async () => {
+    const script = join(ROOT, 'tests', 'fixtures', 'control-plane-until-signalled.ts');
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const pids = await new Promise<number[]>((resolve) => child.stdout.on('data', (d: Buffer) => resolve(JSON.parse(d.toString().trim()) as number[])));
+    assert.equal(pids.length, 4);
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.on('exit', resolve));
     await eventually(() => pids.filter(alive).length === 0, `components ${pids.join(', ')} to be gone`, 10_000);
   });
 });

@@ -8,7 +8,7 @@ import { validateFineTuneJobSpec } from '../../src/api/v1alpha1/index.ts';
 import { readIdx } from '../../src/trainer/data/idx-files.ts';
 import { PermanentError } from '../../src/trainer/errors.ts';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
-import { fashionSubset } from './support/fashion-mnist.ts';
+import { fashionSubset } from '../../src/local/quickstart/fashion-mnist.ts';
 import { pretrainedBase, useWasm } from './support/workspace.ts';
 
 /** An image folder of real Fashion-MNIST PNGs (two classes) plus one corrupt JPEG. */

@@ -9,7 +9,7 @@ import { validateFineTuneJobSpec } from '../../src/api/v1alpha1/index.ts';
 import { PermanentError } from '../../src/trainer/errors.ts';
 import { fileSystemModel } from '../../src/trainer/model/file-io-handler.ts';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
-import { fashionSubset } from './support/fashion-mnist.ts';
+import { fashionSubset } from '../../src/local/quickstart/fashion-mnist.ts';
 import { materialiseNsfwjsModel, MOBILENET_V2_GRAPH_FEATURES } from './support/nsfwjs-models.ts';
 import { useWasm } from './support/workspace.ts';
 

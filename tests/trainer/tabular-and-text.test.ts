@@ -8,7 +8,7 @@ import { validateFineTuneJobSpec } from '../../src/api/v1alpha1/index.ts';
 import { createTokenizer } from '../../src/trainer/data/tokenizer.ts';
 import { fileSystemModel } from '../../src/trainer/model/file-io-handler.ts';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
-import { fashionSubset } from './support/fashion-mnist.ts';
+import { fashionSubset } from '../../src/local/quickstart/fashion-mnist.ts';
 import { pretrainedBase, useWasm } from './support/workspace.ts';
 
 const BACKEND = { name: 'wasm', source: 'test', gpu: false };

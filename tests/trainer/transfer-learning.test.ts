@@ -7,7 +7,7 @@ import { loadDataset } from '../../src/trainer/data/load-dataset.ts';
 import { preprocessingOf } from '../../src/trainer/data/preprocessing.ts';
 import { fileSystemModel } from '../../src/trainer/model/file-io-handler.ts';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
-import { smallCnn } from './support/base-model.ts';
+import { smallCnn } from '../../src/local/quickstart/fashion-base-model.ts';
 import { specFor, useWasm, workspace } from './support/workspace.ts';
 
 const accuracy = (model: tf.LayersModel, xs: tf.Tensor, ys: tf.Tensor1D) => tf.tidy(() =>

@@ -38,6 +38,15 @@ export class ControlPlane {
     this.killAll('SIGKILL');
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   };
+  /**
+   * Node emits no 'exit' when a signal's default action kills the process: when
+   * nobody else handles the signal, stop the components and re-raise it.
+   */
+  private readonly onSignal = (signal: NodeJS.Signals) => {
+    if (process.listenerCount(signal) > 1) return;
+    this.onExit();
+    process.kill(process.pid, signal);
+  };
 
   constructor(options: ControlPlaneOptions = {}) {
     this.options = options;
@@ -51,6 +60,7 @@ export class ControlPlane {
   async start(): Promise<this> {
     this.binaries = this.options.binaries ?? await ensureBinaries({ log: this.log });
     process.once('exit', this.onExit);
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, this.onSignal);
     mkdirSync(this.dir, { recursive: true });
     const [etcdClient, etcdPeer, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
     this.server = `https://127.0.0.1:${apiPort}`;
@@ -108,6 +118,7 @@ export class ControlPlane {
     this.components = [];
     for (const component of components) await terminate(component.process, 5_000);
     process.removeListener('exit', this.onExit);
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.removeListener(signal, this.onSignal);
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
 

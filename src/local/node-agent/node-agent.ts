@@ -60,6 +60,11 @@ export class NodeAgent {
     await this.unregister?.();
   }
 
+  /** The process id running a pod's container, while it runs. */
+  pidOf(namespace: string, pod: string): number | undefined {
+    return this.running.get(`${namespace}/${pod}`)?.process.pid;
+  }
+
   /** Container log of a pod (`ftj logs`). */
   logs(namespace: string, pod: string): string {
     try { return readFileSync(this.logFile(namespace, pod), 'utf8'); } catch { return ''; }

@@ -7,16 +7,17 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type FineTuneJobSpec, type FineTuneJobSpecInput, validateFineTuneJobSpec } from '../../../src/api/v1alpha1/index.ts';
 import { selectBackend } from '../../../src/trainer/backend/select-backend.ts';
-import { pretrainBase, TRANSFER_CLASSES } from './base-model.ts';
-import { fashionSubset, writeIdx } from './fashion-mnist.ts';
+import { pretrainBase, TRANSFER_CLASSES } from '../../../src/local/quickstart/fashion-base-model.ts';
+import { fashionSubset, writeIdx } from '../../../src/local/quickstart/fashion-mnist.ts';
 
 /** The pretrained base's model.json; trained once per recipe version and reused. */
 export async function pretrainedBase(): Promise<string> {
-  const recipe = readFileSync(join(import.meta.dirname, 'base-model.ts'));
+  const recipe = readFileSync(join(import.meta.dirname, '..', '..', '..', 'src', 'local', 'quickstart', 'fashion-base-model.ts'));
   const dir = join(tmpdir(), `ftj-test-base-${createHash('sha256').update(recipe).digest('hex').slice(0, 12)}`);
   const modelJson = join(dir, 'model.json');
   if (existsSync(modelJson)) return modelJson;
   const building = mkdtempSync(`${dir}.building-`);
+  await useWasm(); // not cpu: pretraining there takes minutes, not seconds
   await pretrainBase(join(building, 'model.json'), 500, 4);
   try { renameSync(building, dir); } catch { rmSync(building, { recursive: true, force: true }); }
   return modelJson;

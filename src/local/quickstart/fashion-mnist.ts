@@ -1,9 +1,9 @@
-// Real data for the trainer's tests: Debian's dataset-fashion-mnist (IDX files),
-// cut into small subsets the tests write themselves. Nothing is downloaded.
+// Real data for local mode and the tests: Debian's dataset-fashion-mnist (IDX
+// files), cut into small subsets written as IDX. Nothing is downloaded.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { readIdx } from '../../../src/trainer/data/idx-files.ts';
+import { readIdx } from '../../trainer/data/idx-files.ts';
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 

@@ -1,7 +1,8 @@
-// A small CNN with BatchNormalization, pretrained by the tests on five
-// Fashion-MNIST classes and saved as a tfjs layers model: a real pretrained base.
+// The quickstart's base model and the tests': a small CNN with
+// BatchNormalization, pretrained on five Fashion-MNIST classes and saved as a
+// tfjs layers model.
 import * as tf from '@tensorflow/tfjs';
-import { fileSystemModel } from '../../../src/trainer/model/file-io-handler.ts';
+import { fileSystemModel } from '../../trainer/model/file-io-handler.ts';
 import { fashionSubset } from './fashion-mnist.ts';
 
 export const BASE_CLASSES = [0, 1, 2, 3, 4];

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
+import { ROOT } from '../support/paths.ts';
+import { installCRDs, testNamespace } from '../support/cluster.ts';
+import { jobs, startOperator } from '../operator/support/operator-harness.ts';
+import { pretrainedBase } from '../trainer/support/workspace.ts';
+
+function ftj(args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'src', 'local', 'cli', 'ftj.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.on('exit', (code) => resolve({ code, output }));
+  });
+}
+
+/** Processes whose command line mentions `text` (nothing may outlive ftj dev). */
+function processesMentioning(text: string): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
+    try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text); } catch { return false; }
+  }).map(Number);
+}
+
+describe('ftj', () => {
+  before(installCRDs);
+
+  it('ftj dev (npm start) runs the quickstart on its own local cluster to Succeeded and cleans up', async (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'ftj-dev-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    // The quickstart's base, already pretrained by the tests (same recipe): ftj dev skips pretraining.
+    cpSync(dirname(await pretrainedBase()), join(root, 'pvc', 'models', 'fashion-mnist-base'), { recursive: true });
+    const quickstart = parse(readFileSync(join(ROOT, 'examples', 'quickstart.yaml'), 'utf8'));
+    quickstart.spec.dataset.limit = 300;
+    quickstart.spec.stages = [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } }];
+    writeFileSync(join(root, 'quickstart.yaml'), stringify(quickstart));
+
+    const { code, output } = await ftj(['dev', '--root', root, '--exit-when-done', '-f', join(root, 'quickstart.yaml')]);
+    assert.equal(code, 0, output);
+    assert.match(output, /finetunejob\.finetune\.dev\/quickstart created/);
+    assert.match(output, /export KUBECONFIG=/);
+    assert.match(output, /quickstart: phase Running, stage head/);
+    assert.match(output, /quickstart: phase Succeeded/);
+    assert.match(output, /model written to .*pvc\/models\/quickstart/);
+    assert.deepEqual(processesMentioning(join(root, 'control-plane')), [], 'no control-plane process outlives ftj dev');
+  });
+
+  it('ftj status prints the phase, the stage timeline and the conditions', async (t) => {
+    const namespace = await testNamespace(t, 'ftj-status');
+    startOperator(t, namespace);
+    const api = jobs(namespace);
+    await api.create('shown');
+    // No node in this namespace's world: the pod is created, then Queued by the scheduler.
+    const job = await api.waitFor('shown', (j) => j.status?.attempts === 1, 'the pod to be created');
+    const { code, output } = await ftj(['status', 'shown', '-n', namespace, '--kubeconfig', process.env['FTJ_TEST_KUBECONFIG']!]);
+    assert.equal(code, 0, output);
+    assert.match(output, new RegExp(`^shown \\(${namespace}\\): (Pending|Queued), attempt 1$`, 'm'), JSON.stringify(job.status));
+    assert.match(output, /Created=True \(PodCreated\): created trainer pod shown-trainer-1/, JSON.stringify(job.status));
+  });
+
+  it('ftj --help lists the commands', async () => {
+    const { code, output } = await ftj(['--help']);
+    assert.equal(code, 0);
+    for (const command of ['dev', 'run', 'status', 'logs']) assert.match(output, new RegExp(`^\\s+${command}\\b`, 'm'));
+  });
+});
