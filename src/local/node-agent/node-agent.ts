@@ -36,6 +36,7 @@ export class NodeAgent {
   private readonly finished = new Set<string>();
   private unregister: (() => Promise<void>) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private readonly log: (line: string) => void;
 
   constructor(options: NodeAgentOptions) {
@@ -48,13 +49,17 @@ export class NodeAgent {
     this.unregister = await registerNode(this.options.kubeConfig, this.options.nodeName, this.options.capacity);
     const tick = async () => {
       await this.sync().catch((err: unknown) => this.log(`sync failed: ${String(err).split('\n')[0]}`));
+      // A sync in flight when stop() ran must not start the loop again.
+      if (this.stopped) return;
       this.timer = setTimeout(() => void tick(), this.options.pollMs ?? 500);
+      this.timer.unref();
     };
     void tick();
   }
 
   /** Stops every container (SIGTERM, then SIGKILL) and deregisters the Node. */
   async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
     await Promise.all([...this.running.values()].map((r) => terminate(r, 5)));
     await this.unregister?.();
