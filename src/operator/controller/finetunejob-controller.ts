@@ -81,7 +81,9 @@ export class FineTuneJobController {
       if (reason && (job.status?.attempts ?? 0) > 0) this.metrics.retried(reason);
     }
     if (decision.status) {
-      const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name, namespace }, status: decision.status };
+      // The decision was made from the cached job: the resourceVersion makes a decision from a stale
+      // cache fail with 409 (retried with backoff, on a fresher cache) instead of overwriting newer status.
+      const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name, namespace, resourceVersion: job.metadata?.resourceVersion }, status: decision.status };
       await this.track('PATCH', () => this.custom.patchNamespacedCustomObjectStatus(
         { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, body, fieldManager: OPERATOR_FIELD_MANAGER, force: true },
         setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
