@@ -41,8 +41,12 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     assert.equal(condition(done, 'Succeeded'), 'True/TrainerSucceeded');
     assert.ok(done.status!.completionTime);
     assert.equal(done.status!.stages!.length, 2, 'the operator\'s apply left the trainer\'s history alone');
-    const events = await api.events('flowers');
-    for (const reason of ['PodCreated', 'TrainerRunning', 'TrainerSucceeded']) assert.ok(events.includes(reason), `event ${reason} in ${events.join(', ')}`);
+    // Events are sent after the status write, without holding the worker: wait for them.
+    const { eventually } = await import('../support/cluster.ts');
+    await eventually(async () => {
+      const events = await api.events('flowers');
+      return ['PodCreated', 'TrainerRunning', 'TrainerSucceeded'].every((reason) => events.includes(reason));
+    }, 'the PodCreated, TrainerRunning and TrainerSucceeded events');
   });
 
   it('fails at once on a permanent exit code, without a second pod', async (t) => {
