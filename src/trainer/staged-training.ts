@@ -1,6 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { type FineTuneJobSpec, resolveLocation } from '../api/v1alpha1/index.ts';
 import { CheckpointStore, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
 import { ExampleReader } from './data/batches.ts';
@@ -8,11 +6,12 @@ import { loadDataset } from './data/load-dataset.ts';
 import { preprocessingOf } from './data/preprocessing.ts';
 import { PermanentError } from './errors.ts';
 import { buildFineTuneModel } from './model/fine-tune-model.ts';
-import { fileSystemModel } from './model/file-io-handler.ts';
+import { exportModel } from './model/export-model.ts';
+import { checkGraphGradients } from './model/graph-gradient-check.ts';
 import { loadBaseModel } from './model/load-base-model.ts';
 import { combineReporters, type StageResult, type TrainingReporter } from './report/reporter.ts';
 import { runStage } from './stages/run-stage.ts';
-import { keepFrozenBatchNormInInference } from './stages/unfreeze-policy.ts';
+import { applyUnfreezePolicy, keepFrozenBatchNormInInference } from './stages/unfreeze-policy.ts';
 
 export interface TrainingOptions {
   reporters: TrainingReporter[];
@@ -48,8 +47,14 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     throw new PermanentError(`the dataset has ${data.classNames.length} classes (${data.classNames.join(', ')}) but spec.task.numClasses is ${spec.task.numClasses}`);
   }
   if (base.format === 'Layers') keepFrozenBatchNormInInference(base.layers);
+  if (base.format === 'Graph') {
+    for (const [index, stage] of spec.stages.entries()) {
+      applyUnfreezePolicy(base.layers, stage, index);
+      checkGraphGradients(base.graph, spec.model.input.shape, { name: stage.name, index });
+    }
+  }
   const model = buildFineTuneModel(base, spec);
-  const trained = model.full ?? model.head;
+  const trained = model.full;
   report.started({ backend: options.backend.name, source: options.backend.source, gpu: options.backend.gpu, train: data.train.length, validation: data.validation.length, classes: data.classNames });
 
   const skippedFiles: string[] = [];
@@ -81,34 +86,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     await checkpoints.saveStage(trained, stages);
   }
 
-  await exportModel(trained, output.path, { spec, preprocessing, classNames: data.classNames, stages, jobName: options.jobName });
+  await exportModel(model, output.path, { spec, preprocessing, classNames: data.classNames, stages, jobName: options.jobName });
   report.exported({ path: output.path, stages });
   return { outputPath: output.path, stages, skippedFiles };
-}
-
-/** The fine-tuned layers model and metadata.json (RECIPE §5). */
-async function exportModel(model: tf.LayersModel, dir: string, meta: {
-  spec: FineTuneJobSpec; preprocessing: ReturnType<typeof preprocessingOf>; classNames: string[]; stages: StageResult[]; jobName: string | undefined;
-}): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  await model.save(fileSystemModel(join(dir, 'model.json')));
-  const { spec } = meta;
-  const metadata = {
-    job: meta.jobName,
-    task: spec.task,
-    classNames: meta.classNames,
-    preprocessing: meta.preprocessing,
-    baseModel: {
-      uri: spec.model.uri ?? `pvc://${spec.model.pvc!.claimName}/${spec.model.pvc!.path}`,
-      format: spec.model.format,
-      license: spec.model.license,
-      provenance: spec.model.provenance,
-      // A graph base is not part of the exported (head) model: serving runs it first.
-      ...(spec.model.format === 'Graph' ? { exportedModelIsHeadOnly: true, cutLayer: spec.model.cutLayer } : {}),
-    },
-    specHash: trainingSpecHash(spec),
-    stages: meta.stages,
-    exportedAt: new Date().toISOString(),
-  };
-  await writeFile(join(dir, 'metadata.json'), JSON.stringify(metadata, null, 2));
 }

@@ -56,18 +56,34 @@ export class CheckpointStore {
   /** Loads the weights of the saved point `state` describes into `model` (built the same way). */
   async restore(model: tf.LayersModel, state: { completed: StageResult[]; inProgress?: StageInProgress }): Promise<void> {
     const folder = state.inProgress ? 'in-progress' : `stage-${state.completed.length}-${state.completed.at(-1)!.name}`;
-    const saved = await tf.loadLayersModel(fileSystemModel(join(this.dir, folder, 'model.json')));
-    // By layer name: a reloaded functional model may list its weights in another order.
-    for (const layer of model.layers) {
-      if (layer.weights.length) layer.setWeights(saved.getLayer(layer.name).getWeights());
+    const path = join(this.dir, folder, 'weights.json');
+    const artifacts = await fileSystemModel(path).load();
+    const saved = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
+    try {
+      for (const [key, variable] of weightsByKey(model)) {
+        const value = saved[key];
+        if (!value) throw new Error(`checkpoint ${path} has no weight ${key}: it was written by another model; delete the checkpoint to start afresh`);
+        variable.write(value);
+      }
+    } finally {
+      tf.dispose(Object.values(saved));
     }
-    saved.dispose();
   }
 
   private async save(model: tf.LayersModel, folder: string, state: CheckpointState): Promise<void> {
-    await model.save(fileSystemModel(join(this.dir, folder, 'model.json')));
+    const { data, specs } = await tf.io.encodeWeights(Object.fromEntries([...weightsByKey(model)].map(([key, variable]) => [key, variable.read()])));
+    await fileSystemModel(join(this.dir, folder, 'weights.json')).save({ weightSpecs: specs, weightData: data });
     await mkdir(this.dir, { recursive: true });
     await writeFile(join(this.dir, 'state.json.partial'), JSON.stringify(state, null, 2));
     await rename(join(this.dir, 'state.json.partial'), join(this.dir, 'state.json'));
   }
+}
+
+/**
+ * Weights only, keyed by layer and weight name: the order of a layer's
+ * weights changes with their trainable flags, and a graph base is a custom
+ * layer no model loader could rebuild, so neither order nor topology is used.
+ */
+function weightsByKey(model: tf.LayersModel): Map<string, tf.LayerVariable> {
+  return new Map(model.layers.flatMap((layer) => layer.weights.map((weight) => [`${layer.name}/${weight.originalName}`, weight] as const)));
 }

@@ -8,7 +8,7 @@ import { PermanentError } from '../errors.ts';
  * which plain @tensorflow/tfjs cannot do without tfjs-node. `modelJsonPath`
  * is the model.json; weights sit beside it, as the converter writes them.
  */
-export function fileSystemModel(modelJsonPath: string): tf.io.IOHandler {
+export function fileSystemModel(modelJsonPath: string): Required<Pick<tf.io.IOHandler, 'load' | 'save'>> {
   const dir = dirname(modelJsonPath);
   return {
     async load() {
@@ -36,8 +36,8 @@ export function fileSystemModel(modelJsonPath: string): tf.io.IOHandler {
       const weights = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
       const manifest: tf.io.WeightsManifestConfig = [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }];
       await writeFile(join(dir, 'weights.bin'), Buffer.from(weights));
-      const { modelTopology, format, generatedBy, convertedBy, trainingConfig, signature, userDefinedMetadata } = artifacts;
-      const json = { modelTopology, weightsManifest: manifest, format, generatedBy, convertedBy, trainingConfig, signature, userDefinedMetadata };
+      const { modelTopology, format, generatedBy, convertedBy, trainingConfig, signature, userDefinedMetadata, modelInitializer, initializerSignature } = artifacts;
+      const json = { modelTopology, weightsManifest: manifest, format, generatedBy, convertedBy, trainingConfig, signature, userDefinedMetadata, modelInitializer, initializerSignature };
       await writeFile(modelJsonPath, JSON.stringify(json));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     },

@@ -1,17 +1,18 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
-import { type BaseModel, predictGraph } from './load-base-model.ts';
+import type { BaseModel } from './load-base-model.ts';
 
 /**
  * The base with its new head, in two views that share the head's layers
  * (and so its weights):
  * - `head`: features in, class probabilities out; trained while the base is frozen;
- * - `full`: images in (layers bases only); trained once base layers are unfrozen, and exported.
+ * - `full`: images in; trained once base layers are unfrozen, and exported
+ *   (for a graph base: its head, and the graph with its fine-tuned weights).
  */
 export interface FineTuneModel {
   base: BaseModel;
   head: tf.LayersModel;
-  full: tf.LayersModel | undefined;
+  full: tf.LayersModel;
   headLayers: tf.layers.Layer[];
   /** Base features of a preprocessed batch, in inference mode. */
   extract(batch: tf.Tensor): tf.Tensor;
@@ -33,14 +34,9 @@ export function buildFineTuneModel(base: BaseModel, spec: FineTuneJobSpec): Fine
   const applyHead = (input: tf.SymbolicTensor) =>
     headLayers.reduce((x, layer) => layer.apply(x) as tf.SymbolicTensor, input);
 
-  const featureShape = base.format === 'Layers' ? base.features.shape.slice(1) as number[] : base.featureShape;
-  const featureInput = tf.input({ shape: featureShape, name: 'ftj_features' });
+  const featureInput = tf.input({ shape: base.features.shape.slice(1) as number[], name: 'ftj_features' });
   const head = tf.model({ inputs: featureInput, outputs: applyHead(featureInput), name: 'ftj_head' });
-
-  if (base.format === 'Graph') {
-    return { base, head, full: undefined, headLayers, extract: (batch) => predictGraph(base.model, batch, spec.model.cutLayer) };
-  }
-  const full = tf.model({ inputs: base.model.inputs, outputs: applyHead(base.features), name: 'ftj_model' });
-  const extractor = tf.model({ inputs: base.model.inputs, outputs: base.features, name: 'ftj_extractor' });
+  const full = tf.model({ inputs: base.inputs, outputs: applyHead(base.features), name: 'ftj_model' });
+  const extractor = tf.model({ inputs: base.inputs, outputs: base.features, name: 'ftj_extractor' });
   return { base, head, full, headLayers, extract: (batch) => extractor.predict(batch) as tf.Tensor };
 }

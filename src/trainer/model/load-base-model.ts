@@ -5,11 +5,18 @@ import { type FineTuneJobSpec, resolveLocation } from '../../api/v1alpha1/index.
 import { PermanentError } from '../errors.ts';
 import { fetchModel } from './fetch-model.ts';
 import { fileSystemModel } from './file-io-handler.ts';
+import { GraphBaseLayer, type GraphWeightUnit } from './graph-base-layer.ts';
+import { type GraphNode, graphWeightOps } from './graph-weights.ts';
 
-/** The pretrained base, cut where the new head goes. */
-export type BaseModel =
-  | { format: 'Layers'; model: tf.LayersModel; features: tf.SymbolicTensor; layers: tf.layers.Layer[]; path: string }
-  | { format: 'Graph'; model: tf.GraphModel; featureShape: number[]; path: string };
+/**
+ * The pretrained base, cut where the new head goes: symbolic `inputs` to
+ * `features`, ready for the head. `layers` are what the unfreeze policies
+ * count: a layers model's layers, or a graph model's weight ops.
+ */
+export type BaseModel = { inputs: tf.SymbolicTensor[]; features: tf.SymbolicTensor; path: string } & (
+  | { format: 'Layers'; layers: tf.layers.Layer[] }
+  | { format: 'Graph'; layers: GraphWeightUnit[]; graph: GraphBaseLayer }
+);
 
 export interface LoadOptions { pvcRoot?: string; cacheDir: string }
 
@@ -35,7 +42,7 @@ export async function loadBaseModel(spec: FineTuneJobSpec, options: LoadOptions)
     features = tf.layers.globalAveragePooling2d({ name: 'ftj_feature_pool' }).apply(features) as tf.SymbolicTensor;
   }
   const layers = model.layers.slice(0, model.layers.indexOf(cut) + 1).filter((layer) => layer.getClassName() !== 'InputLayer');
-  return { format: 'Layers', model, features, layers, path };
+  return { format: 'Layers', inputs: model.inputs, features, layers, path };
 }
 
 function cutPoint(spec: FineTuneJobSpec, model: tf.LayersModel): tf.layers.Layer {
@@ -71,33 +78,33 @@ function checkInputShape(spec: FineTuneJobSpec, modelShape: (number | null)[]): 
 }
 
 async function loadGraphBase(spec: FineTuneJobSpec, path: string): Promise<BaseModel> {
+  const artifacts = await fileSystemModel(path).load();
   let model: tf.GraphModel;
   try {
-    model = await tf.loadGraphModel(fileSystemModel(path));
+    model = await tf.loadGraphModel({ load: async () => artifacts });
   } catch (err) {
-    if (err instanceof PermanentError) throw err;
     throw new PermanentError(`${path} is not a tfjs graph model (${(err as Error).message}); a Keras layers model needs spec.model.format: Layers`);
   }
-  const input = model.inputs[0];
-  if (input?.shape) checkInputShape(spec, input.shape.map((d) => (d === -1 ? null : d)));
-  const unfrozen = spec.stages.find((stage) => stage.unfreeze.policy !== 'None');
-  if (unfrozen) {
-    throw new PermanentError(`stage "${unfrozen.name}" unfreezes a Graph model, which this trainer runs only as a frozen feature extractor: set its unfreeze.policy: None, or convert the model to a layers model`);
+  const input = model.inputs[0]!;
+  if (input.shape) checkInputShape(spec, input.shape.map((d) => (d === -1 ? null : d)));
+  const featureNode = spec.model.cutLayer ?? model.outputs[0]!.name;
+  const featureShape = tf.tidy(() => (model.execute(tf.zeros([1, ...spec.model.input.shape]), featureNode) as tf.Tensor).shape.slice(1));
+  if (featureShape.length !== 1) {
+    throw new PermanentError(`the graph model's output has shape [${featureShape.join(', ')}], not a feature vector: set spec.model.cutLayer to a node that outputs [batch, features]`);
   }
-  const probe = tf.tidy(() => {
-    const output = predictGraph(model, tf.zeros([1, ...spec.model.input.shape]), spec.model.cutLayer);
-    return output.shape.slice(1);
+  const nodes = (artifacts.modelTopology as { node?: GraphNode[] }).node ?? [];
+  const weights = model.weights;
+  const isWeight = (name: string) => weights[name]?.[0]?.dtype === 'float32';
+  const graph = new GraphBaseLayer({
+    graph: model, inputNode: input.name, featureNode, featureShape, topology: nodes,
+    weightOps: graphWeightOps(nodes, nodeName(featureNode), isWeight),
   });
-  if (probe.length !== 1) {
-    throw new PermanentError(`the graph model's output has shape [${probe.join(', ')}], not a feature vector: set spec.model.cutLayer to a node that outputs [batch, features]`);
-  }
-  return { format: 'Graph', model, featureShape: probe, path };
+  const inputs = [tf.input({ shape: spec.model.input.shape, name: 'ftj_input' })];
+  const features = graph.apply(inputs[0]!) as tf.SymbolicTensor;
+  return { format: 'Graph', inputs, features, layers: graph.units, graph, path };
 }
 
-/** Runs a graph model up to `node` (default: its output). */
-export function predictGraph(model: tf.GraphModel, input: tf.Tensor, node?: string): tf.Tensor {
-  return (node ? model.execute(input, node) : model.predict(input)) as tf.Tensor;
-}
+const nodeName = (output: string) => output.replace(/:\d+$/, '');
 
 async function checkDigest(path: string, expected: string): Promise<void> {
   const actual = createHash('sha256').update(await readFile(path)).digest('hex');

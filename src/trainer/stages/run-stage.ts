@@ -39,10 +39,9 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
   const { spec, model } = ctx;
   const startTime = new Date().toISOString();
   const frozen = stage.unfreeze.policy === 'None';
-  const baseLayers = model.base.format === 'Layers' ? model.base.layers : [];
-  const trainable = applyUnfreezePolicy(baseLayers, stage, index);
+  const trainable = applyUnfreezePolicy(model.base.layers, stage, index);
   const cachedFeatures = ctx.featureCache && frozen && !augments(spec.augmentation);
-  const target = frozen ? model.head : model.full!;
+  const target = frozen ? model.head : model.full;
 
   const optimizer = createOptimizer(stage.optimizer.type, stage.optimizer.learningRate);
   target.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });

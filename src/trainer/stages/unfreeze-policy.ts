@@ -1,8 +1,15 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Stage } from '../../api/v1alpha1/index.ts';
 import { PermanentError } from '../errors.ts';
+import { isGraphBatchNorm } from '../model/graph-weights.ts';
 
-const isBatchNorm = (layer: tf.layers.Layer) => layer.getClassName() === 'BatchNormalization';
+/** What a policy acts on: a layer of a layers base, or a weight op of a graph base. */
+export type UnfreezableLayer = Pick<tf.layers.Layer, 'name' | 'trainable' | 'getClassName'> & { readonly weights: readonly unknown[] };
+
+const isBatchNorm = (layer: UnfreezableLayer) => layer.getClassName() === 'BatchNormalization' || isGraphBatchNorm(layer.getClassName());
+
+/** A layer's name, or (graph node names being paths) a name scope such as "MobilenetV2/expanded_conv_14". */
+const matches = (layer: UnfreezableLayer, name: string) => layer.name === name || `/${layer.name}/`.includes(`/${name}/`);
 
 /**
  * Sets `trainable` on the base's layers for a stage and returns the names of
@@ -10,7 +17,7 @@ const isBatchNorm = (layer: tf.layers.Layer) => layer.getClassName() === 'BatchN
  * layers re-frozen after, and the caller must recompile (tfjs collects the
  * trainable weights at compile time; without it nothing changes).
  */
-export function applyUnfreezePolicy(baseLayers: tf.layers.Layer[], stage: Stage, stageIndex: number): string[] {
+export function applyUnfreezePolicy(baseLayers: UnfreezableLayer[], stage: Stage, stageIndex: number): string[] {
   const { policy, layers: top, fromLayer } = stage.unfreeze;
   let firstTrainable: number;
   switch (policy) {
@@ -23,10 +30,10 @@ export function applyUnfreezePolicy(baseLayers: tf.layers.Layer[], stage: Stage,
       firstTrainable = baseLayers.length - top!;
       break;
     case 'FromLayer':
-      firstTrainable = baseLayers.findIndex((layer) => layer.name === fromLayer);
+      firstTrainable = baseLayers.findIndex((layer) => matches(layer, fromLayer!));
       if (firstTrainable < 0) {
-        const names = baseLayers.filter((l) => l.getClassName() !== 'BatchNormalization').slice(-8).map((l) => `"${l.name}"`).join(', ');
-        throw new PermanentError(`spec.stages[${stageIndex}].unfreeze.fromLayer: the base has no layer "${fromLayer}" (some of its top layers: ${names})`);
+        const names = baseLayers.filter((l) => !isBatchNorm(l)).slice(-8).map((l) => `"${l.name}"`).join(', ');
+        throw new PermanentError(`spec.stages[${stageIndex}].unfreeze.fromLayer: the base has no layer "${fromLayer}" (a layer name; for a Graph model a node name or name scope). Some of its top layers: ${names}`);
       }
       break;
   }

@@ -1,0 +1,59 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
+import { trainingSpecHash } from '../checkpoints/checkpoint-store.ts';
+import type { Preprocessing } from '../data/preprocessing.ts';
+import type { StageResult } from '../report/reporter.ts';
+import { fileSystemModel } from './file-io-handler.ts';
+import type { FineTuneModel } from './fine-tune-model.ts';
+
+/** Where a fine-tuned graph base is written, beside the head. */
+export const FINE_TUNED_GRAPH_BASE = join('base', 'model.json');
+
+/**
+ * Writes the fine-tuned model and metadata.json (RECIPE §5). A layers base
+ * exports one layers model. A graph base exports the head as a layers model
+ * and, when a stage unfroze the base, the graph with its fine-tuned weights
+ * as a graph model in base/: each loads with the stock tfjs loaders.
+ */
+export async function exportModel(model: FineTuneModel, dir: string, meta: {
+  spec: FineTuneJobSpec; preprocessing: Preprocessing; classNames: string[]; stages: StageResult[]; jobName: string | undefined;
+}): Promise<void> {
+  const { spec } = meta;
+  await mkdir(dir, { recursive: true });
+  const { base } = model;
+  const fineTunedGraph = base.format === 'Graph' && spec.stages.some((stage) => stage.unfreeze.policy !== 'None');
+  if (base.format === 'Graph') {
+    await model.head.save(fileSystemModel(join(dir, 'model.json')));
+    if (fineTunedGraph) await saveGraph(base.graph.currentWeights(), base.path, join(dir, FINE_TUNED_GRAPH_BASE));
+  } else {
+    await model.full.save(fileSystemModel(join(dir, 'model.json')));
+  }
+  const metadata = {
+    job: meta.jobName,
+    task: spec.task,
+    classNames: meta.classNames,
+    preprocessing: meta.preprocessing,
+    baseModel: {
+      uri: spec.model.uri ?? `pvc://${spec.model.pvc!.claimName}/${spec.model.pvc!.path}`,
+      format: spec.model.format,
+      license: spec.model.license,
+      provenance: spec.model.provenance,
+      // Serving a graph base runs the graph up to cutLayer, then the exported head.
+      ...(base.format === 'Graph' ? { exportedModelIsHeadOnly: true, cutLayer: spec.model.cutLayer } : {}),
+      ...(fineTunedGraph ? { fineTunedGraph: FINE_TUNED_GRAPH_BASE } : {}),
+    },
+    specHash: trainingSpecHash(spec),
+    stages: meta.stages,
+    exportedAt: new Date().toISOString(),
+  };
+  await writeFile(join(dir, 'metadata.json'), JSON.stringify(metadata, null, 2));
+}
+
+/** The original graph (topology, signature, initializers) with new weights, unquantised. */
+async function saveGraph(weights: tf.NamedTensorMap, originalPath: string, path: string): Promise<void> {
+  const original = await fileSystemModel(originalPath).load();
+  const { data, specs } = await tf.io.encodeWeights(weights);
+  await fileSystemModel(path).save({ ...original, weightSpecs: specs, weightData: data });
+}
