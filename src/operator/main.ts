@@ -5,8 +5,8 @@
 // Each flag also reads an environment variable (FTJ_NAMESPACES, FTJ_WORKERS, ...).
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { KubeConfig } from '@kubernetes/client-node';
 import { OperatorManager } from './runtime/operator-manager.ts';
+import { PooledKubeConfig } from './runtime/pooled-kube-config.ts';
 
 const env = process.env;
 const { values } = parseArgs({
@@ -23,7 +23,7 @@ const { values } = parseArgs({
   },
 });
 
-const kubeConfig = new KubeConfig();
+const kubeConfig = new PooledKubeConfig();
 kubeConfig.loadFromDefault();
 const identity = `${hostname()}_${process.pid}`;
 const manager = new OperatorManager({

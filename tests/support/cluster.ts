@@ -1,7 +1,8 @@
 // Access to the control plane that `npm test` (scripts/test.ts) starts for the run.
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { PooledKubeConfig } from '../../src/operator/runtime/pooled-kube-config.ts';
 import { type CommandResult, installCRDs as installProjectCRDs, runKubectl } from '../../src/local/control-plane/index.ts';
 
 function env(name: string): string {
@@ -11,7 +12,7 @@ function env(name: string): string {
 }
 
 export function kubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   kc.loadFromFile(env('FTJ_TEST_KUBECONFIG'));
   return kc;
 }

@@ -1,8 +1,9 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { FINETUNEJOB, type FineTuneJobStatus, GROUP, VERSION } from '../../api/v1alpha1/index.ts';
 import { OperatorManager } from '../../operator/runtime/operator-manager.ts';
+import { PooledKubeConfig } from '../../operator/runtime/pooled-kube-config.ts';
 import { ControlPlane, installCRDs, runKubectl } from '../control-plane/index.ts';
 import { NodeAgent } from '../node-agent/node-agent.ts';
 import { createLocalClaims, prepareQuickstartVolumes, QUICKSTART_CLAIMS } from '../quickstart/quickstart-volumes.ts';
@@ -39,7 +40,7 @@ export async function runDevEnvironment(options: DevOptions): Promise<number> {
     await controlPlane.start();
     const { kubectl } = controlPlane.binaries;
     await installCRDs(kubectl, controlPlane.kubeconfigPath);
-    const kc = new KubeConfig();
+    const kc = new PooledKubeConfig();
     kc.loadFromFile(controlPlane.kubeconfigPath);
     await prepareQuickstartVolumes(pvcRoot, print);
     await createLocalClaims(kc, 'default', pvcRoot, QUICKSTART_CLAIMS);

@@ -6,15 +6,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { FINETUNEJOB, type FineTuneJobStatus, GROUP, VERSION } from '../../api/v1alpha1/index.ts';
+import { PooledKubeConfig } from '../../operator/runtime/pooled-kube-config.ts';
 import { devKubeconfig, runDevEnvironment } from './dev-environment.ts';
 
 const DEFAULT_ROOT = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'finetune-operator', 'dev');
 const TRAINER = join(import.meta.dirname, '..', '..', 'trainer', 'main.ts');
 
 function kubeConfig(root: string, path?: string): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new PooledKubeConfig();
   const file = path ?? process.env['KUBECONFIG'] ?? (existsSync(devKubeconfig(root)) ? devKubeconfig(root) : undefined);
   if (file) kc.loadFromFile(file); else kc.loadFromDefault();
   return kc;
