@@ -2,7 +2,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'crds/', 'helm/'] },
+  { ignores: ['node_modules/', 'crds/', 'helm/', 'dist/'] },
   eslint.configs.recommended,
   ...tseslint.configs.strict,
   {

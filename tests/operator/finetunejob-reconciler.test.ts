@@ -22,12 +22,14 @@ function cluster(spec: Record<string, unknown> = minimalSpec()) {
     state.pods = state.pods.filter((p) => !decision.deletePods.includes(p.metadata!.name!));
     return decision;
   };
+  /** Creates the first pod, then reconciles again as the pod's watch event makes the operator do. */
+  const start = (now = T0): Decision => { step(now); return step(now); };
   const pod = (attempt: number) => state.pods.find((p) => p.metadata!.name === `flowers-trainer-${attempt}`)!;
   const exit = (attempt: number, exitCode: number, at = T0) => {
     pod(attempt).status = { phase: exitCode === 0 ? 'Succeeded' : 'Failed', containerStatuses: [{ name: 'trainer', ready: false, restartCount: 0, image: '', imageID: '', state: { terminated: { exitCode, finishedAt: at } } }] };
   };
   const conditions = () => Object.fromEntries((state.job.status?.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}`]));
-  return { state, step, pod, exit, conditions };
+  return { state, step, start, pod, exit, conditions };
 }
 
 describe('FineTuneJob reconcile (pure state machine)', () => {
@@ -46,13 +48,18 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.equal(pod.spec!.restartPolicy, 'Never');
     assert.deepEqual(pod.spec!.volumes!.find((v) => v.name === 'pvc-data')!.persistentVolumeClaim, { claimName: 'data', readOnly: true });
     assert.equal(JSON.parse(container.env!.find((e) => e.name === 'FTJ_SPEC')!.value!).spec.resources.gpus, 2);
-    assert.deepEqual([c.state.job.status!.phase, c.state.job.status!.attempts], ['Pending', 1]);
-    assert.deepEqual(decision.events.map((e) => e.reason), ['PodCreated']);
+    assert.equal(decision.status, undefined, 'a new job\'s first pass only creates the pod');
+    assert.deepEqual(decision.events, []);
+    const observed = c.step();
+    assert.deepEqual([c.state.job.status!.phase, c.state.job.status!.attempts, c.state.job.status!.podName], ['Pending', 1, 'flowers-trainer-1']);
+    assert.equal(c.conditions()['Created'], 'True/PodCreated');
+    assert.deepEqual(observed.events.map((e) => e.reason), ['PodCreated']);
+    assert.equal(observed.createPod, undefined, 'the observed pod is not created twice');
   });
 
   it('is idempotent: a settled job gives an empty decision', () => {
     const c = cluster();
-    c.step();
+    c.start();
     c.pod(1).status = { phase: 'Running' };
     assert.equal(c.step().status!.phase, 'Running');
     const again = c.step();
@@ -61,14 +68,14 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
 
   it('goes Queued while the scheduler cannot place the pod', () => {
     const c = cluster();
-    c.step();
+    c.start();
     c.pod(1).status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: 'Insufficient nvidia.com/gpu' }] };
     assert.equal(c.step().status!.phase, 'Queued');
   });
 
   it('succeeds when the trainer exits 0, with completion time and an event', () => {
     const c = cluster();
-    c.step();
+    c.start();
     c.exit(1, 0, later(60));
     const decision = c.step(later(61));
     assert.equal(c.state.job.status!.phase, 'Succeeded');
@@ -79,7 +86,7 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
 
   it('fails at once on a permanent exit code (2), without retrying', () => {
     const c = cluster();
-    c.step();
+    c.start();
     c.exit(1, 2);
     const decision = c.step();
     assert.equal(decision.createPod, undefined);
@@ -89,7 +96,7 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
 
   it('retries a transient failure after the backoff delay, counting it, up to backoffLimit', () => {
     const c = cluster({ ...minimalSpec(), backoffLimit: 1 });
-    c.step();
+    c.start();
     c.exit(1, 3, T0);
     const waiting = c.step(later(1));
     assert.equal(waiting.createPod, undefined);
@@ -106,7 +113,7 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
 
   it('starts a new attempt without counting it when the pod was deleted or evicted', () => {
     const c = cluster({ ...minimalSpec(), backoffLimit: 0 });
-    c.step();
+    c.start();
     c.state.pods = [];
     assert.equal(c.step().createPod!.metadata!.name, 'flowers-trainer-2');
     assert.equal(c.conditions()['Restarting'], 'True/PodDeleted');
@@ -117,7 +124,7 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
 
   it('waits until a terminating pod is gone before starting the next attempt (never two live pods)', () => {
     const c = cluster();
-    c.step();
+    c.start();
     c.pod(1).status = { phase: 'Running' };
     c.step();
     c.pod(1).metadata!.deletionTimestamp = T0;
@@ -128,7 +135,7 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
 
   it('fails with DeadlineExceeded and stops the pod after activeDeadlineSeconds', () => {
     const c = cluster({ ...minimalSpec(), activeDeadlineSeconds: 100 });
-    assert.equal(c.step().requeueAfterSeconds, 100);
+    assert.equal(c.start().requeueAfterSeconds, 100);
     c.pod(1).status = { phase: 'Running' };
     c.step(later(50));
     const decision = c.step(later(100));
@@ -138,7 +145,7 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
 
   it('deletes a finished job after ttlSecondsAfterFinished, by a scheduled requeue', () => {
     const c = cluster({ ...minimalSpec(), ttlSecondsAfterFinished: 300 });
-    c.step();
+    c.start();
     c.exit(1, 0);
     assert.equal(c.step().requeueAfterSeconds, 300);
     assert.equal(c.step(later(200)).requeueAfterSeconds, 100);
@@ -147,7 +154,7 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
 
   it('suspends (pod stopped) and resumes (new attempt) on spec.suspend', () => {
     const c = cluster();
-    c.step();
+    c.start();
     c.pod(1).status = { phase: 'Running' };
     c.step();
     c.state.job.spec = { ...minimalSpec(), suspend: true };

@@ -131,6 +131,9 @@ export function reconcileFineTuneJob(observed: ObservedJob, settings: ReconcileS
   const attempts = Math.max(next.attempts ?? 0, ...pods.map(attemptOf));
   next.attempts = attempts;
   const latest = pods.find((p) => attemptOf(p) === attempts);
+  if (latest && !isTrue(next.conditions, ConditionType.Created)) {
+    condition(ConditionType.Created, 'True', 'PodCreated', `created trainer pod ${latest.metadata!.name} (attempt ${attempts})`, 'Normal');
+  }
   const counted = pods.filter((p) => p.status?.phase === 'Failed' && classifyFailure(p, spec).action === 'Count').length;
   next.failedAttempts = Math.max(next.failedAttempts ?? 0, counted);
 
@@ -189,6 +192,9 @@ export function reconcileFineTuneJob(observed: ObservedJob, settings: ReconcileS
   }
   const attempt = attempts + 1;
   decision.createPod = buildTrainerPod({ name: job.metadata.name!, namespace: job.metadata.namespace!, uid: job.metadata.uid! }, spec, attempt, settings);
+  // A new job's first pass only creates the pod; its status follows from observing the pod (Created
+  // above), so a burst of new jobs gets every pod before any status write takes API server time.
+  if (current.phase === undefined && current.conditions.length === 0) return decision;
   next.attempts = attempt;
   next.podName = decision.createPod.metadata!.name!;
   next.phase = 'Pending';
