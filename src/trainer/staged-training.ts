@@ -50,7 +50,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   if (base.format === 'Graph') {
     for (const [index, stage] of spec.stages.entries()) {
       applyUnfreezePolicy(base.layers, stage, index);
-      checkGraphGradients(base.graph, spec.model.input.shape, { name: stage.name, index });
+      checkGraphGradients(base.graph, spec.model.input, { name: stage.name, index });
     }
   }
   const model = buildFineTuneModel(base, spec);

@@ -8,6 +8,7 @@ import type { FineTuneJobSpecInput } from '../../src/api/v1alpha1/index.ts';
 import { TRANSFER_CLASSES } from '../../src/local/quickstart/fashion-base-model.ts';
 import { fashionSubset, writeIdx } from '../../src/local/quickstart/fashion-mnist.ts';
 import { PermanentError } from '../../src/trainer/errors.ts';
+import { checkGraphGradients } from '../../src/trainer/model/graph-gradient-check.ts';
 import { FINE_TUNED_GRAPH_BASE } from '../../src/trainer/model/export-model.ts';
 import { fileSystemModel } from '../../src/trainer/model/file-io-handler.ts';
 import { type GraphNode, graphWeightOps } from '../../src/trainer/model/graph-weights.ts';
@@ -15,7 +16,7 @@ import { loadBaseModel } from '../../src/trainer/model/load-base-model.ts';
 import type { StageResult, TrainingReporter } from '../../src/trainer/report/reporter.ts';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
 import { materialiseNsfwjsModel, MOBILENET_V2_GRAPH_FEATURES } from './support/nsfwjs-models.ts';
-import { TINY_GRAPH, tinyGraphWeights, tinyLayersTwin, writeTinyGraphModel } from './support/tiny-graph-model.ts';
+import { TINY_GRAPH, tinyGraphWeights, tinyLayersTwin, writeTinyGraphModel, writeTinyTextGraphModel } from './support/tiny-graph-model.ts';
 import { specFor, useWasm, type Workspace } from './support/workspace.ts';
 
 const BACKEND = { name: 'wasm', source: 'test', gpu: false };
@@ -94,6 +95,33 @@ describe('graph-model fine-tuning (weights as variables, the graph differentiate
       assert.ok(scale > 0, `the ${name} gradient is not zero`);
       assert.ok(error <= 1e-5 * Math.max(1, scale), `${name}: gradients differ by ${error} (scale ${scale})`);
     }
+  });
+
+  it('differentiates a text graph\'s embedding lookup (int32 token ids, GatherV2)', async (t) => {
+    const ws = await graphWorkspace(t, { slice: false });
+    const table = tf.randomNormal([20, 4], 0, 1, 'float32', 5) as tf.Tensor2D;
+    const modelJson = await writeTinyTextGraphModel(join(ws.dir, 'text-graph'), table);
+    const spec = specFor({ ...ws, base: modelJson }, {
+      task: { type: 'TextClassification', numClasses: 5 },
+      model: { uri: `file://${modelJson}`, format: 'Graph', outputKind: 'FeatureVector', input: { shape: [8], dtype: 'int32', tokenizer: { kind: 'Whitespace', uri: `file://${join(ws.dir, 'vocab.txt')}` } } },
+      dataset: { uri: `file://${join(ws.dir, 'reviews.jsonl')}`, format: 'JSONL', fields: { text: 'text' } },
+      stages: [{ name: 'head' }, { name: 'all', unfreeze: { policy: 'All' } }],
+    });
+    const base = await loadBaseModel(spec, { cacheDir: ws.dir });
+    if (base.format !== 'Graph') throw new Error('expected a graph base');
+    assert.deepEqual(base.layers.map((unit) => [unit.name, unit.getClassName()]), [['embedding/lookup', 'GatherV2']], 'the float table of a Gather is an embedding weight');
+    base.layers[0]!.trainable = true;
+    checkGraphGradients(base.graph, spec.model.input, { name: 'all', index: 1 });
+
+    const ids = [[1, 1, 2, 3, 0, 0, 0, 0], [4, 4, 4, 4, 4, 4, 4, 19]];
+    const projection = [[1, 2, 3, 4], [-1, 0.5, 0, 2]];
+    const variable = base.layers[0]!.weights[0]!.read() as tf.Variable;
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(base.graph.call(tf.tensor2d(ids, [2, 8], 'int32')), tf.tensor2d(projection))), [variable]);
+    value.dispose();
+    const gradient = grads[variable.name]!.arraySync() as number[][];
+    const expected = Array.from({ length: 20 }, (_, row) => [0, 1, 2, 3].map((k) =>
+      ids.reduce((sum, tokens, b) => sum + tokens.filter((id) => id === row).length * projection[b]![k]! / 8, 0)));
+    gradient.forEach((row, r) => row.forEach((g, k) => assert.ok(Math.abs(g - expected[r]![k]!) < 1e-6, `row ${r}, column ${k}: ${g} vs ${expected[r]![k]}`)));
   });
 
   it('trains only the unfrozen graph ops, exports the fine-tuned graph beside the head, and resumes it from a checkpoint', async (t) => {

@@ -8,12 +8,12 @@ import type { GraphBaseLayer } from './graph-base-layer.ts';
  * in tfjs (e.g. StridedSlice, GatherNd). One forward and backward pass of a
  * single zero input finds it; the error names the op and the way out.
  */
-export function checkGraphGradients(graph: GraphBaseLayer, inputShape: number[], stage: { name: string; index: number }): void {
+export function checkGraphGradients(graph: GraphBaseLayer, input: { shape: number[]; dtype: tf.DataType }, stage: { name: string; index: number }): void {
   const trainable = graph.trainableWeights.map((weight) => weight.read() as tf.Variable);
   if (!trainable.length) return;
   try {
     tf.tidy(() => {
-      tf.variableGrads(() => tf.sum(graph.call(tf.zeros([1, ...inputShape]))), trainable);
+      tf.variableGrads(() => tf.sum(graph.call(tf.zeros([1, ...input.shape], input.dtype))), trainable);
     });
   } catch (err) {
     const kernel = /gradient function not found for (\w+)/.exec((err as Error).message)?.[1];

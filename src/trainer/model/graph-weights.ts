@@ -16,13 +16,14 @@ export interface GraphWeightOp {
 }
 
 /**
- * Ops whose constant inputs are weights. Converted graphs fold batch norm and
- * biases into these, so their constants are everything Keras would call a
- * layer's weights; elementwise ops (e.g. input scaling) keep their constants.
+ * Ops whose float constant inputs are weights. Converted graphs fold batch
+ * norm and biases into these, so their constants are what Keras would call a
+ * layer's weights (a Gather's float table is an embedding); elementwise ops
+ * (input scaling, a decomposed layer norm) keep their constants.
  */
 const WEIGHT_OPS = new Set([
   'Conv2D', '_FusedConv2D', 'DepthwiseConv2dNative', 'FusedDepthwiseConv2dNative', 'Conv2DBackpropInput', 'Conv3D',
-  'MatMul', '_FusedMatMul', 'BatchMatMul', 'BatchMatMulV2', 'BiasAdd', 'Prelu',
+  'MatMul', '_FusedMatMul', 'BatchMatMul', 'BatchMatMulV2', 'BiasAdd', 'Prelu', 'GatherV2', 'Gather',
   'FusedBatchNorm', 'FusedBatchNormV2', 'FusedBatchNormV3',
 ]);
 /** FusedBatchNorm inputs: x, scale, offset, mean, variance. */

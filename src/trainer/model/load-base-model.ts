@@ -88,7 +88,8 @@ async function loadGraphBase(spec: FineTuneJobSpec, path: string): Promise<BaseM
   const input = model.inputs[0]!;
   if (input.shape) checkInputShape(spec, input.shape.map((d) => (d === -1 ? null : d)));
   const featureNode = spec.model.cutLayer ?? model.outputs[0]!.name;
-  const featureShape = tf.tidy(() => (model.execute(tf.zeros([1, ...spec.model.input.shape]), featureNode) as tf.Tensor).shape.slice(1));
+  const { shape, dtype } = spec.model.input;
+  const featureShape = tf.tidy(() => (model.execute(tf.zeros([1, ...shape], dtype), featureNode) as tf.Tensor).shape.slice(1));
   if (featureShape.length !== 1) {
     throw new PermanentError(`the graph model's output has shape [${featureShape.join(', ')}], not a feature vector: set spec.model.cutLayer to a node that outputs [batch, features]`);
   }
@@ -99,7 +100,7 @@ async function loadGraphBase(spec: FineTuneJobSpec, path: string): Promise<BaseM
     graph: model, inputNode: input.name, featureNode, featureShape, topology: nodes,
     weightOps: graphWeightOps(nodes, nodeName(featureNode), isWeight),
   });
-  const inputs = [tf.input({ shape: spec.model.input.shape, name: 'ftj_input' })];
+  const inputs = [tf.input({ shape, dtype, name: 'ftj_input' })];
   const features = graph.apply(inputs[0]!) as tf.SymbolicTensor;
   return { format: 'Graph', inputs, features, layers: graph.units, graph, path };
 }

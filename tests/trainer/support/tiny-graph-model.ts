@@ -28,7 +28,6 @@ export function tinyGraphWeights(seed: number): TinyGraphWeights {
 
 /** Writes the graph model with `weights` to `dir`; returns its model.json. */
 export async function writeTinyGraphModel(dir: string, weights: TinyGraphWeights, options: { slice: boolean }): Promise<string> {
-  const constant = (name: string, tensor: tf.Tensor) => ({ name, op: 'Const', attr: { value: { tensor: { dtype: tensor.dtype === 'int32' ? 'DT_INT32' : 'DT_FLOAT', tensorShape: dims(tensor.shape) } }, dtype: { type: tensor.dtype === 'int32' ? 'DT_INT32' : 'DT_FLOAT' } } });
   const tensors: tf.NamedTensorMap = {
     'block1/kernel': weights.kernel1, 'block1/bias': weights.bias1, 'block2/kernel': weights.kernel2, 'block2/bias': weights.bias2,
     'pool/axes': tf.tensor1d([1, 2], 'int32'),
@@ -37,7 +36,7 @@ export async function writeTinyGraphModel(dir: string, weights: TinyGraphWeights
   const block2Input = options.slice ? 'crop' : 'block1/relu';
   const node = [
     { name: TINY_GRAPH.input, op: 'Placeholder', attr: { dtype: FLOAT, shape: { shape: dims([-1, 28, 28, 1]) } } },
-    ...Object.entries(tensors).map(([name, tensor]) => constant(name, tensor)),
+    ...Object.entries(tensors).map(([name, tensor]) => constantNode(name, tensor)),
     { name: TINY_GRAPH.conv1, op: 'Conv2D', input: [TINY_GRAPH.input, 'block1/kernel'], attr: { ...CONV, strides: ints(1, 1, 1, 1) } },
     { name: TINY_GRAPH.bias1, op: 'BiasAdd', input: [TINY_GRAPH.conv1, 'block1/bias'], attr: { T: FLOAT, data_format: text('NHWC') } },
     { name: 'block1/relu', op: 'Relu', input: [TINY_GRAPH.bias1], attr: { T: FLOAT } },
@@ -51,6 +50,15 @@ export async function writeTinyGraphModel(dir: string, weights: TinyGraphWeights
     },
     { name: TINY_GRAPH.features, op: 'Mean', input: [TINY_GRAPH.conv2, 'pool/axes'], attr: { T: FLOAT, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } } },
   ];
+  return writeGraphModel(dir, node, tensors);
+}
+
+function constantNode(name: string, tensor: tf.Tensor) {
+  const dtype = tensor.dtype === 'int32' ? 'DT_INT32' : 'DT_FLOAT';
+  return { name, op: 'Const', attr: { value: { tensor: { dtype, tensorShape: dims(tensor.shape) } }, dtype: { type: dtype } } };
+}
+
+async function writeGraphModel(dir: string, node: unknown[], tensors: tf.NamedTensorMap): Promise<string> {
   const { data, specs } = await tf.io.encodeWeights(tensors);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'weights.bin'), Buffer.from(data as ArrayBuffer));
@@ -61,6 +69,18 @@ export async function writeTinyGraphModel(dir: string, weights: TinyGraphWeights
     weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
   }));
   return modelJson;
+}
+
+/** A text graph: int32 token ids [batch, 8] -> GatherV2 from a [20, 4] embedding table -> Mean over tokens -> [batch, 4]. */
+export async function writeTinyTextGraphModel(dir: string, embedding: tf.Tensor2D): Promise<string> {
+  const tensors: tf.NamedTensorMap = { 'embedding/table': embedding, 'embedding/axis': tf.scalar(0, 'int32'), 'pool/axes': tf.tensor1d([1], 'int32') };
+  const node = [
+    { name: 'token_ids', op: 'Placeholder', attr: { dtype: { type: 'DT_INT32' }, shape: { shape: dims([-1, 8]) } } },
+    ...Object.entries(tensors).map(([name, tensor]) => constantNode(name, tensor)),
+    { name: 'embedding/lookup', op: 'GatherV2', input: ['embedding/table', 'token_ids', 'embedding/axis'], attr: { Tparams: FLOAT, Tindices: { type: 'DT_INT32' }, Taxis: { type: 'DT_INT32' }, batch_dims: { i: '0' } } },
+    { name: TINY_GRAPH.features, op: 'Mean', input: ['embedding/lookup', 'pool/axes'], attr: { T: FLOAT, Tidx: { type: 'DT_INT32' }, keep_dims: { b: false } } },
+  ];
+  return writeGraphModel(dir, node, tensors);
 }
 
 /** The same function as a layers model (without the slice), for checking the graph's gradients. */
