@@ -35,4 +35,12 @@ export async function installCRDs(binary: string, kubeconfig: string): Promise<v
   const waited = await runKubectl(binary, kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', '-f', CRD_DIR]);
   if (waited.code !== 0) throw new Error(`CRDs not Established: ${waited.stderr}`);
   rmSync(join(CACHE_DIR, 'discovery'), { recursive: true, force: true });
+  // Established is not published: the API server adds a CRD's schema to /openapi/v2 a moment later, and
+  // until then kubectl's client-side validation (1.20's only unknown-field check) lets typos through.
+  for (const resource of ['finetunejobs', 'finetuneschedules']) {
+    for (let tries = 0; (await runKubectl(binary, kubeconfig, ['explain', `${resource}.spec`])).code !== 0; tries++) {
+      if (tries === 100) throw new Error(`the API server never published the OpenAPI schema of ${resource}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }
