@@ -11,8 +11,8 @@ export const Unfreeze = z.strictObject({
   policy: z.enum(['None', 'TopLayers', 'FromLayer', 'All']).default('None').meta({
     description: 'None: the base stays frozen (head training). TopLayers: unfreeze the top `layers` layers of the base. FromLayer: unfreeze from the layer named `fromLayer` up. All: unfreeze the whole base.',
   }),
-  layers: z.number().int().min(1).optional().meta({ description: 'With policy TopLayers: how many layers, counted from the top of the base.' }),
-  fromLayer: z.string().min(1).optional().meta({ description: 'With policy FromLayer: the name of the lowest layer to unfreeze.' }),
+  layers: z.number().int().min(1).optional().meta({ description: 'With policy TopLayers: how many layers (of a Graph model: weight ops such as convolutions), counted from the top of the base.' }),
+  fromLayer: z.string().min(1).optional().meta({ description: 'With policy FromLayer: the name of the lowest layer to unfreeze (of a Graph model: a node name, or a name scope such as MobilenetV2/expanded_conv_16).' }),
 }).meta({ description: 'Which layers of the base train in this stage. The model is recompiled at every stage so the change takes effect.' });
 
 export const Optimizer = z.strictObject({
