@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ApiextensionsV1Api, CustomObjectsApi, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject, type KubernetesListObject, type V1ConfigMap } from '@kubernetes/client-node';
 import { ResilientInformer } from '../../src/operator/runtime/resilient-informer.ts';
-import { eventually, kubeConfig } from '../support/cluster.ts';
+import { eventually, kubeConfig, testNamespace } from '../support/cluster.ts';
 
 describe('resilient informer', () => {
   it('keeps retrying after list/watch errors and recovers once the resource is served', async (t) => {
@@ -34,5 +34,26 @@ describe('resilient informer', () => {
     }, 'the informer to recover and see the object', 40_000);
     assert.ok(errors.length >= 1);
     assert.ok(informer.hasSynced);
+  });
+
+  it('indexes cached objects by a key, following label changes and deletions', async (t) => {
+    const kc = kubeConfig();
+    const namespace = await testNamespace(t, 'index');
+    const core = kc.makeApiClient(CoreV1Api);
+    const informer = new ResilientInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${namespace}/configmaps`,
+      () => core.listNamespacedConfigMap({ namespace, labelSelector: 'team' }), {},
+      { labelSelector: 'team', indexBy: (cm) => cm.metadata?.labels?.['team'] });
+    t.after(() => informer.stop());
+    const create = (name: string, team: string) => core.createNamespacedConfigMap({ namespace, body: { metadata: { name, labels: { team } } } });
+    await create('a', 'red');
+    await informer.start();
+    await create('b', 'red');
+    await create('c', 'blue');
+    const names = (team: string) => informer.byIndex(team).map((cm) => cm.metadata!.name).sort().join(',');
+    await eventually(() => names('red') === 'a,b' && names('blue') === 'c', 'listed and watched objects indexed');
+    await core.patchNamespacedConfigMap({ namespace, name: 'b', body: [{ op: 'replace', path: '/metadata/labels/team', value: 'blue' }] });
+    await eventually(() => names('red') === 'a' && names('blue') === 'b,c', 'a relabelled object moves to its new key');
+    await core.deleteNamespacedConfigMap({ namespace, name: 'a' });
+    await eventually(() => names('red') === '' && names('blue') === 'b,c', 'a deleted object leaves the index');
   });
 });

@@ -72,11 +72,15 @@ export class OperatorManager {
       () => (ns ? core.listNamespacedPod({ namespace: ns, labelSelector: JOB_NAME_LABEL }) : core.listPodForAllNamespaces({ labelSelector: JOB_NAME_LABEL })),
       { add: (pod) => { this.controller.observedPod(pod); enqueueOwner(pod); }, update: enqueueOwner, delete: enqueueOwner },
       // The reconcile reads a pod's metadata and status only; its spec (with the job's spec in an env var) is not kept.
-      { labelSelector: JOB_NAME_LABEL, onError: onError('Pod'), transform: (pod) => { delete pod.spec; } }));
+      {
+        labelSelector: JOB_NAME_LABEL, onError: onError('Pod'), transform: (pod) => { delete pod.spec; },
+        // A reconcile reads its job's pods: indexed by job, not filtered out of every pod in the namespace.
+        indexBy: (pod) => { const job = pod.metadata?.labels?.[JOB_NAME_LABEL]; return job === undefined ? undefined : `${pod.metadata?.namespace}/${job}`; },
+      }));
     const identity = config.leaderElection?.identity ?? 'finetune-operator';
     this.controller = new FineTuneJobController(kc, {
       job: (namespace, name) => this.jobInformers.map((i) => i.get(name, namespace)).find(Boolean),
-      pods: (namespace, job) => this.podInformers.flatMap((i) => i.list(namespace)).filter((p) => p.metadata?.labels?.[JOB_NAME_LABEL] === job),
+      pods: (namespace, job) => this.podInformers.flatMap((i) => i.byIndex(`${namespace}/${job}`)),
     }, config.settings, new EventRecorder(kc, identity), this.metrics);
     this.elector = config.leaderElection ? new LeaderElector(kc, config.leaderElection) : undefined;
   }

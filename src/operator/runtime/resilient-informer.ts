@@ -12,26 +12,42 @@ export interface InformerHandlers<T extends KubernetesObject> {
  * itself, and `stop()` emits an error too. Cached objects lose managedFields
  * (and whatever `transform` removes). Any unplanned error restarts it
  * (a fresh list, so a 410 Gone ends in a relist) after an exponential
- * backoff, reset once it connects again.
+ * backoff, reset once it connects again. An optional index (client-go's
+ * indexer) finds objects by a key without scanning the cache.
  */
 export class ResilientInformer<T extends KubernetesObject> {
   private readonly informer: Informer<T> & { list(namespace?: string): T[]; get(name: string, namespace?: string): T | undefined };
   private readonly previous = new Map<string, T>();
+  private readonly index = new Map<string, Map<string, T>>();
   private stopping = false;
   private backoffMs = 1000;
   private synced = false;
   private readonly onError: (error: unknown) => void;
 
   constructor(kc: KubeConfig, path: string, list: ListPromise<T>, handlers: InformerHandlers<T>,
-    options: { labelSelector?: string; onError?: (error: unknown) => void; transform?: (obj: T) => void } = {}) {
+    options: { labelSelector?: string; onError?: (error: unknown) => void; transform?: (obj: T) => void; indexBy?: (obj: T) => string | undefined } = {}) {
     this.informer = makeInformer(kc, path, list, options.labelSelector) as never;
     this.onError = options.onError ?? (() => undefined);
     const keyOf = (obj: T) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
     // Slims the cached object in place (controller-runtime's cache transform): memory per object is what the controller reads.
     const transform = (obj: T) => { delete obj.metadata?.managedFields; options.transform?.(obj); };
-    this.informer.on(ADD, (obj) => { transform(obj); this.previous.set(keyOf(obj), obj); handlers.add?.(obj); });
-    this.informer.on(UPDATE, (obj) => { transform(obj); const old = this.previous.get(keyOf(obj)); this.previous.set(keyOf(obj), obj); handlers.update?.(obj, old); });
-    this.informer.on(DELETE, (obj) => { this.previous.delete(keyOf(obj)); handlers.delete?.(obj); });
+    const indexed = (obj: T, add: boolean) => {
+      const key = options.indexBy?.(obj);
+      if (key === undefined) return;
+      const entries = this.index.get(key) ?? new Map<string, T>();
+      if (add) entries.set(keyOf(obj), obj); else entries.delete(keyOf(obj));
+      if (entries.size) this.index.set(key, entries); else this.index.delete(key);
+    };
+    const remember = (obj: T) => {
+      const old = this.previous.get(keyOf(obj));
+      if (old) indexed(old, false);
+      this.previous.set(keyOf(obj), obj);
+      indexed(obj, true);
+      return old;
+    };
+    this.informer.on(ADD, (obj) => { transform(obj); remember(obj); handlers.add?.(obj); });
+    this.informer.on(UPDATE, (obj) => { transform(obj); const old = remember(obj); handlers.update?.(obj, old); });
+    this.informer.on(DELETE, (obj) => { const old = this.previous.get(keyOf(obj)); if (old) indexed(old, false); this.previous.delete(keyOf(obj)); handlers.delete?.(obj); });
     this.informer.on(CONNECT, () => { this.backoffMs = 1000; this.synced = true; });
     this.informer.on(ERROR, (err) => {
       if (this.stopping) return;
@@ -58,4 +74,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   list(namespace?: string): T[] { return this.informer.list(namespace); }
 
   get(name: string, namespace?: string): T | undefined { return this.informer.get(name, namespace); }
+
+  /** The cached objects whose `indexBy` key is `key`. */
+  byIndex(key: string): T[] { return [...(this.index.get(key)?.values() ?? [])]; }
 }
