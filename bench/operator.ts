@@ -84,7 +84,7 @@ try {
 
   const port = await new Promise<number>((resolve) => { const s = createServer().listen(0, () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); }); });
   // Started as its image starts it (see images/operator/Dockerfile): compiled JavaScript (npm run build:operator), its V8 flags.
-  const operator = spawn(process.execPath, ['--max-old-space-size=192', '--max-semi-space-size=4', join(import.meta.dirname, '..', 'dist', 'operator', 'main.js'), '--namespaces', 'bench,bench-existing,bench-10k', '--port', String(port), '--resync-seconds', '30', '--trainer-service-account', 'default'], {
+  const operator = spawn(process.execPath, ['--max-old-space-size=192', '--max-semi-space-size=4', '--v8-pool-size=1', join(import.meta.dirname, '..', 'dist', 'operator', 'main.js'), '--namespaces', 'bench,bench-existing,bench-10k', '--port', String(port), '--resync-seconds', '30', '--trainer-service-account', 'default'], {
     env: { ...process.env, KUBECONFIG: controlPlane.kubeconfigPath }, stdio: 'ignore',
   });
   const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

@@ -66,7 +66,8 @@ export class OperatorManager {
         ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: FINETUNEJOB.plural })
         : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FINETUNEJOB.plural })) as Promise<KubernetesListObject<CachedJob>>,
       { add: enqueueJob, update: (job, old) => { this.metrics.observeJob(job, old); enqueueJob(job); }, delete: enqueueJob },
-      { onError: onError('FineTuneJob') }));
+      // kubectl's client-side apply keeps a second copy of the manifest in an annotation; the reconcile never reads it.
+      { onError: onError('FineTuneJob'), transform: (job) => { delete job.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration']; } }));
     this.podInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc,
       ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
       () => (ns ? core.listNamespacedPod({ namespace: ns, labelSelector: JOB_NAME_LABEL }) : core.listPodForAllNamespaces({ labelSelector: JOB_NAME_LABEL })),
