@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node';
 import { TRAINER_CONTAINER } from '../../api/v1alpha1/index.ts';
 import { registerNode, type NodeCapacity } from '../control-plane/node-registration.ts';
+import { updatePodStatus } from './pod-status.ts';
 
 /**
  * LOCAL MODE ONLY, not for production: a stand-in for the kubelet. It
@@ -132,9 +133,8 @@ export class NodeAgent {
   }
 
   private async report(pod: V1Pod, phase: 'Running' | 'Succeeded' | 'Failed', status: V1ContainerStatus): Promise<void> {
-    const fresh = await this.core.readNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace! });
-    fresh.status = { ...fresh.status, phase, containerStatuses: [status], ...(phase === 'Running' ? { startTime: new Date() } : {}) };
-    await this.core.replaceNamespacedPodStatus({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: fresh });
+    await updatePodStatus(this.core, { name: pod.metadata!.name!, namespace: pod.metadata!.namespace! },
+      (current) => ({ ...current, phase, containerStatuses: [status], ...(phase === 'Running' ? { startTime: new Date() } : {}) }));
   }
 
   private logFile(namespace: string, pod: string): string {

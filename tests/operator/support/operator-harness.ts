@@ -4,6 +4,7 @@
 import type { TestContext } from 'node:test';
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, FINETUNEJOB, type FineTuneJobStatus, GROUP, JOB_NAME_LABEL, VERSION } from '../../../src/api/v1alpha1/index.ts';
+import { updatePodStatus } from '../../../src/local/node-agent/pod-status.ts';
 import { OperatorManager } from '../../../src/operator/runtime/operator-manager.ts';
 import type { LeaderElectionConfig } from '../../../src/operator/runtime/leader-election.ts';
 import { minimalSpec } from '../../api/spec-fixtures.ts';
@@ -44,9 +45,7 @@ export function jobs(namespace: string) {
       const state = phase === 'Running'
         ? { running: { startedAt: new Date() } }
         : { terminated: { exitCode: exitCode ?? 0, finishedAt: new Date(), startedAt: new Date(), reason: exitCode ? 'Error' : 'Completed' } };
-      const fresh = await core.readNamespacedPod({ name: pod.metadata!.name!, namespace });
-      fresh.status = { ...fresh.status, phase, containerStatuses: [{ ...container, state }] };
-      await core.replaceNamespacedPodStatus({ name: pod.metadata!.name!, namespace, body: fresh });
+      await updatePodStatus(core, { name: pod.metadata!.name!, namespace }, (current) => ({ ...current, phase, containerStatuses: [{ ...container, state }] }));
     },
     /** Waits until the job's status satisfies `check`; returns the job. */
     waitFor: async (name: string, check: (job: Job) => boolean, what: string, timeoutMs = 20_000): Promise<Job> => {
