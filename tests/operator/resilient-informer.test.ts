@@ -56,4 +56,19 @@ describe('resilient informer', () => {
     await core.deleteNamespacedConfigMap({ namespace, name: 'a' });
     await eventually(() => names('red') === '' && names('blue') === 'b,c', 'a deleted object leaves the index');
   });
+
+  it('stays stopped when stopped while it lists (client-node alone would start its watch anyway)', async (t) => {
+    const kc = kubeConfig();
+    const namespace = await testNamespace(t, 'stop');
+    const core = kc.makeApiClient(CoreV1Api);
+    const seen: string[] = [];
+    const informer = new ResilientInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${namespace}/configmaps`,
+      () => core.listNamespacedConfigMap({ namespace }), { add: (cm) => seen.push(cm.metadata!.name!) });
+    const starting = informer.start();
+    await informer.stop(); // while the list is in flight
+    await starting.catch(() => undefined);
+    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'after-stop' } } });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.ok(!seen.includes('after-stop'), 'a stopped informer received a watch event');
+  });
 });

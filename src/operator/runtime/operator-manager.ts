@@ -113,6 +113,7 @@ export class OperatorManager {
 
   private async startControllers(): Promise<void> {
     await Promise.all([...this.jobInformers, ...this.podInformers].map((i) => i.start()));
+    if (this.queue.isShuttingDown) return; // stopped (e.g. leadership lost) while the caches filled
     this.running = true;
     for (const job of this.jobInformers.flatMap((i) => i.list())) this.queue.add(`${job.metadata?.namespace}/${job.metadata?.name}`);
     this.resync = setInterval(() => {

@@ -1,4 +1,4 @@
-import { ADD, CONNECT, DELETE, ERROR, type Informer, type KubernetesObject, type ListPromise, type KubeConfig, makeInformer, UPDATE } from '@kubernetes/client-node';
+import { ADD, CONNECT, DELETE, ERROR, type KubernetesObject, type KubeConfig, ListWatch, type ListPromise, UPDATE, Watch } from '@kubernetes/client-node';
 
 export interface InformerHandlers<T extends KubernetesObject> {
   add?(obj: T): void;
@@ -14,9 +14,13 @@ export interface InformerHandlers<T extends KubernetesObject> {
  * (a fresh list, so a 410 Gone ends in a relist) after an exponential
  * backoff, reset once it connects again. An optional index (client-go's
  * indexer) finds objects by a key without scanning the cache.
+ *
+ * client-node's informer starts its watch after the list even when it was
+ * stopped meanwhile, and that watch then holds the process open: a watch that
+ * starts after stop() is aborted at once.
  */
 export class ResilientInformer<T extends KubernetesObject> {
-  private readonly informer: Informer<T> & { list(namespace?: string): T[]; get(name: string, namespace?: string): T | undefined };
+  private readonly informer: ListWatch<T>;
   private readonly previous = new Map<string, T>();
   private readonly index = new Map<string, Map<string, T>>();
   private stopping = false;
@@ -26,7 +30,7 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   constructor(kc: KubeConfig, path: string, list: ListPromise<T>, handlers: InformerHandlers<T>,
     options: { labelSelector?: string; onError?: (error: unknown) => void; transform?: (obj: T) => void; indexBy?: (obj: T) => string | undefined } = {}) {
-    this.informer = makeInformer(kc, path, list, options.labelSelector) as never;
+    this.informer = new ListWatch<T>(path, new StoppableWatch(kc, () => this.stopping), list, false, options.labelSelector);
     this.onError = options.onError ?? (() => undefined);
     const keyOf = (obj: T) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
     // Slims the cached object in place (controller-runtime's cache transform): memory per object is what the controller reads.
@@ -71,10 +75,26 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   get hasSynced(): boolean { return this.synced; }
 
-  list(namespace?: string): T[] { return this.informer.list(namespace); }
+  list(namespace?: string): readonly T[] { return this.informer.list(namespace); }
 
   get(name: string, namespace?: string): T | undefined { return this.informer.get(name, namespace); }
 
   /** The cached objects whose `indexBy` key is `key`. */
   byIndex(key: string): T[] { return [...(this.index.get(key)?.values() ?? [])]; }
+}
+
+/** A Watch that aborts a watch started once its informer is stopping. */
+class StoppableWatch extends Watch {
+  private readonly stopping: () => boolean;
+
+  constructor(kc: KubeConfig, stopping: () => boolean) {
+    super(kc);
+    this.stopping = stopping;
+  }
+
+  override async watch(...args: Parameters<Watch['watch']>): Promise<AbortController> {
+    const controller = await super.watch(...args);
+    if (this.stopping()) controller.abort();
+    return controller;
+  }
 }
