@@ -1,6 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { trainingSpecHash } from '../checkpoints/checkpoint-store.ts';
 import type { Preprocessing } from '../data/preprocessing.ts';
@@ -26,7 +25,7 @@ export async function exportModel(model: FineTuneModel, dir: string, meta: {
   const fineTunedGraph = base.format === 'Graph' && spec.stages.some((stage) => stage.unfreeze.policy !== 'None');
   if (base.format === 'Graph') {
     await model.head.save(fileSystemModel(join(dir, 'model.json')));
-    if (fineTunedGraph) await saveGraph(base.graph.currentWeights(), base.path, join(dir, FINE_TUNED_GRAPH_BASE));
+    if (fineTunedGraph) await fileSystemModel(join(dir, FINE_TUNED_GRAPH_BASE)).save(await base.graph.exportArtifacts());
   } else {
     await model.full.save(fileSystemModel(join(dir, 'model.json')));
   }
@@ -49,11 +48,4 @@ export async function exportModel(model: FineTuneModel, dir: string, meta: {
     exportedAt: new Date().toISOString(),
   };
   await writeFile(join(dir, 'metadata.json'), JSON.stringify(metadata, null, 2));
-}
-
-/** The original graph (topology, signature, initializers) with new weights, unquantised. */
-async function saveGraph(weights: tf.NamedTensorMap, originalPath: string, path: string): Promise<void> {
-  const original = await fileSystemModel(originalPath).load();
-  const { data, specs } = await tf.io.encodeWeights(weights);
-  await fileSystemModel(path).save({ ...original, weightSpecs: specs, weightData: data });
 }

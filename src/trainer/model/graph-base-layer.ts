@@ -16,18 +16,24 @@ export class GraphBaseLayer extends tf.layers.Layer {
   private readonly featureShape: number[];
   private readonly weightOps: GraphWeightOp[];
   private readonly variables = new Map<string, tf.LayerVariable>();
+  /** The loaded model.json without its weights: what an export of the fine-tuned graph keeps. */
+  private readonly definition: tf.io.ModelArtifacts;
   /** The graph's nodes, to name an op in an error. */
   readonly topology: GraphNode[];
   /** The weight ops as units the unfreeze policies count, name and set trainable. */
   readonly units: GraphWeightUnit[];
 
-  constructor(options: { graph: tf.GraphModel; inputNode: string; featureNode: string; featureShape: number[]; topology: GraphNode[]; weightOps: GraphWeightOp[] }) {
+  constructor(options: { graph: tf.GraphModel; artifacts: tf.io.ModelArtifacts; inputNode: string; featureNode: string; featureShape: number[]; weightOps: GraphWeightOp[] }) {
     super({ name: 'ftj_graph_base' });
     this.graph = options.graph;
     this.inputNode = options.inputNode;
     this.featureNode = options.featureNode;
     this.featureShape = options.featureShape;
-    this.topology = options.topology;
+    const definition = { ...options.artifacts };
+    delete definition.weightData;
+    delete definition.weightSpecs;
+    this.definition = definition;
+    this.topology = (definition.modelTopology as { node?: GraphNode[] } | undefined)?.node ?? [];
     this.weightOps = options.weightOps;
     this.units = options.weightOps.map((op) => new GraphWeightUnit(op, (name) => this.variable(name)));
   }
@@ -59,11 +65,12 @@ export class GraphBaseLayer extends tf.layers.Layer {
     return this.graph.execute(feeds, this.featureNode) as tf.Tensor;
   }
 
-  /** Every weight of the graph, the trained ones at their current values, for export. */
-  currentWeights(): tf.NamedTensorMap {
+  /** The graph as loaded (topology, signature, initializers) with its weights at their current values, unquantised. */
+  async exportArtifacts(): Promise<tf.io.ModelArtifacts> {
     const weights: tf.NamedTensorMap = {};
     for (const [name, [tensor]] of Object.entries(this.graph.weights)) weights[name] = this.variables.get(name)?.read() ?? tensor!;
-    return weights;
+    const { data, specs } = await tf.io.encodeWeights(weights);
+    return { ...this.definition, weightSpecs: specs, weightData: data };
   }
 
   private variable(name: string): tf.LayerVariable {

@@ -97,7 +97,7 @@ async function loadGraphBase(spec: FineTuneJobSpec, path: string): Promise<BaseM
   const weights = model.weights;
   const isWeight = (name: string) => weights[name]?.[0]?.dtype === 'float32';
   const graph = new GraphBaseLayer({
-    graph: model, inputNode: input.name, featureNode, featureShape, topology: nodes,
+    graph: model, artifacts, inputNode: input.name, featureNode, featureShape,
     weightOps: graphWeightOps(nodes, nodeName(featureNode), isWeight),
   });
   const inputs = [tf.input({ shape, dtype, name: 'ftj_input' })];
