@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { jobStatusReporter } from '../../src/trainer/report/job-status-reporter.ts';
-import { installCRDs, kubeConfig, kubectl } from '../support/cluster.ts';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { eventually, installCRDs, kubeConfig, kubectl } from '../support/cluster.ts';
 import { condition, withOperator } from './support/operator-harness.ts';
 
 describe('operator: FineTuneJob lifecycle on the real control plane', () => {
@@ -42,7 +43,6 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     assert.ok(done.status!.completionTime);
     assert.equal(done.status!.stages!.length, 2, 'the operator\'s apply left the trainer\'s history alone');
     // Events are sent after the status write, without holding the worker: wait for them.
-    const { eventually } = await import('../support/cluster.ts');
     await eventually(async () => {
       const events = await api.events('flowers');
       return ['PodCreated', 'TrainerRunning', 'TrainerSucceeded'].every((reason) => events.includes(reason));
@@ -73,7 +73,8 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     await api.waitFor('flaky', (j) => j.status?.attempts === 3, 'attempt 3 after the pod was deleted');
     const job = await api.get('flaky');
     assert.equal(job!.status!.failedAttempts, 1, 'a deleted pod does not count toward backoffLimit');
-    assert.ok((await api.events('flaky')).includes('PodDeleted'));
+    // Events are sent after the status write, without holding the worker: wait for it.
+    await eventually(async () => (await api.events('flaky')).includes('PodDeleted'), 'the PodDeleted event');
   });
 
   it('fails with DeadlineExceeded after activeDeadlineSeconds and stops the pod', async (t) => {
@@ -92,7 +93,6 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     const [pod] = await api.waitForPods('short-lived', 1);
     await api.setPod(pod!, 'Succeeded', 0);
     await api.waitFor('short-lived', (j) => j.status?.phase === 'Succeeded', 'Succeeded');
-    const { eventually } = await import('../support/cluster.ts');
     await eventually(async () => (await api.get('short-lived')) === undefined, 'the job to be deleted', 10_000);
   });
 
@@ -126,8 +126,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
   it('says on the job why its pod cannot be created (here: a missing ServiceAccount), and keeps retrying', async (t) => {
     const { namespace: ns, api } = await withOperator(t, 'op-refused');
     await api.create('no-account', { podTemplate: { serviceAccountName: 'missing-trainer-account' } });
-    const { eventually } = await import('../support/cluster.ts');
-    const core = kubeConfig().makeApiClient((await import('@kubernetes/client-node')).CoreV1Api);
+    const core = kubeConfig().makeApiClient(CoreV1Api);
     await eventually(async () => (await core.listNamespacedEvent({ namespace: ns })).items
       .some((e) => e.reason === 'FailedCreatePod' && e.type === 'Warning' && /missing-trainer-account/.test(e.message ?? '')), 'a FailedCreatePod event naming the ServiceAccount');
   });
