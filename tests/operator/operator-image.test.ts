@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import { buildOperatorBundle, OPERATOR_NODE_FLAGS } from '../../scripts/operator-bundle.ts';
+import { eventually, installCRDs, kubeConfig, testNamespace } from '../support/cluster.ts';
+import { jobs } from './support/operator-harness.ts';
+
+const freePort = () => new Promise<number>((resolve) => {
+  const server = createServer().listen(0, () => { const { port } = server.address() as { port: number }; server.close(() => resolve(port)); });
+});
+
+describe('operator: the bundle its image runs (dist/operator.mjs with the image\'s node flags)', () => {
+  before(installCRDs);
+
+  it('parses its flags, leads, reconciles, serves probes and metrics, and releases its lease on SIGTERM', async (t) => {
+    const ns = await testNamespace(t, 'op-image');
+    const bundle = await buildOperatorBundle(join(mkdtempSync(join(tmpdir(), 'operator-bundle-')), 'operator.mjs'));
+    const port = await freePort();
+    let output = '';
+    const operator = spawn(process.execPath, [...OPERATOR_NODE_FLAGS, bundle,
+      '--namespaces', ns, '--port', String(port), '--leader-elect', '--lease-namespace', ns, '--trainer-service-account', 'default', '--trainer-image', 'finetune/trainer:image-test'], {
+      env: { ...process.env, KUBECONFIG: process.env['FTJ_TEST_KUBECONFIG'] }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    operator.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    operator.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => operator.on('exit', resolve));
+    t.after(() => operator.kill('SIGKILL'));
+
+    await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true, 'the bundled operator to be ready', 20_000);
+    const api = jobs(ns);
+    await api.create('from-image');
+    const [pod] = await api.waitForPods('from-image', 1);
+    assert.equal(pod!.spec!.containers[0]!.image, 'finetune/trainer:image-test', 'the --trainer-image flag reached the pod');
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, /^leader_election_master_status\{name="finetune-operator"\} 1$/m);
+
+    operator.kill('SIGTERM');
+    assert.equal(await exited, 0, output);
+    const lease = await kubeConfig().makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'finetune-operator', namespace: ns });
+    assert.ok(!lease.spec!.holderIdentity, `the lease is released on SIGTERM (holder: ${lease.spec!.holderIdentity})`);
+  });
+});
