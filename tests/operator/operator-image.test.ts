@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,14 @@ const freePort = () => new Promise<number>((resolve) => {
 
 describe('operator: the bundle its image runs (dist/operator.mjs with the image\'s node flags)', () => {
   before(installCRDs);
+
+  it('is what images/operator/Dockerfile copies and starts, with the same node flags', () => {
+    const dockerfile = readFileSync(join(import.meta.dirname, '..', '..', 'images', 'operator', 'Dockerfile'), 'utf8');
+    assert.match(dockerfile, /^RUN node scripts\/build-operator\.ts$/m);
+    assert.match(dockerfile, /^COPY --from=build \/app\/dist\/operator\.mjs \.\/operator\.mjs$/m);
+    const entrypoint = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)?.[1] ?? '[]') as string[];
+    assert.deepEqual(entrypoint, ['/nodejs/bin/node', ...OPERATOR_NODE_FLAGS, 'operator.mjs']);
+  });
 
   it('parses its flags, leads, reconciles, serves probes and metrics, and releases its lease on SIGTERM', async (t) => {
     const ns = await testNamespace(t, 'op-image');
