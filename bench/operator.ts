@@ -8,9 +8,9 @@
 // (c) reconcile p50/p99 (from controller_runtime_reconcile_time_seconds)
 // (d) operator RSS with 1,000 and 10,000 jobs in its cache (goal < 200 MB)
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, Watch } from '@kubernetes/client-node';
 import { API_VERSION, FINETUNEJOB, GROUP, validateFineTuneJobSpec, VERSION } from '../src/api/v1alpha1/index.ts';
+import { freePort } from '../src/local/control-plane/free-port.ts';
 import { ControlPlane, installCRDs, registerNode } from '../src/local/control-plane/index.ts';
 import { buildTrainerPod } from '../src/operator/reconcile/trainer-pod.ts';
 import { PooledKubeConfig } from '../src/operator/runtime/pooled-kube-config.ts';
@@ -82,7 +82,6 @@ try {
   const jobBody = (name: string, spec: Record<string, unknown>) => ({ apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name }, spec });
   const applyJobs = (namespace: string, count: number, spec: Record<string, unknown>) =>
     pool(indices(count), 50, (i) => custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, body: jobBody(`job-${i}`, spec) }));
-  const freePort = () => new Promise<number>((resolve) => { const s = createServer().listen(0, () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); }); });
   // Started as its image starts it (see images/operator/Dockerfile): the bundle, its V8 flags.
   const startOperator = (namespaces: string[], port: number) => spawn(process.execPath, [...OPERATOR_NODE_FLAGS, bundle, '--namespaces', namespaces.join(','), '--port', String(port), '--resync-seconds', '30', '--trainer-service-account', 'default'], {
     env: { ...process.env, KUBECONFIG: controlPlane.kubeconfigPath }, stdio: 'ignore',

@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { CoordinationV1Api } from '@kubernetes/client-node';
 import { buildOperatorBundle, OPERATOR_NODE_FLAGS } from '../../scripts/operator-bundle.ts';
+import { freePort } from '../../src/local/control-plane/free-port.ts';
 import { eventually, installCRDs, kubeConfig, testNamespace } from '../support/cluster.ts';
 import { jobs } from './support/operator-harness.ts';
-
-const freePort = () => new Promise<number>((resolve) => {
-  const server = createServer().listen(0, () => { const { port } = server.address() as { port: number }; server.close(() => resolve(port)); });
-});
 
 describe('operator: the bundle its image runs (dist/operator.mjs with the image\'s node flags)', () => {
   before(installCRDs);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { jobStatusReporter } from '../../src/trainer/report/job-status-reporter.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
+import { jobStatusReporter } from '../../src/trainer/report/job-status-reporter.ts';
 import { eventually, installCRDs, kubeConfig, kubectl } from '../support/cluster.ts';
 import { condition, withOperator } from './support/operator-harness.ts';
 

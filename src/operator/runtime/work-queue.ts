@@ -91,9 +91,9 @@ export class WorkQueue {
     }
   }
 
-  /** Stops handing out keys; workers see undefined once the queue is empty. */
   get isShuttingDown(): boolean { return this.shuttingDown; }
 
+  /** Stops handing out keys; workers see undefined once the queue is empty. */
   shutDown(): void {
     this.shuttingDown = true;
     for (const { timer } of this.timers.values()) clearTimeout(timer);
