@@ -22,12 +22,18 @@ export function kubectl(args: string[], input?: string): Promise<CommandResult> 
   return runKubectl(env('FTJ_TEST_KUBECTL'), env('FTJ_TEST_KUBECONFIG'), args, input);
 }
 
-/** A fresh namespace for one test, deleted when the test ends. */
+/**
+ * A fresh namespace for one test, deleted when the test ends. It is returned
+ * once its default ServiceAccount has a token: until then the API server
+ * refuses pods in it (500, "No API token found").
+ */
 export async function testNamespace(t: TestContext, prefix = 'test'): Promise<string> {
   const name = `${prefix}-${randomBytes(4).toString('hex')}`;
   const core = kubeConfig().makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name } } });
   t.after(() => core.deleteNamespace({ name }).then(() => undefined, () => undefined));
+  await eventually(async () => ((await core.readNamespacedServiceAccount({ name: 'default', namespace: name })).secrets?.length ?? 0) > 0,
+    `the default ServiceAccount of ${name} and its token`);
   return name;
 }
 
