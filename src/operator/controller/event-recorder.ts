@@ -1,22 +1,44 @@
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, FINETUNEJOB } from '../../api/v1alpha1/index.ts';
 import type { JobEvent } from '../reconcile/finetunejob-reconciler.ts';
 
 export interface JobRef { name: string; namespace: string; uid?: string }
 
-/** Records core/v1 Events on a FineTuneJob (kubectl describe ftj shows them). */
+/** Events waiting to be written at most; beyond it new ones are dropped, as client-go's broadcaster does. */
+const MAX_QUEUED_EVENTS = 10_000;
+
+/**
+ * Records core/v1 Events on a FineTuneJob (kubectl describe ftj shows them).
+ * Like client-go's event broadcaster, `record` only queues: one writer sends the
+ * events in order, one request at a time. Events are not state, so they never
+ * hold a reconcile, and a burst of them (1,000 new jobs) takes one request's
+ * share of the API server instead of competing with the pod creations.
+ */
 export class EventRecorder {
   private readonly api: CoreV1Api;
   private readonly instance: string;
+  private readonly counted: (code: number) => void;
+  private readonly log: (line: string) => void;
+  private readonly queue: { namespace: string; body: CoreV1Event }[] = [];
+  private writing: Promise<void> | undefined;
+  private dropping = false;
 
-  constructor(kc: KubeConfig, instance: string) {
+  /** `counted` sees each request's HTTP code (0 when none came back). */
+  constructor(kc: KubeConfig, instance: string, counted: (code: number) => void, log: (line: string) => void) {
     this.api = kc.makeApiClient(CoreV1Api);
     this.instance = instance;
+    this.counted = counted;
+    this.log = log;
   }
 
-  async record(job: JobRef, event: JobEvent): Promise<void> {
-    const now = new Date();
-    await this.api.createNamespacedEvent({
+  record(job: JobRef, event: JobEvent): void {
+    if (this.queue.length >= MAX_QUEUED_EVENTS) {
+      if (!this.dropping) this.log(`${MAX_QUEUED_EVENTS} events are waiting to be written; dropping new ones until they are`);
+      this.dropping = true;
+      return;
+    }
+    const now = new Date(); // when it happened, not when it is written
+    this.queue.push({
       namespace: job.namespace,
       body: {
         metadata: { generateName: `${job.name}.`, namespace: job.namespace },
@@ -27,5 +49,25 @@ export class EventRecorder {
         firstTimestamp: now, lastTimestamp: now, count: 1,
       },
     });
+    this.writing ??= this.writeQueued();
+  }
+
+  /** Resolves once every event recorded so far is written (or failed). */
+  async flush(): Promise<void> {
+    await this.writing;
+  }
+
+  private async writeQueued(): Promise<void> {
+    for (let next = this.queue.shift(); next; next = this.queue.shift()) {
+      try {
+        await this.api.createNamespacedEvent(next);
+        this.counted(201);
+      } catch (err) {
+        // Lost, as in client-go after its retries: the reconcile that caused it is not affected.
+        this.counted(err instanceof ApiException ? err.code : 0);
+      }
+    }
+    this.writing = undefined;
+    this.dropping = false;
   }
 }

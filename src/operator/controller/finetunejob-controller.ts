@@ -74,7 +74,7 @@ export class FineTuneJobController {
         this.expectedPods.delete(key);
         // Say why on the job (a missing ServiceAccount, a quota, a webhook), as the Job controller does; then retry.
         const reason = err instanceof ApiException ? apiMessage(err) : String(err);
-        await this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, { type: 'Warning', reason: 'FailedCreatePod', message: `creating pod ${decision.createPod.metadata!.name}: ${reason}` }).catch(() => undefined);
+        this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, { type: 'Warning', reason: 'FailedCreatePod', message: `creating pod ${decision.createPod.metadata!.name}: ${reason}` });
         throw err;
       }
       const reason = decision.status?.conditions?.find((c) => c.type === 'Restarting' && c.status === 'True')?.reason;
@@ -89,10 +89,8 @@ export class FineTuneJobController {
         setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
       ), [404]);
     }
-    // Events only once the status is written, but without holding the worker: they are not state.
-    for (const event of decision.events) {
-      void this.track('POST', () => this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event), []).catch(() => undefined);
-    }
+    // Events only once the status is written (the recorder queues them; they are not state).
+    for (const event of decision.events) this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event);
     if (decision.deleteJob) {
       await this.track('DELETE', () => this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, propagationPolicy: 'Background' }), [404]);
     }

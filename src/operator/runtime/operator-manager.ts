@@ -10,6 +10,9 @@ import { type LeaderElectionConfig, LeaderElector } from './leader-election.ts';
 import { ResilientInformer } from './resilient-informer.ts';
 import { WorkQueue } from './work-queue.ts';
 
+/** How long a stopping operator waits for its queued events (the pod's grace period is 30 s by default). */
+const EVENT_FLUSH_MS = 10_000;
+
 export interface OperatorConfig {
   kubeConfig: KubeConfig;
   /** Watched namespaces; empty: all. */
@@ -38,6 +41,7 @@ export class OperatorManager {
   private readonly jobInformers: ResilientInformer<CachedJob>[];
   private readonly podInformers: ResilientInformer<V1Pod>[];
   private readonly controller: FineTuneJobController;
+  private readonly events: EventRecorder;
   private readonly elector: LeaderElector | undefined;
   private readonly log: (line: string) => void;
   private server: Server | undefined;
@@ -79,10 +83,11 @@ export class OperatorManager {
         indexBy: (pod) => { const job = pod.metadata?.labels?.[JOB_NAME_LABEL]; return job === undefined ? undefined : `${pod.metadata?.namespace}/${job}`; },
       }));
     const identity = config.leaderElection?.identity ?? 'finetune-operator';
+    this.events = new EventRecorder(kc, identity, (code) => this.metrics.request('POST', code), this.log);
     this.controller = new FineTuneJobController(kc, {
       job: (namespace, name) => this.jobInformers.map((i) => i.get(name, namespace)).find(Boolean),
       pods: (namespace, job) => this.podInformers.flatMap((i) => i.byIndex(`${namespace}/${job}`)),
-    }, config.settings, new EventRecorder(kc, identity), this.metrics);
+    }, config.settings, this.events, this.metrics);
     this.elector = config.leaderElection ? new LeaderElector(kc, config.leaderElection) : undefined;
   }
 
@@ -100,13 +105,16 @@ export class OperatorManager {
     });
   }
 
-  /** Stops taking work, lets in-flight reconciles finish, releases the lease. */
+  /** Stops taking work, lets in-flight reconciles finish, releases the lease, writes the queued events. */
   async stop(): Promise<void> {
     clearInterval(this.resync);
     this.queue.shutDown();
     await Promise.all(this.workers);
+    // Events are not state: the lease goes at once, and the events get a bounded time within the pod's grace period.
+    const eventsWritten = Promise.race([this.events.flush(), new Promise((resolve) => setTimeout(resolve, EVENT_FLUSH_MS).unref())]);
     await Promise.all([...this.jobInformers, ...this.podInformers].map((i) => i.stop().catch(() => undefined)));
     await this.elector?.release();
+    await eventsWritten;
     this.running = false;
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }

@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { API_VERSION, FINETUNEJOB } from '../../src/api/v1alpha1/index.ts';
+import { EventRecorder } from '../../src/operator/controller/event-recorder.ts';
+import { kubeConfig, testNamespace } from '../support/cluster.ts';
+
+describe('event recorder', () => {
+  it('queues events and writes them in order, one at a time, past a failed write', async (t) => {
+    const kc = kubeConfig();
+    const namespace = await testNamespace(t, 'events');
+    const codes: number[] = [];
+    const recorder = new EventRecorder(kc, 'test-instance', (code) => codes.push(code), () => undefined);
+    const job = { name: 'job-a', namespace, uid: '00000000-0000-0000-0000-000000000001' };
+    for (let i = 0; i < 10; i++) recorder.record(job, { type: 'Normal', reason: 'Step', message: `step ${i}` });
+    recorder.record({ name: 'job-b', namespace: `${namespace}-missing` }, { type: 'Warning', reason: 'Lost', message: 'no such namespace' });
+    for (let i = 10; i < 20; i++) recorder.record(job, { type: 'Normal', reason: 'Step', message: `step ${i}` });
+    assert.equal(codes.length, 0, 'record() only queues; nothing is written before it returns');
+    await recorder.flush();
+
+    assert.deepEqual(codes, [...Array(10).fill(201), 404, ...Array(10).fill(201)]);
+    const events = (await kc.makeApiClient(CoreV1Api).listNamespacedEvent({ namespace })).items
+      .filter((e) => e.reason === 'Step')
+      .sort((a, b) => Number(a.metadata!.resourceVersion) - Number(b.metadata!.resourceVersion));
+    // Stored in the order they were recorded: a second writer in flight would interleave them.
+    assert.deepEqual(events.map((e) => e.message), Array.from({ length: 20 }, (_, i) => `step ${i}`));
+    const { apiVersion, kind, name, uid } = events[0]!.involvedObject;
+    assert.deepEqual({ apiVersion, kind, name, uid }, { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, name: 'job-a', uid: job.uid });
+    assert.equal(events[0]!.reportingInstance, 'test-instance');
+  });
+});
