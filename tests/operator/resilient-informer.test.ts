@@ -57,6 +57,20 @@ describe('resilient informer', () => {
     await eventually(() => names('red') === '' && names('blue') === 'b,c', 'a deleted object leaves the index');
   });
 
+  it('lists from the API server\'s watch cache the first time (resourceVersion "0", as client-go\'s reflector)', async (t) => {
+    const kc = kubeConfig();
+    const namespace = await testNamespace(t, 'listrv');
+    const core = kc.makeApiClient(CoreV1Api);
+    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'listed' } } });
+    const asked: (string | undefined)[] = [];
+    const informer = new ResilientInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${namespace}/configmaps`,
+      (resourceVersion) => { asked.push(resourceVersion); return core.listNamespacedConfigMap({ namespace, resourceVersion }); }, {});
+    t.after(() => informer.stop());
+    await informer.start();
+    assert.ok(informer.get('listed', namespace), 'the listed object is cached');
+    assert.deepEqual(asked, ['0']);
+  });
+
   it('stays stopped when stopped while it lists (client-node alone would start its watch anyway)', async (t) => {
     const kc = kubeConfig();
     const namespace = await testNamespace(t, 'stop');

@@ -66,15 +66,15 @@ export class OperatorManager {
     };
     this.jobInformers = scopes.map((ns) => new ResilientInformer<CachedJob>(kc,
       ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${FINETUNEJOB.plural}` : `/apis/${GROUP}/${VERSION}/${FINETUNEJOB.plural}`,
-      () => (ns
-        ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: FINETUNEJOB.plural })
-        : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FINETUNEJOB.plural })) as Promise<KubernetesListObject<CachedJob>>,
+      (resourceVersion) => (ns
+        ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: FINETUNEJOB.plural, resourceVersion })
+        : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FINETUNEJOB.plural, resourceVersion })) as Promise<KubernetesListObject<CachedJob>>,
       { add: enqueueJob, update: (job, old) => { this.metrics.observeJob(job, old); enqueueJob(job); }, delete: enqueueJob },
       // kubectl's client-side apply keeps a second copy of the manifest in an annotation; the reconcile never reads it.
       { onError: onError('FineTuneJob'), transform: (job) => { delete job.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration']; } }));
     this.podInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc,
       ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
-      () => (ns ? core.listNamespacedPod({ namespace: ns, labelSelector: JOB_NAME_LABEL }) : core.listPodForAllNamespaces({ labelSelector: JOB_NAME_LABEL })),
+      (resourceVersion) => (ns ? core.listNamespacedPod({ namespace: ns, labelSelector: JOB_NAME_LABEL, resourceVersion }) : core.listPodForAllNamespaces({ labelSelector: JOB_NAME_LABEL, resourceVersion })),
       { add: (pod) => { this.controller.observedPod(pod); enqueueOwner(pod); }, update: enqueueOwner, delete: enqueueOwner },
       // The reconcile reads a pod's metadata and status only; its spec (with the job's spec in an env var) is not kept.
       {

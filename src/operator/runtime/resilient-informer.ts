@@ -1,4 +1,7 @@
-import { ADD, CONNECT, DELETE, ERROR, type KubernetesObject, type KubeConfig, ListWatch, type ListPromise, UPDATE, Watch } from '@kubernetes/client-node';
+import { ADD, CONNECT, DELETE, ERROR, type KubernetesListObject, type KubernetesObject, type KubeConfig, ListWatch, UPDATE, Watch } from '@kubernetes/client-node';
+
+/** Lists the watched objects; `resourceVersion` '0' lets the API server answer from its watch cache. */
+export type ListAt<T extends KubernetesObject> = (resourceVersion: '0' | undefined) => Promise<KubernetesListObject<T>>;
 
 export interface InformerHandlers<T extends KubernetesObject> {
   add?(obj: T): void;
@@ -15,6 +18,12 @@ export interface InformerHandlers<T extends KubernetesObject> {
  * backoff, reset once it connects again. An optional index (client-go's
  * indexer) finds objects by a key without scanning the cache.
  *
+ * Its first list asks for resourceVersion "0", as client-go's reflector does:
+ * the API server answers from its watch cache instead of reading every
+ * object from etcd, which matters when an operator starts with thousands of
+ * objects. A relist (after 410 Gone) is a consistent read, so the cache
+ * never goes back in time.
+ *
  * client-node's informer starts its watch after the list even when it was
  * stopped meanwhile, and that watch then holds the process open: a watch that
  * starts after stop() is aborted at once.
@@ -26,11 +35,16 @@ export class ResilientInformer<T extends KubernetesObject> {
   private stopping = false;
   private backoffMs = 1000;
   private synced = false;
+  private listed = false;
   private readonly onError: (error: unknown) => void;
 
-  constructor(kc: KubeConfig, path: string, list: ListPromise<T>, handlers: InformerHandlers<T>,
+  constructor(kc: KubeConfig, path: string, list: ListAt<T>, handlers: InformerHandlers<T>,
     options: { labelSelector?: string; onError?: (error: unknown) => void; transform?: (obj: T) => void; indexBy?: (obj: T) => string | undefined } = {}) {
-    this.informer = new ListWatch<T>(path, new StoppableWatch(kc, () => this.stopping), list, false, options.labelSelector);
+    this.informer = new ListWatch<T>(path, new StoppableWatch(kc, () => this.stopping), async () => {
+      const listed = await list(this.listed ? undefined : '0');
+      this.listed = true;
+      return listed;
+    }, false, options.labelSelector);
     this.onError = options.onError ?? (() => undefined);
     const keyOf = (obj: T) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
     // Slims the cached object in place (controller-runtime's cache transform): memory per object is what the controller reads.
