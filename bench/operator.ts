@@ -18,7 +18,7 @@ import { buildOperatorBundle, OPERATOR_NODE_FLAGS } from '../scripts/operator-bu
 import { minimalSpec } from '../tests/api/spec-fixtures.ts';
 
 const show = (label: string, value: string) => console.log(`${label.padEnd(62)} ${value}`);
-const EXISTING_ROUNDS = 3;
+const EXISTING_ROUNDS = 5;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `task` over `items` with at most `limit` in flight. */
@@ -57,13 +57,18 @@ try {
   // The bare client's time is taken the same way, so both pay for the watch.
   const podsCreated = async (namespace: string) => {
     const seen = new Set<string>();
+    let first = 0;
     let created!: () => void;
     const done = new Promise<void>((resolve) => { created = resolve; });
     const watch = await new Watch(kc).watch(`/api/v1/namespaces/${namespace}/pods`, {}, (type, pod: { metadata?: { name?: string } }) => {
-      if (type === 'ADDED') seen.add(pod.metadata!.name!);
+      if (type === 'ADDED') { first ||= Date.now(); seen.add(pod.metadata!.name!); }
       if (seen.size === 1000) created();
     }, () => undefined);
-    return { done: done.then(() => watch.abort()) };
+    return { done: done.then(() => watch.abort()), firstAt: () => first };
+  };
+  const deletePods = async (namespace: string) => {
+    await core.deleteCollectionNamespacedPod({ namespace, gracePeriodSeconds: 0 });
+    while ((await core.listNamespacedPod({ namespace })).items.length > 0) await sleep(500);
   };
   const barePods = async (client: CoreV1Api, body = trainerPod) => {
     const created = await podsCreated('bare');
@@ -71,8 +76,7 @@ try {
     await pool(indices(1000), 50, (i) => client.createNamespacedPod({ namespace: 'bare', body: body(i) }));
     await created.done;
     const seconds = (Date.now() - start) / 1000;
-    await core.deleteCollectionNamespacedPod({ namespace: 'bare', gracePeriodSeconds: 0 });
-    while ((await core.listNamespacedPod({ namespace: 'bare' })).items.length > 0) await sleep(500);
+    await deletePods('bare');
     return seconds;
   };
   const unpooled = new KubeConfig();
@@ -83,35 +87,42 @@ try {
   const applyJobs = (namespace: string, count: number, spec: Record<string, unknown>) =>
     pool(indices(count), 50, (i) => custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, body: jobBody(`job-${i}`, spec) }));
   // Started as its image starts it (see images/operator/Dockerfile): the bundle, its V8 flags.
+  const series = (text: string, prefix: string) => text.split('\n').filter((l) => l.startsWith(prefix)).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
   const startOperator = (namespaces: string[], port: number) => spawn(process.execPath, [...OPERATOR_NODE_FLAGS, bundle, '--namespaces', namespaces.join(','), '--port', String(port), '--resync-seconds', '30', '--trainer-service-account', 'default'], {
     env: { ...process.env, KUBECONFIG: controlPlane.kubeconfigPath }, stdio: 'ignore',
   });
 
   // (a) 1,000 existing jobs, from the operator's start (process start, cache sync, leadership) to 1,000 pods,
   // against the bare client measured just before: several rounds, as one round varies by ~25% on a busy machine.
-  const existing: { seconds: number; bare: number }[] = [];
+  const existing: { seconds: number; bare: number; firstPod: number; cpu: number }[] = [];
   for (let round = 1; round <= EXISTING_ROUNDS; round++) {
     const bare = await barePods(core);
     const namespace = `existing-${round}`;
     await core.createNamespace({ body: { metadata: { name: namespace } } });
     await applyJobs(namespace, 1000, minimalSpec());
+    await sleep(2000); // existing jobs: the API server is done with their creation (watch fan-out, the garbage collector's graph)
     const pods = await podsCreated(namespace);
     const start = Date.now();
-    const operator = startOperator([namespace], await freePort());
+    const metricsPort = await freePort();
+    const operator = startOperator([namespace], metricsPort);
     const exited = new Promise((resolve) => operator.on('exit', resolve));
     try {
       await pods.done;
-      existing.push({ seconds: (Date.now() - start) / 1000, bare });
+      const seconds = (Date.now() - start) / 1000;
+      const cpu = series(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), 'process_cpu_seconds_total');
+      existing.push({ seconds, bare, firstPod: (pods.firstAt() - start) / 1000, cpu });
     } finally {
       operator.kill('SIGTERM');
       await exited;
     }
+    // Every round on the same footing: no pods or jobs left behind for the API server, etcd and the scheduler.
+    await deletePods(namespace);
+    await custom.deleteCollectionNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural });
   }
 
   const port = await freePort();
   const operator = startOperator(['bench', 'bench-10k'], port);
   const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const series = (text: string, prefix: string) => text.split('\n').filter((l) => l.startsWith(prefix)).reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
   const writes = async () => {
     const text = await scrape();
     return ['POST', 'PATCH', 'PUT', 'DELETE'].reduce((sum, m) => sum + series(text, `rest_client_requests_total{method="${m}"`), 0);
@@ -131,6 +142,8 @@ try {
     show('bare client, pooled connections: the 1,000 trainer pods (s)', figures(existing.map((e) => e.bare)));
     show('operator started with 1,000 jobs: until 1,000 pods exist (s)', figures(existing.map((e) => e.seconds)));
     show('  ratio operator / bare, median (rounds) (goal <= 1.5)', figures(existing.map((e) => e.seconds / e.bare)));
+    show('  of which: process start to its first pod (s)', figures(existing.map((e) => e.firstPod)));
+    show('  operator CPU by then, its start included (s)', figures(existing.map((e) => e.cpu)));
     const bare = median(existing.map((e) => e.bare));
     await settle();
 
