@@ -61,6 +61,7 @@ export class FineTuneJobController {
 
   private async execute(job: CachedJob, decision: Decision): Promise<void> {
     const { name, namespace, uid } = job.metadata as { name: string; namespace: string; uid?: string };
+    const ref = { name, namespace, ...(uid ? { uid } : {}) };
     for (const pod of decision.deletePods) {
       await this.track('DELETE', () => this.core.deleteNamespacedPod({ name: pod, namespace }), [404]);
     }
@@ -74,7 +75,7 @@ export class FineTuneJobController {
         this.expectedPods.delete(key);
         // Say why on the job (a missing ServiceAccount, a quota, a webhook), as the Job controller does; then retry.
         const reason = err instanceof ApiException ? apiMessage(err) : String(err);
-        this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, { type: 'Warning', reason: 'FailedCreatePod', message: `creating pod ${decision.createPod.metadata!.name}: ${reason}` });
+        this.events.record(ref, { type: 'Warning', reason: 'FailedCreatePod', message: `creating pod ${decision.createPod.metadata!.name}: ${reason}` });
         throw err;
       }
       const reason = decision.status?.conditions?.find((c) => c.type === 'Restarting' && c.status === 'True')?.reason;
@@ -90,7 +91,7 @@ export class FineTuneJobController {
       ), [404]);
     }
     // Events only once the status is written (the recorder queues them; they are not state).
-    for (const event of decision.events) this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event);
+    for (const event of decision.events) this.events.record(ref, event);
     if (decision.deleteJob) {
       await this.track('DELETE', () => this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, propagationPolicy: 'Background' }), [404]);
     }
