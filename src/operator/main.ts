@@ -1,5 +1,5 @@
 // The operator's entry point (the operator Deployment's command):
-//   node src/operator/main.ts [--namespaces a,b] [--workers 16] [--port 8080]
+//   node src/operator/main.ts [--namespaces a,b] [--workers 50] [--port 8080]
 //     [--trainer-image IMAGE] [--trainer-service-account NAME] [--leader-elect] [--lease-namespace NS]
 //     [--resync-seconds 600] [--retry-base-seconds 10]
 // Each flag also reads an environment variable (FTJ_NAMESPACES, FTJ_WORKERS, ...).
@@ -12,7 +12,7 @@ const env = process.env;
 const { values } = parseArgs({
   options: {
     namespaces: { type: 'string', default: env['FTJ_NAMESPACES'] ?? '' },
-    workers: { type: 'string', default: env['FTJ_WORKERS'] ?? '16' },
+    workers: { type: 'string', default: env['FTJ_WORKERS'] ?? '50' },
     port: { type: 'string', default: env['FTJ_PORT'] ?? '8080' },
     'trainer-image': { type: 'string', default: env['FTJ_TRAINER_IMAGE'] ?? 'ghcr.io/finetune-operator/trainer:0.1.0' },
     'trainer-service-account': { type: 'string', default: env['FTJ_TRAINER_SERVICE_ACCOUNT'] ?? 'finetune-trainer' },
