@@ -3,6 +3,7 @@
 // when a test fails or the run is interrupted.
 import { spawn } from 'node:child_process';
 import { ControlPlane } from '../src/local/control-plane/index.ts';
+import { ensureDebianPackages } from '../src/local/debian-packages.ts';
 
 const files = process.argv.slice(2);
 const controlPlane = new ControlPlane();
@@ -14,6 +15,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 let code = 1;
 try {
+  // The tests read Debian's Fashion-MNIST: a new machine gets it here, before anything starts.
+  await ensureDebianPackages();
   await controlPlane.start();
   // No single test may hang the run. (Not --test-force-exit: with it, results of a file
   // still being reported were lost while the run reported success.)

@@ -5,6 +5,7 @@ import { FINETUNEJOB, type FineTuneJobStatus, GROUP, VERSION } from '../../api/v
 import { OperatorManager } from '../../operator/runtime/operator-manager.ts';
 import { PooledKubeConfig } from '../../operator/runtime/pooled-kube-config.ts';
 import { ControlPlane, installCRDs, runKubectl } from '../control-plane/index.ts';
+import { ensureDebianPackages } from '../debian-packages.ts';
 import { NodeAgent } from '../node-agent/node-agent.ts';
 import { createLocalClaims, prepareQuickstartVolumes, QUICKSTART_CLAIMS } from '../quickstart/quickstart-volumes.ts';
 
@@ -21,6 +22,8 @@ export const devKubeconfig = (root: string) => join(root, 'control-plane', 'kube
  */
 export async function runDevEnvironment(options: DevOptions): Promise<number> {
   const { root, print } = options;
+  // The quickstart's dataset is a Debian package: installed here on a new machine, before anything starts.
+  await ensureDebianPackages();
   const pvcRoot = join(root, 'pvc');
   rmSync(join(root, 'control-plane'), { recursive: true, force: true });
   mkdirSync(join(root, 'control-plane'), { recursive: true });

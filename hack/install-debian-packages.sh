@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs at run time and in its tests,
+# when they are missing. `npm start` and `npm test` call it first; on a machine
+# that has them it only asks dpkg (a few milliseconds) and prints nothing.
+#
+#   dataset-fashion-mnist   the quickstart's dataset, the tests' and the benchmarks'
+#                           (/usr/share/datasets/fashion-mnist, IDX files)
+#
+# The control plane's build dependencies are installed by build-control-plane.sh.
+# Needs root or password-less sudo to install; otherwise it names the command.
+set -euo pipefail
+
+packages=(dataset-fashion-mnist)
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+say() { printf '[debian packages] %s\n' "$*" >&2; }
+command=(apt-get install -y -qq --no-install-recommends "${missing[@]}")
+if ! command -v apt-get >/dev/null; then
+  say "missing: ${missing[*]}, and this machine has no apt-get: install them with your package manager (the project expects Debian bookworm)"
+  exit 1
+fi
+if [ "$(id -u)" = 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  as_root=(sudo)
+else
+  say "missing: ${missing[*]}; installing needs root. Run: sudo apt-get update && sudo ${command[*]}"
+  exit 1
+fi
+
+say "installing ${missing[*]} (once per machine)"
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive "${command[@]}" >/dev/null
+say "installed ${missing[*]}"
