@@ -29,7 +29,7 @@ export interface TrainingOptions {
 export interface TrainingOutcome { outputPath: string; stages: StageResult[]; skippedFiles: string[] }
 
 /**
- * Runs RECIPE.md for one spec: load and check the base and the data, run the
+ * Runs docs/recipe.md for one spec: load and check the base and the data, run the
  * stages in order (resuming after the last completed one), checkpoint at each
  * stage boundary, and export the model with its metadata.
  */

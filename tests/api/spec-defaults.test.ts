@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { FINE_TUNE_LEARNING_RATE, HEAD_LEARNING_RATE, validateFineTuneJobSpec } from '../../src/api/v1alpha1/index.ts';
 import { minimalSpec, validSpec } from './spec-fixtures.ts';
 
-describe('FineTuneJob spec defaults follow RECIPE.md', () => {
+describe('FineTuneJob spec defaults follow docs/recipe.md', () => {
   it('gives a minimal spec the two recipe stages: frozen head at 1e-3, then full fine-tune at 1e-5 with BN frozen', () => {
     const spec = validSpec(minimalSpec());
     assert.deepEqual(spec.stages.map((s) => [s.name, s.unfreeze.policy, s.optimizer.learningRate, s.batchNormalization]), [

@@ -36,7 +36,7 @@ function recorder() {
   return { events, reporter };
 }
 
-describe('staged training (RECIPE §2-4)', () => {
+describe('staged training (docs/recipe.md §2-4)', () => {
   before(async () => { await useWasm(); await pretrainedBase(); });
 
   it('leaves every base layer bit-identical (BN statistics included) after the head stage', async (t) => {

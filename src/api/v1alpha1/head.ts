@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** The new classification head put on the base (RECIPE §2). */
+/** The new classification head put on the base (docs/recipe.md §2). */
 export const Head = z.strictObject({
   dropout: z.number().min(0).lt(1).default(0.2).meta({ description: 'Dropout rate before the output layer.' }),
   hiddenUnits: z.array(z.number().int().min(1)).default([]).meta({ description: 'Sizes of optional hidden Dense (ReLU) layers between the base and the output layer.' }),
@@ -9,7 +9,7 @@ export const Head = z.strictObject({
 
 export type Head = z.output<typeof Head>;
 
-/** Training-time image augmentation (RECIPE §4); never applied to validation data. */
+/** Training-time image augmentation (docs/recipe.md §4); never applied to validation data. */
 export const Augmentation = z.strictObject({
   horizontalFlip: z.boolean().default(false).meta({ description: 'Flip images left-right at random.' }),
   zoom: z.number().min(0).max(0.5).default(0).meta({ description: 'Random crop/zoom: crop up to this fraction of each side, then resize back.' }),

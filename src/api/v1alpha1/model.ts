@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { locationFields } from './location.ts';
 
-/** How raw inputs are turned into what the base model expects (RECIPE §1 "Signature", §4 "preprocessing mismatch"). */
+/** How raw inputs are turned into what the base model expects (docs/recipe.md §1, §4 "Preprocessing, once"). */
 export const InputSignature = z.strictObject({
   shape: z.array(z.number().int().min(1)).min(1).max(4).meta({
     description: 'Input shape without the batch dimension: [height, width, channels] for images, [sequenceLength] for text.',

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 
-/** Adam's default rate, for a head on a frozen base (RECIPE §2). */
+/** Adam's default rate, for a head on a frozen base (docs/recipe.md §2). */
 export const HEAD_LEARNING_RATE = 1e-3;
-/** Default rate once base layers are unfrozen (RECIPE §3). */
+/** Default rate once base layers are unfrozen (docs/recipe.md §3). */
 export const FINE_TUNE_LEARNING_RATE = 1e-5;
-/** Highest fine-tune rate accepted without optimizer.allowHighLearningRate (RECIPE §3: "1e-4 at most"). */
+/** Highest fine-tune rate accepted without optimizer.allowHighLearningRate (docs/recipe.md §3). */
 export const MAX_FINE_TUNE_LEARNING_RATE = 1e-4;
 
 export const Unfreeze = z.strictObject({
@@ -57,7 +57,7 @@ export const Stage = StageInput.transform((stage) => ({
 
 export type Stage = z.output<typeof Stage>;
 
-/** RECIPE §2-3: train the head on a frozen base, then fine-tune the whole base at a small rate. */
+/** docs/recipe.md §2-3: train the head on a frozen base, then fine-tune the whole base at a small rate. */
 export const DEFAULT_STAGES: z.input<typeof Stage>[] = [
   { name: 'head', unfreeze: { policy: 'None' } },
   { name: 'fine-tune', unfreeze: { policy: 'All' } },

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 
 /**
- * The one preprocessing definition (RECIPE §4): applied identically to
+ * The one preprocessing definition (docs/recipe.md §4): applied identically to
  * training and validation batches and written into the exported metadata, so
  * serving does exactly the same.
  */

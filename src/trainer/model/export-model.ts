@@ -11,7 +11,7 @@ import type { FineTuneModel } from './fine-tune-model.ts';
 export const FINE_TUNED_GRAPH_BASE = join('base', 'model.json');
 
 /**
- * Writes the fine-tuned model and metadata.json (RECIPE §5). A layers base
+ * Writes the fine-tuned model and metadata.json (docs/recipe.md §7). A layers base
  * exports one layers model. A graph base exports the head as a layers model
  * and, when a stage unfroze the base, the graph with its fine-tuned weights
  * as a graph model in base/: each loads with the stock tfjs loaders.

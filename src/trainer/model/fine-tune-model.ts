@@ -18,7 +18,7 @@ export interface FineTuneModel {
   extract(batch: tf.Tensor): tf.Tensor;
 }
 
-/** RECIPE §2: Dropout (default 0.2), optional hidden Dense layers with L2, then Dense(numClasses, softmax). */
+/** docs/recipe.md §2: Dropout (default 0.2), optional hidden Dense layers with L2, then Dense(numClasses, softmax). */
 export function buildFineTuneModel(base: BaseModel, spec: FineTuneJobSpec): FineTuneModel {
   const { head: headSpec, task, seed } = spec;
   const regularizer = headSpec.l2 > 0 ? tf.regularizers.l2({ l2: headSpec.l2 }) : undefined;

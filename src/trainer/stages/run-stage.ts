@@ -30,7 +30,7 @@ export interface StageContext {
 }
 
 /**
- * One stage of RECIPE §2-3. A frozen base trains only the head, on base
+ * One stage of docs/recipe.md §2-3. A frozen base trains only the head, on base
  * features (computed once when nothing is augmented); an unfrozen base trains
  * the full model. Either way the model is compiled anew, so trainable flags
  * take effect, with the stage's optimizer, early stopping and warm-up.
