@@ -31,7 +31,10 @@ const metrics = metricsReporter();
 const reporters: TrainingReporter[] = [console_, metrics];
 const jobName = process.env[TRAINER_ENV.jobName];
 const jobNamespace = process.env[TRAINER_ENV.jobNamespace];
-const jobStatus = jobName && jobNamespace ? jobStatusReporter(defaultKubeConfig(), { name: jobName, namespace: jobNamespace }, (m) => console.warn(m)) : undefined;
+const jobUid = process.env[TRAINER_ENV.jobUid];
+const jobStatus = jobName && jobNamespace
+  ? jobStatusReporter(defaultKubeConfig(), { name: jobName, namespace: jobNamespace, ...(jobUid ? { uid: jobUid } : {}) }, (m) => console.warn(m))
+  : undefined;
 if (jobStatus) reporters.push(jobStatus);
 
 function defaultKubeConfig(): KubeConfig {

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { FineTuneJobStatus } from '../../src/api/v1alpha1/index.ts';
-import { type Decision, reconcileFineTuneJob } from '../../src/operator/reconcile/finetunejob-reconciler.ts';
+import { type Decision, podCreateRefused, reconcileFineTuneJob } from '../../src/operator/reconcile/finetunejob-reconciler.ts';
+import { buildTrainerPod } from '../../src/operator/reconcile/trainer-pod.ts';
+import { validateFineTuneJobSpec } from '../../src/api/v1alpha1/index.ts';
 import { minimalSpec } from '../api/spec-fixtures.ts';
 
 const SETTINGS = { trainerImage: 'finetune/trainer:test', trainerServiceAccount: 'finetune-trainer', retryBaseSeconds: 10 };
@@ -179,5 +181,118 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.equal(first.events[0]!.type, 'Warning');
     assert.equal(first.requeueAfterSeconds, undefined);
     assert.deepEqual(c.step(), { deletePods: [], deleteJob: false, events: [] });
+  });
+
+  it('never takes an earlier job\'s pods of the same name for its own: deletes them, then starts attempt 1', () => {
+    const c = cluster();
+    c.start();
+    c.exit(1, 0);
+    c.step();
+    assert.equal(c.state.job.status!.phase, 'Succeeded');
+    // The job is deleted with --cascade=orphan (or re-applied before the GC ran) and applied again: a new UID.
+    const leftover = c.state.pods;
+    leftover[0]!.metadata!.ownerReferences = [];
+    c.state.job = { ...c.state.job, metadata: { ...c.state.job.metadata, uid: 'uid-2' }, status: undefined };
+    const first = c.step();
+    assert.deepEqual([c.state.job.status!.phase, c.state.job.status!.attempts], ['Pending', 0], 'not Succeeded without training');
+    assert.deepEqual(first.deletePods, ['flowers-trainer-1']);
+    assert.equal(first.createPod, undefined, 'no pod while the old one (and its trainer) may still be there');
+    assert.deepEqual(first.events.map((e) => e.reason), ['DeletingStalePod']);
+    assert.equal(c.state.pods.length, 0);
+    const created = c.step();
+    assert.equal(created.createPod!.metadata!.name, 'flowers-trainer-1');
+    assert.equal(created.createPod!.metadata!.ownerReferences![0]!.uid, 'uid-2');
+    assert.equal(created.createPod!.spec!.containers[0]!.env!.find((e) => e.name === 'FTJ_JOB_UID')!.value, 'uid-2');
+  });
+
+  it('does not count an earlier job\'s failed pods toward backoffLimit', () => {
+    const c = cluster({ ...minimalSpec(), backoffLimit: 0 });
+    c.start();
+    c.exit(1, 3);
+    c.state.pods[0]!.metadata!.ownerReferences![0]!.uid = 'uid-0';
+    const decision = c.step();
+    assert.notEqual(c.state.job.status!.phase, 'Failed');
+    assert.deepEqual(decision.deletePods, ['flowers-trainer-1']);
+    assert.equal(c.state.job.status!.failedAttempts, 0);
+  });
+
+  it('counts activeDeadlineSeconds over active time only: the clock restarts on resume', () => {
+    const c = cluster({ ...minimalSpec(), activeDeadlineSeconds: 100 });
+    c.start();
+    c.pod(1).status = { phase: 'Running' };
+    c.step(later(50));
+    c.state.job.spec = { ...minimalSpec(), activeDeadlineSeconds: 100, suspend: true };
+    c.step(later(60));
+    c.state.job.spec = { ...minimalSpec(), activeDeadlineSeconds: 100, suspend: false };
+    const resumed = c.step(later(1000));
+    assert.equal(c.state.job.status!.phase, 'Pending', 'suspended for 940 s, resumed: not DeadlineExceeded');
+    assert.equal(resumed.requeueAfterSeconds, 100);
+    assert.equal(c.state.job.status!.startTime, later(1000).toISOString());
+    c.step(later(1100));
+    assert.equal(c.conditions()['Failed'], 'True/DeadlineExceeded');
+  });
+
+  it('stays Pending, not Queued, while the pod waits for its volumes to bind', () => {
+    const c = cluster();
+    c.start();
+    const unschedulable = (message: string) => ({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message }] });
+    c.pod(1).status = unschedulable('0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims.');
+    assert.equal(c.step().status, undefined, 'unchanged: Pending');
+    assert.equal(c.state.job.status!.phase, 'Pending');
+    c.pod(1).status = unschedulable('0/1 nodes are available: 1 Insufficient nvidia.com/gpu.');
+    assert.equal(c.step().status!.phase, 'Queued');
+  });
+
+  it('shows a pod the API server refused in the status, once, and clears it when a pod exists', () => {
+    const c = cluster();
+    const refused = podCreateRefused({ job: c.state.job, pods: [], now: T0 }, 'flowers-trainer-1', 'serviceaccount "missing" not found');
+    assert.equal(refused.status!.phase, 'Pending');
+    const failure = refused.status!.conditions.find((x) => x.type === 'PodCreateFailure')!;
+    assert.deepEqual([failure.status, failure.reason], ['True', 'FailedCreatePod']);
+    assert.match(failure.message, /serviceaccount "missing" not found/);
+    assert.deepEqual(refused.events.map((e) => e.reason), ['FailedCreatePod']);
+    c.state.job.status = refused.status;
+    const again = podCreateRefused({ job: c.state.job, pods: [], now: later(10) }, 'flowers-trainer-1', 'serviceaccount "missing" not found');
+    assert.equal(again.status, undefined, 'a second refusal changes nothing');
+    assert.deepEqual(again.events, [], 'and records no second event');
+    c.step();
+    c.step();
+    assert.equal(c.conditions()['PodCreateFailure'], 'False/PodCreated');
+  });
+});
+
+describe('trainer pod', () => {
+  const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+  const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+  const SETTINGS_ = { trainerImage: 'i', trainerServiceAccount: 'sa' };
+  const spec = (extra: Record<string, unknown>) => {
+    const result = validateFineTuneJobSpec({ ...minimalSpec(), ...extra });
+    assert.ok(result.valid, JSON.stringify(!result.valid && result.errors));
+    return result.spec;
+  };
+
+  it('is valid for a job name of 253 characters: label value and pod name within their limits, distinct per name', () => {
+    const long = (end: string) => `${'a'.repeat(61)}.${'b'.repeat(120)}.${'c'.repeat(69)}${end}`;
+    const [one, two] = ['x', 'y'].map((end) => buildTrainerPod({ name: long(end), namespace: 'team', uid: 'u' }, spec({}), 12, SETTINGS_));
+    for (const pod of [one!, two!]) {
+      const label = pod.metadata!.labels!['finetune.dev/job-name']!;
+      assert.ok(label.length <= 63 && LABEL_VALUE.test(label), label);
+      assert.ok(pod.metadata!.name!.length <= 253, `${pod.metadata!.name!.length}`);
+      assert.match(pod.metadata!.name!, /-trainer-12$/);
+    }
+    assert.notEqual(one!.metadata!.labels!['finetune.dev/job-name'], two!.metadata!.labels!['finetune.dev/job-name']);
+    assert.notEqual(one!.metadata!.name, two!.metadata!.name);
+  });
+
+  it('names the volume of a claim with dots (a valid claim name) as a DNS label, distinct per claim', () => {
+    const pod = buildTrainerPod({ name: 'j', namespace: 'team', uid: 'u' }, spec({
+      dataset: { pvc: { claimName: 'data.v1', path: 'x' }, format: 'ImageFolder' },
+      output: { pvc: { claimName: 'data-v1', path: 'out' } },
+    }), 1, SETTINGS_);
+    const names = pod.spec!.volumes!.map((v) => v.name);
+    for (const name of names) assert.ok(name.length <= 63 && DNS_LABEL.test(name), name);
+    assert.equal(new Set(names).size, names.length);
+    const mounts = pod.spec!.containers[0]!.volumeMounts!;
+    assert.equal(mounts.find((m) => m.mountPath === '/mnt/pvc/data.v1')!.name, pod.spec!.volumes!.find((v) => v.persistentVolumeClaim?.claimName === 'data.v1')!.name);
   });
 });

@@ -20,6 +20,8 @@ export const ConditionType = {
   Failed: 'Failed',
   Suspended: 'Suspended',
   InvalidSpec: 'InvalidSpec',
+  /** The API server refused the trainer pod (reason FailedCreatePod, its message); False once a pod exists. */
+  PodCreateFailure: 'PodCreateFailure',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 

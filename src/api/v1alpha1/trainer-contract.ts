@@ -22,6 +22,8 @@ export const TRAINER_ENV = {
   spec: 'FTJ_SPEC',
   jobName: 'FTJ_JOB_NAME',
   jobNamespace: 'FTJ_JOB_NAMESPACE',
+  /** The job's UID: the trainer's status writes carry it, so a pod left by a deleted job of the same name cannot write to a new one. */
+  jobUid: 'FTJ_JOB_UID',
   attempt: 'FTJ_ATTEMPT',
 } as const;
 

@@ -3,7 +3,7 @@ import {
   API_VERSION, FINETUNEJOB, type FineTuneJobStatus, GROUP, JOB_NAME_LABEL, OPERATOR_FIELD_MANAGER, VERSION,
 } from '../../api/v1alpha1/index.ts';
 import type { OperatorMetrics } from '../metrics/operator-metrics.ts';
-import { type Decision, reconcileFineTuneJob, type ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
+import { type Decision, podCreateRefused, reconcileFineTuneJob, type ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
 import type { EventRecorder } from './event-recorder.ts';
 
 export type CachedJob = KubernetesObject & { spec?: unknown; status?: FineTuneJobStatus };
@@ -42,8 +42,8 @@ export class FineTuneJobController {
 
   /** The pod cache saw a pod: a pending expectation for it is met. */
   observedPod(pod: V1Pod): void {
-    const key = `${pod.metadata?.namespace}/${pod.metadata?.labels?.[JOB_NAME_LABEL]}`;
-    if (this.expectedPods.get(key)?.pod === pod.metadata?.name) this.expectedPods.delete(key);
+    const key = jobKeyOfPod(pod);
+    if (key && this.expectedPods.get(key)?.pod === pod.metadata?.name) this.expectedPods.delete(key);
   }
 
   /** Reconciles one job; returns when to look again (ms), if ever. */
@@ -65,36 +65,53 @@ export class FineTuneJobController {
     for (const pod of decision.deletePods) {
       await this.track('DELETE', () => this.core.deleteNamespacedPod({ name: pod, namespace }), [404]);
     }
-    if (decision.createPod) {
-      // Expect before creating: the watch may deliver the pod before the create call returns.
-      const key = `${namespace}/${name}`;
-      this.expectedPods.set(key, { pod: decision.createPod.metadata!.name!, until: Date.now() + EXPECTATION_TIMEOUT_MS });
-      try {
-        await this.track('POST', () => this.core.createNamespacedPod({ namespace, body: decision.createPod! }), [409]);
-      } catch (err) {
-        this.expectedPods.delete(key);
-        // Say why on the job (a missing ServiceAccount, a quota, a webhook), as the Job controller does; then retry.
-        const reason = err instanceof ApiException ? apiMessage(err) : String(err);
-        this.events.record(ref, { type: 'Warning', reason: 'FailedCreatePod', message: `creating pod ${decision.createPod.metadata!.name}: ${reason}` });
-        throw err;
-      }
-      const reason = decision.status?.conditions?.find((c) => c.type === 'Restarting' && c.status === 'True')?.reason;
-      if (reason && (job.status?.attempts ?? 0) > 0) this.metrics.retried(reason);
-    }
-    if (decision.status) {
-      // The decision was made from the cached job: the resourceVersion makes a decision from a stale
-      // cache fail with 409 (retried with backoff, on a fresher cache) instead of overwriting newer status.
-      const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name, namespace, resourceVersion: job.metadata?.resourceVersion }, status: decision.status };
-      await this.track('PATCH', () => this.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, body, fieldManager: OPERATOR_FIELD_MANAGER, force: true },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-      ), [404]);
-    }
+    if (decision.createPod) await this.createPod(job, decision);
+    if (decision.status) await this.writeStatus(job, decision.status);
     // Events only once the status is written (the recorder queues them; they are not state).
     for (const event of decision.events) this.events.record(ref, event);
     if (decision.deleteJob) {
-      await this.track('DELETE', () => this.custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, propagationPolicy: 'Background' }), [404]);
+      await this.track('DELETE', () => this.custom.deleteNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, propagationPolicy: 'Background' },
+      ), [404]);
     }
+  }
+
+  private async createPod(job: CachedJob, decision: Decision): Promise<void> {
+    const { name, namespace, uid } = job.metadata as { name: string; namespace: string; uid?: string };
+    const pod = decision.createPod!;
+    // Expect before creating: the watch may deliver the pod before the create call returns.
+    const key = `${namespace}/${name}`;
+    this.expectedPods.set(key, { pod: pod.metadata!.name!, until: Date.now() + EXPECTATION_TIMEOUT_MS });
+    try {
+      await this.track('POST', () => this.core.createNamespacedPod({ namespace, body: pod }), [409]);
+    } catch (err) {
+      this.expectedPods.delete(key);
+      // Refused (a missing ServiceAccount, a quota, a webhook, an invalid field): say why in the job's status,
+      // as well as in an event; then the queue retries with its bounded backoff.
+      if (err instanceof ApiException && err.code >= 400 && err.code < 500) {
+        const observed = { job, pods: this.caches.pods(namespace, name), now: new Date() };
+        const refusal = podCreateRefused(observed, pod.metadata!.name!, apiMessage(err));
+        if (refusal.status) await this.writeStatus(job, refusal.status);
+        for (const event of refusal.events) this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event);
+      }
+      throw err;
+    }
+    const reason = decision.status?.conditions?.find((c) => c.type === 'Restarting' && c.status === 'True')?.reason;
+    if (reason && (job.status?.attempts ?? 0) > 0) this.metrics.retried(reason);
+  }
+
+  /**
+   * Server-side applies the operator's status fields. The decision was made from the cached job: the
+   * resourceVersion makes a decision from a stale cache fail with 409 (retried with backoff, on a
+   * fresher cache) instead of overwriting newer status.
+   */
+  private async writeStatus(job: CachedJob, status: Decision['status']): Promise<void> {
+    const { name, namespace, resourceVersion } = job.metadata as { name: string; namespace: string; resourceVersion?: string };
+    const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name, namespace, resourceVersion }, status };
+    await this.track('PATCH', () => this.custom.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, body, fieldManager: OPERATOR_FIELD_MANAGER, force: true },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    ), [404]);
   }
 
   /** Runs a request, counting it by method and code; `tolerated` codes (NotFound, AlreadyExists) are not errors. */
@@ -108,6 +125,17 @@ export class FineTuneJobController {
       if (!tolerated.includes(code)) throw err;
     }
   }
+}
+
+/**
+ * The job a trainer pod belongs to, as "namespace/name": its controller
+ * owner reference, as the Job controller resolves pods; for a pod without
+ * one (orphaned), the job-name label, so a job of that name still sees it.
+ */
+export function jobKeyOfPod(pod: V1Pod): string | undefined {
+  const owner = pod.metadata?.ownerReferences?.find((ref) => ref.controller && ref.kind === FINETUNEJOB.kind);
+  const job = owner?.name ?? pod.metadata?.labels?.[JOB_NAME_LABEL];
+  return job === undefined ? undefined : `${pod.metadata?.namespace}/${job}`;
 }
 
 /** The message of a Kubernetes Status in an ApiException's body. */

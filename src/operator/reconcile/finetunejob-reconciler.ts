@@ -9,14 +9,15 @@ import { classifyFailure } from './retry-decision.ts';
 import { buildTrainerPod, type PodSettings, trainerPodName } from './trainer-pod.ts';
 
 /** The status fields the operator owns (the trainer owns stage, stages, progress, metrics). */
-export type OperatorStatus = Pick<FineTuneJobStatus, 'phase' | 'conditions' | 'observedGeneration' | 'attempts' | 'failedAttempts' | 'podName' | 'startTime' | 'completionTime'>;
+export type OperatorStatus = Pick<FineTuneJobStatus,
+  'phase' | 'conditions' | 'observedGeneration' | 'attempts' | 'failedAttempts' | 'podName' | 'startTime' | 'completionTime'>;
 
 /** The metadata the reconcile reads (both raw JSON and client-node objects fit). */
 export interface JobMeta { name?: string; namespace?: string; uid?: string; generation?: number; deletionTimestamp?: unknown }
 
 export interface ObservedJob {
   job: { metadata?: JobMeta; spec?: unknown; status?: FineTuneJobStatus };
-  /** The job's trainer pods, as the cache sees them. */
+  /** The pods labelled with the job's name, as the cache sees them: its own and any left by an earlier job of that name. */
   pods: V1Pod[];
   now: Date;
 }
@@ -40,7 +41,9 @@ export interface Decision {
   requeueAfterSeconds?: number;
 }
 
-const OPERATOR_FIELDS = ['phase', 'conditions', 'observedGeneration', 'attempts', 'failedAttempts', 'podName', 'startTime', 'completionTime'] as const;
+const OPERATOR_FIELDS = [
+  'phase', 'conditions', 'observedGeneration', 'attempts', 'failedAttempts', 'podName', 'startTime', 'completionTime',
+] as const;
 
 export function operatorStatusOf(status: FineTuneJobStatus | undefined): OperatorStatus {
   const picked: Record<string, unknown> = { conditions: status?.conditions ?? [] };
@@ -49,163 +52,336 @@ export function operatorStatusOf(status: FineTuneJobStatus | undefined): Operato
 }
 
 const attemptOf = (pod: V1Pod) => Number(pod.metadata?.labels?.[ATTEMPT_LABEL] ?? 0);
-const isActive = (pod: V1Pod) => !pod.metadata?.deletionTimestamp && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
+const isActive = (pod: V1Pod) =>
+  !pod.metadata?.deletionTimestamp && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
 const seconds = (from: Date, to: Date) => (to.getTime() - from.getTime()) / 1000;
+const controllerUid = (pod: V1Pod) => pod.metadata?.ownerReferences?.find((ref) => ref.controller)?.uid;
+const emptyDecision = (): Decision => ({ deletePods: [], deleteJob: false, events: [] });
+
+/** A condition to set; `event` also records it when it becomes True (or changes reason while True). */
+export interface ConditionChange {
+  type: ConditionType;
+  status: 'True' | 'False';
+  reason: string;
+  message?: string;
+  event?: JobEvent['type'];
+}
+
+/**
+ * One reconcile's working state: the job's own pods, the operator status it
+ * builds from the stored one, and the decision it hands to the controller.
+ * The handlers below each take one situation and return the decision.
+ */
+class ReconcilePass {
+  readonly decision = emptyDecision();
+  readonly current: OperatorStatus;
+  readonly next: OperatorStatus;
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+  readonly generation: number | undefined;
+  readonly now: Date;
+  readonly at: string;
+  /** Pods this job controls (its controller owner reference carries the job's UID). */
+  readonly pods: V1Pod[];
+  /** Pods labelled with the job's name that another (deleted) job of that name, or nobody, controls. */
+  readonly stalePods: V1Pod[];
+
+  constructor(observed: ObservedJob) {
+    const meta = observed.job.metadata ?? {};
+    this.name = meta.name!;
+    this.namespace = meta.namespace!;
+    this.uid = meta.uid!;
+    this.generation = meta.generation;
+    this.now = observed.now;
+    this.at = observed.now.toISOString();
+    this.current = operatorStatusOf(observed.job.status);
+    this.next = structuredClone(this.current);
+    this.pods = observed.pods.filter((pod) => controllerUid(pod) === this.uid);
+    this.stalePods = observed.pods.filter((pod) => controllerUid(pod) !== this.uid);
+  }
+
+  get activePods(): V1Pod[] { return this.pods.filter(isActive); }
+  get isNew(): boolean { return this.current.phase === undefined && this.current.conditions.length === 0; }
+
+  condition({ type, status, reason, message = '', event }: ConditionChange): void {
+    const before = this.next.conditions.find((c) => c.type === type);
+    this.next.conditions = setCondition(this.next.conditions, { type, status, reason, message }, this.at, this.generation);
+    // An event for every condition that becomes True, and for a new reason of one that already is (a second failure).
+    const changed = before?.status !== 'True' || before.reason !== reason;
+    if (event && status === 'True' && changed) this.event(event, reason, message || `${type}: ${reason}`);
+  }
+
+  event(type: JobEvent['type'], reason: string, message: string): void {
+    this.decision.events.push({ type, reason, message });
+  }
+
+  deletePods(pods: V1Pod[]): void {
+    this.decision.deletePods.push(...pods.map((p) => p.metadata!.name!));
+  }
+
+  requeueAfter(delaySeconds: number): void {
+    this.decision.requeueAfterSeconds = Math.min(this.decision.requeueAfterSeconds ?? Infinity, delaySeconds);
+  }
+
+  finish(): Decision {
+    this.next.observedGeneration = this.generation;
+    if (!isDeepStrictEqual(this.next, this.current)) this.decision.status = this.next;
+    return this.decision;
+  }
+
+  fail(reason: string, message: string): Decision {
+    this.next.phase = 'Failed';
+    this.next.completionTime ??= this.at;
+    this.condition({ type: ConditionType.Running, status: 'False', reason });
+    this.condition({ type: ConditionType.Failed, status: 'True', reason, message, event: 'Warning' });
+    this.deletePods(this.activePods);
+    return this.finish();
+  }
+}
 
 /**
  * The FineTuneJob state machine: observed state in, a decision out, no I/O.
  * Level-triggered and idempotent: the same observation gives the same decision.
+ * Each situation has its handler, checked in the order the Job controller
+ * checks them: invalid, finished, suspended, past its deadline, then the
+ * current attempt's pod (succeeded, terminating, active), then a retry.
  */
 export function reconcileFineTuneJob(observed: ObservedJob, settings: ReconcileSettings): Decision {
-  const { pods, now } = observed;
-  const job = { ...observed.job, metadata: observed.job.metadata ?? {} };
-  const decision: Decision = { deletePods: [], deleteJob: false, events: [] };
+  const { job } = observed;
   const managedBy = (job.spec as { managedBy?: string } | undefined)?.managedBy;
-  if ((managedBy !== undefined && managedBy !== OPERATOR_MANAGER) || job.metadata.deletionTimestamp) return decision;
+  if ((managedBy !== undefined && managedBy !== OPERATOR_MANAGER) || job.metadata?.deletionTimestamp) return emptyDecision();
 
-  const current = operatorStatusOf(job.status);
-  const next: OperatorStatus = structuredClone(current);
-  const at = now.toISOString();
-  const generation = job.metadata.generation;
-  const condition = (type: ConditionType, status: 'True' | 'False', reason: string, message = '', event?: JobEvent['type']) => {
-    const before = next.conditions.find((c) => c.type === type);
-    next.conditions = setCondition(next.conditions, { type, status, reason, message }, at, generation);
-    // An event for every condition that becomes True, and for a new reason of one that already is (a second failure).
-    const changed = before?.status !== 'True' || before.reason !== reason;
-    if (event && status === 'True' && changed) decision.events.push({ type: event, reason, message: message || `${type}: ${reason}` });
-  };
-  const finish = (): Decision => {
-    next.observedGeneration = generation;
-    if (!isDeepStrictEqual(next, current)) decision.status = next;
-    return decision;
-  };
-  const fail = (reason: string, message: string) => {
-    next.phase = 'Failed';
-    next.completionTime ??= at;
-    condition(ConditionType.Running, 'False', reason);
-    condition(ConditionType.Failed, 'True', reason, message, 'Warning');
-    decision.deletePods.push(...active.map((p) => p.metadata!.name!));
-  };
-  const active = pods.filter(isActive);
-
+  const pass = new ReconcilePass(observed);
+  removeStalePods(pass);
   const validation = validateFineTuneJobSpec(job.spec);
-  if (!validation.valid) {
-    condition(ConditionType.InvalidSpec, 'True', 'InvalidSpec', validation.errors.join('; '), 'Warning');
-    fail('InvalidSpec', `the spec is invalid: ${validation.errors.join('; ')}`);
-    return finish();
-  }
+  if (!validation.valid) return failInvalidSpec(pass, validation.errors);
   const spec = validation.spec;
-  if (isTrue(next.conditions, ConditionType.InvalidSpec)) {
-    // A corrected manifest (GitOps) starts the job afresh.
-    condition(ConditionType.InvalidSpec, 'False', 'SpecValid');
-    condition(ConditionType.Failed, 'False', 'SpecValid');
-    delete next.phase;
-    delete next.completionTime;
+  restartCorrectedSpec(pass);
+
+  if (isTrue(pass.next.conditions, ConditionType.Succeeded) || isTrue(pass.next.conditions, ConditionType.Failed)) {
+    return keepFinished(pass, spec);
+  }
+  if (spec.suspend) return suspend(pass);
+  resumeIfSuspended(pass);
+  if (deadlineExceeded(pass, spec)) {
+    return pass.fail('DeadlineExceeded', `the job was active longer than activeDeadlineSeconds (${spec.activeDeadlineSeconds} s)`);
   }
 
-  if (isTrue(next.conditions, ConditionType.Succeeded) || isTrue(next.conditions, ConditionType.Failed)) {
-    decision.deletePods.push(...active.map((p) => p.metadata!.name!));
-    scheduleTtl(spec, next, now, decision);
-    return finish();
+  const latest = observeAttempts(pass, spec);
+  if (latest?.status?.phase === 'Succeeded') return succeed(pass, spec);
+  if (latest?.metadata?.deletionTimestamp && latest.status?.phase !== 'Failed') {
+    // A terminating pod still holds its GPUs: the next attempt waits until it is gone (its deletion requeues the job).
+    return pass.finish();
   }
+  if (latest && isActive(latest)) return observeActivePod(pass, latest);
+  return startNextAttempt(pass, spec, settings, latest);
+}
 
-  if (spec.suspend) {
-    decision.deletePods.push(...active.map((p) => p.metadata!.name!));
-    next.phase = 'Suspended';
-    condition(ConditionType.Running, 'False', 'JobSuspended');
-    condition(ConditionType.Suspended, 'True', 'JobSuspended', 'the trainer pod is stopped; the checkpoint is kept', 'Normal');
-    return finish();
+/**
+ * Pods of an earlier job of the same name (deleted with --cascade=orphan, or
+ * re-created before the garbage collector removed its pods) are never taken
+ * for this job's: they would count as its attempts, or mark it Succeeded
+ * without training. They are deleted, as the garbage collector would, and
+ * the next attempt waits until they are gone.
+ */
+function removeStalePods(pass: ReconcilePass): void {
+  const toDelete = pass.stalePods.filter((pod) => !pod.metadata?.deletionTimestamp);
+  pass.deletePods(toDelete);
+  for (const pod of toDelete) {
+    const owner = controllerUid(pod);
+    pass.event('Normal', 'DeletingStalePod', `deleting pod ${pod.metadata!.name}: it belongs to ${
+      owner ? `an earlier FineTuneJob of this name (uid ${owner})` : 'no FineTuneJob (orphaned)'}, not to this one`);
   }
-  if (isTrue(next.conditions, ConditionType.Suspended)) condition(ConditionType.Suspended, 'False', 'JobResumed', 'resuming from the last checkpoint');
+}
 
-  next.startTime ??= at;
-  if (spec.activeDeadlineSeconds !== undefined) {
-    const left = spec.activeDeadlineSeconds - seconds(new Date(next.startTime), now);
-    if (left <= 0) {
-      fail('DeadlineExceeded', `the job was active longer than activeDeadlineSeconds (${spec.activeDeadlineSeconds} s)`);
-      return finish();
-    }
-    decision.requeueAfterSeconds = left;
+function failInvalidSpec(pass: ReconcilePass, errors: string[]): Decision {
+  const message = errors.join('; ');
+  pass.condition({ type: ConditionType.InvalidSpec, status: 'True', reason: 'InvalidSpec', message, event: 'Warning' });
+  return pass.fail('InvalidSpec', `the spec is invalid: ${message}`);
+}
+
+/** A corrected manifest (GitOps) starts an InvalidSpec job afresh. */
+function restartCorrectedSpec(pass: ReconcilePass): void {
+  if (!isTrue(pass.next.conditions, ConditionType.InvalidSpec)) return;
+  pass.condition({ type: ConditionType.InvalidSpec, status: 'False', reason: 'SpecValid' });
+  pass.condition({ type: ConditionType.Failed, status: 'False', reason: 'SpecValid' });
+  delete pass.next.phase;
+  delete pass.next.completionTime;
+}
+
+function keepFinished(pass: ReconcilePass, spec: FineTuneJobSpec): Decision {
+  pass.deletePods(pass.activePods);
+  scheduleTtl(pass, spec);
+  return pass.finish();
+}
+
+function suspend(pass: ReconcilePass): Decision {
+  pass.deletePods(pass.activePods);
+  pass.next.phase = 'Suspended';
+  pass.condition({ type: ConditionType.Running, status: 'False', reason: 'JobSuspended' });
+  pass.condition({
+    type: ConditionType.Suspended, status: 'True', reason: 'JobSuspended',
+    message: 'the trainer pod is stopped; the checkpoint is kept', event: 'Normal',
+  });
+  return pass.finish();
+}
+
+/**
+ * A resumed job's clock starts again, as the Job controller resets its
+ * startTime on resume: activeDeadlineSeconds counts active time only.
+ */
+function resumeIfSuspended(pass: ReconcilePass): void {
+  if (isTrue(pass.next.conditions, ConditionType.Suspended)) {
+    pass.condition({
+      type: ConditionType.Suspended, status: 'False', reason: 'JobResumed', message: 'resuming from the last checkpoint',
+    });
+    pass.next.startTime = pass.at;
   }
+  pass.next.startTime ??= pass.at;
+}
 
+function deadlineExceeded(pass: ReconcilePass, spec: FineTuneJobSpec): boolean {
+  if (spec.activeDeadlineSeconds === undefined) return false;
+  const left = spec.activeDeadlineSeconds - seconds(new Date(pass.next.startTime!), pass.now);
+  if (left > 0) pass.requeueAfter(left);
+  return left <= 0;
+}
+
+/** Counts attempts and failures from the job's pods; returns the current attempt's pod. */
+function observeAttempts(pass: ReconcilePass, spec: FineTuneJobSpec): V1Pod | undefined {
+  const { next, pods } = pass;
   const attempts = Math.max(next.attempts ?? 0, ...pods.map(attemptOf));
   next.attempts = attempts;
   const latest = pods.find((p) => attemptOf(p) === attempts);
   if (latest && !isTrue(next.conditions, ConditionType.Created)) {
-    condition(ConditionType.Created, 'True', 'PodCreated', `created trainer pod ${latest.metadata!.name} (attempt ${attempts})`, 'Normal');
+    pass.condition({
+      type: ConditionType.Created, status: 'True', reason: 'PodCreated',
+      message: `created trainer pod ${latest.metadata!.name} (attempt ${attempts})`, event: 'Normal',
+    });
   }
+  if (latest) clearCreateFailure(pass);
   const counted = pods.filter((p) => p.status?.phase === 'Failed' && classifyFailure(p, spec).action === 'Count').length;
   next.failedAttempts = Math.max(next.failedAttempts ?? 0, counted);
+  return latest;
+}
 
-  if (latest?.status?.phase === 'Succeeded') {
-    next.phase = 'Succeeded';
-    next.completionTime ??= at;
-    condition(ConditionType.Running, 'False', 'TrainerSucceeded');
-    condition(ConditionType.Restarting, 'False', 'TrainerSucceeded');
-    condition(ConditionType.Succeeded, 'True', 'TrainerSucceeded', `the fine-tuned model was exported (attempt ${attempts})`, 'Normal');
-    scheduleTtl(spec, next, now, decision);
-    return finish();
+function succeed(pass: ReconcilePass, spec: FineTuneJobSpec): Decision {
+  pass.next.phase = 'Succeeded';
+  pass.next.completionTime ??= pass.at;
+  pass.condition({ type: ConditionType.Running, status: 'False', reason: 'TrainerSucceeded' });
+  pass.condition({ type: ConditionType.Restarting, status: 'False', reason: 'TrainerSucceeded' });
+  pass.condition({
+    type: ConditionType.Succeeded, status: 'True', reason: 'TrainerSucceeded',
+    message: `the fine-tuned model was exported (attempt ${pass.next.attempts})`, event: 'Normal',
+  });
+  scheduleTtl(pass, spec);
+  return pass.finish();
+}
+
+/**
+ * Running, or waiting: Queued only while the scheduler finds no node with
+ * capacity (a GPU); a pod waiting for its volumes to bind is Pending.
+ */
+function observeActivePod(pass: ReconcilePass, pod: V1Pod): Decision {
+  pass.next.podName = pod.metadata!.name!;
+  if (pod.status?.phase === 'Running') {
+    pass.next.phase = 'Running';
+    pass.condition({
+      type: ConditionType.Running, status: 'True', reason: 'TrainerRunning',
+      message: `pod ${pass.next.podName} is running`, event: 'Normal',
+    });
+    pass.condition({ type: ConditionType.Restarting, status: 'False', reason: 'TrainerRunning' });
+  } else {
+    pass.next.phase = waitsForCapacity(pod) ? 'Queued' : 'Pending';
   }
+  return pass.finish();
+}
 
-  if (latest?.metadata?.deletionTimestamp && latest.status?.phase !== 'Failed') {
-    // A terminating pod still holds its GPUs: the next attempt waits until it is gone (its deletion requeues the job).
-    return finish();
-  }
+function waitsForCapacity(pod: V1Pod): boolean {
+  const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+  if (scheduled?.status !== 'False' || scheduled.reason !== 'Unschedulable') return false;
+  // The scheduler says "pod has unbound immediate PersistentVolumeClaims" (or names a missing claim) while volumes bind.
+  return !/persistentvolumeclaim/i.test(scheduled.message ?? '');
+}
 
-  if (latest && isActive(latest)) {
-    next.podName = latest.metadata!.name!;
-    if (latest.status?.phase === 'Running') {
-      next.phase = 'Running';
-      condition(ConditionType.Running, 'True', 'TrainerRunning', `pod ${next.podName} is running`, 'Normal');
-      condition(ConditionType.Restarting, 'False', 'TrainerRunning');
-    } else {
-      const unschedulable = latest.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable');
-      next.phase = unschedulable ? 'Queued' : 'Pending';
-    }
-    return finish();
-  }
-
+/** After a failed, deleted or (for a new job) absent pod: fail, wait out the backoff, or create the next attempt. */
+function startNextAttempt(pass: ReconcilePass, spec: FineTuneJobSpec, settings: ReconcileSettings, latest: V1Pod | undefined): Decision {
+  const { next } = pass;
+  const attempts = next.attempts ?? 0;
   let delay = 0;
   if (latest?.status?.phase === 'Failed') {
     const failure = classifyFailure(latest, spec);
-    if (failure.action === 'FailJob') {
-      fail(failure.reason, failure.message);
-      return finish();
-    }
-    if (next.failedAttempts > spec.backoffLimit) {
-      fail('BackoffLimitExceeded', `${next.failedAttempts} failed attempts exceed backoffLimit ${spec.backoffLimit}; last: ${failure.message}`);
-      return finish();
+    if (failure.action === 'FailJob') return pass.fail(failure.reason, failure.message);
+    if (next.failedAttempts! > spec.backoffLimit) {
+      return pass.fail('BackoffLimitExceeded',
+        `${next.failedAttempts} failed attempts exceed backoffLimit ${spec.backoffLimit}; last: ${failure.message}`);
     }
     if (failure.action === 'Count') {
-      const readyAt = (failure.finishedAt ?? now).getTime() + retryDelaySeconds(next.failedAttempts, settings.retryBaseSeconds) * 1000;
-      delay = Math.max(0, (readyAt - now.getTime()) / 1000);
+      const readyAt = (failure.finishedAt ?? pass.now).getTime()
+        + retryDelaySeconds(next.failedAttempts!, settings.retryBaseSeconds) * 1000;
+      delay = Math.max(0, (readyAt - pass.now.getTime()) / 1000);
     }
-    condition(ConditionType.Restarting, 'True', failure.reason, `${failure.message}; attempt ${attempts + 1}${delay ? ` in ${Math.ceil(delay)} s` : ''}`, 'Warning');
+    pass.condition({
+      type: ConditionType.Restarting, status: 'True', reason: failure.reason, event: 'Warning',
+      message: `${failure.message}; attempt ${attempts + 1}${delay ? ` in ${Math.ceil(delay)} s` : ''}`,
+    });
   } else if (attempts > 0 && !latest) {
-    condition(ConditionType.Restarting, 'True', 'PodDeleted', `pod ${trainerPodName(job.metadata.name!, attempts)} disappeared; starting attempt ${attempts + 1} (not counted toward backoffLimit)`, 'Warning');
+    pass.condition({
+      type: ConditionType.Restarting, status: 'True', reason: 'PodDeleted', event: 'Warning',
+      message: `pod ${trainerPodName(pass.name, attempts)} disappeared; starting attempt ${attempts + 1} (not counted toward backoffLimit)`,
+    });
   }
 
   if (delay > 0) {
     next.phase = 'Pending';
-    decision.requeueAfterSeconds = Math.min(decision.requeueAfterSeconds ?? Infinity, delay);
-    return finish();
+    pass.requeueAfter(delay);
+    return pass.finish();
+  }
+  // Never two trainers for one job name: an earlier job's pod may still run and write its status.
+  if (pass.stalePods.length > 0) {
+    next.phase ??= 'Pending';
+    return pass.finish();
   }
   const attempt = attempts + 1;
-  decision.createPod = buildTrainerPod({ name: job.metadata.name!, namespace: job.metadata.namespace!, uid: job.metadata.uid! }, spec, attempt, settings);
+  pass.decision.createPod = buildTrainerPod({ name: pass.name, namespace: pass.namespace, uid: pass.uid }, spec, attempt, settings);
   // A new job's first pass only creates the pod; its status follows from observing the pod (Created
   // above), so a burst of new jobs gets every pod before any status write takes API server time.
-  if (current.phase === undefined && current.conditions.length === 0) return decision;
+  if (pass.isNew) return pass.decision;
   next.attempts = attempt;
-  next.podName = decision.createPod.metadata!.name!;
+  next.podName = pass.decision.createPod.metadata!.name!;
   next.phase = 'Pending';
-  condition(ConditionType.Created, 'True', 'PodCreated', `created trainer pod ${next.podName} (attempt ${attempt})`);
-  decision.events.push({ type: 'Normal', reason: 'PodCreated', message: `created trainer pod ${next.podName} (attempt ${attempt})` });
-  return finish();
+  const message = `created trainer pod ${next.podName} (attempt ${attempt})`;
+  pass.condition({ type: ConditionType.Created, status: 'True', reason: 'PodCreated', message });
+  pass.event('Normal', 'PodCreated', message);
+  return pass.finish();
 }
 
-function scheduleTtl(spec: FineTuneJobSpec, status: OperatorStatus, now: Date, decision: Decision): void {
-  if (spec.ttlSecondsAfterFinished === undefined || !status.completionTime) return;
-  const left = spec.ttlSecondsAfterFinished - seconds(new Date(status.completionTime), now);
-  if (left <= 0) decision.deleteJob = true;
-  else decision.requeueAfterSeconds = left;
+function clearCreateFailure(pass: ReconcilePass): void {
+  if (!isTrue(pass.next.conditions, ConditionType.PodCreateFailure)) return;
+  pass.condition({ type: ConditionType.PodCreateFailure, status: 'False', reason: 'PodCreated' });
+}
+
+function scheduleTtl(pass: ReconcilePass, spec: FineTuneJobSpec): void {
+  if (spec.ttlSecondsAfterFinished === undefined || !pass.next.completionTime) return;
+  const left = spec.ttlSecondsAfterFinished - seconds(new Date(pass.next.completionTime), pass.now);
+  if (left <= 0) pass.decision.deleteJob = true;
+  else pass.requeueAfter(left);
+}
+
+/**
+ * The status to write when the API server refused the trainer pod (a
+ * missing ServiceAccount or PriorityClass, a quota, an admission webhook,
+ * an invalid podTemplate field): the job shows it, with the server's own
+ * message, instead of an empty row. The controller retries the create with
+ * its bounded backoff; the condition clears once a pod exists.
+ */
+export function podCreateRefused(observed: ObservedJob, podName: string, message: string): Decision {
+  const pass = new ReconcilePass(observed);
+  pass.next.phase ??= 'Pending';
+  pass.condition({
+    type: ConditionType.PodCreateFailure, status: 'True', reason: 'FailedCreatePod',
+    message: `the API server refused pod ${podName}: ${message}`, event: 'Warning',
+  });
+  return pass.finish();
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { V1Affinity, V1Container, V1EnvVar, V1Pod, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import {
   API_VERSION, ATTEMPT_LABEL, FINETUNEJOB, type FineTuneJobSpec, JOB_NAME_LABEL, type Location, PVC_MOUNT_ROOT,
@@ -13,8 +14,26 @@ export interface PodSettings {
 
 export interface JobRef { name: string; namespace: string; uid: string }
 
-/** Deterministic per attempt, so a restarted operator finds (adopts) what it created. */
-export const trainerPodName = (job: string, attempt: number) => `${job}-trainer-${attempt}`;
+/** Deterministic per attempt, so a restarted operator finds (adopts) what it created; at most 253 characters. */
+export const trainerPodName = (job: string, attempt: number) => `${shortened(job, 253 - `-trainer-${attempt}`.length)}-trainer-${attempt}`;
+
+/** The job-name label's value: a label value has at most 63 characters, a FineTuneJob name up to 253. */
+export const jobNameLabelValue = (job: string) => shortened(job, 63);
+
+/**
+ * `name` when it fits in `max` characters; else a prefix and a hash of the
+ * whole name, so two long names never share a value. Starts and ends with an
+ * alphanumeric, as names and label values must.
+ */
+function shortened(name: string, max: number): string {
+  return name.length <= max ? name : withHash(name, name, max);
+}
+
+/** A readable prefix of `readable` and a hash of `whole`, in at most `max` characters. */
+function withHash(readable: string, whole: string, max: number): string {
+  const hash = createHash('sha256').update(whole).digest('hex').slice(0, 10);
+  return `${readable.slice(0, max - hash.length - 1).replace(/[^a-z0-9]+$/, '')}-${hash}`;
+}
 
 /**
  * The trainer pod of one attempt: the job's spec in its environment, PVCs
@@ -45,6 +64,7 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
     { name: TRAINER_ENV.spec, value: JSON.stringify(manifest) },
     { name: TRAINER_ENV.jobName, value: job.name },
     { name: TRAINER_ENV.jobNamespace, value: job.namespace },
+    { name: TRAINER_ENV.jobUid, value: job.uid },
     { name: TRAINER_ENV.attempt, value: String(attempt) },
     ...passThrough<V1EnvVar[]>(template.env),
   ];
@@ -71,7 +91,7 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
     metadata: {
       name: trainerPodName(job.name, attempt),
       namespace: job.namespace,
-      labels: { ...template.labels, [JOB_NAME_LABEL]: job.name, [ATTEMPT_LABEL]: String(attempt), 'app.kubernetes.io/managed-by': 'finetune-operator' },
+      labels: { ...template.labels, [JOB_NAME_LABEL]: jobNameLabelValue(job.name), [ATTEMPT_LABEL]: String(attempt), 'app.kubernetes.io/managed-by': 'finetune-operator' },
       ...(template.annotations ? { annotations: template.annotations } : {}),
       ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNEJOB.kind, name: job.name, uid: job.uid, controller: true, blockOwnerDeletion: true }],
     },
@@ -92,7 +112,15 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
 /** Core/v1 objects the spec carries unchanged (validated by the API server when the pod is created). */
 const passThrough = <T extends unknown[]>(items: unknown[] | undefined): T => (items ?? []) as T;
 
-const volumeName = (claim: string) => `pvc-${claim}`.slice(0, 63).replace(/-+$/, '');
+/**
+ * A volume name is a DNS label (no dots, at most 63 characters); a claim name
+ * is a DNS subdomain. A claim that is not a valid label keeps a readable
+ * prefix plus a hash, so two claims never share a volume.
+ */
+const volumeName = (claim: string) => {
+  const name = `pvc-${claim}`;
+  return name.length <= 63 && !name.includes('.') ? name : withHash(name.replace(/\./g, '-'), claim, 63);
+};
 
 /** Every PVC the spec names, and whether the trainer writes to it (output, checkpoints). */
 function claimsOf(spec: FineTuneJobSpec): Map<string, boolean> {

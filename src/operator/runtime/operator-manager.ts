@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type V1Pod } from '@kubernetes/client-node';
 import { FINETUNEJOB, GROUP, JOB_NAME_LABEL, VERSION } from '../../api/v1alpha1/index.ts';
 import { EventRecorder } from '../controller/event-recorder.ts';
-import { type CachedJob, FineTuneJobController } from '../controller/finetunejob-controller.ts';
+import { type CachedJob, FineTuneJobController, jobKeyOfPod } from '../controller/finetunejob-controller.ts';
 import { OperatorMetrics } from '../metrics/operator-metrics.ts';
 import type { ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
 import { type LeaderElectionConfig, LeaderElector } from './leader-election.ts';
@@ -61,8 +61,8 @@ export class OperatorManager {
     const onError = (what: string) => (err: unknown) => this.log(`${what} watch failed (${String(err)}); restarting with backoff`);
     const enqueueJob = (job: CachedJob) => this.queue.add(`${job.metadata?.namespace}/${job.metadata?.name}`);
     const enqueueOwner = (pod: V1Pod) => {
-      const job = pod.metadata?.labels?.[JOB_NAME_LABEL];
-      if (job) this.queue.add(`${pod.metadata!.namespace}/${job}`);
+      const key = jobKeyOfPod(pod);
+      if (key) this.queue.add(key);
     };
     this.jobInformers = scopes.map((ns) => new ResilientInformer<CachedJob>(kc,
       ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${FINETUNEJOB.plural}` : `/apis/${GROUP}/${VERSION}/${FINETUNEJOB.plural}`,
@@ -80,7 +80,7 @@ export class OperatorManager {
       {
         labelSelector: JOB_NAME_LABEL, onError: onError('Pod'), transform: (pod) => { delete pod.spec; },
         // A reconcile reads its job's pods: indexed by job, not filtered out of every pod in the namespace.
-        indexBy: (pod) => { const job = pod.metadata?.labels?.[JOB_NAME_LABEL]; return job === undefined ? undefined : `${pod.metadata?.namespace}/${job}`; },
+        indexBy: jobKeyOfPod,
       }));
     const identity = config.leaderElection?.identity ?? 'finetune-operator';
     this.events = new EventRecorder(kc, identity, (code) => this.metrics.request('POST', code), this.log);

@@ -14,9 +14,11 @@ const MAX_SKIPPED_LISTED = 20;
  * stages, progress, metrics, skippedFiles and outputURI and nothing else, so
  * the operator's fields are never touched. Each transition is applied at
  * once (in order); stages completed by an earlier attempt come from the
- * checkpoint, so the history survives pod restarts.
+ * checkpoint, so the history survives pod restarts. With the job's UID in
+ * the patch, a trainer left by a deleted job of the same name cannot write
+ * to a new one: the API server refuses a patch whose metadata.uid differs.
  */
-export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name: string }, warn: (message: string) => void): TrainingReporter & { flush(): Promise<void> } {
+export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name: string; uid?: string }, warn: (message: string) => void): TrainingReporter & { flush(): Promise<void> } {
   const api = kc.makeApiClient(CustomObjectsApi);
   const status: TrainerStatus & { stages: StageStatus[]; skippedFiles: string[] } = { stages: [], skippedFiles: [] };
   let chain = Promise.resolve();
