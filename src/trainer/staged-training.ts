@@ -42,7 +42,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   if (checkpointLocation.kind !== 'file') throw new PermanentError('spec.checkpoint: checkpoints are written to files or PVCs');
 
   const preprocessing = preprocessingOf(spec);
-  const [data, base] = await Promise.all([loadDataset(spec, options.pvcRoot), loadBaseModel(spec, options)]);
+  const [data, base] = await bothInputs(loadDataset(spec, options.pvcRoot), loadBaseModel(spec, options));
   if (data.classNames.length !== spec.task.numClasses) {
     throw new PermanentError(`the dataset has ${data.classNames.length} classes (${data.classNames.join(', ')}) but spec.task.numClasses is ${spec.task.numClasses}`);
   }
@@ -86,7 +86,22 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     await checkpoints.saveStage(trained, stages);
   }
 
+  report.exporting();
   await exportModel(model, output.path, { spec, preprocessing, classNames: data.classNames, stages, jobName: options.jobName });
   report.exported({ path: output.path, stages });
   return { outputPath: output.path, stages, skippedFiles };
+}
+
+/**
+ * Waits for both inputs, even when one fails first, so every failure is
+ * reported, whatever the order: permanent (a missing or invalid file) when
+ * any is, since a retry cannot fix that one.
+ */
+async function bothInputs<D, M>(data: Promise<D>, model: Promise<M>): Promise<[D, M]> {
+  const [dataResult, modelResult] = await Promise.allSettled([data, model]);
+  if (dataResult.status === 'fulfilled' && modelResult.status === 'fulfilled') return [dataResult.value, modelResult.value];
+  const errors = [dataResult, modelResult].flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+  if (errors.length === 1) throw errors[0]!;
+  const message = errors.map((e) => e.message).join('\n');
+  throw errors.some((e) => e instanceof PermanentError) ? new PermanentError(message) : new Error(message);
 }

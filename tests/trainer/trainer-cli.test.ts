@@ -63,4 +63,26 @@ describe('trainer entry point (the pod\'s command)', () => {
     assert.match(output, /\[head\] epoch 1\/1 loss=\d/);
     assert.ok(existsSync(join(ws.dir, 'out', 'model.json')) && existsSync(join(ws.dir, 'out', 'metadata.json')));
   });
+
+  for (const modelToo of [false, true]) {
+    it(`exits 2 naming the path when a CSV dataset is missing${modelToo ? ', and the model too (whichever fails first)' : ''}`, async (t) => {
+      const ws = await workspace(t, 10);
+      const path = join(ws.dir, 'job.yaml');
+      const model = modelToo ? join(ws.dir, 'no-model', 'model.json') : ws.base;
+      writeFileSync(path, stringify({
+        apiVersion: 'finetune.dev/v1alpha1', kind: 'FineTuneJob', metadata: { name: 'missing' },
+        spec: {
+          task: { type: 'ImageClassification', numClasses: 2 },
+          model: { uri: `file://${model}`, outputKind: 'Classifier', input: { shape: [28, 28, 1] } },
+          dataset: { uri: `file://${join(ws.dir, 'no-such.csv')}`, format: 'CSV', fields: { label: 'label', features: ['p0'] } },
+          output: { uri: `file://${join(ws.dir, 'out')}` },
+          resources: { gpus: 0 },
+        },
+      }));
+      const { code, output } = await trainer(path);
+      assert.equal(code, TrainerExitCode.Permanent, output);
+      assert.match(output, /cannot read \S*no-such\.csv \(spec\.dataset\): ENOENT/);
+      if (modelToo) assert.match(output, /no-model\/model\.json/);
+    });
+  }
 });

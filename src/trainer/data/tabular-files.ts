@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { createInterface } from 'node:readline';
 import { parse } from 'csv-parse';
 import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
@@ -51,13 +52,17 @@ export async function tabularExamples(path: string, spec: FineTuneJobSpec, token
 }
 
 async function* csvRows(path: string): AsyncGenerator<Row> {
-  const parser = createReadStream(path).pipe(parse({ columns: true, skip_empty_lines: true, trim: true, info: true }));
+  const parser = parse({ columns: true, skip_empty_lines: true, trim: true, info: true });
+  // pipeline, not pipe: a file that cannot be read (ENOENT, EACCES) ends the parser with its error, which the
+  // loop below turns into a PermanentError, instead of an 'error' event nobody listens to that kills the process.
+  pipeline(createReadStream(path), parser).catch(() => undefined);
   try {
     for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
       yield { values: record, source: `${path}:${info.lines}` };
     }
   } catch (err) {
-    throw new PermanentError(`cannot parse ${path}: ${(err as Error).message}`);
+    const unreadable = (err as NodeJS.ErrnoException).syscall !== undefined;
+    throw new PermanentError(`cannot ${unreadable ? 'read' : 'parse'} ${path} (spec.dataset): ${(err as Error).message}`);
   }
 }
 
@@ -78,6 +83,6 @@ async function* jsonlRows(path: string, spec: FineTuneJobSpec, skipped: string[]
     }
   } catch (err) {
     if (err instanceof PermanentError) throw err;
-    throw new PermanentError(`cannot read ${path}: ${(err as Error).message}`);
+    throw new PermanentError(`cannot read ${path} (spec.dataset): ${(err as Error).message}`);
   }
 }
