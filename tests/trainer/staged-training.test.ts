@@ -75,8 +75,9 @@ describe('staged training (docs/recipe.md §2-4)', () => {
 
   it('stops early and restores the best epoch\'s weights', async (t) => {
     const ws = await workspace(t);
-    // No later epoch can beat the first by minDelta 100: stop after patience + 1 epochs, best = epoch 1.
-    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 8, earlyStopping: { patience: 1, minDelta: 100 } }] });
+    // No later epoch can beat the first by minDelta 100. As in Keras and tfjs (wait >= patience), the stage
+    // stops after `patience` epochs without improvement: epoch 1 then 2 more, best = epoch 1.
+    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 8, earlyStopping: { patience: 2, minDelta: 100 } }] });
     const { events, reporter } = recorder();
     const outcome = await runStagedTraining(spec, { reporters: [reporter], cacheDir: ws.dir, backend: BACKEND });
     const [result] = outcome.stages;

@@ -27,7 +27,7 @@ export const Optimizer = z.strictObject({
 export const EarlyStopping = z.strictObject({
   enabled: z.boolean().default(true).meta({ description: 'Stop the stage when the monitored metric stops improving.' }),
   monitor: z.enum(['val_loss', 'val_acc', 'loss', 'acc']).default('val_loss').meta({ description: 'Metric to monitor.' }),
-  patience: z.number().int().min(0).default(3).meta({ description: 'Epochs without improvement before stopping.' }),
+  patience: z.number().int().min(0).default(3).meta({ description: 'Stop after this many epochs in a row without improvement (as Keras: 3 means the 3rd such epoch is the last).' }),
   minDelta: z.number().min(0).default(0).meta({ description: 'Smallest change that counts as an improvement.' }),
   restoreBestWeights: z.boolean().default(true).meta({ description: 'When the stage ends, restore the weights of its best epoch.' }),
 }).prefault({}).meta({ description: 'Early stopping of the stage on a monitored metric.' });

@@ -39,7 +39,8 @@ export class EarlyStoppingWithRestore extends tf.Callback {
       this.bestEpoch = epoch + 1;
       this.wait = 0;
       if (this.config.restoreBestWeights) this.snapshot();
-    } else if (this.config.enabled && ++this.wait > this.config.patience) {
+    } else if (this.config.enabled && ++this.wait >= this.config.patience) {
+      // Keras and tfjs stop once `patience` epochs in a row did not improve (wait >= patience).
       this.stopped = true;
       (this.model as tf.LayersModel).stopTraining = true;
     }
