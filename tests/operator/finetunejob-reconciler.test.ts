@@ -36,20 +36,20 @@ function cluster(spec: Record<string, unknown> = minimalSpec()) {
 
 describe('FineTuneJob reconcile (pure state machine)', () => {
   it('creates the first trainer pod with GPU limits, owner, security context and the spec', () => {
-    const c = cluster({ ...minimalSpec(), resources: { gpus: 2, memory: '8Gi' }, dataset: { pvc: { claimName: 'data', path: 'flowers' }, format: 'ImageFolder' } });
+    const c = cluster({ ...minimalSpec(), resources: { gpus: 1, memory: '8Gi' }, dataset: { pvc: { claimName: 'data', path: 'flowers' }, format: 'ImageFolder' } });
     const decision = c.step();
     const pod = decision.createPod!;
     assert.equal(pod.metadata!.name, 'flowers-trainer-1');
     assert.deepEqual(pod.metadata!.ownerReferences, [{ apiVersion: 'finetune.dev/v1alpha1', kind: 'FineTuneJob', name: 'flowers', uid: 'uid-1', controller: true, blockOwnerDeletion: true }]);
     const container = pod.spec!.containers[0]!;
-    assert.deepEqual(container.resources!.limits, { 'nvidia.com/gpu': '2', memory: '8Gi' });
+    assert.deepEqual(container.resources!.limits, { 'nvidia.com/gpu': '1', memory: '8Gi' });
     assert.deepEqual(container.resources!.requests, container.resources!.limits);
     assert.equal(container.securityContext!.readOnlyRootFilesystem, true);
     assert.equal(container.securityContext!.allowPrivilegeEscalation, false);
     assert.equal(pod.spec!.securityContext!.seccompProfile!.type, 'RuntimeDefault');
     assert.equal(pod.spec!.restartPolicy, 'Never');
     assert.deepEqual(pod.spec!.volumes!.find((v) => v.name === 'pvc-data')!.persistentVolumeClaim, { claimName: 'data', readOnly: true });
-    assert.equal(JSON.parse(container.env!.find((e) => e.name === 'FTJ_SPEC')!.value!).spec.resources.gpus, 2);
+    assert.equal(JSON.parse(container.env!.find((e) => e.name === 'FTJ_SPEC')!.value!).spec.resources.gpus, 1);
     assert.equal(decision.status, undefined, 'a new job\'s first pass only creates the pod');
     assert.deepEqual(decision.events, []);
     const observed = c.step();

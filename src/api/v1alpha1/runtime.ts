@@ -7,9 +7,11 @@ const Quantity = z.union([
 ]).meta({ 'x-kubernetes-int-or-string': true });
 
 export const Resources = z.strictObject({
-  gpus: z.number().int().min(0).max(64).default(1).meta({
-    description: 'nvidia.com/gpu per trainer pod (requests = limits). With gpus > 0 the trainer refuses to run without a GPU.',
-  }),
+  gpus: z.number().int().min(0)
+    .max(1, 'the trainer trains on one GPU (TensorFlow.js uses one per process): more would be booked and left idle; set 1, or 0 for the CPU')
+    .default(1).meta({
+      description: 'nvidia.com/gpu per trainer pod (requests = limits): 0 or 1. The trainer (TensorFlow.js) uses one GPU per process, so more would be booked and left idle. With 1 the trainer refuses to run without a GPU.',
+    }),
   cpu: Quantity.optional().meta({ description: 'CPU request and limit, e.g. 4 or 500m.' }),
   memory: Quantity.optional().meta({ description: 'Memory request and limit, e.g. 16Gi.' }),
 }).prefault({}).meta({ description: 'Resources of the trainer pod.' });
