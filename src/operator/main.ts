@@ -1,43 +1,58 @@
-// The operator's entry point (the operator Deployment's command):
-//   node src/operator/main.ts [--namespaces a,b] [--workers 50] [--port 8080]
-//     [--trainer-image IMAGE] [--trainer-service-account NAME] [--leader-elect] [--lease-namespace NS]
-//     [--resync-seconds 600] [--retry-base-seconds 10]
-// Each flag also reads an environment variable (FTJ_NAMESPACES, FTJ_WORKERS, ...).
+// The operator's entry point (the operator Deployment's command). `--help` lists
+// the flags; each also reads an environment variable (FTJ_NAMESPACES, FTJ_WORKERS, ...).
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { OperatorManager } from './runtime/operator-manager.ts';
 import { PooledKubeConfig } from './runtime/pooled-kube-config.ts';
 
-const env = process.env;
-const { values } = parseArgs({
-  options: {
-    namespaces: { type: 'string', default: env['FTJ_NAMESPACES'] ?? '' },
-    workers: { type: 'string', default: env['FTJ_WORKERS'] ?? '50' },
-    port: { type: 'string', default: env['FTJ_PORT'] ?? '8080' },
-    'trainer-image': { type: 'string', default: env['FTJ_TRAINER_IMAGE'] ?? 'ghcr.io/finetune-operator/trainer:0.1.0' },
-    'trainer-service-account': { type: 'string', default: env['FTJ_TRAINER_SERVICE_ACCOUNT'] ?? 'finetune-trainer' },
-    'retry-base-seconds': { type: 'string', default: env['FTJ_RETRY_BASE_SECONDS'] ?? '10' },
-    'resync-seconds': { type: 'string', default: env['FTJ_RESYNC_SECONDS'] ?? '600' },
-    'leader-elect': { type: 'boolean', default: env['FTJ_LEADER_ELECT'] === 'true' },
-    'lease-namespace': { type: 'string', default: env['POD_NAMESPACE'] ?? 'finetune-system' },
-  },
-});
+/** A whole number in [min, max]; anything else stops the operator at start, naming the flag. */
+const integer = (min: number, max: number) => (value: string): number => {
+  const parsed = Number(value);
+  if (value.trim() === '' || !Number.isInteger(parsed) || parsed < min || parsed > max) {
+    throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}, got "${value}".`);
+  }
+  return parsed;
+};
+
+const program = new Command('finetune-operator')
+  .description('Reconciles FineTuneJobs into trainer pods. Flags override their environment variables.')
+  .addOption(new Option('--namespaces <list>', 'comma-separated namespaces to watch; empty: all').env('FTJ_NAMESPACES').default(''))
+  .addOption(new Option('--workers <n>', 'concurrent reconciles').env('FTJ_WORKERS').default(50).argParser(integer(1, 1000)))
+  .addOption(new Option('--port <port>', '/metrics, /healthz and /readyz').env('FTJ_PORT').default(8080).argParser(integer(0, 65535)))
+  .addOption(new Option('--trainer-image <image>', 'trainer image of jobs that name none').env('FTJ_TRAINER_IMAGE')
+    .default('ghcr.io/finetune-operator/trainer:0.1.0'))
+  .addOption(new Option('--trainer-service-account <name>', 'ServiceAccount of trainer pods')
+    .env('FTJ_TRAINER_SERVICE_ACCOUNT').default('finetune-trainer'))
+  .addOption(new Option('--retry-base-seconds <s>', 'first retry delay of a failed attempt (doubles, up to 6 min)')
+    .env('FTJ_RETRY_BASE_SECONDS').default(10).argParser(integer(1, 360)))
+  .addOption(new Option('--resync-seconds <s>', 'every job is reconciled again this often').env('FTJ_RESYNC_SECONDS')
+    .default(600).argParser(integer(10, 86_400)))
+  .addOption(new Option('--leader-elect', 'elect a leader on a Lease (for more than one replica); FTJ_LEADER_ELECT=true')
+    .default(process.env['FTJ_LEADER_ELECT'] === 'true'))
+  .addOption(new Option('--lease-namespace <ns>', 'namespace of the Lease').env('POD_NAMESPACE').default('finetune-system'))
+  .showHelpAfterError('(finetune-operator --help lists the flags)')
+  .parse();
+
+const options = program.opts<{
+  namespaces: string; workers: number; port: number; trainerImage: string; trainerServiceAccount: string;
+  retryBaseSeconds: number; resyncSeconds: number; leaderElect: boolean; leaseNamespace: string;
+}>();
 
 const kubeConfig = new PooledKubeConfig();
 kubeConfig.loadFromDefault();
 const identity = `${hostname()}_${process.pid}`;
 const manager = new OperatorManager({
   kubeConfig,
-  namespaces: values.namespaces!.split(',').map((n) => n.trim()).filter(Boolean),
-  workers: Number(values.workers),
-  port: Number(values.port),
-  resyncSeconds: Number(values['resync-seconds']),
+  namespaces: options.namespaces.split(',').map((n) => n.trim()).filter(Boolean),
+  workers: options.workers,
+  port: options.port,
+  resyncSeconds: options.resyncSeconds,
   settings: {
-    trainerImage: values['trainer-image']!,
-    trainerServiceAccount: values['trainer-service-account']!,
-    retryBaseSeconds: Number(values['retry-base-seconds']),
+    trainerImage: options.trainerImage,
+    trainerServiceAccount: options.trainerServiceAccount,
+    retryBaseSeconds: options.retryBaseSeconds,
   },
-  ...(values['leader-elect'] ? { leaderElection: { namespace: values['lease-namespace']!, name: 'finetune-operator', identity } } : {}),
+  ...(options.leaderElect ? { leaderElection: { namespace: options.leaseNamespace, name: 'finetune-operator', identity } } : {}),
 });
 
 let stopping = false;
