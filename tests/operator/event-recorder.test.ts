@@ -28,4 +28,31 @@ describe('event recorder', () => {
     assert.deepEqual({ apiVersion, kind, name, uid }, { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, name: 'job-a', uid: job.uid });
     assert.equal(events[0]!.reportingInstance, 'test-instance');
   });
+
+  it('aggregates a repeated event into one, with its count and last time, as client-go does', async (t) => {
+    const kc = kubeConfig();
+    const core = kc.makeApiClient(CoreV1Api);
+    const namespace = await testNamespace(t, 'events');
+    const codes: number[] = [];
+    const recorder = new EventRecorder(kc, 'test-instance', (code) => codes.push(code), () => undefined);
+    const job = { name: 'retrying', namespace, uid: '00000000-0000-0000-0000-000000000002' };
+    const refused = { type: 'Warning', reason: 'FailedCreatePod', message: 'serviceaccount "x" not found' } as const;
+    for (let i = 0; i < 5; i++) recorder.record(job, refused);
+    recorder.record(job, { ...refused, message: 'another message' });
+    await recorder.flush();
+    assert.deepEqual(codes, [201, 200, 200, 200, 200, 201]);
+    const stored = async () => (await core.listNamespacedEvent({ namespace })).items.filter((e) => e.reason === 'FailedCreatePod');
+    const events = await stored();
+    assert.deepEqual(events.map((e) => [e.message, e.count]).sort(), [['another message', 1], ['serviceaccount "x" not found', 5]]);
+    const repeated = events.find((e) => e.count === 5)!;
+    assert.ok(new Date(repeated.lastTimestamp!).getTime() >= new Date(repeated.firstTimestamp!).getTime());
+
+    // Once the stored event is gone (expired after an hour), a repeat is written anew.
+    await core.deleteNamespacedEvent({ name: repeated.metadata!.name!, namespace });
+    codes.length = 0;
+    recorder.record(job, refused);
+    await recorder.flush();
+    assert.deepEqual(codes, [404, 201]);
+    assert.deepEqual((await stored()).map((e) => e.count).sort(), [1, 1]);
+  });
 });

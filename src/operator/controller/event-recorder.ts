@@ -1,4 +1,4 @@
-import { ApiException, CoreV1Api, type CoreV1Event, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, type CoreV1Event, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { API_VERSION, FINETUNEJOB } from '../../api/v1alpha1/index.ts';
 import type { JobEvent } from '../reconcile/finetunejob-reconciler.ts';
 
@@ -6,6 +6,8 @@ export interface JobRef { name: string; namespace: string; uid?: string }
 
 /** Events waiting to be written at most; beyond it new ones are dropped, as client-go's broadcaster does. */
 const MAX_QUEUED_EVENTS = 10_000;
+/** Written events remembered for aggregation (client-go's correlator keeps 4,096). */
+const MAX_REMEMBERED_EVENTS = 4_096;
 
 /**
  * Records core/v1 Events on a FineTuneJob (kubectl describe ftj shows them).
@@ -13,6 +15,10 @@ const MAX_QUEUED_EVENTS = 10_000;
  * events in order, one request at a time. Events are not state, so they never
  * hold a reconcile, and a burst of them (1,000 new jobs) takes one request's
  * share of the API server instead of competing with the pod creations.
+ * An event that repeats one already written (same object, type, reason and
+ * message) updates that event's count and last time instead of adding
+ * another, as client-go's correlator does: a job retrying for an hour has
+ * one event, not hundreds.
  */
 export class EventRecorder {
   private readonly api: CoreV1Api;
@@ -22,6 +28,8 @@ export class EventRecorder {
   private readonly queue: { namespace: string; body: CoreV1Event }[] = [];
   private writing: Promise<void> | undefined;
   private dropping = false;
+  /** Aggregation key -> the stored event's name and count; least recently used first. */
+  private readonly written = new Map<string, { name: string; count: number }>();
 
   /** `counted` sees each request's HTTP code (0 when none came back). */
   constructor(kc: KubeConfig, instance: string, counted: (code: number) => void, log: (line: string) => void) {
@@ -60,8 +68,7 @@ export class EventRecorder {
   private async writeQueued(): Promise<void> {
     for (let next = this.queue.shift(); next; next = this.queue.shift()) {
       try {
-        await this.api.createNamespacedEvent(next);
-        this.counted(201);
+        await this.write(next);
       } catch (err) {
         // Lost, as in client-go after its retries: the reconcile that caused it is not affected.
         this.counted(err instanceof ApiException ? err.code : 0);
@@ -69,5 +76,34 @@ export class EventRecorder {
     }
     this.writing = undefined;
     this.dropping = false;
+  }
+
+  private async write(event: { namespace: string; body: CoreV1Event }): Promise<void> {
+    const { body, namespace } = event;
+    const { involvedObject: object } = body;
+    const key = [namespace, object.name, object.uid, body.type, body.reason, body.message].join('\u0000');
+    const seen = this.written.get(key);
+    if (seen) {
+      this.written.delete(key);
+      try {
+        const patch = { count: seen.count + 1, lastTimestamp: body.lastTimestamp };
+        await this.api.patchNamespacedEvent({ name: seen.name, namespace, body: patch }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+        this.counted(200);
+        this.remember(key, { name: seen.name, count: seen.count + 1 });
+        return;
+      } catch (err) {
+        // Expired (events live an hour) or deleted: write it anew below.
+        if (!(err instanceof ApiException && err.code === 404)) throw err;
+        this.counted(404);
+      }
+    }
+    const created = await this.api.createNamespacedEvent(event);
+    this.counted(201);
+    this.remember(key, { name: created.metadata!.name!, count: 1 });
+  }
+
+  private remember(key: string, event: { name: string; count: number }): void {
+    this.written.set(key, event);
+    if (this.written.size > MAX_REMEMBERED_EVENTS) this.written.delete(this.written.keys().next().value!);
   }
 }
