@@ -25,7 +25,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     // The trainer's own reporter: stage transitions through the status subresource.
     const trainer = jobStatusReporter(kubeConfig(), { namespace: ns, name: 'flowers' }, (m) => assert.fail(m));
     trainer.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 2, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
-    trainer.epochEnded!({ stage: 'head', epoch: 1, epochs: 2, metrics: { loss: 0.9, val_acc: 0.61 }, samplesPerSecond: 40, percent: 25, eta: new Date() });
+    trainer.epochEnded!({ stage: 'head', epoch: 1, epochs: 2, metrics: { loss: 0.9, val_acc: 0.6123456789 }, samplesPerSecond: 40, percent: 25, eta: new Date() });
     trainer.stageEnded!({ name: 'head', epochsRun: 2, bestEpoch: 2, monitor: 'val_loss', bestValue: 0.7, endReason: 'EpochsDone', startTime: new Date().toISOString(), endTime: new Date().toISOString() });
     const reported = Date.now();
     trainer.stageStarted!({ name: 'fine-tune', index: 1, total: 2, epochs: 3, learningRate: 1e-5, trainableBaseLayers: 10, cachedFeatures: false });
@@ -35,18 +35,24 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     assert.deepEqual(running.status!.stages!.map((s) => [s.name, s.state]), [['head', 'Succeeded'], ['fine-tune', 'Running']]);
     assert.equal(running.status!.phase, 'Running', 'the trainer\'s apply left the operator\'s fields alone');
     const { stdout, stderr } = await kubectl(['get', 'ftj', 'flowers', '-n', ns, '--no-headers']);
-    assert.match(stdout, /^flowers\s+Running\s+fine-tune\s+/, stderr);
+    assert.match(stdout, /^flowers\s+Running\s+fine-tune\s+1\s+0\.6123\s+/, `metrics are rounded for people: ${stdout}${stderr}`);
 
+    trainer.exporting!();
+    trainer.exported!({ path: '/out/flowers', stages: [] });
+    await trainer.flush();
     await api.setPod(pod!, 'Succeeded', 0);
     const done = await api.waitFor('flowers', (j) => j.status?.phase === 'Succeeded', 'Succeeded');
     assert.equal(condition(done, 'Succeeded'), 'True/TrainerSucceeded');
     assert.ok(done.status!.completionTime);
     assert.equal(done.status!.stages!.length, 2, 'the operator\'s apply left the trainer\'s history alone');
+    const wide = await kubectl(['get', 'ftj', 'flowers', '-n', ns, '-o', 'wide', '--no-headers']);
+    const [, phase, stage, , , attempts, reason] = wide.stdout.trim().split(/\s+/);
+    assert.deepEqual([phase, stage, attempts, reason], ['Succeeded', '<none>', '1', 'TrainerSucceeded'], wide.stdout);
     // Events are sent after the status write, without holding the worker: wait for them.
     await eventually(async () => {
       const events = await api.events('flowers');
-      return ['PodCreated', 'TrainerRunning', 'TrainerSucceeded'].every((reason) => events.includes(reason));
-    }, 'the PodCreated, TrainerRunning and TrainerSucceeded events');
+      return ['PodCreated', 'TrainerRunning', 'TrainerSucceeded', 'StageStarted', 'StageSucceeded'].every((reason) => events.includes(reason));
+    }, 'the PodCreated, TrainerRunning, TrainerSucceeded, StageStarted and StageSucceeded events');
   });
 
   it('fails at once on a permanent exit code, without a second pod', async (t) => {

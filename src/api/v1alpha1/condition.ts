@@ -11,17 +11,21 @@ export const Condition = z.strictObject({
 });
 export type Condition = z.output<typeof Condition>;
 
-/** Condition types of a FineTuneJob. */
+/**
+ * Condition types of a FineTuneJob, in the order they are listed in the
+ * status: the one that matters most first, since kubectl's Reason column
+ * (the reasons of the True conditions) shows the first.
+ */
 export const ConditionType = {
-  Created: 'Created',
-  Running: 'Running',
-  Restarting: 'Restarting',
-  Succeeded: 'Succeeded',
   Failed: 'Failed',
+  Succeeded: 'Succeeded',
   Suspended: 'Suspended',
-  InvalidSpec: 'InvalidSpec',
   /** The API server refused the trainer pod (reason FailedCreatePod, its message); False once a pod exists. */
   PodCreateFailure: 'PodCreateFailure',
+  Restarting: 'Restarting',
+  Running: 'Running',
+  InvalidSpec: 'InvalidSpec',
+  Created: 'Created',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 

@@ -36,7 +36,7 @@ export type Phase = z.output<typeof Phase>;
 
 export const FineTuneJobStatus = z.strictObject({
   phase: Phase.optional().meta({ description: 'Pending, Queued (pod waits for a node/GPU), Running, Succeeded, Failed or Suspended.' }),
-  stage: z.string().optional().meta({ description: 'Name of the stage running now, "export" while the model is written.' }),
+  stage: z.string().optional().meta({ description: 'Name of the stage running now, "export" while the model is written; unset once the job is done.' }),
   stages: z.array(StageStatus).optional().meta({
     description: 'Per-stage history; survives pod and operator restarts.',
     'x-kubernetes-list-type': 'map',

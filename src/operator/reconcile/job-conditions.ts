@@ -1,9 +1,9 @@
-import type { Condition, ConditionType } from '../../api/v1alpha1/index.ts';
+import { type Condition, ConditionType } from '../../api/v1alpha1/index.ts';
 
 /**
  * Sets a condition the metav1 way: lastTransitionTime changes only when the
  * status flips, so an unchanged condition produces an unchanged status (and
- * no API write).
+ * no API write). The list is kept in ConditionType's order.
  */
 export function setCondition(conditions: Condition[], next: { type: ConditionType; status: 'True' | 'False'; reason: string; message?: string },
   now: string, generation: number | undefined): Condition[] {
@@ -16,8 +16,12 @@ export function setCondition(conditions: Condition[], next: { type: ConditionTyp
     lastTransitionTime: current && current.status === next.status ? current.lastTransitionTime : now,
     ...(generation !== undefined ? { observedGeneration: generation } : {}),
   };
-  return [...conditions.filter((c) => c.type !== next.type), condition].sort((a, b) => a.type.localeCompare(b.type));
+  return [...conditions.filter((c) => c.type !== next.type), condition].sort((a, b) => rank(a.type) - rank(b.type));
 }
+
+const ORDER: string[] = Object.values(ConditionType);
+/** The headline condition first (kubectl's Reason column shows the first True one); unknown types last. */
+const rank = (type: string) => (ORDER.includes(type) ? ORDER.indexOf(type) : ORDER.length);
 
 export const isTrue = (conditions: Condition[] | undefined, type: ConditionType) =>
   conditions?.some((c) => c.type === type && c.status === 'True') ?? false;

@@ -6,6 +6,7 @@ import { EventRecorder } from '../controller/event-recorder.ts';
 import { type CachedJob, FineTuneJobController, jobKeyOfPod } from '../controller/finetunejob-controller.ts';
 import { OperatorMetrics } from '../metrics/operator-metrics.ts';
 import type { ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
+import { stageEvents } from '../reconcile/stage-events.ts';
 import { type LeaderElectionConfig, LeaderElector } from './leader-election.ts';
 import { ResilientInformer } from './resilient-informer.ts';
 import { WorkQueue } from './work-queue.ts';
@@ -69,7 +70,7 @@ export class OperatorManager {
       (resourceVersion) => (ns
         ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: FINETUNEJOB.plural, resourceVersion })
         : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FINETUNEJOB.plural, resourceVersion })) as Promise<KubernetesListObject<CachedJob>>,
-      { add: enqueueJob, update: (job, old) => { this.metrics.observeJob(job, old); enqueueJob(job); }, delete: enqueueJob },
+      { add: enqueueJob, update: (job, old) => { this.observeUpdate(job, old); enqueueJob(job); }, delete: enqueueJob },
       // kubectl's client-side apply keeps a second copy of the manifest in an annotation; the reconcile never reads it.
       { onError: onError('FineTuneJob'), transform: (job) => { delete job.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration']; } }));
     this.podInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc,
@@ -117,6 +118,13 @@ export class OperatorManager {
     await eventsWritten;
     this.running = false;
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** Metrics and events of what the trainer reported (stage transitions); only the leader watches, so each is recorded once. */
+  private observeUpdate(job: CachedJob, old: CachedJob | undefined): void {
+    this.metrics.observeJob(job, old);
+    const { name, namespace, uid } = job.metadata as { name: string; namespace: string; uid?: string };
+    for (const event of stageEvents(old?.status, job.status)) this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event);
   }
 
   private async startControllers(): Promise<void> {

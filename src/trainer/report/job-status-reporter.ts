@@ -8,6 +8,9 @@ type TrainerStatus = Pick<FineTuneJobStatus, 'stage' | 'stages' | 'progress' | '
 
 const MAX_SKIPPED_LISTED = 20;
 
+/** Four significant digits: what kubectl's columns and a person read (0.8723, not 0.87234567890123). */
+const readable = (value: number) => Number(value.toPrecision(4));
+
 /**
  * Reports progress to the FineTuneJob's status: server-side apply on the
  * status subresource as field manager "finetune-trainer", which owns stage,
@@ -36,7 +39,7 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
     name: result.name, state: 'Succeeded', startTime: result.startTime, endTime: result.endTime, epochsRun: result.epochsRun,
     monitor: result.monitor, endReason: result.endReason,
     ...(result.bestEpoch !== undefined ? { bestEpoch: result.bestEpoch } : {}),
-    ...(result.bestValue !== undefined ? { bestValue: result.bestValue } : {}),
+    ...(result.bestValue !== undefined ? { bestValue: readable(result.bestValue) } : {}),
   });
   return {
     resumed: (done) => { for (const result of done) upsert(completed(result)); apply(); },
@@ -52,10 +55,10 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
       status.progress = { percent: Math.round(e.percent * 10) / 10, epoch: e.epoch, totalEpochs: e.epochs, eta: e.eta.toISOString() };
       status.metrics = {
         epoch: e.epoch, samplesPerSecond: Math.round(e.samplesPerSecond * 10) / 10, updateTime: new Date().toISOString(),
-        ...(e.metrics.loss !== undefined ? { loss: e.metrics.loss } : {}),
-        ...(e.metrics.acc !== undefined ? { accuracy: e.metrics.acc } : {}),
-        ...(e.metrics.val_loss !== undefined ? { valLoss: e.metrics.val_loss } : {}),
-        ...(e.metrics.val_acc !== undefined ? { valAccuracy: e.metrics.val_acc } : {}),
+        ...(e.metrics.loss !== undefined ? { loss: readable(e.metrics.loss) } : {}),
+        ...(e.metrics.acc !== undefined ? { accuracy: readable(e.metrics.acc) } : {}),
+        ...(e.metrics.val_loss !== undefined ? { valLoss: readable(e.metrics.val_loss) } : {}),
+        ...(e.metrics.val_acc !== undefined ? { valAccuracy: readable(e.metrics.val_acc) } : {}),
       };
       apply();
     },
@@ -63,7 +66,14 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
     fileSkipped: (file) => {
       if (status.skippedFiles.length < MAX_SKIPPED_LISTED) { status.skippedFiles = [...status.skippedFiles, file]; apply(); }
     },
-    exported: (info) => { status.stage = 'export'; status.outputURI = info.path; status.progress = { ...status.progress, percent: 100 }; apply(); },
+    exporting: () => { status.stage = 'export'; apply(); },
+    exported: (info) => {
+      // Done: no stage runs any more (omitting the field from the apply removes it).
+      delete status.stage;
+      status.outputURI = info.path;
+      status.progress = { ...status.progress, percent: 100 };
+      apply();
+    },
     failed: (error) => {
       const running = status.stages.find((s) => s.state === 'Running');
       if (running) upsert({ ...running, state: 'Failed', endTime: new Date().toISOString(), endReason: 'Error', message: error.message.slice(0, 1000) });

@@ -47,6 +47,8 @@ export interface TrainingReporter {
   epochEnded?(epoch: EpochEnd): void;
   stageEnded?(result: StageResult): void;
   fileSkipped?(file: string, reason: string): void;
+  /** The model is being written (after the last stage). */
+  exporting?(): void;
   exported?(info: { path: string; stages: StageResult[] }): void;
   failed?(error: Error): void;
 }
@@ -58,6 +60,7 @@ export function combineReporters(...reporters: TrainingReporter[]): Required<Tra
   };
   return {
     started: fan('started'), resumed: fan('resumed'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
-    stageEnded: fan('stageEnded'), fileSkipped: fan('fileSkipped'), exported: fan('exported'), failed: fan('failed'),
+    stageEnded: fan('stageEnded'), fileSkipped: fan('fileSkipped'), exporting: fan('exporting'), exported: fan('exported'),
+    failed: fan('failed'),
   };
 }
