@@ -1,4 +1,5 @@
 import { TrainerExitCode } from '../api/v1alpha1/index.ts';
+import { InterruptedError } from './interruption.ts';
 
 /**
  * A failure retrying cannot fix: invalid spec, model or data. The trainer
@@ -9,7 +10,9 @@ export class PermanentError extends Error {
   override readonly name = 'PermanentError';
 }
 
-/** The exit code for an error: permanent errors are not retried; anything else may be transient. */
+/** The exit code for an error: permanent errors are not retried; an interruption resumes; anything else may be transient. */
 export function exitCodeFor(error: unknown): number {
-  return error instanceof PermanentError ? TrainerExitCode.Permanent : TrainerExitCode.Transient;
+  if (error instanceof PermanentError) return TrainerExitCode.Permanent;
+  if (error instanceof InterruptedError) return TrainerExitCode.Interrupted;
+  return TrainerExitCode.Transient;
 }

@@ -3,14 +3,16 @@
 // The job comes from $FTJ_SPEC (set by the operator) or a manifest file. In a
 // cluster ($FTJ_JOB_NAME and $FTJ_JOB_NAMESPACE set) progress also goes to the
 // job's status. Exit codes: 0 success, 2 invalid spec/model/data (do not
-// retry), 3 other failures (retry).
+// retry), 3 other failures (retry), 4 stopped by SIGTERM with its point saved
+// (resume, not counted).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { TRAINER_ENV, TrainerExitCode, validateFineTuneJobSpec } from '../api/v1alpha1/index.ts';
+import { TRAINER_ENV, TRAINER_METRICS_PORT, TrainerExitCode, validateFineTuneJobSpec } from '../api/v1alpha1/index.ts';
 import { selectBackend } from './backend/select-backend.ts';
 import { exitCodeFor, PermanentError } from './errors.ts';
+import { InterruptedError, Interruption } from './interruption.ts';
 import { consoleReporter } from './report/console-reporter.ts';
 import { jobStatusReporter } from './report/job-status-reporter.ts';
 import { metricsReporter } from './report/metrics-reporter.ts';
@@ -20,7 +22,7 @@ import { runStagedTraining } from './staged-training.ts';
 const { values } = parseArgs({
   options: {
     spec: { type: 'string', default: process.env['FTJ_SPEC_PATH'] ?? '/etc/finetune/job.yaml' },
-    'metrics-port': { type: 'string', default: process.env['FTJ_METRICS_PORT'] ?? '9400' },
+    'metrics-port': { type: 'string', default: process.env['FTJ_METRICS_PORT'] ?? String(TRAINER_METRICS_PORT) },
     'pvc-root': { type: 'string', default: process.env['FTJ_PVC_ROOT'] },
     'cache-dir': { type: 'string', default: process.env['FTJ_CACHE_DIR'] ?? '/tmp/finetune-cache' },
   },
@@ -43,6 +45,11 @@ function defaultKubeConfig(): KubeConfig {
   return kc;
 }
 
+// Preemption, eviction, a suspended job, a drain: stop at the end of the batch, save that point, exit Interrupted
+// within the pod's termination grace period. A second signal changes nothing.
+const interruption = new Interruption();
+process.on('SIGTERM', () => interruption.request('SIGTERM'));
+
 async function main(): Promise<number> {
   const { spec, name } = await readSpec(values.spec!);
   const backend = await selectBackend({ requireGpu: spec.resources.gpus > 0, allowCpu: process.env['FTJ_ALLOW_CPU'] === '1' });
@@ -50,7 +57,7 @@ async function main(): Promise<number> {
   const server = port > 0 ? await metrics.listen(port) : undefined;
   try {
     await runStagedTraining(spec, {
-      reporters, backend, cacheDir: values['cache-dir']!, jobName: name,
+      reporters, backend, cacheDir: values['cache-dir']!, jobName: name, interruption,
       ...(values['pvc-root'] ? { pvcRoot: values['pvc-root'] } : {}),
     });
   } finally {
@@ -76,7 +83,10 @@ async function readSpec(path: string) {
 
 process.exitCode = await main().catch((err: unknown) => {
   const error = err instanceof Error ? err : new Error(String(err));
-  for (const reporter of reporters) reporter.failed?.(error);
+  for (const reporter of reporters) {
+    if (error instanceof InterruptedError) reporter.interrupted?.(error);
+    else reporter.failed?.(error);
+  }
   return exitCodeFor(error);
 });
 await jobStatus?.flush();

@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import { type FineTuneJobSpec, resolveLocation } from '../api/v1alpha1/index.ts';
-import { CheckpointStore, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
+import { CheckpointStore, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
 import { ExampleReader } from './data/batches.ts';
 import { loadDataset } from './data/load-dataset.ts';
 import { preprocessingOf } from './data/preprocessing.ts';
 import { PermanentError } from './errors.ts';
+import { InterruptedError, Interruption } from './interruption.ts';
 import { buildFineTuneModel } from './model/fine-tune-model.ts';
 import { exportModel } from './model/export-model.ts';
 import { checkGraphGradients } from './model/graph-gradient-check.ts';
@@ -24,6 +25,8 @@ export interface TrainingOptions {
   backend: { name: string; source: string; gpu: boolean };
   /** Train a frozen-base head on base features computed once (default true; off only to measure it). */
   featureCache?: boolean;
+  /** Set by SIGTERM: training stops at the end of its batch, saves that point and throws InterruptedError. */
+  interruption?: Interruption;
 }
 
 export interface TrainingOutcome { outputPath: string; stages: StageResult[]; skippedFiles: string[] }
@@ -70,21 +73,27 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   }
 
   const plannedEpochs = spec.stages.reduce((sum, s) => sum + s.epochs, 0);
+  const interruption = options.interruption ?? new Interruption();
   for (const [index, stage] of spec.stages.entries()) {
     if (index < stages.length) continue;
+    if (interruption.requested) throw new InterruptedError(interruption.reason);
     const epochsBefore = spec.stages.slice(0, index).reduce((sum, s) => sum + s.epochs, 0);
-    const initialEpoch = saved.inProgress?.stage === stage.name ? saved.inProgress.epoch : 0;
+    const inProgress = saved.inProgress?.stage === stage.name ? saved.inProgress : undefined;
     const result = await runStage({
       spec, model, data, reader, preprocessing, plannedEpochs, epochsBefore, featureCache: options.featureCache ?? true,
-      onStart: report.stageStarted, onEpoch: report.epochEnded, initialEpoch,
+      onStart: report.stageStarted, onEpoch: report.epochEnded, initialEpoch: inProgress?.epoch ?? 0,
+      ...(inProgress?.batch !== undefined ? { resume: await interruptedState(checkpoints, inProgress) } : {}),
       ...(spec.checkpoint.everyEpochs ? {
         checkpointEvery: { epochs: spec.checkpoint.everyEpochs, save: (epoch: number) => checkpoints.saveEpoch(trained, stages, { stage: stage.name, epoch }) },
       } : {}),
+      interruption,
+      saveInterrupted: (position, extras) => checkpoints.saveInterrupted(trained, stages, position, extras),
     }, stage, index);
     stages.push(result);
     report.stageEnded(result);
     await checkpoints.saveStage(trained, stages);
   }
+  if (interruption.requested) throw new InterruptedError(interruption.reason);
 
   report.exporting();
   await exportModel(model, output.path, { spec, preprocessing, classNames: data.classNames, stages, jobName: options.jobName });
@@ -104,4 +113,14 @@ async function bothInputs<D, M>(data: Promise<D>, model: Promise<M>): Promise<[D
   if (errors.length === 1) throw errors[0]!;
   const message = errors.map((e) => e.message).join('\n');
   throw errors.some((e) => e instanceof PermanentError) ? new PermanentError(message) : new Error(message);
+}
+
+/** What an interrupted attempt saved of the stage it stopped in, besides the weights. */
+async function interruptedState(checkpoints: CheckpointStore, inProgress: StageInProgress) {
+  return {
+    batch: inProgress.batch!,
+    ...(inProgress.optimizer ? { optimizer: await checkpoints.optimizerWeights() } : {}),
+    ...(inProgress.earlyStopping ? { earlyStopping: inProgress.earlyStopping } : {}),
+    ...(inProgress.earlyStopping?.bestWeights ? { bestWeights: await checkpoints.bestWeights() } : {}),
+  };
 }

@@ -44,7 +44,7 @@ describe('end to end: failures, capacity and lifecycle', () => {
     }
   });
 
-  it('suspending a running job stops its pod; resuming continues from the checkpoint', async (t) => {
+  it('suspending a running job stops its pod (SIGTERM: the exact point saved); resuming continues from that point', async (t) => {
     const { namespace, agent, api, spec } = await localCluster(t, { perClass: 80 });
     await api.create('pausable', spec('pausable', SLOW_STAGES));
     await untilFineTune(agent, namespace, 'pausable-trainer-1');
@@ -53,12 +53,18 @@ describe('end to end: failures, capacity and lifecycle', () => {
     await api.waitFor('pausable', (j) => j.status?.phase === 'Suspended', 'Suspended');
     await api.waitForPods('pausable', 0, 60_000);
     assert.equal(alive(pid), false, 'the trainer process is gone');
+    // SIGTERM: the trainer finished its batch, saved that point and said so, in its log and in the status.
+    assert.match(agent.logs(namespace, 'pausable-trainer-1'), /INTERRUPTED: interrupted \(SIGTERM\) in stage "fine-tune" after \d+ epochs and \d+ batches; saved there/);
+    const suspended = await api.waitFor('pausable', (j) => j.status?.stages?.[1]?.state === 'Interrupted', 'fine-tune Interrupted');
+    assert.match(suspended.status!.stages![1]!.message!, /SIGTERM.*the next attempt resumes there/);
 
     await api.patchSpec('pausable', { suspend: false });
     const job = await api.waitFor('pausable', (j) => j.status?.phase === 'Succeeded', 'Succeeded after resuming', 180_000);
     assert.equal(job.status!.attempts, 2);
     assert.equal(job.status!.failedAttempts ?? 0, 0, 'a suspension is not a failure');
-    assert.match(agent.logs(namespace, 'pausable-trainer-2'), /resuming from checkpoint: stage "head" already completed/);
+    assert.match(agent.logs(namespace, 'pausable-trainer-2'),
+      /resuming from checkpoint: stage "head" already completed, not run again; stage "fine-tune" continues at epoch \d+, batch \d+, where the last attempt was stopped/);
+    assert.deepEqual(job.status!.stages!.map((s) => s.state), ['Succeeded', 'Succeeded']);
   });
 
   it('deleting a running job removes its pod (garbage collector) and leaves no orphaned process', async (t) => {

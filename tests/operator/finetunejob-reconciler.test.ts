@@ -259,6 +259,50 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     c.step();
     assert.equal(c.conditions()['PodCreateFailure'], 'False/PodCreated');
   });
+
+  it('retries a trainer stopped by SIGTERM (exit 4, its point saved) without counting it, whatever the rules say', () => {
+    const c = cluster({ ...minimalSpec(), backoffLimit: 0, retryPolicy: { rules: [{ action: 'Count', onExitCodes: { operator: 'NotIn', values: [0] } }] } });
+    c.start();
+    c.exit(1, 4);
+    const retry = c.step();
+    assert.equal(retry.createPod!.metadata!.name, 'flowers-trainer-2');
+    assert.equal(c.conditions()['Restarting'], 'True/TrainerInterrupted');
+    assert.equal(c.state.job.status!.failedAttempts, 0);
+  });
+
+  it('gives the trainer pod a termination grace period to save its point (60 s, or podTemplate\'s)', () => {
+    assert.equal(cluster().step().createPod!.spec!.terminationGracePeriodSeconds, 60);
+    const custom = cluster({ ...minimalSpec(), podTemplate: { terminationGracePeriodSeconds: 300 } });
+    assert.equal(custom.step().createPod!.spec!.terminationGracePeriodSeconds, 300);
+  });
+
+  it('settles the Running stage of a trainer that died without reporting: Interrupted, as the trainer, once no pod can run', () => {
+    const c = cluster({ ...minimalSpec(), backoffLimit: 1 });
+    c.start();
+    c.pod(1).status = { phase: 'Running' };
+    c.step();
+    const head = { name: 'head', state: 'Succeeded', epochsRun: 3 } as const;
+    const fineTune = { name: 'fine-tune', state: 'Running', epochsRun: 2, startTime: T0.toISOString() } as const;
+    c.state.job.status = { ...c.state.job.status!, stage: 'fine-tune', stages: [head, fineTune], metrics: { epoch: 2, loss: 0.5 } };
+    c.pod(1).metadata!.deletionTimestamp = T0;
+    assert.equal(c.step().trainerStatus, undefined, 'a terminating trainer may still report its own interruption');
+    delete c.pod(1).metadata!.deletionTimestamp;
+    c.exit(1, 137, T0); // SIGKILL: no report
+    const decision = c.step(later(1));
+    const settled = decision.trainerStatus!;
+    assert.deepEqual(settled.stages!.map((s) => [s.name, s.state, s.endReason]), [['head', 'Succeeded', undefined], ['fine-tune', 'Interrupted', 'Interrupted']]);
+    assert.match(settled.stages![1]!.message!, /stopped without reporting.*the next attempt resumes/);
+    assert.deepEqual(settled.metrics, { epoch: 2, loss: 0.5 }, 'the trainer\'s other fields are kept: the apply owns them all');
+    c.state.job.status = { ...c.state.job.status!, ...settled };
+    assert.equal(c.step(later(2)).trainerStatus, undefined, 'settled once');
+
+    c.state.job.status = { ...c.state.job.status!, stages: [head, fineTune] };
+    c.step(later(20));
+    c.exit(2, 137, later(30));
+    const failed = c.step(later(31));
+    assert.equal(c.state.job.status!.phase, 'Failed');
+    assert.deepEqual(failed.trainerStatus!.stages!.map((s) => s.state), ['Succeeded', 'Failed']);
+  });
 });
 
 describe('trainer pod', () => {

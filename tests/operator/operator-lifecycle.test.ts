@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { FINETUNEJOB, GROUP, VERSION } from '../../src/api/v1alpha1/index.ts';
 import { jobStatusReporter } from '../../src/trainer/report/job-status-reporter.ts';
 import { eventually, installCRDs, kubeConfig, kubectl } from '../support/cluster.ts';
 import { condition, withOperator } from './support/operator-harness.ts';
@@ -35,7 +36,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     assert.deepEqual(running.status!.stages!.map((s) => [s.name, s.state]), [['head', 'Succeeded'], ['fine-tune', 'Running']]);
     assert.equal(running.status!.phase, 'Running', 'the trainer\'s apply left the operator\'s fields alone');
     const { stdout, stderr } = await kubectl(['get', 'ftj', 'flowers', '-n', ns, '--no-headers']);
-    assert.match(stdout, /^flowers\s+Running\s+fine-tune\s+1\s+0\.6123\s+/, `metrics are rounded for people: ${stdout}${stderr}`);
+    assert.match(stdout, /^flowers\s+Running\s+fine-tune\s+0\s+0\.6123\s+/, `metrics are rounded for people: ${stdout}${stderr}`);
 
     trainer.exporting!();
     trainer.exported!({ path: '/out/flowers', stages: [] });
@@ -45,9 +46,10 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     assert.equal(condition(done, 'Succeeded'), 'True/TrainerSucceeded');
     assert.ok(done.status!.completionTime);
     assert.equal(done.status!.stages!.length, 2, 'the operator\'s apply left the trainer\'s history alone');
-    const wide = await kubectl(['get', 'ftj', 'flowers', '-n', ns, '-o', 'wide', '--no-headers']);
-    const [, phase, stage, , , attempts, reason] = wide.stdout.trim().split(/\s+/);
-    assert.deepEqual([phase, stage, attempts, reason], ['Succeeded', '<none>', '1', 'TrainerSucceeded'], wide.stdout);
+    const wide = await kubectl(['get', 'ftj', 'flowers', '-n', ns, '-o', 'wide']);
+    const [header, row] = wide.stdout.split('\n') as [string, string];
+    const column = (name: string) => row.slice(header.indexOf(name)).split(/\s{2,}|\s*$/)[0];
+    assert.deepEqual([column('PHASE'), column('STAGE'), column('REASON')], ['Succeeded', '', 'TrainerSucceeded'], `no stage once done; the headline reason: ${wide.stdout}`);
     // Events are sent after the status write, without holding the worker: wait for them.
     await eventually(async () => {
       const events = await api.events('flowers');
@@ -129,11 +131,74 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     assert.ok(manager.isLeader, 'the operator kept running');
   });
 
-  it('says on the job why its pod cannot be created (here: a missing ServiceAccount), and keeps retrying', async (t) => {
+  it('says in the status why its pod cannot be created (a missing ServiceAccount), retries, and creates it once it can', async (t) => {
     const { namespace: ns, api } = await withOperator(t, 'op-refused');
     await api.create('no-account', { podTemplate: { serviceAccountName: 'missing-trainer-account' } });
+    const refused = await api.waitFor('no-account', (j) => condition(j, 'PodCreateFailure') === 'True/FailedCreatePod', 'PodCreateFailure');
+    assert.equal(refused.status!.phase, 'Pending');
+    assert.match(refused.status!.conditions!.find((c) => c.type === 'PodCreateFailure')!.message, /missing-trainer-account/);
+    const wide = await kubectl(['get', 'ftj', 'no-account', '-n', ns, '-o', 'wide', '--no-headers']);
+    assert.match(wide.stdout, /^no-account\s+Pending\s+.*FailedCreatePod/, wide.stdout);
     const core = kubeConfig().makeApiClient(CoreV1Api);
-    await eventually(async () => (await core.listNamespacedEvent({ namespace: ns })).items
-      .some((e) => e.reason === 'FailedCreatePod' && e.type === 'Warning' && /missing-trainer-account/.test(e.message ?? '')), 'a FailedCreatePod event naming the ServiceAccount');
+    const failedCreates = async () => (await core.listNamespacedEvent({ namespace: ns })).items.filter((e) => e.reason === 'FailedCreatePod');
+    await eventually(async () => (await failedCreates()).length === 1, 'one FailedCreatePod event');
+
+    // The retries go on (with backoff): once the account exists, the pod is created and the condition clears.
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'missing-trainer-account' } } });
+    await api.waitForPods('no-account', 1, 30_000);
+    await api.waitFor('no-account', (j) => condition(j, 'PodCreateFailure') === 'False/PodCreated', 'PodCreateFailure cleared');
+    assert.equal((await failedCreates()).length, 1, 'repeated refusals are one event, counted');
+  });
+
+  it('a job re-created after an orphaning delete never takes the old pods: they are deleted and it trains', async (t) => {
+    const { namespace: ns, api } = await withOperator(t, 'op-recreate');
+    const first = await api.create('again');
+    const [old] = await api.waitForPods('again', 1);
+    await api.setPod(old!, 'Succeeded', 0);
+    await api.waitFor('again', (j) => j.status?.phase === 'Succeeded', 'the first job Succeeded');
+    const { code, stderr } = await kubectl(['delete', 'ftj', 'again', '-n', ns, '--cascade=orphan']);
+    assert.equal(code, 0, stderr);
+    await eventually(async () => (await api.get('again')) === undefined, 'the first job gone');
+
+    const second = await api.create('again');
+    assert.notEqual(second.metadata.uid, first.metadata.uid);
+    let pods = await api.pods('again');
+    await eventually(async () => {
+      pods = await api.pods('again');
+      return pods.length === 1 && pods[0]!.metadata!.ownerReferences?.[0]?.uid === second.metadata.uid;
+    }, 'one pod, the new job\'s (the old one deleted)');
+    const [fresh] = pods;
+    assert.equal(fresh!.metadata!.name, 'again-trainer-1');
+    assert.equal(fresh!.status?.phase ?? 'Pending', 'Pending', 'a new pod, not the old Succeeded one');
+    const job = await api.get('again');
+    assert.notEqual(job!.status?.phase, 'Succeeded', 'not Succeeded without training');
+    await eventually(async () => (await api.events('again')).includes('DeletingStalePod'), 'the DeletingStalePod event');
+  });
+
+  it('a trainer killed without reporting leaves no stage claiming Running: Interrupted, written as the trainer', async (t) => {
+    const { namespace: ns, api } = await withOperator(t, 'op-killed');
+    await api.create('killed', { backoffLimit: 1 });
+    const [pod] = await api.waitForPods('killed', 1);
+    await api.setPod(pod!, 'Running');
+    const trainer = jobStatusReporter(kubeConfig(), { namespace: ns, name: 'killed' }, (m) => assert.fail(m));
+    trainer.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 5, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
+    await trainer.flush();
+    await api.waitFor('killed', (j) => j.status?.stages?.[0]?.state === 'Running', 'stage head Running');
+
+    await api.setPod(pod!, 'Failed', 137);
+    const settled = await api.waitFor('killed', (j) => j.status?.stages?.[0]?.state === 'Interrupted', 'stage head Interrupted');
+    assert.match(settled.status!.stages![0]!.message!, /stopped without reporting/);
+    const custom = kubeConfig().makeApiClient(CustomObjectsApi);
+    const raw = await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: FINETUNEJOB.plural, name: 'killed' }) as { metadata: { managedFields: { manager: string; subresource?: string; fieldsV1: unknown }[] } };
+    const owners = raw.metadata.managedFields.filter((f) => JSON.stringify(f.fieldsV1).includes('"f:stages"')).map((f) => f.manager);
+    assert.deepEqual(owners, ['finetune-trainer'], 'the stages stay the trainer\'s');
+
+    // The next attempt's trainer reports the stage Running again, with no conflict.
+    const [, next] = await api.waitForPods('killed', 2, 30_000);
+    assert.equal(next!.metadata!.name, 'killed-trainer-2');
+    const resumed = jobStatusReporter(kubeConfig(), { namespace: ns, name: 'killed' }, (m) => assert.fail(m));
+    resumed.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 5, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
+    await resumed.flush();
+    await api.waitFor('killed', (j) => j.status?.stages?.[0]?.state === 'Running', 'stage head Running again');
   });
 });

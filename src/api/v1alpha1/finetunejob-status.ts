@@ -3,19 +3,21 @@ import { conditionList } from './condition.ts';
 
 const time = (description: string) => z.string().meta({ format: 'date-time', description });
 
-export const StageEndReason = z.enum(['EpochsDone', 'EarlyStopped', 'DeadlineExceeded', 'Error', 'Suspended']);
+export const StageEndReason = z.enum(['EpochsDone', 'EarlyStopped', 'DeadlineExceeded', 'Error', 'Interrupted']);
 export type StageEndReason = z.output<typeof StageEndReason>;
 
 export const StageStatus = z.strictObject({
   name: z.string().meta({ description: 'Stage name from spec.stages.' }),
-  state: z.enum(['Pending', 'Running', 'Succeeded', 'Failed']).meta({ description: 'State of the stage.' }),
+  state: z.enum(['Pending', 'Running', 'Succeeded', 'Failed', 'Interrupted']).meta({
+    description: 'State of the stage. Interrupted: its pod was stopped (SIGTERM, or lost); the next attempt resumes it from its checkpoint.',
+  }),
   startTime: time('When the stage started.').optional(),
   endTime: time('When the stage ended.').optional(),
   epochsRun: z.number().int().min(0).default(0).meta({ description: 'Epochs completed.' }),
   bestEpoch: z.number().int().min(0).optional().meta({ description: 'Epoch (1-based) with the best monitored value.' }),
   monitor: z.string().optional().meta({ description: 'Monitored metric.' }),
   bestValue: z.number().optional().meta({ description: 'Best monitored value.' }),
-  endReason: StageEndReason.optional().meta({ description: 'Why the stage ended: EpochsDone, EarlyStopped, DeadlineExceeded, Error or Suspended.' }),
+  endReason: StageEndReason.optional().meta({ description: 'Why the stage ended: EpochsDone, EarlyStopped, DeadlineExceeded, Error or Interrupted (its pod was stopped; the next attempt resumes it).' }),
   message: z.string().optional().meta({ description: 'Detail, e.g. the error.' }),
   attempt: z.number().int().min(1).optional().meta({ description: 'Attempt that completed the stage (a later attempt resumes after it).' }),
 });

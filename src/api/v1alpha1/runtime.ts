@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TrainerExitCode } from './trainer-contract.ts';
 
 /** A Kubernetes quantity (cpu: 500m, memory: 8Gi). */
 const Quantity = z.union([
@@ -34,16 +35,11 @@ export const PodTemplate = z.strictObject({
   volumes: z.array(passThrough('A core/v1 Volume.')).optional().meta({ description: 'Extra volumes of the trainer pod (core/v1 Volume).' }),
   volumeMounts: z.array(passThrough('A core/v1 VolumeMount.')).optional().meta({ description: 'Extra volume mounts of the trainer container (core/v1 VolumeMount).' }),
   securityContext: passThrough('Container securityContext (core/v1 SecurityContext) replacing the restrictive default.').optional(),
+  terminationGracePeriodSeconds: z.number().int().min(1).max(3600).optional().meta({
+    description: 'Seconds the trainer has after SIGTERM (preemption, eviction, suspension) to finish its batch and save that exact point, which the next attempt resumes from. Default: 60. Raise it for models whose batch or checkpoint takes longer.',
+  }),
 }).optional().meta({ description: 'Overrides of the trainer pod.' });
 
-/** Exit codes of the trainer, documented in the README. */
-export const TrainerExitCode = {
-  Success: 0,
-  /** Invalid spec, model or data: retrying cannot help. */
-  Permanent: 2,
-  /** Infrastructure or other transient failure: retry. */
-  Transient: 3,
-} as const;
 
 export const RetryRule = z.strictObject({
   action: z.enum(['FailJob', 'Count', 'Ignore']).meta({
@@ -59,7 +55,7 @@ export const RetryPolicy = z.strictObject({
   rules: z.array(RetryRule).default([
     { action: 'FailJob', onExitCodes: { operator: 'In', values: [TrainerExitCode.Permanent] } },
   ]).meta({ description: 'Rules checked in order; the first match decides. Unmatched failures count toward backoffLimit. Default: exit code 2 (invalid spec/model/data) fails the job at once.' }),
-}).prefault({}).meta({ description: 'Retry decision by trainer exit code. Pods deleted, evicted or preempted are always retried without counting.' });
+}).prefault({}).meta({ description: 'Retry decision by trainer exit code. Pods deleted, evicted or preempted, and a trainer stopped by SIGTERM (exit code 4, its point saved), are always retried without counting.' });
 
 export const runtimeFields = {
   resources: Resources,

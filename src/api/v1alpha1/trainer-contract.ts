@@ -1,3 +1,5 @@
+import type { FineTuneJobStatus } from './finetunejob-status.ts';
+
 /**
  * The contract between the operator and the trainer pod it creates. Both sides
  * import it; neither imports the other.
@@ -6,11 +8,15 @@
  * one field manager per side: the operator owns phase, conditions, attempts
  * and times; the trainer owns the fields below. Neither can overwrite the
  * other's fields, and `stages` (a list-map keyed by name) keeps its history
- * in etcd across pod and operator restarts.
+ * in etcd across pod and operator restarts. One exception: a trainer killed
+ * without warning cannot report, so the operator applies its fields for it,
+ * as the trainer's field manager, with its Running stage Interrupted.
  */
 export const OPERATOR_FIELD_MANAGER = 'finetune-operator';
 export const TRAINER_FIELD_MANAGER = 'finetune-trainer';
 export const TRAINER_STATUS_FIELDS = ['stage', 'stages', 'progress', 'metrics', 'skippedFiles', 'outputURI'] as const;
+/** The status the trainer's field manager owns. */
+export type TrainerStatus = Pick<FineTuneJobStatus, (typeof TRAINER_STATUS_FIELDS)[number]>;
 
 /** Labels of a trainer pod. */
 export const JOB_NAME_LABEL = 'finetune.dev/job-name';
@@ -34,3 +40,20 @@ export const TRAINER_METRICS_PORT = 9400;
 export function retryDelaySeconds(failedAttempts: number, baseSeconds = 10): number {
   return Math.min(baseSeconds * 2 ** Math.max(0, failedAttempts - 1), 360);
 }
+
+/** Exit codes of the trainer, documented in the README; the operator's retry decision reads them. */
+export const TrainerExitCode = {
+  Success: 0,
+  /** Invalid spec, model or data: retrying cannot help. */
+  Permanent: 2,
+  /** Infrastructure or other transient failure: retry. */
+  Transient: 3,
+  /**
+   * Stopped by SIGTERM (preemption, eviction, suspension, a drain) after saving the exact point
+   * it reached: retried without counting toward backoffLimit, like an eviction.
+   */
+  Interrupted: 4,
+} as const;
+
+/** The trainer pod's default terminationGracePeriodSeconds: time to finish a batch and save it after SIGTERM. */
+export const DEFAULT_TERMINATION_GRACE_SECONDS = 60;

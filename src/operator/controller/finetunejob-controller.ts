@@ -1,6 +1,6 @@
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import {
-  API_VERSION, FINETUNEJOB, type FineTuneJobStatus, GROUP, JOB_NAME_LABEL, OPERATOR_FIELD_MANAGER, VERSION,
+  API_VERSION, FINETUNEJOB, type FineTuneJobStatus, GROUP, JOB_NAME_LABEL, OPERATOR_FIELD_MANAGER, TRAINER_FIELD_MANAGER, VERSION,
 } from '../../api/v1alpha1/index.ts';
 import type { OperatorMetrics } from '../metrics/operator-metrics.ts';
 import { type Decision, podCreateRefused, reconcileFineTuneJob, type ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
@@ -66,7 +66,8 @@ export class FineTuneJobController {
       await this.track('DELETE', () => this.core.deleteNamespacedPod({ name: pod, namespace }), [404]);
     }
     if (decision.createPod) await this.createPod(job, decision);
-    if (decision.status) await this.writeStatus(job, decision.status);
+    const resourceVersion = decision.status ? await this.writeStatus(job, decision.status) : job.metadata?.resourceVersion;
+    if (decision.trainerStatus) await this.writeDeadTrainerStatus(job, decision.trainerStatus, resourceVersion);
     // Events only once the status is written (the recorder queues them; they are not state).
     for (const event of decision.events) this.events.record(ref, event);
     if (decision.deleteJob) {
@@ -105,13 +106,30 @@ export class FineTuneJobController {
    * resourceVersion makes a decision from a stale cache fail with 409 (retried with backoff, on a
    * fresher cache) instead of overwriting newer status.
    */
-  private async writeStatus(job: CachedJob, status: Decision['status']): Promise<void> {
-    const { name, namespace, resourceVersion } = job.metadata as { name: string; namespace: string; resourceVersion?: string };
+  private async writeStatus(job: CachedJob, status: Decision['status']): Promise<string | undefined> {
+    return await this.applyStatus(job, status, OPERATOR_FIELD_MANAGER, job.metadata?.resourceVersion);
+  }
+
+  /**
+   * The fields of a trainer that died without reporting, as the trainer's own field manager (so a new
+   * attempt's trainer owns them again when it reports), on the state the operator's write just made.
+   */
+  private async writeDeadTrainerStatus(job: CachedJob, status: Decision['trainerStatus'], resourceVersion: string | undefined): Promise<void> {
+    await this.applyStatus(job, status, TRAINER_FIELD_MANAGER, resourceVersion);
+  }
+
+  /** A server-side apply of `status` by `manager`; returns the job's new resourceVersion. */
+  private async applyStatus(job: CachedJob, status: unknown, manager: string, resourceVersion: string | undefined): Promise<string | undefined> {
+    const { name, namespace } = job.metadata as { name: string; namespace: string };
     const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name, namespace, resourceVersion }, status };
-    await this.track('PATCH', () => this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, body, fieldManager: OPERATOR_FIELD_MANAGER, force: true },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    ), [404]);
+    let written: KubernetesObject | undefined;
+    await this.track('PATCH', async () => {
+      written = await this.custom.patchNamespacedCustomObjectStatus(
+        { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, body, fieldManager: manager, force: true },
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+      ) as KubernetesObject;
+    }, [404]);
+    return written?.metadata?.resourceVersion;
   }
 
   /** Runs a request, counting it by method and code; `tolerated` codes (NotFound, AlreadyExists) are not errors. */

@@ -2,7 +2,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import {
   ATTEMPT_LABEL, ConditionType, type FineTuneJobSpec, type FineTuneJobStatus, OPERATOR_MANAGER,
-  retryDelaySeconds, validateFineTuneJobSpec,
+  retryDelaySeconds, type StageStatus, TRAINER_STATUS_FIELDS, type TrainerStatus, validateFineTuneJobSpec,
 } from '../../api/v1alpha1/index.ts';
 import { isTrue, setCondition } from './job-conditions.ts';
 import { classifyFailure } from './retry-decision.ts';
@@ -39,6 +39,11 @@ export interface Decision {
   /** Emitted once the status write succeeds. */
   events: JobEvent[];
   requeueAfterSeconds?: number;
+  /**
+   * The trainer's fields, written for a trainer that died without saying so (SIGKILL, OOM, a lost
+   * node): its stage no longer claims Running. Applied as the trainer's field manager, after `status`.
+   */
+  trainerStatus?: TrainerStatus;
 }
 
 const OPERATOR_FIELDS = [
@@ -87,8 +92,12 @@ class ReconcilePass {
   /** Pods labelled with the job's name that another (deleted) job of that name, or nobody, controls. */
   readonly stalePods: V1Pod[];
 
+  /** The trainer's fields as stored. */
+  readonly trainerStatus: TrainerStatus;
+
   constructor(observed: ObservedJob) {
     const meta = observed.job.metadata ?? {};
+    this.trainerStatus = pickTrainerStatus(observed.job.status);
     this.name = meta.name!;
     this.namespace = meta.namespace!;
     this.uid = meta.uid!;
@@ -127,6 +136,7 @@ class ReconcilePass {
   finish(): Decision {
     this.next.observedGeneration = this.generation;
     if (!isDeepStrictEqual(this.next, this.current)) this.decision.status = this.next;
+    settleDeadTrainer(this);
     return this.decision;
   }
 
@@ -355,6 +365,34 @@ function startNextAttempt(pass: ReconcilePass, spec: FineTuneJobSpec, settings: 
   pass.condition({ type: ConditionType.Created, status: 'True', reason: 'PodCreated', message });
   pass.event('Normal', 'PodCreated', message);
   return pass.finish();
+}
+
+/**
+ * A stage the trainer reported Running while no trainer pod is alive: its
+ * trainer was killed without warning (SIGKILL, OOM, a lost node) and could not
+ * say so. The operator writes the dead trainer's last word for it, as the
+ * trainer's own field manager (the trainer owns `stages`; a new attempt's
+ * trainer takes its fields back when it starts): Interrupted while the job
+ * goes on, Failed when it has failed for good.
+ */
+function settleDeadTrainer(pass: ReconcilePass): void {
+  // A terminating pod's trainer may still be saving its point and will report it: only settle once none can run.
+  const mayRun = (pod: V1Pod) => pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
+  if (pass.pods.some(mayRun) || !pass.trainerStatus.stages?.some((s) => s.state === 'Running')) return;
+  const failed = pass.next.phase === 'Failed';
+  const attempt = pass.next.attempts ? ` of attempt ${pass.next.attempts}` : '';
+  const settled = (stage: StageStatus): StageStatus => (stage.state !== 'Running' ? stage : {
+    ...stage, state: failed ? 'Failed' : 'Interrupted', endTime: pass.at, endReason: failed ? 'Error' : 'Interrupted',
+    message: `the trainer${attempt} stopped without reporting (killed, out of memory or its node lost)${
+      failed ? '' : '; the next attempt resumes from the last checkpoint'}`,
+  });
+  pass.decision.trainerStatus = { ...pass.trainerStatus, stages: pass.trainerStatus.stages!.map(settled) };
+}
+
+function pickTrainerStatus(status: FineTuneJobStatus | undefined): TrainerStatus {
+  const picked: Record<string, unknown> = {};
+  for (const key of TRAINER_STATUS_FIELDS) if (status?.[key] !== undefined) picked[key] = status[key];
+  return picked as TrainerStatus;
 }
 
 function clearCreateFailure(pass: ReconcilePass): void {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Affinity, V1Container, V1EnvVar, V1Pod, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import {
-  API_VERSION, ATTEMPT_LABEL, FINETUNEJOB, type FineTuneJobSpec, JOB_NAME_LABEL, type Location, PVC_MOUNT_ROOT,
+  API_VERSION, ATTEMPT_LABEL, DEFAULT_TERMINATION_GRACE_SECONDS, FINETUNEJOB, type FineTuneJobSpec, JOB_NAME_LABEL, type Location, PVC_MOUNT_ROOT,
   TRAINER_CONTAINER, TRAINER_ENV, TRAINER_METRICS_PORT,
 } from '../../api/v1alpha1/index.ts';
 
@@ -97,6 +97,8 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
     },
     spec: {
       restartPolicy: 'Never',
+      // After SIGTERM the trainer finishes its batch and saves that point: it needs the time to write it.
+      terminationGracePeriodSeconds: template.terminationGracePeriodSeconds ?? DEFAULT_TERMINATION_GRACE_SECONDS,
       serviceAccountName: template.serviceAccountName ?? settings.trainerServiceAccount,
       securityContext: { runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
       containers: [container],

@@ -6,8 +6,33 @@ import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { fileSystemModel } from '../model/file-io-handler.ts';
 import type { StageResult } from '../report/reporter.ts';
 
-/** A stage interrupted after `epoch` epochs, saved by checkpoint.everyEpochs. */
-export interface StageInProgress { stage: string; epoch: number }
+/**
+ * A stage saved part-way: after `epoch` epochs (checkpoint.everyEpochs), or,
+ * when the pod was stopped, `batch` batches into the next epoch, with the
+ * optimizer's state and early stopping's, so the run goes on exactly there.
+ */
+export interface StageInProgress {
+  stage: string;
+  epoch: number;
+  batch?: number;
+  earlyStopping?: EarlyStoppingState;
+  /** The optimizer's weights (Adam's moments, its step count) were saved beside the model's. */
+  optimizer?: boolean;
+}
+
+/** An optimizer weight, as tf.Optimizer's getWeights() and setWeights() take them. */
+export interface NamedTensor { name: string; tensor: tf.Tensor }
+
+/** Early stopping's state within a stage; the best epoch's weights are saved beside the model's when kept. */
+export interface EarlyStoppingState { best?: number; bestEpoch?: number; wait: number; bestWeights: boolean }
+
+/** What an interrupted stage saves besides the model's weights. */
+export interface InterruptedExtras {
+  optimizer: NamedTensor[];
+  earlyStopping: EarlyStoppingState;
+  /** The best epoch's weights of the stage's model, in its getWeights() order. */
+  bestWeights?: tf.Tensor[];
+}
 
 interface CheckpointState { specHash: string; completed: StageResult[]; inProgress?: StageInProgress }
 
@@ -21,8 +46,9 @@ export function trainingSpecHash(spec: FineTuneJobSpec): string {
  * Checkpoints at stage boundaries (the weights after each completed stage and
  * the stage history), and every N epochs within a stage when asked, so a
  * restarted pod resumes after the last completed stage, or within a stage at
- * the last saved epoch. Weights only: the optimizer's moments start afresh,
- * as with Keras' weights-only checkpoints.
+ * the last saved epoch (weights only there: the optimizer's moments start
+ * afresh, as with Keras' weights-only checkpoints). A pod stopped by SIGTERM
+ * saves its exact point, optimizer and early stopping included.
  */
 export class CheckpointStore {
   private readonly dir: string;
@@ -53,12 +79,36 @@ export class CheckpointStore {
     await this.save(model, 'in-progress', { specHash: this.specHash, completed, inProgress });
   }
 
+  /**
+   * Saves the exact point a stopped pod reached: the weights, the optimizer's
+   * state and early stopping's (its best weights too), then the state file.
+   */
+  async saveInterrupted(model: tf.LayersModel, completed: StageResult[], inProgress: StageInProgress, extras: InterruptedExtras): Promise<void> {
+    await saveTensors(join(this.dir, 'in-progress', 'optimizer.json'), Object.fromEntries(extras.optimizer.map((w) => [w.name, w.tensor])));
+    const best = extras.bestWeights ?? [];
+    await saveTensors(join(this.dir, 'in-progress', 'best-weights.json'), Object.fromEntries(best.map((w, i) => [String(i), w])));
+    await this.save(model, 'in-progress', {
+      specHash: this.specHash, completed,
+      inProgress: { ...inProgress, optimizer: true, earlyStopping: { ...extras.earlyStopping, bestWeights: best.length > 0 } },
+    });
+  }
+
+  /** The optimizer's saved weights, in the order it gave them (for Optimizer.setWeights). */
+  async optimizerWeights(): Promise<NamedTensor[]> {
+    return Object.entries(await loadTensors(join(this.dir, 'in-progress', 'optimizer.json'))).map(([name, tensor]) => ({ name, tensor }));
+  }
+
+  /** Early stopping's saved best weights, in the model's getWeights() order. */
+  async bestWeights(): Promise<tf.Tensor[]> {
+    const saved = await loadTensors(join(this.dir, 'in-progress', 'best-weights.json'));
+    return Object.keys(saved).sort((a, b) => Number(a) - Number(b)).map((key) => saved[key]!);
+  }
+
   /** Loads the weights of the saved point `state` describes into `model` (built the same way). */
   async restore(model: tf.LayersModel, state: { completed: StageResult[]; inProgress?: StageInProgress }): Promise<void> {
     const folder = state.inProgress ? 'in-progress' : `stage-${state.completed.length}-${state.completed.at(-1)!.name}`;
     const path = join(this.dir, folder, 'weights.json');
-    const artifacts = await fileSystemModel(path).load();
-    const saved = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
+    const saved = await loadTensors(path);
     try {
       for (const [key, variable] of weightsByKey(model)) {
         const value = saved[key];
@@ -71,12 +121,22 @@ export class CheckpointStore {
   }
 
   private async save(model: tf.LayersModel, folder: string, state: CheckpointState): Promise<void> {
-    const { data, specs } = await tf.io.encodeWeights(Object.fromEntries([...weightsByKey(model)].map(([key, variable]) => [key, variable.read()])));
-    await fileSystemModel(join(this.dir, folder, 'weights.json')).save({ weightSpecs: specs, weightData: data });
+    await saveTensors(join(this.dir, folder, 'weights.json'), Object.fromEntries([...weightsByKey(model)].map(([key, variable]) => [key, variable.read()])));
     await mkdir(this.dir, { recursive: true });
     await writeFile(join(this.dir, 'state.json.partial'), JSON.stringify(state, null, 2));
     await rename(join(this.dir, 'state.json.partial'), join(this.dir, 'state.json'));
   }
+}
+
+/** Named tensors as a weights manifest and its binary file, in their order. */
+async function saveTensors(path: string, tensors: Record<string, tf.Tensor>): Promise<void> {
+  const { data, specs } = await tf.io.encodeWeights(tensors);
+  await fileSystemModel(path).save({ weightSpecs: specs, weightData: data });
+}
+
+async function loadTensors(path: string): Promise<Record<string, tf.Tensor>> {
+  const artifacts = await fileSystemModel(path).load();
+  return tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs!);
 }
 
 /**

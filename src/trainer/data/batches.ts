@@ -59,10 +59,15 @@ export class ExampleReader {
   }
 }
 
+/** Where a resumed stage goes on: its first epoch is `epoch`, of which `batch` batches were trained already. */
+export interface ResumePoint { epoch: number; batch: number }
+
 export interface BatchStreamOptions {
   batchSize: number;
   /** Reshuffle every epoch with seed + epoch. */
   shuffleSeed?: number;
+  /** A resumed stage: epochs are numbered from here (so each gets the order it had), and its first batches are skipped unread. */
+  resumeAt?: ResumePoint;
   /** Augment (training only); seeded per epoch. */
   augmentation?: { spec: FineTuneJobSpec; preprocessing: Preprocessing; seed: number };
   /** Map each batch's inputs (e.g. through the frozen base). */
@@ -74,28 +79,35 @@ export interface BatchStreamOptions {
  * decoded a batch ahead (prefetch) while the previous batch trains.
  */
 export function exampleDataset(examples: Example[], reader: ExampleReader, options: BatchStreamOptions): tf.data.Dataset<tf.TensorContainer> {
-  let epoch = 0;
+  let epoch = options.resumeAt?.epoch ?? 0;
   return tf.data.generator(async function* () {
-    const order = options.shuffleSeed === undefined ? examples : shuffled(examples, options.shuffleSeed + epoch);
-    const random = options.augmentation ? seededRandom(options.augmentation.seed + epoch) : undefined;
-    epoch++;
-    for (let start = 0; start < order.length; start += options.batchSize) {
+    const current = epoch++;
+    const order = options.shuffleSeed === undefined ? examples : shuffled(examples, options.shuffleSeed + current);
+    for (let index = skippedBatches(options.resumeAt, current); index * options.batchSize < order.length; index++) {
+      const start = index * options.batchSize;
       const batch = await reader.read(order.slice(start, start + options.batchSize));
       if (!batch) continue;
+      // Seeded per batch, not per epoch: a resumed epoch augments its remaining batches as they would have been.
+      const random = options.augmentation ? seededRandom(batchSeed(options.augmentation.seed, current, index)) : undefined;
       yield transform(batch, options, random);
     }
   } as unknown as () => Generator<tf.TensorContainer>).prefetch(2);
 }
 
+/** Batches of `epoch` a resumed stage trained before it stopped (a batch of only unreadable files counts too). */
+const skippedBatches = (resumeAt: ResumePoint | undefined, epoch: number) => (resumeAt?.epoch === epoch ? resumeAt.batch : 0);
+
+const batchSeed = (seed: number, epoch: number, batch: number) => (seed + Math.imul(epoch + 1, 0x9e3779b1) + Math.imul(batch + 1, 0x85ebca6b)) >>> 0;
+
 /** A tf.data dataset over feature tensors held in memory (cached base features), shuffled per epoch. */
-export function tensorDataset(xs: tf.Tensor, ys: tf.Tensor1D, batchSize: number, shuffleSeed?: number): tf.data.Dataset<tf.TensorContainer> {
-  let epoch = 0;
+export function tensorDataset(xs: tf.Tensor, ys: tf.Tensor1D, batchSize: number, shuffleSeed?: number, resumeAt?: ResumePoint): tf.data.Dataset<tf.TensorContainer> {
+  let epoch = resumeAt?.epoch ?? 0;
   const count = ys.shape[0];
   return tf.data.generator(function* () {
     const indices = Array.from({ length: count }, (_, i) => i);
-    const order = shuffleSeed === undefined ? indices : shuffled(indices, shuffleSeed + epoch);
-    epoch++;
-    for (let start = 0; start < count; start += batchSize) {
+    const current = epoch++;
+    const order = shuffleSeed === undefined ? indices : shuffled(indices, shuffleSeed + current);
+    for (let start = skippedBatches(resumeAt, current) * batchSize; start < count; start += batchSize) {
       yield tf.tidy(() => {
         const picked = tf.tensor1d(order.slice(start, start + batchSize), 'int32');
         return { xs: tf.gather(xs, picked), ys: tf.gather(ys, picked) };

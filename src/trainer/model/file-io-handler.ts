@@ -1,12 +1,14 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { PermanentError } from '../errors.ts';
 
 /**
  * Loads and saves tfjs models (layers and graph) on the local file system,
  * which plain @tensorflow/tfjs cannot do without tfjs-node. `modelJsonPath`
- * is the model.json; weights sit beside it, as the converter writes them.
+ * is the model.json; weights sit beside it, as the converter writes them
+ * (a model.json's in weights.bin, any other X.json's in X.bin, so several
+ * weight sets can share a folder).
  */
 export function fileSystemModel(modelJsonPath: string): Required<Pick<tf.io.IOHandler, 'load' | 'save'>> {
   const dir = dirname(modelJsonPath);
@@ -34,8 +36,9 @@ export function fileSystemModel(modelJsonPath: string): Required<Pick<tf.io.IOHa
     async save(artifacts) {
       await mkdir(dir, { recursive: true });
       const weights = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
-      const manifest: tf.io.WeightsManifestConfig = [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }];
-      await writeFile(join(dir, 'weights.bin'), Buffer.from(weights));
+      const bin = basename(modelJsonPath) === 'model.json' ? 'weights.bin' : `${basename(modelJsonPath, '.json')}.bin`;
+      const manifest: tf.io.WeightsManifestConfig = [{ paths: [bin], weights: artifacts.weightSpecs ?? [] }];
+      await writeFile(join(dir, bin), Buffer.from(weights));
       const { modelTopology, format, generatedBy, convertedBy, trainingConfig, signature, userDefinedMetadata, modelInitializer, initializerSignature } = artifacts;
       const json = { modelTopology, weightsManifest: manifest, format, generatedBy, convertedBy, trainingConfig, signature, userDefinedMetadata, modelInitializer, initializerSignature };
       await writeFile(modelJsonPath, JSON.stringify(json));

@@ -7,12 +7,13 @@ export function consoleReporter(write: (line: string) => void = (line) => proces
   const at = () => new Date().toISOString();
   return {
     started: (i) => write(`${at()} backend ${i.backend} (${i.source}${i.gpu ? ', GPU' : ''}); ${i.train} training and ${i.validation} validation examples; classes: ${i.classes.join(', ')}`),
-    resumed: (done, inProgress) => write(`${at()} resuming from checkpoint: ${done.length ? `stage${done.length > 1 ? 's' : ''} ${done.map((s) => `"${s.name}"`).join(', ')} already completed, not run again` : 'no stage completed yet'}${inProgress ? `; stage "${inProgress.stage}" continues after epoch ${inProgress.epoch}` : ''}`),
+    resumed: (done, inProgress) => write(`${at()} resuming from checkpoint: ${done.length ? `stage${done.length > 1 ? 's' : ''} ${done.map((s) => `"${s.name}"`).join(', ')} already completed, not run again` : 'no stage completed yet'}${inProgress ? `; stage "${inProgress.stage}" continues ${inProgress.batch !== undefined ? `at epoch ${inProgress.epoch + 1}, batch ${inProgress.batch + 1}, where the last attempt was stopped (optimizer and early stopping state restored)` : `after epoch ${inProgress.epoch}`}` : ''}`),
     stageStarted: (s) => write(`${at()} stage ${s.index + 1}/${s.total} "${s.name}": up to ${s.epochs} epochs, learning rate ${s.learningRate}, ${s.trainableBaseLayers} base layers trainable${s.cachedFeatures ? ', head on cached base features' : ''}`),
     epochEnded: (e) => write(`${at()} [${e.stage}] epoch ${e.epoch}/${e.epochs} loss=${fixed(e.metrics.loss)} acc=${fixed(e.metrics.acc)} val_loss=${fixed(e.metrics.val_loss)} val_acc=${fixed(e.metrics.val_acc)} ${e.samplesPerSecond.toFixed(0)} samples/s ${e.percent.toFixed(0)}% ETA ${e.eta.toISOString()}`),
     stageEnded: (r) => write(`${at()} stage "${r.name}" ended (${r.endReason}) after ${r.epochsRun} epochs; best ${r.monitor}=${fixed(r.bestValue)} at epoch ${r.bestEpoch ?? '-'}`),
     fileSkipped: (file, reason) => write(`${at()} WARNING skipped unreadable file ${file}: ${reason}`),
     exported: (i) => write(`${at()} exported the fine-tuned model to ${i.path}`),
     failed: (err) => write(`${at()} FAILED: ${err.message}`),
+    interrupted: (err) => write(`${at()} INTERRUPTED: ${err.message}`),
   };
 }

@@ -1,10 +1,9 @@
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import {
-  API_VERSION, FINETUNEJOB, type FineTuneJobStatus, GROUP, type StageStatus, TRAINER_FIELD_MANAGER, VERSION,
+  API_VERSION, FINETUNEJOB, GROUP, type StageStatus, TRAINER_FIELD_MANAGER, type TrainerStatus, VERSION,
 } from '../../api/v1alpha1/index.ts';
 import type { StageResult, TrainingReporter } from './reporter.ts';
 
-type TrainerStatus = Pick<FineTuneJobStatus, 'stage' | 'stages' | 'progress' | 'metrics' | 'skippedFiles' | 'outputURI'>;
 
 const MAX_SKIPPED_LISTED = 20;
 
@@ -72,6 +71,14 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
       delete status.stage;
       status.outputURI = info.path;
       status.progress = { ...status.progress, percent: 100 };
+      apply();
+    },
+    interrupted: (error) => {
+      const running = status.stages.find((s) => s.state === 'Running');
+      if (running) {
+        const epochsRun = error.position ? error.position.epoch : running.epochsRun;
+        upsert({ ...running, state: 'Interrupted', epochsRun, endTime: new Date().toISOString(), endReason: 'Interrupted', message: `${error.message}; the next attempt resumes there` });
+      }
       apply();
     },
     failed: (error) => {

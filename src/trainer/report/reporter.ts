@@ -1,4 +1,6 @@
 import type { StageEndReason } from '../../api/v1alpha1/index.ts';
+import type { StageInProgress } from '../checkpoints/checkpoint-store.ts';
+import type { InterruptedError } from '../interruption.ts';
 
 export interface StageStart {
   name: string;
@@ -42,7 +44,7 @@ export interface StageResult {
  */
 export interface TrainingReporter {
   started?(info: { backend: string; source: string; gpu: boolean; train: number; validation: number; classes: string[] }): void;
-  resumed?(completed: StageResult[], inProgress?: { stage: string; epoch: number }): void;
+  resumed?(completed: StageResult[], inProgress?: StageInProgress): void;
   stageStarted?(stage: StageStart): void;
   epochEnded?(epoch: EpochEnd): void;
   stageEnded?(result: StageResult): void;
@@ -51,6 +53,8 @@ export interface TrainingReporter {
   exporting?(): void;
   exported?(info: { path: string; stages: StageResult[] }): void;
   failed?(error: Error): void;
+  /** Stopped by SIGTERM after saving where it was; the next attempt resumes there. */
+  interrupted?(error: InterruptedError): void;
 }
 
 /** Fans every report out to several reporters. */
@@ -61,6 +65,6 @@ export function combineReporters(...reporters: TrainingReporter[]): Required<Tra
   return {
     started: fan('started'), resumed: fan('resumed'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
     stageEnded: fan('stageEnded'), fileSkipped: fan('fileSkipped'), exporting: fan('exporting'), exported: fan('exported'),
-    failed: fan('failed'),
+    failed: fan('failed'), interrupted: fan('interrupted'),
   };
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Stage, StageEndReason } from '../../api/v1alpha1/index.ts';
+import type { EarlyStoppingState } from '../checkpoints/checkpoint-store.ts';
 import { logValue } from './epoch-logs.ts';
 
 export interface EarlyStoppingOutcome {
@@ -44,6 +45,22 @@ export class EarlyStoppingWithRestore extends tf.Callback {
       this.stopped = true;
       (this.model as tf.LayersModel).stopTraining = true;
     }
+  }
+
+  /** What an interrupted stage saves: the counters, and the best epoch's weights (its model's getWeights() order). */
+  snapshotState(): { state: EarlyStoppingState; bestWeights: tf.Tensor[] | undefined } {
+    return {
+      state: { ...(this.best !== undefined ? { best: this.best, bestEpoch: this.bestEpoch! } : {}), wait: this.wait, bestWeights: !!this.bestWeights },
+      bestWeights: this.bestWeights,
+    };
+  }
+
+  /** Takes up a stage where an interrupted attempt left it; owns `bestWeights` from then on. */
+  restoreState(state: EarlyStoppingState, bestWeights: tf.Tensor[] | undefined): void {
+    this.best = state.best;
+    this.bestEpoch = state.bestEpoch;
+    this.wait = state.wait;
+    if (bestWeights?.length) this.bestWeights = bestWeights;
   }
 
   override async onTrainEnd(): Promise<void> {

@@ -1,11 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FineTuneJobSpec, Stage } from '../../api/v1alpha1/index.ts';
 import { augments } from '../data/augmentation.ts';
-import { type ExampleReader, exampleDataset, tensorDataset } from '../data/batches.ts';
+import { type ExampleReader, exampleDataset, type ResumePoint, tensorDataset } from '../data/batches.ts';
 import type { LoadedDataset } from '../data/example.ts';
 import type { Preprocessing } from '../data/preprocessing.ts';
 import type { FineTuneModel } from '../model/fine-tune-model.ts';
 import type { EpochEnd, StageResult, StageStart } from '../report/reporter.ts';
+import type { EarlyStoppingState, InterruptedExtras, NamedTensor } from '../checkpoints/checkpoint-store.ts';
+import { InterruptedError, type Interruption, type TrainingPosition } from '../interruption.ts';
 import { EarlyStoppingWithRestore } from './early-stopping.ts';
 import { logValue } from './epoch-logs.ts';
 import { createOptimizer, LearningRateWarmup } from './learning-rate-warmup.ts';
@@ -21,10 +23,15 @@ export interface StageContext {
   plannedEpochs: number;
   epochsBefore: number;
   featureCache: boolean;
-  /** Epochs of this stage already done by an earlier attempt (checkpoint.everyEpochs). */
+  /** Epochs of this stage already done by an earlier attempt (checkpoint.everyEpochs or an interruption). */
   initialEpoch: number;
+  /** A stage an interrupted attempt stopped in: the batches of its epoch already trained, its optimizer and early stopping. */
+  resume?: { batch: number; optimizer?: NamedTensor[]; earlyStopping?: EarlyStoppingState; bestWeights?: tf.Tensor[] };
   /** Save the weights every `epochs` epochs. */
   checkpointEvery?: { epochs: number; save(epoch: number): Promise<void> };
+  /** SIGTERM: stop at the end of the batch and save that point with `saveInterrupted`. */
+  interruption: Interruption;
+  saveInterrupted(position: TrainingPosition, extras: InterruptedExtras): Promise<void>;
   onStart(stage: StageStart): void;
   onEpoch(epoch: EpochEnd): void;
 }
@@ -51,8 +58,15 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
   });
 
   const earlyStopping = new EarlyStoppingWithRestore(stage.earlyStopping);
+  const resumeAt: ResumePoint | undefined = ctx.resume ? { epoch: ctx.initialEpoch, batch: ctx.resume.batch } : undefined;
+  if (ctx.resume?.optimizer) await optimizer.setWeights(ctx.resume.optimizer);
+  if (ctx.resume?.earlyStopping) earlyStopping.restoreState(ctx.resume.earlyStopping, ctx.resume.bestWeights);
+  const interrupt = new InterruptAtBatchEnd(ctx, stage.name, resumeAt, optimizer, earlyStopping);
   // Checkpoint before reporting: an epoch that was reported has been saved.
-  const callbacks: tf.Callback[] = [earlyStopping, ...(ctx.checkpointEvery ? [new EpochCheckpoint(ctx.checkpointEvery)] : []), new ProgressCallback(ctx, stage)];
+  const callbacks: tf.Callback[] = [
+    earlyStopping, ...(ctx.checkpointEvery ? [new EpochCheckpoint(ctx.checkpointEvery, interrupt)] : []),
+    new ProgressCallback(ctx, stage, interrupt), interrupt,
+  ];
   if (stage.optimizer.warmupEpochs > 0) callbacks.push(new LearningRateWarmup(optimizer, stage.optimizer.learningRate, stage.optimizer.warmupEpochs));
 
   const seed = spec.seed + 1000 * index;
@@ -62,13 +76,13 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
       const train = await extractFeatures(ctx, ctx.data.train);
       const validation = await extractFeatures(ctx, ctx.data.validation);
       owned.push(train.xs, train.ys, validation.xs, validation.ys);
-      await target.fitDataset(tensorDataset(train.xs, train.ys, spec.batchSize, seed), {
+      await target.fitDataset(tensorDataset(train.xs, train.ys, spec.batchSize, seed, resumeAt), {
         epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: [validation.xs, validation.ys], callbacks, verbose: 0,
       });
     } else {
       const map = frozen ? (xs: tf.Tensor) => model.extract(xs) : undefined;
       const train = exampleDataset(ctx.data.train, ctx.reader, {
-        batchSize: spec.batchSize, shuffleSeed: seed,
+        batchSize: spec.batchSize, shuffleSeed: seed, ...(resumeAt ? { resumeAt } : {}),
         augmentation: { spec, preprocessing: ctx.preprocessing, seed }, ...(map ? { map } : {}),
       });
       const validation = exampleDataset(ctx.data.validation, ctx.reader, { batchSize: spec.batchSize, ...(map ? { map } : {}) });
@@ -78,6 +92,7 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
     tf.dispose(owned);
     optimizer.dispose();
   }
+  if (interrupt.stoppedAt) throw new InterruptedError(ctx.interruption.reason, interrupt.stoppedAt);
   const outcome = earlyStopping.outcome();
   return {
     name: stage.name, epochsRun: ctx.initialEpoch + epochsRun(target), bestEpoch: outcome.bestEpoch, monitor: outcome.monitor,
@@ -105,16 +120,63 @@ function epochsRun(model: tf.LayersModel): number {
   return (model as unknown as { history: { epoch: number[] } }).history.epoch.length;
 }
 
+/**
+ * Ends training at the end of the batch during which SIGTERM came, after
+ * saving that exact point: the weights, the optimizer's state, early
+ * stopping's, and the position (epoch and batch) the next attempt resumes at.
+ */
+class InterruptAtBatchEnd extends tf.Callback {
+  /** Set once training stopped part-way through an epoch: the epoch-end callbacks then see a partial epoch. */
+  stoppedAt: TrainingPosition | undefined;
+  private epoch = 0;
+  private readonly ctx: StageContext;
+  private readonly stage: string;
+  private readonly resumeAt: ResumePoint | undefined;
+  private readonly optimizer: tf.Optimizer;
+  private readonly earlyStopping: EarlyStoppingWithRestore;
+
+  constructor(ctx: StageContext, stage: string, resumeAt: ResumePoint | undefined, optimizer: tf.Optimizer, earlyStopping: EarlyStoppingWithRestore) {
+    super();
+    this.ctx = ctx;
+    this.stage = stage;
+    this.resumeAt = resumeAt;
+    this.optimizer = optimizer;
+    this.earlyStopping = earlyStopping;
+  }
+
+  override async onEpochBegin(epoch: number): Promise<void> {
+    this.epoch = epoch;
+  }
+
+  override async onBatchEnd(batch: number): Promise<void> {
+    // tfjs yields to the event loop only for callback configs, not tf.Callback objects: without a turn of the loop
+    // here, a signal (and a /metrics scrape) would wait for the end of the stage.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (!this.ctx.interruption.requested || this.stoppedAt) return;
+    const before = this.resumeAt?.epoch === this.epoch ? this.resumeAt.batch : 0;
+    const position = { stage: this.stage, epoch: this.epoch, batch: before + batch + 1 };
+    const { state, bestWeights } = this.earlyStopping.snapshotState();
+    await this.ctx.saveInterrupted(position, {
+      optimizer: await this.optimizer.getWeights(), earlyStopping: state, ...(bestWeights ? { bestWeights } : {}),
+    });
+    this.stoppedAt = position;
+    (this.model as tf.LayersModel).stopTraining = true;
+  }
+}
+
 /** Saves the weights every N epochs (epochs counted within the stage, 1-based). */
 class EpochCheckpoint extends tf.Callback {
   private readonly every: { epochs: number; save(epoch: number): Promise<void> };
+  private readonly interrupt: InterruptAtBatchEnd;
 
-  constructor(every: { epochs: number; save(epoch: number): Promise<void> }) {
+  constructor(every: { epochs: number; save(epoch: number): Promise<void> }, interrupt: InterruptAtBatchEnd) {
     super();
     this.every = every;
+    this.interrupt = interrupt;
   }
 
   override async onEpochEnd(epoch: number): Promise<void> {
+    if (this.interrupt.stoppedAt) return; // a partial epoch: its exact point is saved already
     if ((epoch + 1) % this.every.epochs === 0) await this.every.save(epoch + 1);
   }
 }
@@ -123,14 +185,16 @@ class EpochCheckpoint extends tf.Callback {
 class ProgressCallback extends tf.Callback {
   private readonly ctx: StageContext;
   private readonly stage: Stage;
+  private readonly interrupt: InterruptAtBatchEnd;
   private readonly stageStart = Date.now();
   private epochStart = 0;
   private samples = 0;
 
-  constructor(ctx: StageContext, stage: Stage) {
+  constructor(ctx: StageContext, stage: Stage, interrupt: InterruptAtBatchEnd) {
     super();
     this.ctx = ctx;
     this.stage = stage;
+    this.interrupt = interrupt;
   }
 
   override async onEpochBegin(): Promise<void> {
@@ -143,6 +207,7 @@ class ProgressCallback extends tf.Callback {
   }
 
   override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
+    if (this.interrupt.stoppedAt) return; // a partial epoch is not reported as done
     const { ctx, stage } = this;
     const done = ctx.epochsBefore + epoch + 1;
     const perEpoch = (Date.now() - this.stageStart) / (epoch + 1 - ctx.initialEpoch);
