@@ -30,13 +30,21 @@ const program = new Command('finetune-operator')
   .addOption(new Option('--leader-elect', 'elect a leader on a Lease (for more than one replica); FTJ_LEADER_ELECT=true')
     .default(process.env['FTJ_LEADER_ELECT'] === 'true'))
   .addOption(new Option('--lease-namespace <ns>', 'namespace of the Lease').env('POD_NAMESPACE').default('finetune-system'))
+  .addOption(new Option('--lease-duration-seconds <s>', 'how long a Lease holds without renewal (a crashed leader is replaced after it)')
+    .env('FTJ_LEASE_DURATION_SECONDS').default(15).argParser(integer(2, 300)))
+  .addOption(new Option('--renew-deadline-seconds <s>', 'the leader stops leading when it could not renew for this long')
+    .env('FTJ_RENEW_DEADLINE_SECONDS').default(10).argParser(integer(1, 300)))
   .showHelpAfterError('(finetune-operator --help lists the flags)')
   .parse();
 
 const options = program.opts<{
   namespaces: string; workers: number; port: number; trainerImage: string; trainerServiceAccount: string;
   retryBaseSeconds: number; resyncSeconds: number; leaderElect: boolean; leaseNamespace: string;
+  leaseDurationSeconds: number; renewDeadlineSeconds: number;
 }>();
+if (options.renewDeadlineSeconds >= options.leaseDurationSeconds) {
+  program.error(`error: --renew-deadline-seconds (${options.renewDeadlineSeconds}) must be shorter than --lease-duration-seconds (${options.leaseDurationSeconds})`);
+}
 
 const kubeConfig = new PooledKubeConfig();
 kubeConfig.loadFromDefault();
@@ -52,7 +60,13 @@ const manager = new OperatorManager({
     trainerServiceAccount: options.trainerServiceAccount,
     retryBaseSeconds: options.retryBaseSeconds,
   },
-  ...(options.leaderElect ? { leaderElection: { namespace: options.leaseNamespace, name: 'finetune-operator', identity } } : {}),
+  ...(options.leaderElect ? {
+    leaderElection: {
+      namespace: options.leaseNamespace, name: 'finetune-operator', identity,
+      leaseDurationSeconds: options.leaseDurationSeconds, renewDeadlineSeconds: options.renewDeadlineSeconds,
+      retryPeriodSeconds: Math.max(0.5, options.renewDeadlineSeconds / 5),
+    },
+  } : {}),
 });
 
 let stopping = false;

@@ -303,6 +303,24 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.equal(c.state.job.status!.phase, 'Failed');
     assert.deepEqual(failed.trainerStatus!.stages!.map((s) => s.state), ['Succeeded', 'Failed']);
   });
+
+  it('says that a spec edited while an attempt runs applies from the next attempt, and that a finished job does not run again', () => {
+    const c = cluster();
+    c.start();
+    c.pod(1).status = { phase: 'Running' };
+    c.step();
+    c.state.job.metadata.generation = 2;
+    c.state.job.spec = { ...minimalSpec(), batchSize: 16 };
+    const edited = c.step();
+    assert.deepEqual(edited.events.map((e) => e.reason), ['SpecChanged']);
+    assert.equal(edited.createPod, undefined, 'the running attempt is left alone');
+    assert.deepEqual(c.step().events, [], 'said once');
+    c.exit(1, 0);
+    c.step();
+    c.state.job.metadata.generation = 3;
+    assert.deepEqual(c.step().events.map((e) => e.reason), ['SpecChangeIgnored']);
+    assert.equal(c.state.job.status!.phase, 'Succeeded');
+  });
 });
 
 describe('trainer pod', () => {

@@ -20,12 +20,20 @@ describe('operator: restarts, leader election, metrics', () => {
     await api.waitFor('survivor', (j) => j.status?.phase === 'Running', 'Running');
     await first.stop();
 
-    startOperator(t, ns);
-    await new Promise((r) => setTimeout(r, 2000));
+    const second = startOperator(t, ns);
+    // Evidence, not a sleep: the new operator has reconciled the job (its cache holds the pod) before we look.
+    await eventually(() => second.address !== undefined, 'the metrics server');
+    const reconciled = 'controller_runtime_reconcile_total{controller="finetunejob",result="success"}';
+    await eventually(async () => value(await scrape(second.address!.port), reconciled) >= 1, 'the new operator to reconcile the job');
     const pods = await api.pods('survivor');
     assert.deepEqual(pods.map((p) => p.metadata!.name), ['survivor-trainer-1']);
     const job = await api.get('survivor');
     assert.deepEqual([job!.status!.phase, job!.status!.attempts], ['Running', 1]);
+    // And it goes on driving the adopted pod.
+    await api.setPod(pods[0]!, 'Succeeded', 0);
+    const done = await api.waitFor('survivor', (j) => j.status?.phase === 'Succeeded', 'Succeeded under the new operator');
+    assert.equal(done.status!.attempts, 1);
+    assert.deepEqual((await api.pods('survivor')).map((p) => p.metadata!.name), ['survivor-trainer-1']);
   });
 
   it('two replicas elect one leader; when it stops, the other takes over and reconciles', async (t) => {

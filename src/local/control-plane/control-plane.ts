@@ -12,9 +12,11 @@ export interface ControlPlaneOptions {
   dir?: string;
   binaries?: Binaries;
   log?: (line: string) => void;
+  /** Extra kube-apiserver flags (the fault tests shorten its watch history with them). */
+  apiServerFlags?: string[];
 }
 
-interface Component { name: string; process: ChildProcess; logFile: string }
+interface Component { name: string; binary: string; args: string[]; process: ChildProcess; logFile: string }
 
 const READY_TIMEOUT_MS = 120_000;
 
@@ -88,6 +90,7 @@ export class ControlPlane {
       `--service-account-signing-key-file=${pki.saPrivate}`,
       '--allow-privileged=true',
       '--v=0',
+      ...this.options.apiServerFlags ?? [],
     ]);
     await this.waitReady();
     this.launch('kube-controller-manager', this.binaries['kube-controller-manager'], [
@@ -120,6 +123,21 @@ export class ControlPlane {
     process.removeListener('exit', this.onExit);
     for (const signal of ['SIGTERM', 'SIGINT'] as const) process.removeListener(signal, this.onSignal);
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Kills the named components without warning (SIGKILL) and starts them
+   * again with the same flags, ports and data: an outage of the API server
+   * or etcd, for fault injection. Resolves when the API server is ready.
+   */
+  async restart(names: string[], downMs = 0): Promise<void> {
+    const stopped = this.components.filter((c) => names.includes(c.name));
+    this.components = this.components.filter((c) => !names.includes(c.name));
+    // terminate() with no grace: SIGKILL at once; its timer keeps the event loop alive until the exit (children are unref'd).
+    await Promise.all(stopped.map((c) => terminate(c.process, 0, 'SIGKILL')));
+    await new Promise((resolve) => setTimeout(resolve, downMs));
+    for (const component of stopped) this.launch(component.name, component.binary, component.args);
+    await this.waitReady();
   }
 
   /** Process ids of the running components (to check that teardown left nothing behind). */
@@ -165,7 +183,7 @@ export class ControlPlane {
         this.log(`control plane: ${name} exited (${signal ?? code}); see ${logFile}`);
       }
     });
-    this.components.push({ name, process: child, logFile });
+    this.components.push({ name, binary, args, process: child, logFile });
   }
 
   private async waitReady(): Promise<void> {
@@ -208,13 +226,16 @@ export class ControlPlane {
   }
 }
 
-function terminate(child: ChildProcess, graceMs: number): Promise<void> {
+function terminate(child: ChildProcess, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || !child.pid) return Promise.resolve();
   const pid = child.pid;
   return new Promise((resolve) => {
+    // Ref'd timers: the child is unref'd, so its exit alone would not keep the event loop alive to hear it.
+    const waiting = setInterval(() => undefined, 1_000);
     const timer = setTimeout(() => { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
-    child.once('exit', () => { clearTimeout(timer); resolve(); });
-    try { process.kill(-pid, 'SIGTERM'); } catch { clearTimeout(timer); resolve(); }
+    const done = () => { clearTimeout(timer); clearInterval(waiting); resolve(); };
+    child.once('exit', done);
+    try { process.kill(-pid, signal); } catch { done(); }
   });
 }
 

@@ -111,6 +111,11 @@ class ReconcilePass {
   }
 
   get activePods(): V1Pod[] { return this.pods.filter(isActive); }
+  /** The spec changed since the operator last looked (metadata.generation moved past observedGeneration). */
+  get specEdited(): boolean {
+    const seen = this.current.observedGeneration;
+    return seen !== undefined && this.generation !== undefined && this.generation > seen;
+  }
   get isNew(): boolean { return this.current.phase === undefined && this.current.conditions.length === 0; }
 
   condition({ type, status, reason, message = '', event }: ConditionChange): void {
@@ -221,6 +226,10 @@ function restartCorrectedSpec(pass: ReconcilePass): void {
 }
 
 function keepFinished(pass: ReconcilePass, spec: FineTuneJobSpec): Decision {
+  if (pass.specEdited) {
+    pass.event('Warning', 'SpecChangeIgnored', `the job has ${pass.next.phase === 'Failed' ? 'failed' : 'succeeded'}: a changed spec `
+      + `(generation ${pass.generation}) does not run it again; delete and re-create it, or use a FineTuneSchedule`);
+  }
   pass.deletePods(pass.activePods);
   scheduleTtl(pass, spec);
   return pass.finish();
@@ -295,6 +304,11 @@ function succeed(pass: ReconcilePass, spec: FineTuneJobSpec): Decision {
  */
 function observeActivePod(pass: ReconcilePass, pod: V1Pod): Decision {
   pass.next.podName = pod.metadata!.name!;
+  if (pass.specEdited) {
+    // The spec travels in the pod's environment: the running attempt keeps the one it started with.
+    pass.event('Warning', 'SpecChanged', `pod ${pass.next.podName} goes on with the spec it started with; the change (generation `
+      + `${pass.generation}) applies from the next attempt (after a suspension or a failure), which resumes the checkpoint only if the training recipe is unchanged`);
+  }
   if (pod.status?.phase === 'Running') {
     pass.next.phase = 'Running';
     pass.condition({
