@@ -10,9 +10,21 @@ export class PermanentError extends Error {
   override readonly name = 'PermanentError';
 }
 
-/** The exit code for an error: permanent errors are not retried; an interruption resumes; anything else may be transient. */
+/** The exit code for an error: invalid input and bugs are not retried; an interruption resumes; anything else may be transient. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof PermanentError) return TrainerExitCode.Permanent;
   if (error instanceof InterruptedError) return TrainerExitCode.Interrupted;
+  if (isProgrammingError(error)) return TrainerExitCode.InternalError;
   return TrainerExitCode.Transient;
+}
+
+/**
+ * A bug fails the same way on every retry. fetch() reports a network failure
+ * as a TypeError too ("fetch failed", its cause a system error): that one is
+ * transient.
+ */
+function isProgrammingError(error: unknown): boolean {
+  if (!(error instanceof TypeError || error instanceof ReferenceError || error instanceof SyntaxError)) return false;
+  const cause = (error as { cause?: { code?: unknown } }).cause;
+  return error.message !== 'fetch failed' && typeof cause?.code !== 'string';
 }

@@ -35,12 +35,12 @@ describe('FineTuneJob spec defaults follow docs/recipe.md', () => {
     assert.equal(spec.stages[0]!.optimizer.learningRate, 3e-4);
   });
 
-  it('defaults the runtime like a Job: one GPU, backoffLimit 3, not suspended, exit code 2 fails at once', () => {
+  it('defaults the runtime like a Job: one GPU, backoffLimit 3, not suspended, exit codes 2 and 5 fail at once', () => {
     const spec = validSpec(minimalSpec());
     assert.equal(spec.resources.gpus, 1);
     assert.equal(spec.backoffLimit, 3);
     assert.equal(spec.suspend, false);
-    assert.deepEqual(spec.retryPolicy.rules, [{ action: 'FailJob', onExitCodes: { operator: 'In', values: [2] } }]);
+    assert.deepEqual(spec.retryPolicy.rules, [{ action: 'FailJob', onExitCodes: { operator: 'In', values: [2, 5] } }]);
   });
 
   it('does not change the input object (the operator never rewrites a user\'s spec)', () => {

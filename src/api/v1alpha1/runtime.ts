@@ -53,8 +53,8 @@ export const RetryRule = z.strictObject({
 
 export const RetryPolicy = z.strictObject({
   rules: z.array(RetryRule).default([
-    { action: 'FailJob', onExitCodes: { operator: 'In', values: [TrainerExitCode.Permanent] } },
-  ]).meta({ description: 'Rules checked in order; the first match decides. Unmatched failures count toward backoffLimit. Default: exit code 2 (invalid spec/model/data) fails the job at once.' }),
+    { action: 'FailJob', onExitCodes: { operator: 'In', values: [TrainerExitCode.Permanent, TrainerExitCode.InternalError] } },
+  ]).meta({ description: 'Rules checked in order; the first match decides. Unmatched failures count toward backoffLimit. Default: exit codes 2 (invalid spec, model or data) and 5 (a bug in the trainer) fail the job at once: a retry would fail the same way.' }),
 }).prefault({}).meta({ description: 'Retry decision by trainer exit code. Pods deleted, evicted or preempted, and a trainer stopped by SIGTERM (exit code 4, its point saved), are always retried without counting.' });
 
 export const runtimeFields = {

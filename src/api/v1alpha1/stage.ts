@@ -20,7 +20,16 @@ export const Optimizer = z.strictObject({
   learningRate: z.number().positive().max(1).optional().meta({
     description: 'Learning rate. Default: 1e-3 when the base is frozen, 1e-5 when layers are unfrozen. Unfrozen stages are refused above 1e-4 or above the head stage\'s rate unless allowHighLearningRate is set.',
   }),
-  warmupEpochs: z.number().int().min(0).default(0).meta({ description: 'Epochs over which the rate rises linearly from 0 to learningRate.' }),
+  warmupEpochs: z.number().int().min(0).default(0).meta({
+    description: 'Epochs over which the rate rises linearly, step by step, to learningRate (0: none). Helps an unfrozen stage start gently.',
+  }),
+  decay: z.strictObject({
+    type: z.enum(['None', 'Cosine', 'Step']).default('None').meta({
+      description: 'After the warm-up: None keeps learningRate; Cosine lowers it along a half cosine to 0 at the stage\'s last step; Step multiplies it by factor every everyEpochs epochs.',
+    }),
+    everyEpochs: z.number().int().min(1).default(1).meta({ description: 'With Step: epochs between two decreases.' }),
+    factor: z.number().gt(0).lt(1).default(0.5).meta({ description: 'With Step: what the rate is multiplied by at each decrease.' }),
+  }).prefault({}).meta({ description: 'How the rate changes over the stage, set before every optimizer step.' }),
   allowHighLearningRate: z.boolean().default(false).meta({ description: 'Accept a fine-tune rate above 1e-4 or above the head rate (high rates wreck pretrained weights).' }),
 }).prefault({}).meta({ description: 'Optimizer and learning rate of the stage.' });
 

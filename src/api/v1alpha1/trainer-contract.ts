@@ -53,6 +53,11 @@ export const TrainerExitCode = {
    * it reached: retried without counting toward backoffLimit, like an eviction.
    */
   Interrupted: 4,
+  /**
+   * A programming error in the trainer (TypeError, ReferenceError, SyntaxError): it would fail the
+   * same way on every retry, so the default retryPolicy fails the job at once; please report it.
+   */
+  InternalError: 5,
 } as const;
 
 /** The trainer pod's default terminationGracePeriodSeconds: time to finish a batch and save it after SIGTERM. */

@@ -10,7 +10,7 @@ import type { EarlyStoppingState, InterruptedExtras, NamedTensor } from '../chec
 import { InterruptedError, type Interruption, type TrainingPosition } from '../interruption.ts';
 import { EarlyStoppingWithRestore } from './early-stopping.ts';
 import { logValue } from './epoch-logs.ts';
-import { createOptimizer, LearningRateWarmup } from './learning-rate-warmup.ts';
+import { createOptimizer, LearningRateSchedule } from './learning-rate-schedule.ts';
 import { applyUnfreezePolicy } from './unfreeze-policy.ts';
 
 export interface StageContext {
@@ -67,7 +67,11 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
     earlyStopping, ...(ctx.checkpointEvery ? [new EpochCheckpoint(ctx.checkpointEvery, interrupt)] : []),
     new ProgressCallback(ctx, stage, interrupt), interrupt,
   ];
-  if (stage.optimizer.warmupEpochs > 0) callbacks.push(new LearningRateWarmup(optimizer, stage.optimizer.learningRate, stage.optimizer.warmupEpochs));
+  const { learningRate: rate, warmupEpochs, decay } = stage.optimizer;
+  if (warmupEpochs > 0 || decay.type !== 'None') {
+    const stepsPerEpoch = Math.ceil(ctx.data.train.length / spec.batchSize);
+    callbacks.push(new LearningRateSchedule(optimizer, { rate, warmupEpochs, decay, epochs: stage.epochs, stepsPerEpoch }, resumeAt));
+  }
 
   const seed = spec.seed + 1000 * index;
   const owned: tf.Tensor[] = [];
