@@ -12,6 +12,7 @@ import { checkGraphGradients } from './model/graph-gradient-check.ts';
 import { loadBaseModel } from './model/load-base-model.ts';
 import { combineReporters, type StageResult, type TrainingReporter } from './report/reporter.ts';
 import { runStage } from './stages/run-stage.ts';
+import { planStages } from './stages/stage-plan.ts';
 import { applyUnfreezePolicy, keepFrozenBatchNormInInference } from './stages/unfreeze-policy.ts';
 
 export interface TrainingOptions {
@@ -72,12 +73,13 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     report.resumed([...stages], saved.inProgress);
   }
 
-  const plannedEpochs = spec.stages.reduce((sum, s) => sum + s.epochs, 0);
+  const plan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize));
+  const plannedEpochs = plan.reduce((sum, s) => sum + s.epochs, 0);
   const interruption = options.interruption ?? new Interruption();
-  for (const [index, stage] of spec.stages.entries()) {
+  for (const [index, stage] of plan.entries()) {
     if (index < stages.length) continue;
     if (interruption.requested) throw new InterruptedError(interruption.reason);
-    const epochsBefore = spec.stages.slice(0, index).reduce((sum, s) => sum + s.epochs, 0);
+    const epochsBefore = plan.slice(0, index).reduce((sum, s) => sum + s.epochs, 0);
     const inProgress = saved.inProgress?.stage === stage.name ? saved.inProgress : undefined;
     const result = await runStage({
       spec, model, data, reader, preprocessing, plannedEpochs, epochsBefore, featureCache: options.featureCache ?? true,

@@ -4,11 +4,11 @@ import { FINE_TUNE_LEARNING_RATE, HEAD_LEARNING_RATE, validateFineTuneJobSpec } 
 import { minimalSpec, validSpec } from './spec-fixtures.ts';
 
 describe('FineTuneJob spec defaults follow docs/recipe.md', () => {
-  it('gives a minimal spec the two recipe stages: frozen head at 1e-3, then full fine-tune at 1e-5 with BN frozen', () => {
+  it('gives a minimal spec the two recipe stages: frozen head at 1e-3, then full fine-tune at 1e-4 with BN frozen', () => {
     const spec = validSpec(minimalSpec());
     assert.deepEqual(spec.stages.map((s) => [s.name, s.unfreeze.policy, s.optimizer.learningRate, s.batchNormalization]), [
       ['head', 'None', HEAD_LEARNING_RATE, 'Frozen'],
-      ['fine-tune', 'All', FINE_TUNE_LEARNING_RATE, 'Frozen'],
+      ['fine-tune', 'All', 1e-4, 'Frozen'],
     ]);
   });
 
@@ -16,9 +16,10 @@ describe('FineTuneJob spec defaults follow docs/recipe.md', () => {
     assert.deepEqual(validSpec(minimalSpec()).head, { dropout: 0.2, hiddenUnits: [], l2: 0 });
   });
 
-  it('defaults early stopping to val_loss, patience 3, min delta 0, restoring the best weights', () => {
-    const { earlyStopping } = validSpec(minimalSpec()).stages[0]!;
-    assert.deepEqual(earlyStopping, { enabled: true, monitor: 'val_loss', patience: 3, minDelta: 0, restoreBestWeights: true });
+  it('defaults early stopping to val_loss, min delta 0, restoring the best weights; epochs and patience are left to the step plan', () => {
+    const [stage] = validSpec(minimalSpec()).stages;
+    assert.deepEqual(stage!.earlyStopping, { enabled: true, monitor: 'val_loss', minDelta: 0, restoreBestWeights: true });
+    assert.equal(stage!.epochs, undefined);
   });
 
   it('derives a stage\'s learning rate from its unfreeze policy when the rate is omitted', () => {

@@ -104,7 +104,7 @@ function checkStages({ stages }: Spec, issue: Issue): void {
     if (policy !== 'TopLayers' && layers !== undefined) issue([...path, 'layers'], `layers applies only to policy TopLayers, not ${policy}: remove it`);
     if (policy === 'FromLayer' && fromLayer === undefined) issue([...path, 'fromLayer'], 'policy FromLayer needs fromLayer: the name of the lowest layer to unfreeze');
     if (policy !== 'FromLayer' && fromLayer !== undefined) issue([...path, 'fromLayer'], `fromLayer applies only to policy FromLayer, not ${policy}: remove it`);
-    if (stage.optimizer.warmupEpochs >= stage.epochs) {
+    if (stage.epochs !== undefined && stage.optimizer.warmupEpochs >= stage.epochs) {
       issue(['stages', i, 'optimizer', 'warmupEpochs'], `warm-up (${stage.optimizer.warmupEpochs}) must be shorter than the stage's ${stage.epochs} epochs`);
     }
   });
@@ -120,7 +120,7 @@ function checkStages({ stages }: Spec, issue: Issue): void {
     const rate = stage.optimizer.learningRate;
     const path = ['stages', i, 'optimizer', 'learningRate'];
     if (rate > MAX_FINE_TUNE_LEARNING_RATE) {
-      issue(path, `${rate} is above ${MAX_FINE_TUNE_LEARNING_RATE}, the highest safe rate for unfrozen layers: lower it (default 1e-5) or set optimizer.allowHighLearningRate: true`);
+      issue(path, `${rate} is above ${MAX_FINE_TUNE_LEARNING_RATE}, the highest safe rate for unfrozen layers: lower it (default 1e-4) or set optimizer.allowHighLearningRate: true`);
     } else if (headRate !== undefined && rate > headRate) {
       issue(path, `${rate} is above the head stage's rate ${headRate}: fine-tune rates must be smaller (or set optimizer.allowHighLearningRate: true)`);
     }

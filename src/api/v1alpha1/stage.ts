@@ -2,8 +2,22 @@ import { z } from 'zod';
 
 /** Adam's default rate, for a head on a frozen base (docs/recipe.md §2). */
 export const HEAD_LEARNING_RATE = 1e-3;
-/** Default rate once base layers are unfrozen (docs/recipe.md §3). */
-export const FINE_TUNE_LEARNING_RATE = 1e-5;
+/**
+ * Default rate once base layers are unfrozen (docs/recipe.md §3): 1e-4, measured by `npm run bench:quality`
+ * (1e-5, the ImageNet-scale rule of thumb, barely moved a small base). Early stopping measures the stage
+ * against its starting point, so a rate too high for a large base cannot leave it worse than the head stage.
+ */
+export const FINE_TUNE_LEARNING_RATE = 1e-4;
+/**
+ * Stages are budgeted in optimizer steps as well as epochs (docs/recipe.md §2-3): a dataset of a few
+ * hundred examples gives a dozen steps per epoch, so a fixed number of epochs leaves it far from converged.
+ */
+export const STEP_BUDGET = { frozen: 1000, unfrozen: 500 } as const;
+export const AUTO_EPOCHS = { min: 10, max: 300 } as const;
+/** Early stopping waits about this many steps without improvement, in whole epochs. */
+export const PATIENCE_STEPS = 100;
+export const AUTO_PATIENCE = { min: 3, max: 20 } as const;
+
 /** Highest fine-tune rate accepted without optimizer.allowHighLearningRate (docs/recipe.md §3). */
 export const MAX_FINE_TUNE_LEARNING_RATE = 1e-4;
 
@@ -18,7 +32,7 @@ export const Unfreeze = z.strictObject({
 export const Optimizer = z.strictObject({
   type: z.enum(['Adam', 'SGD', 'RMSProp']).default('Adam').meta({ description: 'Optimizer.' }),
   learningRate: z.number().positive().max(1).optional().meta({
-    description: 'Learning rate. Default: 1e-3 when the base is frozen, 1e-5 when layers are unfrozen. Unfrozen stages are refused above 1e-4 or above the head stage\'s rate unless allowHighLearningRate is set.',
+    description: 'Learning rate. Default: 1e-3 when the base is frozen, 1e-4 when layers are unfrozen. Unfrozen stages are refused above 1e-4 or above the head stage\'s rate unless allowHighLearningRate is set.',
   }),
   warmupEpochs: z.number().int().min(0).default(0).meta({
     description: 'Epochs over which the rate rises linearly, step by step, to learningRate (0: none). Helps an unfrozen stage start gently.',
@@ -36,7 +50,9 @@ export const Optimizer = z.strictObject({
 export const EarlyStopping = z.strictObject({
   enabled: z.boolean().default(true).meta({ description: 'Stop the stage when the monitored metric stops improving.' }),
   monitor: z.enum(['val_loss', 'val_acc', 'loss', 'acc']).default('val_loss').meta({ description: 'Metric to monitor.' }),
-  patience: z.number().int().min(0).default(3).meta({ description: 'Stop after this many epochs in a row without improvement (as Keras: 3 means the 3rd such epoch is the last).' }),
+  patience: z.number().int().min(0).optional().meta({
+    description: `Stop after this many epochs in a row without improvement (as Keras: 3 means the 3rd such epoch is the last). Default: about ${PATIENCE_STEPS} optimizer steps, at least ${AUTO_PATIENCE.min} epochs and at most ${AUTO_PATIENCE.max}.`,
+  }),
   minDelta: z.number().min(0).default(0).meta({ description: 'Smallest change that counts as an improvement.' }),
   restoreBestWeights: z.boolean().default(true).meta({ description: 'When the stage ends, restore the weights of its best epoch.' }),
 }).prefault({}).meta({ description: 'Early stopping of the stage on a monitored metric.' });
@@ -46,7 +62,9 @@ const StageInput = z.strictObject({
     description: 'Stage name (a DNS label), shown in .status.stage.',
   }),
   unfreeze: Unfreeze.prefault({}),
-  epochs: z.number().int().min(1).max(10000).default(10).meta({ description: 'Maximum epochs of the stage.' }),
+  epochs: z.number().int().min(1).max(10000).optional().meta({
+    description: `Maximum epochs of the stage. Default: enough for ${STEP_BUDGET.frozen} optimizer steps with the base frozen, ${STEP_BUDGET.unfrozen} with layers unfrozen (at least ${AUTO_EPOCHS.min} epochs, at most ${AUTO_EPOCHS.max}), so a small dataset gets the steps it needs and a large one ${AUTO_EPOCHS.min} epochs; early stopping usually ends the stage sooner.`,
+  }),
   optimizer: Optimizer,
   earlyStopping: EarlyStopping,
   batchNormalization: z.enum(['Frozen', 'Train']).default('Frozen').meta({
@@ -74,7 +92,7 @@ export const DEFAULT_STAGES: z.input<typeof Stage>[] = [
 
 export const stageList = () =>
   z.array(Stage).min(1).max(20).prefault(DEFAULT_STAGES).meta({
-    description: 'Training stages, run in order. Default: "head" (frozen base, Adam 1e-3) then "fine-tune" (all layers, Adam 1e-5, BN frozen).',
+    description: 'Training stages, run in order. Default: "head" (frozen base, Adam 1e-3) then "fine-tune" (all layers, Adam 1e-4, BN frozen), each as long as its step budget allows and ended by early stopping.',
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['name'],
   });

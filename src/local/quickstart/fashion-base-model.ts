@@ -29,10 +29,10 @@ export function smallCnn(classes: number, seed = 1): tf.LayersModel {
   });
 }
 
-/** Pretrains smallCnn on BASE_CLASSES and saves it to `modelJson`. */
-export async function pretrainBase(modelJson: string, perClass = 400, epochs = 4): Promise<void> {
-  const data = await fashionSubset(BASE_CLASSES, perClass);
-  const model = smallCnn(BASE_CLASSES.length);
+/** Pretrains smallCnn on `classes` (default BASE_CLASSES) and saves it to `modelJson`. */
+export async function pretrainBase(modelJson: string, perClass = 400, epochs = 4, classes = BASE_CLASSES): Promise<void> {
+  const data = await fashionSubset(classes, perClass);
+  const model = smallCnn(classes.length);
   model.compile({ optimizer: tf.train.adam(3e-3), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
   const xs = tf.tensor4d(Float32Array.from(data.images, (v) => v / 255), [data.count, 28, 28, 1]);
   const ys = tf.tensor1d(Array.from(data.labels), 'float32');

@@ -9,10 +9,14 @@ export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 export interface Subset { images: Uint8Array; labels: Uint8Array; count: number }
 
-/** The first `perClass` training examples of each of `classes`, relabelled 0..classes.length-1 in that order. */
-export async function fashionSubset(classes: number[], perClass: number, skip = 0): Promise<Subset> {
-  const images = await readIdx(join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'), 3);
-  const labels = await readIdx(join(FASHION_MNIST_DIR, 'train-labels-idx1-ubyte.gz'), 1);
+/**
+ * The first `perClass` examples of each of `classes` (after skipping `skip` of
+ * each) from the training set, or the test set (`t10k`), relabelled
+ * 0..classes.length-1 in that order.
+ */
+export async function fashionSubset(classes: number[], perClass: number, skip = 0, set: 'train' | 't10k' = 'train'): Promise<Subset> {
+  const images = await readIdx(join(FASHION_MNIST_DIR, `${set}-images-idx3-ubyte.gz`), 3);
+  const labels = await readIdx(join(FASHION_MNIST_DIR, `${set}-labels-idx1-ubyte.gz`), 1);
   const taken = new Map(classes.map((c) => [c, 0]));
   const seen = new Map(classes.map((c) => [c, 0]));
   const picked: number[] = [];

@@ -6,7 +6,8 @@ import { type Example, UnreadableFileError } from './example.ts';
 import { type ImagePreprocessing, type Preprocessing, preprocess } from './preprocessing.ts';
 import { seededRandom, shuffled } from './seeded-random.ts';
 
-export interface Batch { xs: tf.Tensor; ys: tf.Tensor1D }
+/** Inputs and labels (a TensorContainerObject, so tf.data datasets of them fit fitDataset and evaluateDataset). */
+export interface Batch extends tf.TensorContainerObject { xs: tf.Tensor; ys: tf.Tensor1D }
 
 /** Called once per file skipped as unreadable (spec.dataset.onCorruptFile: Skip). */
 export type SkipListener = (file: string, reason: string) => void;
@@ -78,9 +79,9 @@ export interface BatchStreamOptions {
  * A tf.data dataset over examples for fitDataset: shuffled per epoch, read and
  * decoded a batch ahead (prefetch) while the previous batch trains.
  */
-export function exampleDataset(examples: Example[], reader: ExampleReader, options: BatchStreamOptions): tf.data.Dataset<tf.TensorContainer> {
+export function exampleDataset(examples: Example[], reader: ExampleReader, options: BatchStreamOptions): tf.data.Dataset<Batch> {
   let epoch = options.resumeAt?.epoch ?? 0;
-  return tf.data.generator(async function* () {
+  return tf.data.generator<Batch>(async function* () {
     const current = epoch++;
     const order = options.shuffleSeed === undefined ? examples : shuffled(examples, options.shuffleSeed + current);
     for (let index = skippedBatches(options.resumeAt, current); index * options.batchSize < order.length; index++) {
@@ -91,7 +92,7 @@ export function exampleDataset(examples: Example[], reader: ExampleReader, optio
       const random = options.augmentation ? seededRandom(batchSeed(options.augmentation.seed, current, index)) : undefined;
       yield transform(batch, options, random);
     }
-  } as unknown as () => Generator<tf.TensorContainer>).prefetch(2);
+  } as unknown as () => Generator<Batch>).prefetch(2);
 }
 
 /** Batches of `epoch` a resumed stage trained before it stopped (a batch of only unreadable files counts too). */
@@ -116,7 +117,7 @@ export function tensorDataset(xs: tf.Tensor, ys: tf.Tensor1D, batchSize: number,
   } as unknown as () => Generator<tf.TensorContainer>);
 }
 
-function transform(batch: Batch, options: BatchStreamOptions, random: (() => number) | undefined): tf.TensorContainer {
+function transform(batch: Batch, options: BatchStreamOptions, random: (() => number) | undefined): Batch {
   const augmentation = random && options.augmentation && augments(options.augmentation.spec.augmentation) ? options.augmentation : undefined;
   if (!augmentation && !options.map) return { xs: batch.xs, ys: batch.ys };
   const xs = tf.tidy(() => {

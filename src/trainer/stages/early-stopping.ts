@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Stage, StageEndReason } from '../../api/v1alpha1/index.ts';
+import type { StageEndReason } from '../../api/v1alpha1/index.ts';
 import type { EarlyStoppingState } from '../checkpoints/checkpoint-store.ts';
+import type { PlannedStage } from './stage-plan.ts';
 import { logValue } from './epoch-logs.ts';
 
 export interface EarlyStoppingOutcome {
@@ -16,15 +17,16 @@ export interface EarlyStoppingOutcome {
  * BN statistics included) when the stage ends.
  */
 export class EarlyStoppingWithRestore extends tf.Callback {
-  private readonly config: Stage['earlyStopping'];
+  private readonly config: PlannedStage['earlyStopping'];
   private readonly lowerIsBetter: boolean;
   private best: number | undefined;
   private bestEpoch: number | undefined;
   private bestWeights: tf.Tensor[] | undefined;
   private wait = 0;
   private stopped = false;
+  private snapshotAtStart = false;
 
-  constructor(config: Stage['earlyStopping']) {
+  constructor(config: PlannedStage['earlyStopping']) {
     super();
     this.config = config;
     this.lowerIsBetter = config.monitor.endsWith('loss');
@@ -45,6 +47,24 @@ export class EarlyStoppingWithRestore extends tf.Callback {
       this.stopped = true;
       (this.model as tf.LayersModel).stopTraining = true;
     }
+  }
+
+  /**
+   * The stage's starting point as epoch 0 (Keras' `baseline`, plus its weights): an epoch must beat
+   * the model the stage started from, and if none does, the stage ends with the weights it began
+   * with. An unfrozen stage whose rate is too high for its base then does no harm.
+   */
+  startFrom(value: number): void {
+    if (Number.isNaN(value)) return;
+    this.best = value;
+    this.bestEpoch = 0;
+    this.snapshotAtStart = this.config.restoreBestWeights;
+  }
+
+  override async onTrainBegin(): Promise<void> {
+    // The model is known from here on, and no step has changed its weights yet.
+    if (this.snapshotAtStart) this.snapshot();
+    this.snapshotAtStart = false;
   }
 
   /** What an interrupted stage saves: the counters, and the best epoch's weights (its model's getWeights() order). */

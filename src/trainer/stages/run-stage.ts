@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { FineTuneJobSpec, Stage } from '../../api/v1alpha1/index.ts';
+import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { augments } from '../data/augmentation.ts';
 import { type ExampleReader, exampleDataset, type ResumePoint, tensorDataset } from '../data/batches.ts';
 import type { LoadedDataset } from '../data/example.ts';
@@ -9,6 +9,7 @@ import type { EpochEnd, StageResult, StageStart } from '../report/reporter.ts';
 import type { EarlyStoppingState, InterruptedExtras, NamedTensor } from '../checkpoints/checkpoint-store.ts';
 import { InterruptedError, type Interruption, type TrainingPosition } from '../interruption.ts';
 import { EarlyStoppingWithRestore } from './early-stopping.ts';
+import type { PlannedStage } from './stage-plan.ts';
 import { logValue } from './epoch-logs.ts';
 import { createOptimizer, LearningRateSchedule } from './learning-rate-schedule.ts';
 import { applyUnfreezePolicy } from './unfreeze-policy.ts';
@@ -42,7 +43,7 @@ export interface StageContext {
  * the full model. Either way the model is compiled anew, so trainable flags
  * take effect, with the stage's optimizer, early stopping and warm-up.
  */
-export async function runStage(ctx: StageContext, stage: Stage, index: number): Promise<StageResult> {
+export async function runStage(ctx: StageContext, stage: PlannedStage, index: number): Promise<StageResult> {
   const { spec, model } = ctx;
   const startTime = new Date().toISOString();
   const frozen = stage.unfreeze.policy === 'None';
@@ -80,6 +81,7 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
       const train = await extractFeatures(ctx, ctx.data.train);
       const validation = await extractFeatures(ctx, ctx.data.validation);
       owned.push(train.xs, train.ys, validation.xs, validation.ys);
+      if (!ctx.resume && ctx.initialEpoch === 0) earlyStopping.startFrom(monitored(stage, target.evaluate(validation.xs, validation.ys)));
       await target.fitDataset(tensorDataset(train.xs, train.ys, spec.batchSize, seed, resumeAt), {
         epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: [validation.xs, validation.ys], callbacks, verbose: 0,
       });
@@ -90,6 +92,7 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
         augmentation: { spec, preprocessing: ctx.preprocessing, seed }, ...(map ? { map } : {}),
       });
       const validation = exampleDataset(ctx.data.validation, ctx.reader, { batchSize: spec.batchSize, ...(map ? { map } : {}) });
+      if (!ctx.resume && ctx.initialEpoch === 0) earlyStopping.startFrom(monitored(stage, await target.evaluateDataset(validation)));
       await target.fitDataset(train, { epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: validation, callbacks, verbose: 0 });
     }
   } finally {
@@ -102,6 +105,18 @@ export async function runStage(ctx: StageContext, stage: Stage, index: number): 
     name: stage.name, epochsRun: ctx.initialEpoch + epochsRun(target), bestEpoch: outcome.bestEpoch, monitor: outcome.monitor,
     bestValue: outcome.bestValue, endReason: earlyStopping.endReason(), startTime, endTime: new Date().toISOString(),
   };
+}
+
+/**
+ * The monitored validation metric of the model as the stage starts (NaN when
+ * it monitors a training metric, which has no value before the first epoch).
+ */
+function monitored(stage: PlannedStage, evaluated: tf.Scalar | tf.Scalar[]): number {
+  const [loss, accuracy] = (Array.isArray(evaluated) ? evaluated : [evaluated]).map((t) => t.dataSync()[0]!);
+  tf.dispose(evaluated);
+  if (stage.earlyStopping.monitor === 'val_loss') return loss!;
+  if (stage.earlyStopping.monitor === 'val_acc') return accuracy ?? Number.NaN;
+  return Number.NaN;
 }
 
 /** Base features of every example, in batches, in inference mode. */
@@ -188,13 +203,13 @@ class EpochCheckpoint extends tf.Callback {
 /** Reports each epoch with throughput, overall progress and ETA. */
 class ProgressCallback extends tf.Callback {
   private readonly ctx: StageContext;
-  private readonly stage: Stage;
+  private readonly stage: PlannedStage;
   private readonly interrupt: InterruptAtBatchEnd;
   private readonly stageStart = Date.now();
   private epochStart = 0;
   private samples = 0;
 
-  constructor(ctx: StageContext, stage: Stage, interrupt: InterruptAtBatchEnd) {
+  constructor(ctx: StageContext, stage: PlannedStage, interrupt: InterruptAtBatchEnd) {
     super();
     this.ctx = ctx;
     this.stage = stage;

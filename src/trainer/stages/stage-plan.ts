@@ -1,0 +1,21 @@
+import { AUTO_EPOCHS, AUTO_PATIENCE, PATIENCE_STEPS, type Stage, STEP_BUDGET } from '../../api/v1alpha1/index.ts';
+
+/** A stage with the epochs and patience it runs with, defaults resolved for the dataset at hand. */
+export type PlannedStage = Stage & { epochs: number; earlyStopping: Stage['earlyStopping'] & { patience: number } };
+
+const clamp = (value: number, { min, max }: { min: number; max: number }) => Math.min(max, Math.max(min, value));
+
+/**
+ * Resolves the step-based defaults (docs/recipe.md §2-3): unset epochs give
+ * the stage its step budget, unset patience about PATIENCE_STEPS steps, both
+ * in whole epochs of `stepsPerEpoch` steps. A warm-up always leaves at least
+ * one epoch after it.
+ */
+export function planStages(stages: Stage[], stepsPerEpoch: number): PlannedStage[] {
+  return stages.map((stage) => {
+    const budget = stage.unfreeze.policy === 'None' ? STEP_BUDGET.frozen : STEP_BUDGET.unfrozen;
+    const epochs = stage.epochs ?? Math.max(clamp(Math.ceil(budget / stepsPerEpoch), AUTO_EPOCHS), stage.optimizer.warmupEpochs + 1);
+    const patience = stage.earlyStopping.patience ?? clamp(Math.ceil(PATIENCE_STEPS / stepsPerEpoch), AUTO_PATIENCE);
+    return { ...stage, epochs, earlyStopping: { ...stage.earlyStopping, patience } };
+  });
+}

@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { validateFineTuneJobSpec } from '../../src/api/v1alpha1/index.ts';
+import { planStages } from '../../src/trainer/stages/stage-plan.ts';
+import { minimalSpec } from '../api/spec-fixtures.ts';
+
+const stagesOf = (stages?: unknown[]) => {
+  const result = validateFineTuneJobSpec({ ...minimalSpec(), ...(stages ? { stages } : {}) });
+  assert.ok(result.valid);
+  return result.spec.stages;
+};
+const summary = (stepsPerEpoch: number, stages?: unknown[]) =>
+  planStages(stagesOf(stages), stepsPerEpoch).map((s) => [s.name, s.epochs, s.earlyStopping.patience]);
+
+describe('stage plan: defaults budgeted in optimizer steps', () => {
+  it('gives a small dataset enough steps: 1,000 for the head, 500 unfrozen, patience ~100 steps', () => {
+    // 400 training examples in batches of 32: 13 steps per epoch.
+    assert.deepEqual(summary(13), [['head', 77, 8], ['fine-tune', 39, 8]]);
+  });
+
+  it('gives a large dataset 10 epochs and a patience of 3, and a tiny one at most 300 epochs and a patience of 20', () => {
+    assert.deepEqual(summary(3125), [['head', 10, 3], ['fine-tune', 10, 3]]);
+    assert.deepEqual(summary(1), [['head', 300, 20], ['fine-tune', 300, 20]]);
+  });
+
+  it('keeps what the spec sets, and leaves an epoch after a warm-up', () => {
+    assert.deepEqual(summary(3125, [
+      { name: 'head', epochs: 4, earlyStopping: { patience: 1 } },
+      { name: 'tune', unfreeze: { policy: 'All' }, optimizer: { warmupEpochs: 12 } },
+    ]), [['head', 4, 1], ['tune', 13, 3]]);
+  });
+});
