@@ -197,8 +197,11 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     const [, next] = await api.waitForPods('killed', 2, 30_000);
     assert.equal(next!.metadata!.name, 'killed-trainer-2');
     const resumed = jobStatusReporter(kubeConfig(), { namespace: ns, name: 'killed' }, (m) => assert.fail(m));
+    resumed.resumed!([], { stage: 'head', epoch: 2, batch: 5 });
     resumed.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 5, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
     await resumed.flush();
-    await api.waitFor('killed', (j) => j.status?.stages?.[0]?.state === 'Running', 'stage head Running again');
+    const again = await api.waitFor('killed', (j) => j.status?.stages?.[0]?.state === 'Running', 'stage head Running again');
+    assert.equal(again.status!.stages![0]!.message, 'resumed at epoch 3, batch 6 from the checkpoint', 'the status says where it resumed');
+    assert.equal(again.status!.stages![0]!.epochsRun, 2);
   });
 });

@@ -2,6 +2,7 @@ import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } fr
 import {
   API_VERSION, FINETUNEJOB, GROUP, type StageStatus, TRAINER_FIELD_MANAGER, type TrainerStatus, VERSION,
 } from '../../api/v1alpha1/index.ts';
+import type { StageInProgress } from '../checkpoints/checkpoint-store.ts';
 import type { StageResult, TrainingReporter } from './reporter.ts';
 
 
@@ -24,6 +25,7 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
   const api = kc.makeApiClient(CustomObjectsApi);
   const status: TrainerStatus & { stages: StageStatus[]; skippedFiles: string[] } = { stages: [], skippedFiles: [] };
   let chain = Promise.resolve();
+  let resumedAt: StageInProgress | undefined;
   const apply = () => {
     const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: job, status: structuredClone(status) };
     chain = chain.then(() => api.patchNamespacedCustomObjectStatus(
@@ -41,11 +43,18 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
     ...(result.bestValue !== undefined ? { bestValue: readable(result.bestValue) } : {}),
   });
   return {
-    resumed: (done) => { for (const result of done) upsert(completed(result)); apply(); },
+    resumed: (done, inProgress) => {
+      for (const result of done) upsert(completed(result));
+      resumedAt = inProgress;
+      apply();
+    },
     stageStarted: (stage) => {
       status.stage = stage.name;
-      upsert({ name: stage.name, state: 'Running', startTime: new Date().toISOString(), epochsRun: 0 });
-      status.progress = { epoch: 0, totalEpochs: stage.epochs };
+      // A stage taken up where an earlier attempt stopped says so, with the epochs it already has.
+      const from = resumedAt?.stage === stage.name ? resumedAt : undefined;
+      const message = from ? `resumed at epoch ${from.epoch + 1}${from.batch !== undefined ? `, batch ${from.batch + 1}` : ''} from the checkpoint` : undefined;
+      upsert({ name: stage.name, state: 'Running', startTime: new Date().toISOString(), epochsRun: from?.epoch ?? 0, ...(message ? { message } : {}) });
+      status.progress = { epoch: from?.epoch ?? 0, totalEpochs: stage.epochs };
       apply();
     },
     epochEnded: (e) => {
