@@ -173,6 +173,15 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     const job = await api.get('again');
     assert.notEqual(job!.status?.phase, 'Succeeded', 'not Succeeded without training');
     await eventually(async () => (await api.events('again')).includes('DeletingStalePod'), 'the DeletingStalePod event');
+
+    // A trainer of the first job still running (orphaned) cannot write into the second one, even its last word.
+    const warnings: string[] = [];
+    const stale = jobStatusReporter(kubeConfig(), { namespace: ns, name: 'again', uid: first.metadata.uid }, (m) => warnings.push(m));
+    stale.stageStarted!({ name: 'head', index: 0, total: 1, epochs: 2, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
+    stale.failed!(new Error('the old trainer fails'));
+    await stale.flush();
+    assert.equal((await api.get('again'))!.status?.stages, undefined, 'nothing written into the new job');
+    assert.match(warnings.join('\n'), /is another job now.*no more status writes/);
   });
 
   it('a trainer killed without reporting leaves no stage claiming Running: Interrupted, written as the trainer', async (t) => {

@@ -28,7 +28,7 @@ export const TRAINER_ENV = {
   spec: 'FTJ_SPEC',
   jobName: 'FTJ_JOB_NAME',
   jobNamespace: 'FTJ_JOB_NAMESPACE',
-  /** The job's UID: the trainer's status writes carry it, so a pod left by a deleted job of the same name cannot write to a new one. */
+  /** The job's UID: the trainer stops writing status once its job's name belongs to another job (deleted and re-created). */
   jobUid: 'FTJ_JOB_UID',
   attempt: 'FTJ_ATTEMPT',
 } as const;

@@ -7,6 +7,8 @@ import type { StageResult, TrainingReporter } from './reporter.ts';
 
 
 const MAX_SKIPPED_LISTED = 20;
+/** How often a trainer checks that its job's name still belongs to its job. */
+const UID_CHECK_INTERVAL_MS = 5_000;
 
 /** Four significant digits: what kubectl's columns and a person read (0.8723, not 0.87234567890123). */
 const readable = (value: number) => Number(value.toPrecision(4));
@@ -17,21 +19,45 @@ const readable = (value: number) => Number(value.toPrecision(4));
  * stages, progress, metrics, skippedFiles and outputURI and nothing else, so
  * the operator's fields are never touched. Each transition is applied at
  * once (in order); stages completed by an earlier attempt come from the
- * checkpoint, so the history survives pod restarts. With the job's UID in
- * the patch, a trainer left by a deleted job of the same name cannot write
- * to a new one: the API server refuses a patch whose metadata.uid differs.
+ * checkpoint, so the history survives pod restarts.
+ *
+ * A trainer left running by a deleted job (--cascade=orphan) must not write
+ * into a new job of the same name, and a server-side apply ignores a
+ * metadata.uid that differs: with the job's UID known, the reporter reads
+ * the job's UID before its writes (at most every few seconds, and always
+ * before its last one, the interruption or failure) and stops writing for
+ * good once it belongs to another job.
  */
 export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name: string; uid?: string }, warn: (message: string) => void): TrainingReporter & { flush(): Promise<void> } {
   const api = kc.makeApiClient(CustomObjectsApi);
   const status: TrainerStatus & { stages: StageStatus[]; skippedFiles: string[] } = { stages: [], skippedFiles: [] };
   let chain = Promise.resolve();
   let resumedAt: StageInProgress | undefined;
-  const apply = () => {
-    const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: job, status: structuredClone(status) };
-    chain = chain.then(() => api.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace: job.namespace, plural: FINETUNEJOB.plural, name: job.name, body, fieldManager: TRAINER_FIELD_MANAGER, force: true },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    )).then(() => undefined, (err: unknown) => warn(`could not report status to FineTuneJob ${job.namespace}/${job.name}: ${String(err).split('\n')[0]}`));
+  const where = { group: GROUP, version: VERSION, namespace: job.namespace, plural: FINETUNEJOB.plural, name: job.name };
+  let checkedAt = 0;
+  let foreign = false;
+  /** Whether the job of this name is still the one this trainer runs for (`always`: check now). */
+  const stillOurs = async (always: boolean): Promise<boolean> => {
+    if (foreign) return false;
+    if (!job.uid || (!always && Date.now() - checkedAt < UID_CHECK_INTERVAL_MS)) return true;
+    const current = await api.getNamespacedCustomObject(where).catch(() => undefined) as { metadata?: { uid?: string } } | undefined;
+    if (current?.metadata?.uid && current.metadata.uid !== job.uid) {
+      foreign = true;
+      warn(`FineTuneJob ${job.namespace}/${job.name} is another job now (uid ${current.metadata.uid}, not ${job.uid}): this trainer's job was deleted; no more status writes`);
+      return false;
+    }
+    checkedAt = Date.now();
+    return true;
+  };
+  const apply = (last = false) => {
+    const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name: job.name, namespace: job.namespace }, status: structuredClone(status) };
+    chain = chain.then(async () => {
+      if (!(await stillOurs(last))) return;
+      await api.patchNamespacedCustomObjectStatus(
+        { ...where, body, fieldManager: TRAINER_FIELD_MANAGER, force: true },
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+      );
+    }).then(() => undefined, (err: unknown) => warn(`could not report status to FineTuneJob ${job.namespace}/${job.name}: ${String(err).split('\n')[0]}`));
   };
   const upsert = (entry: StageStatus) => {
     status.stages = [...status.stages.filter((s) => s.name !== entry.name), entry];
@@ -80,7 +106,7 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
       delete status.stage;
       status.outputURI = info.path;
       status.progress = { ...status.progress, percent: 100 };
-      apply();
+      apply(true);
     },
     interrupted: (error) => {
       const running = status.stages.find((s) => s.state === 'Running');
@@ -88,12 +114,12 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
         const epochsRun = error.position ? error.position.epoch : running.epochsRun;
         upsert({ ...running, state: 'Interrupted', epochsRun, endTime: new Date().toISOString(), endReason: 'Interrupted', message: `${error.message}; the next attempt resumes there` });
       }
-      apply();
+      apply(true);
     },
     failed: (error) => {
       const running = status.stages.find((s) => s.state === 'Running');
       if (running) upsert({ ...running, state: 'Failed', endTime: new Date().toISOString(), endReason: 'Error', message: error.message.slice(0, 1000) });
-      apply();
+      apply(true);
     },
     flush: () => chain,
   };
