@@ -81,10 +81,12 @@ async function stream(kc: KubeConfig, names: string[], options: DevOptions, inte
     }));
     for (const [name, status] of statuses) {
       const m = status?.metrics;
+      // The stage's own epoch count (metrics still hold the previous stage's last epoch as a stage starts).
+      const progress = status?.progress;
       const line = [
         `phase ${status?.phase ?? 'Pending'}`,
         status?.stage ? `stage ${status.stage}` : '',
-        m?.epoch ? `epoch ${m.epoch}${status?.progress?.totalEpochs ? `/${status.progress.totalEpochs}` : ''} loss ${m.loss?.toFixed(4) ?? '-'} val_acc ${m.valAccuracy?.toFixed(4) ?? '-'}` : '',
+        progress?.epoch ? `epoch ${progress.epoch}/${progress.totalEpochs ?? '?'} loss ${m?.loss?.toFixed(4) ?? '-'} val_acc ${m?.valAccuracy?.toFixed(4) ?? '-'}` : '',
       ].filter(Boolean).join(', ');
       if (seen.get(name) !== line) { options.print(`${time()} ${name}: ${line}`); seen.set(name, line); }
       if (status?.phase === 'Succeeded' && !seen.has(`${name}/done`)) {
