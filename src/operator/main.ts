@@ -23,6 +23,8 @@ const program = new Command('finetune-operator')
     .default('ghcr.io/finetune-operator/trainer:0.1.0'))
   .addOption(new Option('--trainer-service-account <name>', 'ServiceAccount of trainer pods')
     .env('FTJ_TRAINER_SERVICE_ACCOUNT').default('finetune-trainer'))
+  .addOption(new Option('--trainer-cluster-role <name>', 'ClusterRole bound to the trainer ServiceAccount, which the operator creates in each job\'s namespace; empty: provision nothing (each namespace must have them)')
+    .env('FTJ_TRAINER_CLUSTER_ROLE').default('finetune-trainer'))
   .addOption(new Option('--retry-base-seconds <s>', 'first retry delay of a failed attempt (doubles, up to 6 min)')
     .env('FTJ_RETRY_BASE_SECONDS').default(10).argParser(integer(1, 360)))
   .addOption(new Option('--resync-seconds <s>', 'every job is reconciled again this often').env('FTJ_RESYNC_SECONDS')
@@ -38,7 +40,7 @@ const program = new Command('finetune-operator')
   .parse();
 
 const options = program.opts<{
-  namespaces: string; workers: number; port: number; trainerImage: string; trainerServiceAccount: string;
+  namespaces: string; workers: number; port: number; trainerImage: string; trainerServiceAccount: string; trainerClusterRole: string;
   retryBaseSeconds: number; resyncSeconds: number; leaderElect: boolean; leaseNamespace: string;
   leaseDurationSeconds: number; renewDeadlineSeconds: number;
 }>();
@@ -55,6 +57,7 @@ const manager = new OperatorManager({
   workers: options.workers,
   port: options.port,
   resyncSeconds: options.resyncSeconds,
+  ...(options.trainerClusterRole ? { trainerClusterRole: options.trainerClusterRole } : {}),
   settings: {
     trainerImage: options.trainerImage,
     trainerServiceAccount: options.trainerServiceAccount,

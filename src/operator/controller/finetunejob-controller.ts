@@ -5,6 +5,7 @@ import {
 import type { OperatorMetrics } from '../metrics/operator-metrics.ts';
 import { type Decision, podCreateRefused, reconcileFineTuneJob, type ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
 import type { EventRecorder } from './event-recorder.ts';
+import { TrainerAccess } from './trainer-access.ts';
 
 export type CachedJob = KubernetesObject & { spec?: unknown; status?: FineTuneJobStatus };
 
@@ -31,7 +32,11 @@ export class FineTuneJobController {
   private readonly events: EventRecorder;
   private readonly metrics: OperatorMetrics;
 
-  constructor(kc: KubeConfig, caches: Caches, settings: ReconcileSettings, events: EventRecorder, metrics: OperatorMetrics) {
+  private readonly trainerAccess: TrainerAccess | undefined;
+
+  /** With `trainerClusterRole`, the trainer ServiceAccount and its RoleBinding are provisioned in each job's namespace. */
+  constructor(kc: KubeConfig, caches: Caches, settings: ReconcileSettings, events: EventRecorder, metrics: OperatorMetrics, trainerClusterRole?: string) {
+    this.trainerAccess = trainerClusterRole ? new TrainerAccess(kc, settings.trainerServiceAccount, trainerClusterRole) : undefined;
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.caches = caches;
@@ -84,6 +89,7 @@ export class FineTuneJobController {
     const key = `${namespace}/${name}`;
     this.expectedPods.set(key, { pod: pod.metadata!.name!, until: Date.now() + EXPECTATION_TIMEOUT_MS });
     try {
+      if (this.trainerAccess?.provides(pod.spec?.serviceAccountName)) await this.trainerAccess.ensure(namespace);
       await this.track('POST', () => this.core.createNamespacedPod({ namespace, body: pod }), [409]);
     } catch (err) {
       this.expectedPods.delete(key);

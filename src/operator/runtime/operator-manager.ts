@@ -26,6 +26,8 @@ export interface OperatorConfig {
   leaderElection?: LeaderElectionConfig;
   /** Every job is reconciled again this often (default 10 min). */
   resyncSeconds?: number;
+  /** Provision the trainer ServiceAccount in each job's namespace, bound to this ClusterRole (the chart's finetune-trainer). */
+  trainerClusterRole?: string;
   log?: (line: string) => void;
 }
 
@@ -88,7 +90,7 @@ export class OperatorManager {
     this.controller = new FineTuneJobController(kc, {
       job: (namespace, name) => this.jobInformers.map((i) => i.get(name, namespace)).find(Boolean),
       pods: (namespace, job) => this.podInformers.flatMap((i) => i.byIndex(`${namespace}/${job}`)),
-    }, config.settings, this.events, this.metrics);
+    }, config.settings, this.events, this.metrics, config.trainerClusterRole);
     this.elector = config.leaderElection ? new LeaderElector(kc, config.leaderElection) : undefined;
   }
 
