@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { installCRDs, kubeConfig, testNamespace } from '../support/cluster.ts';
+import { helm } from '../support/helm.ts';
+import { ROOT } from '../support/paths.ts';
+
+const CHART = join(ROOT, 'helm', 'finetune-operator');
+type Rule = { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[] };
+type Manifest = { kind: string; metadata: { name: string }; rules?: Rule[]; spec?: { ports?: { protocol?: string }[] } };
+
+const render = async (args: string[] = []) =>
+  parseAllDocuments(await helm(['template', 'fto', CHART, ...args])).map((d) => d.toJSON() as Manifest).filter(Boolean);
+
+describe('the Helm chart, with the real helm 4', () => {
+  before(installCRDs);
+
+  it('lints, and renders rules without wildcards, the operator\'s trainer provisioning limited to what it needs', async () => {
+    await helm(['lint', CHART, '--strict']);
+    for (const manifests of [await render(), await render(['--set', 'namespaces={team-a,team-b}', '--set', 'serviceMonitor.enabled=true'])]) {
+      const rules = manifests.flatMap((m) => m.rules ?? []);
+      assert.ok(rules.length > 0);
+      for (const rule of rules) {
+        for (const field of [rule.apiGroups, rule.resources, rule.verbs]) assert.ok(!field?.includes('*'), `a wildcard in ${JSON.stringify(rule)}`);
+      }
+      const operator = manifests.find((m) => m.kind === 'ClusterRole' && m.metadata.name === 'finetune-operator')!;
+      const grants = (resource: string) => operator.rules!.filter((r) => r.resources?.includes(resource));
+      assert.deepEqual(grants('serviceaccounts').map((r) => r.verbs), [['create']]);
+      assert.deepEqual(grants('rolebindings').map((r) => r.verbs), [['create']]);
+      assert.deepEqual(grants('clusterroles').map((r) => [r.verbs, r.resourceNames]), [[['bind'], ['finetune-trainer']]]);
+      // helm 4 applies server-side: a Service port is a list-map keyed by port and protocol.
+      for (const service of manifests.filter((m) => m.kind === 'Service')) {
+        assert.ok(service.spec!.ports!.every((p) => p.protocol), `${service.metadata.name}: every port names its protocol`);
+      }
+    }
+  });
+
+  it('installs with helm 4\'s default (server-side apply) on the control plane, upgrades and uninstalls', async (t) => {
+    const namespace = await testNamespace(t, 'chart');
+    const release = `fto-${randomBytes(3).toString('hex')}`;
+    t.after(() => helm(['uninstall', release, '-n', namespace]).catch(() => undefined));
+    assert.match(await helm(['install', release, CHART, '-n', namespace]), /STATUS: deployed/);
+    const core = kubeConfig().makeApiClient(CoreV1Api);
+    const service = await core.readNamespacedService({ name: 'finetune-operator-metrics', namespace });
+    assert.equal(service.spec!.ports![0]!.protocol, 'TCP');
+    assert.match(await helm(['upgrade', release, CHART, '-n', namespace, '--set', 'workers=20']), /REVISION: 2/);
+    await helm(['uninstall', release, '-n', namespace]);
+    const gone = await core.readNamespacedService({ name: 'finetune-operator-metrics', namespace }).then(() => false, () => true);
+    assert.ok(gone, 'uninstall removed the Service');
+  });
+});
