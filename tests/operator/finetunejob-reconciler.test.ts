@@ -321,6 +321,45 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.deepEqual(c.step().events.map((e) => e.reason), ['SpecChangeIgnored']);
     assert.equal(c.state.job.status!.phase, 'Succeeded');
   });
+
+  it('carries what kstatus reads: in progress while it trains, Failed once failed for good, Current when done or suspended', () => {
+    // kstatus' documented rules for custom resources (cli-utils, Flux): a stale observedGeneration or
+    // Reconciling=True is InProgress, Stalled=True is Failed, anything else is Current.
+    const kstatus = (job: { metadata: { generation: number }; status?: FineTuneJobStatus }) => {
+      const status = job.status;
+      if (status?.observedGeneration !== undefined && status.observedGeneration !== job.metadata.generation) return 'InProgress';
+      const isTrue = (type: string) => status?.conditions?.some((c) => c.type === type && c.status === 'True');
+      if (isTrue('Reconciling')) return 'InProgress';
+      if (isTrue('Stalled')) return 'Failed';
+      return 'Current';
+    };
+    const c = cluster({ ...minimalSpec(), backoffLimit: 0 });
+    c.start();
+    assert.equal(kstatus(c.state.job), 'InProgress', 'Pending');
+    c.pod(1).status = { phase: 'Running' };
+    c.step();
+    assert.equal(kstatus(c.state.job), 'InProgress', 'Running');
+    c.state.job.spec = { ...minimalSpec(), backoffLimit: 0, suspend: true };
+    c.state.job.metadata.generation = 2;
+    assert.equal(kstatus(c.state.job), 'InProgress', 'a spec change not yet observed');
+    c.step();
+    assert.equal(kstatus(c.state.job), 'Current', 'Suspended');
+    c.state.job.spec = { ...minimalSpec(), backoffLimit: 0 };
+    c.state.job.metadata.generation = 3;
+    c.step();
+    c.exit(2, 3);
+    c.step();
+    assert.equal(c.state.job.status!.phase, 'Failed');
+    assert.equal(kstatus(c.state.job), 'Failed');
+    assert.equal(c.conditions()['Stalled'], 'True/BackoffLimitExceeded');
+
+    const done = cluster();
+    done.start();
+    done.exit(1, 0);
+    done.step();
+    assert.equal(kstatus(done.state.job), 'Current');
+    assert.equal(done.conditions()['Ready'], 'True/Succeeded');
+  });
 });
 
 describe('trainer pod', () => {

@@ -26,6 +26,13 @@ export const ConditionType = {
   Running: 'Running',
   InvalidSpec: 'InvalidSpec',
   Created: 'Created',
+  /**
+   * kstatus' conditions (Flux, `kubectl wait`, cli-utils): Reconciling while the job is pending,
+   * queued or running; Stalled once it has failed for good; Ready once it has succeeded.
+   */
+  Stalled: 'Stalled',
+  Reconciling: 'Reconciling',
+  Ready: 'Ready',
 } as const;
 export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 

@@ -139,10 +139,28 @@ class ReconcilePass {
   }
 
   finish(): Decision {
+    this.setKstatusConditions();
     this.next.observedGeneration = this.generation;
     if (!isDeepStrictEqual(this.next, this.current)) this.decision.status = this.next;
     settleDeadTrainer(this);
     return this.decision;
+  }
+
+  /**
+   * What kstatus reads to tell a job in progress, failed or done (Flux's health checks, kubectl wait):
+   * the abnormal-true Reconciling and Stalled, and Ready, derived from the phase.
+   */
+  private setKstatusConditions(): void {
+    const { phase } = this.next;
+    const failed = this.next.conditions.find((c) => c.type === ConditionType.Failed && c.status === 'True');
+    const inFlight = phase === undefined || phase === 'Pending' || phase === 'Queued' || phase === 'Running';
+    this.condition(failed
+      ? { type: ConditionType.Stalled, status: 'True', reason: failed.reason, message: failed.message }
+      : { type: ConditionType.Stalled, status: 'False', reason: 'NotFailed' });
+    this.condition(inFlight
+      ? { type: ConditionType.Reconciling, status: 'True', reason: phase ?? 'Pending', message: `the job is ${(phase ?? 'Pending').toLowerCase()}` }
+      : { type: ConditionType.Reconciling, status: 'False', reason: phase! });
+    if (phase === 'Succeeded') this.condition({ type: ConditionType.Ready, status: 'True', reason: 'Succeeded', message: 'the fine-tuned model was exported' });
   }
 
   fail(reason: string, message: string): Decision {
