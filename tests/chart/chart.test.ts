@@ -38,6 +38,13 @@ describe('the Helm chart, with the real helm 4', () => {
     }
   });
 
+  it('refuses wrong values at install, naming them: a non-numeric workers, a mistyped key', async () => {
+    const refused = (args: string[]) => render(args).then(() => '', (err: { stderr?: string }) => err.stderr ?? String(err));
+    assert.match(await refused(['--set', 'workers=abc']), /at '\/workers': got string, want integer/);
+    assert.match(await refused(['--set', 'replica=3']), /additional properties 'replica' not allowed/);
+    assert.match(await refused(['--set', 'image.pullPolicy=Sometimes']), /\/image\/pullPolicy/);
+  });
+
   it('installs with helm 4\'s default (server-side apply) on the control plane, upgrades and uninstalls', async (t) => {
     const namespace = await testNamespace(t, 'chart');
     const release = `fto-${randomBytes(3).toString('hex')}`;
