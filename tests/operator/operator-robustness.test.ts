@@ -70,7 +70,7 @@ describe('operator: restarts, leader election, metrics', () => {
     const after = await scrape(port);
     const success = 'controller_runtime_reconcile_total{controller="finetunejob",result="success"}';
     assert.ok(value(after, success) > (value(before, success) || 0), 'reconciles counted');
-    assert.ok(value(after, 'workqueue_adds_total{name="finetunejob"}') >= 3);
+    assert.ok(value(after, 'workqueue_adds_total{controller="finetunejob",name="finetunejob"}') >= 3);
     assert.ok(value(after, 'rest_client_requests_total{method="POST",code="201"}') >= 1, 'the pod creation counted');
     assert.equal(value(after, `finetune_jobs{namespace="${ns}",phase="Succeeded"}`), 1);
     assert.equal(value(after, 'finetune_job_duration_seconds_count{result="Succeeded"}'), 1);

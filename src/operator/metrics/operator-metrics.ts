@@ -63,14 +63,16 @@ export class OperatorMetrics {
   }
 
   workQueue(): WorkQueueMetrics {
-    const labels = { name: CONTROLLER };
+    // Current controller-runtime labels its work queue metrics with both the controller and the queue's name.
+    const labels = { controller: CONTROLLER, name: CONTROLLER };
+    const labelNames = ['controller', 'name'];
     const registers = [this.registry];
-    const depth = new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue.', labelNames: ['name'], registers });
-    const adds = new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue.', labelNames: ['name'], registers });
-    const retries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue.', labelNames: ['name'], registers });
+    const depth = new Gauge({ name: 'workqueue_depth', help: 'Current depth of workqueue.', labelNames, registers });
+    const adds = new Counter({ name: 'workqueue_adds_total', help: 'Total number of adds handled by workqueue.', labelNames, registers });
+    const retries = new Counter({ name: 'workqueue_retries_total', help: 'Total number of retries handled by workqueue.', labelNames, registers });
     const buckets = [1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10, 100, 1000];
-    const queued = new Histogram({ name: 'workqueue_queue_duration_seconds', help: 'How long an item stays in workqueue before being requested.', labelNames: ['name'], buckets, registers });
-    const worked = new Histogram({ name: 'workqueue_work_duration_seconds', help: 'How long processing an item from workqueue takes.', labelNames: ['name'], buckets, registers });
+    const queued = new Histogram({ name: 'workqueue_queue_duration_seconds', help: 'How long an item stays in workqueue before being requested.', labelNames, buckets, registers });
+    const worked = new Histogram({ name: 'workqueue_work_duration_seconds', help: 'How long processing an item from workqueue takes.', labelNames, buckets, registers });
     return {
       depth: (n) => depth.set(labels, n), added: () => adds.inc(labels), retried: () => retries.inc(labels),
       queued: (s) => queued.observe(labels, s), worked: (s) => worked.observe(labels, s),
