@@ -6,12 +6,13 @@
 #   dataset-fashion-mnist   the quickstart's dataset, the tests' and the benchmarks'
 #                           (/usr/share/datasets/fashion-mnist, IDX files)
 #   lua5.4                  runs the Argo CD health check (deploy/argocd) in the tests
+#   prometheus              promtool checks and tests the chart's alerts in the tests
 #
 # The control plane's build dependencies are installed by build-control-plane.sh.
 # Needs root or password-less sudo to install; otherwise it names the command.
 set -euo pipefail
 
-packages=(dataset-fashion-mnist lua5.4)
+packages=(dataset-fashion-mnist lua5.4 prometheus)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { installCRDs, kubeConfig, testNamespace } from '../support/cluster.ts';
 import { helm } from '../support/helm.ts';
 import { ROOT } from '../support/paths.ts';
@@ -36,6 +37,12 @@ describe('the Helm chart, with the real helm 4', () => {
         assert.ok(service.spec!.ports!.every((p) => p.protocol), `${service.metadata.name}: every port names its protocol`);
       }
     }
+  });
+
+  it('ships the alerts promtool tests as a PrometheusRule, unchanged', async () => {
+    const rule = (await render(['--set', 'prometheusRule.enabled=true'])).find((m) => m.kind === 'PrometheusRule') as unknown as { spec: unknown };
+    assert.deepEqual(rule.spec, parse(readFileSync(join(CHART, 'files', 'prometheus-rules.yaml'), 'utf8')));
+    assert.equal((await render()).find((m) => m.kind === 'PrometheusRule'), undefined, 'off by default');
   });
 
   it('refuses wrong values at install, naming them: a non-numeric workers, a mistyped key', async () => {
