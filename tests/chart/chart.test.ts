@@ -27,16 +27,45 @@ describe('the Helm chart, with the real helm 4', () => {
       for (const rule of rules) {
         for (const field of [rule.apiGroups, rule.resources, rule.verbs]) assert.ok(!field?.includes('*'), `a wildcard in ${JSON.stringify(rule)}`);
       }
-      const operator = manifests.find((m) => m.kind === 'ClusterRole' && m.metadata.name === 'finetune-operator')!;
+      const operator = manifests.find((m) => m.kind === 'ClusterRole' && m.metadata.name === 'fto-finetune-operator')!;
       const grants = (resource: string) => operator.rules!.filter((r) => r.resources?.includes(resource));
       assert.deepEqual(grants('serviceaccounts').map((r) => r.verbs), [['create']]);
       assert.deepEqual(grants('rolebindings').map((r) => r.verbs), [['create']]);
-      assert.deepEqual(grants('clusterroles').map((r) => [r.verbs, r.resourceNames]), [[['bind'], ['finetune-trainer']]]);
+      assert.deepEqual(grants('clusterroles').map((r) => [r.verbs, r.resourceNames]), [[['bind'], ['fto-finetune-operator-trainer']]]);
       // helm 4 applies server-side: a Service port is a list-map keyed by port and protocol.
       for (const service of manifests.filter((m) => m.kind === 'Service')) {
         assert.ok(service.spec!.ports!.every((p) => p.protocol), `${service.metadata.name}: every port names its protocol`);
       }
     }
+  });
+
+  it('names everything from the release, so two releases never collide; every option reaches the operator\'s pod', async () => {
+    const names = async (release: string) => parseAllDocuments(await helm(['template', release, CHART]))
+      .map((d) => d.toJSON() as Manifest).filter(Boolean).map((m) => `${m.kind}/${m.metadata.name}`);
+    const [a, b] = [await names('team-a'), await names('team-b')];
+    assert.deepEqual(a.filter((name) => b.includes(name)), [], 'no object name in common');
+    assert.ok(a.includes('ClusterRole/team-a-finetune-operator-trainer'));
+
+    const everything = await render([
+      '--set', 'replicas=3', '--set', 'podLabels.team=ml', '--set', 'podAnnotations.owner=ml-platform', '--set', 'priorityClassName=critical',
+      '--set', 'imagePullSecrets[0].name=registry', '--set', 'nodeSelector.pool=system', '--set', 'extraArgs[0]=--resync-seconds=300',
+      '--set-json', 'tolerations=[{"key":"system","operator":"Exists"}]', '--set-json', 'extraEnv=[{"name":"NODE_OPTIONS","value":"--max-old-space-size=200"}]',
+      '--set-json', 'topologySpreadConstraints=[{"maxSkew":1,"topologyKey":"kubernetes.io/hostname","whenUnsatisfiable":"ScheduleAnyway"}]',
+      '--set', 'serviceAccount.annotations.team=ml', '--set', 'trainer.serviceAccountName=trainer',
+    ]);
+    type Pod = { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: Record<string, unknown> & { containers: { args: string[]; env: { name: string }[] }[] } };
+    const deployment = everything.find((m) => m.kind === 'Deployment') as unknown as { spec: { template: Pod } };
+    const pod = deployment.spec.template;
+    assert.equal(pod.metadata.labels['team'], 'ml');
+    assert.equal(pod.metadata.annotations['owner'], 'ml-platform');
+    for (const key of ['priorityClassName', 'imagePullSecrets', 'nodeSelector', 'tolerations', 'topologySpreadConstraints']) assert.ok(pod.spec[key], key);
+    const [container] = pod.spec.containers;
+    assert.ok(container!.args.includes('--resync-seconds=300') && container!.args.includes('--trainer-service-account=trainer'));
+    assert.ok(container!.env.some((e) => e.name === 'NODE_OPTIONS'));
+    assert.ok(everything.some((m) => m.kind === 'PodDisruptionBudget'), 'a PodDisruptionBudget with more than one replica');
+    assert.ok(!(await render(['--set', 'replicas=1'])).some((m) => m.kind === 'PodDisruptionBudget'), 'none with one');
+    const aggregated = everything.filter((m) => m.kind === 'ClusterRole' && /-(edit|view)$/.test(m.metadata.name));
+    assert.equal(aggregated.length, 2, 'edit and view ClusterRoles aggregate into Kubernetes\' own');
   });
 
   it('ships the alerts promtool tests as a PrometheusRule, unchanged', async () => {
@@ -58,11 +87,11 @@ describe('the Helm chart, with the real helm 4', () => {
     t.after(() => helm(['uninstall', release, '-n', namespace]).catch(() => undefined));
     assert.match(await helm(['install', release, CHART, '-n', namespace]), /STATUS: deployed/);
     const core = kubeConfig().makeApiClient(CoreV1Api);
-    const service = await core.readNamespacedService({ name: 'finetune-operator-metrics', namespace });
+    const service = await core.readNamespacedService({ name: `${release}-finetune-operator-metrics`, namespace });
     assert.equal(service.spec!.ports![0]!.protocol, 'TCP');
     assert.match(await helm(['upgrade', release, CHART, '-n', namespace, '--set', 'workers=20']), /REVISION: 2/);
     await helm(['uninstall', release, '-n', namespace]);
-    const gone = await core.readNamespacedService({ name: 'finetune-operator-metrics', namespace }).then(() => false, () => true);
+    const gone = await core.readNamespacedService({ name: `${release}-finetune-operator-metrics`, namespace }).then(() => false, () => true);
     assert.ok(gone, 'uninstall removed the Service');
   });
 });
