@@ -30,6 +30,8 @@ describe('the Helm chart, with the real helm 4', () => {
       const operator = manifests.find((m) => m.kind === 'ClusterRole' && m.metadata.name === 'fto-finetune-operator')!;
       const grants = (resource: string) => operator.rules!.filter((r) => r.resources?.includes(resource));
       assert.deepEqual(grants('serviceaccounts').map((r) => r.verbs), [['create']]);
+      // blockOwnerDeletion on the trainer pods' owner reference, under OwnerReferencesPermissionEnforcement.
+      assert.deepEqual(grants('finetunejobs/finalizers').map((r) => r.verbs), [['update']]);
       assert.deepEqual(grants('rolebindings').map((r) => r.verbs), [['create']]);
       assert.deepEqual(grants('clusterroles').map((r) => [r.verbs, r.resourceNames]), [[['bind'], ['fto-finetune-operator-trainer']]]);
       // helm 4 applies server-side: a Service port is a list-map keyed by port and protocol.
