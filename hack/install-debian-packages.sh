@@ -14,15 +14,26 @@ set -euo pipefail
 
 packages=(dataset-fashion-mnist lua5.4 prometheus)
 
-missing=()
-for package in "${packages[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
-  [ "$status" = "install ok installed" ] || missing+=("$package")
-done
+find_missing() {
+  missing=()
+  for package in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+    [ "$status" = "install ok installed" ] || missing+=("$package")
+  done
+}
+find_missing
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+# One install at a time (two test runs started together): the second waits, then finds them installed.
+exec 9>"${TMPDIR:-/tmp}/finetune-operator-debian-packages.lock"
+flock 9
+find_missing
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 say() { printf '[debian packages] %s\n' "$*" >&2; }
-command=(apt-get install -y -qq --no-install-recommends "${missing[@]}")
+# Wait for another apt or dpkg (unattended-upgrades on a new machine, a second test run) rather than fail.
+wait_lock=(-o DPkg::Lock::Timeout=300)
+command=(apt-get "${wait_lock[@]}" install -y -qq --no-install-recommends "${missing[@]}")
 if ! command -v apt-get >/dev/null; then
   say "missing: ${missing[*]}, and this machine has no apt-get: install them with your package manager (the project expects Debian bookworm)"
   exit 1
@@ -32,11 +43,16 @@ if [ "$(id -u)" = 0 ]; then
 elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
   as_root=(sudo)
 else
-  say "missing: ${missing[*]}; installing needs root. Run: sudo apt-get update && sudo ${command[*]}"
+  say "missing: ${missing[*]}; installing needs root. Run: sudo apt-get update && sudo apt-get install ${missing[*]}"
   exit 1
 fi
 
 say "installing ${missing[*]} (once per machine)"
-"${as_root[@]}" apt-get update -qq
+# The package lists' lock has no timeout option: another apt (say, unattended-upgrades) is waited out here.
+for try in $(seq 1 60); do
+  "${as_root[@]}" apt-get "${wait_lock[@]}" update -qq && break
+  [ "$try" -lt 60 ] || { say "apt-get update kept failing"; exit 1; }
+  sleep 5
+done
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive "${command[@]}" >/dev/null
 say "installed ${missing[*]}"
