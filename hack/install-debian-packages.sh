@@ -7,6 +7,7 @@
 #                           (/usr/share/datasets/fashion-mnist, IDX files)
 #   lua5.4                  runs the Argo CD health check (deploy/argocd) in the tests
 #   prometheus              promtool checks and tests the chart's alerts in the tests
+#                           (apt brings its dependencies, e.g. fonts-glyphicons-halflings)
 #
 # The control plane's build dependencies are installed by build-control-plane.sh.
 # Needs root or password-less sudo to install; otherwise it names the command.

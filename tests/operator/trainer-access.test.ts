@@ -52,5 +52,11 @@ describe('operator: the trainer\'s identity in any namespace', () => {
     assert.equal((await api.get('anywhere'))!.status!.stage, 'head');
     const listPods = await asTrainer.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: ns }).then(() => 200, (err: unknown) => (err instanceof ApiException ? err.code : 0));
     assert.equal(listPods, 403, 'the trainer cannot list pods');
+
+    // Someone deletes the ServiceAccount: the next pod is refused once, and the retry provisions it again.
+    await core.deleteNamespacedServiceAccount({ name: 'finetune-trainer', namespace: ns });
+    await api.create('after-cleanup');
+    await api.waitForPods('after-cleanup', 1, 30_000);
+    await core.readNamespacedServiceAccount({ name: 'finetune-trainer', namespace: ns });
   });
 });

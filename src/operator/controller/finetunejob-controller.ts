@@ -93,6 +93,7 @@ export class FineTuneJobController {
       await this.track('POST', () => this.core.createNamespacedPod({ namespace, body: pod }), [409]);
     } catch (err) {
       this.expectedPods.delete(key);
+      this.trainerAccess?.forget(namespace);
       // Refused (a missing ServiceAccount, a quota, a webhook, an invalid field): say why in the job's status,
       // as well as in an event; then the queue retries with its bounded backoff.
       if (err instanceof ApiException && err.code >= 400 && err.code < 500) {

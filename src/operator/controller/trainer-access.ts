@@ -8,7 +8,8 @@ const LABELS = { 'app.kubernetes.io/managed-by': 'finetune-operator', 'app.kuber
  * a RoleBinding of the trainer ClusterRole (get its job, patch its status),
  * created in a job's namespace before its first pod. Without it, every pod
  * naming that ServiceAccount in a namespace nobody prepared is refused.
- * Existing objects are left as they are; a namespace is done once per process.
+ * Existing objects are left as they are; a namespace is checked once per
+ * process, and again after a pod there is refused.
  */
 export class TrainerAccess {
   private readonly core: CoreV1Api;
@@ -27,6 +28,11 @@ export class TrainerAccess {
   /** Whether pods naming `serviceAccount` get it provisioned. */
   provides(serviceAccount: string | undefined): boolean {
     return serviceAccount === this.serviceAccount;
+  }
+
+  /** After a refused pod: check the namespace again next time (its ServiceAccount may have been deleted since). */
+  forget(namespace: string): void {
+    this.ready.delete(namespace);
   }
 
   async ensure(namespace: string): Promise<void> {
