@@ -95,8 +95,11 @@ export function exampleDataset(examples: Example[], reader: ExampleReader, optio
   } as unknown as () => Generator<Batch>).prefetch(2);
 }
 
-/** Batches of `epoch` a resumed stage trained before it stopped (a batch of only unreadable files counts too). */
-const skippedBatches = (resumeAt: ResumePoint | undefined, epoch: number) => (resumeAt?.epoch === epoch ? resumeAt.batch : 0);
+/**
+ * Batches of `epoch` a resumed stage trained before it stopped (a batch of only unreadable files counts too):
+ * the dataset skips them, and the callbacks that count steps (the schedule, the interruption) add them.
+ */
+export const skippedBatches = (resumeAt: ResumePoint | undefined, epoch: number) => (resumeAt?.epoch === epoch ? resumeAt.batch : 0);
 
 const batchSeed = (seed: number, epoch: number, batch: number) => (seed + Math.imul(epoch + 1, 0x9e3779b1) + Math.imul(batch + 1, 0x85ebca6b)) >>> 0;
 

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Stage } from '../../api/v1alpha1/index.ts';
+import { type ResumePoint, skippedBatches } from '../data/batches.ts';
 
 /**
  * An optimizer whose rate a schedule can read and set. tfjs' Adam and
@@ -70,9 +71,9 @@ export class LearningRateSchedule extends tf.Callback {
   private epoch = 0;
   private readonly optimizer: ScheduledOptimizer;
   private readonly settings: ScheduleSettings;
-  private readonly resumeAt: { epoch: number; batch: number } | undefined;
+  private readonly resumeAt: ResumePoint | undefined;
 
-  constructor(optimizer: ScheduledOptimizer, settings: ScheduleSettings, resumeAt?: { epoch: number; batch: number }) {
+  constructor(optimizer: ScheduledOptimizer, settings: ScheduleSettings, resumeAt?: ResumePoint) {
     super();
     this.optimizer = optimizer;
     this.settings = settings;
@@ -84,7 +85,7 @@ export class LearningRateSchedule extends tf.Callback {
   }
 
   override async onBatchBegin(batch: number): Promise<void> {
-    const skipped = this.resumeAt?.epoch === this.epoch ? this.resumeAt.batch : 0;
-    this.optimizer.setLearningRate(learningRateAt(this.epoch * this.settings.stepsPerEpoch + skipped + batch, this.settings));
+    const step = this.epoch * this.settings.stepsPerEpoch + skippedBatches(this.resumeAt, this.epoch) + batch;
+    this.optimizer.setLearningRate(learningRateAt(step, this.settings));
   }
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { augments } from '../data/augmentation.ts';
-import { type ExampleReader, exampleDataset, type ResumePoint, tensorDataset } from '../data/batches.ts';
+import { type ExampleReader, exampleDataset, type ResumePoint, skippedBatches, tensorDataset } from '../data/batches.ts';
 import type { LoadedDataset } from '../data/example.ts';
 import type { Preprocessing } from '../data/preprocessing.ts';
 import type { FineTuneModel } from '../model/fine-tune-model.ts';
@@ -172,8 +172,7 @@ class InterruptAtBatchEnd extends tf.Callback {
     // here, a signal (and a /metrics scrape) would wait for the end of the stage.
     await new Promise((resolve) => setImmediate(resolve));
     if (!this.ctx.interruption.requested || this.stoppedAt) return;
-    const before = this.resumeAt?.epoch === this.epoch ? this.resumeAt.batch : 0;
-    const position = { stage: this.stage, epoch: this.epoch, batch: before + batch + 1 };
+    const position = { stage: this.stage, epoch: this.epoch, batch: skippedBatches(this.resumeAt, this.epoch) + batch + 1 };
     const { state, bestWeights } = this.earlyStopping.snapshotState();
     await this.ctx.saveInterrupted(position, {
       optimizer: await this.optimizer.getWeights(), earlyStopping: state, ...(bestWeights ? { bestWeights } : {}),
