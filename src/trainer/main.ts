@@ -57,7 +57,7 @@ async function main(): Promise<number> {
   const server = port > 0 ? await metrics.listen(port) : undefined;
   try {
     await runStagedTraining(spec, {
-      reporters, backend, cacheDir: values['cache-dir']!, jobName: name, interruption,
+      reporters, backend, cacheDir: values['cache-dir']!, jobName: name, interruption, ...(jobUid ? { jobUid } : {}),
       ...(values['pvc-root'] ? { pvcRoot: values['pvc-root'] } : {}),
     });
   } finally {

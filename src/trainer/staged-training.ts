@@ -23,6 +23,8 @@ export interface TrainingOptions {
   cacheDir: string;
   /** The spec's name and namespace, for the exported metadata. */
   jobName?: string;
+  /** The FineTuneJob's UID: checkpoints of another job (deleted, then re-created) are not resumed. */
+  jobUid?: string;
   backend: { name: string; source: string; gpu: boolean };
   /** Train a frozen-base head on base features computed once (default true; off only to measure it). */
   featureCache?: boolean;
@@ -65,8 +67,9 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   const skip = (file: string, reason: string) => { skippedFiles.push(file); report.fileSkipped(file, reason); };
   for (const record of data.skipped) skip(record, 'not valid JSON');
   const reader = new ExampleReader(spec, preprocessing, skip);
-  const checkpoints = new CheckpointStore(checkpointLocation.path, trainingSpecHash(spec));
+  const checkpoints = new CheckpointStore(checkpointLocation.path, trainingSpecHash(spec), options.jobUid);
   const saved = await checkpoints.state();
+  if (saved.discarded) report.checkpointDiscarded(saved.discarded);
   const stages = [...saved.completed];
   if (stages.length || saved.inProgress) {
     await checkpoints.restore(trained, saved);

@@ -108,6 +108,27 @@ describe('staged training (docs/recipe.md §2-4)', () => {
     assert.deepEqual(outcome.stages.map((s) => [s.name, s.epochsRun]), [['head', 2], ['fine-tune', 1]]);
   });
 
+  it('never resumes the checkpoint of another job with the same recipe (deleted and re-created, or a schedule\'s earlier run)', async (t) => {
+    const ws = await workspace(t);
+    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 2 }] });
+    await runStagedTraining(spec, { reporters: [], cacheDir: ws.dir, backend: BACKEND, jobUid: 'uid-old' });
+
+    const { events, reporter } = recorder();
+    const discarded: string[] = [];
+    const outcome = await runStagedTraining(spec, {
+      reporters: [reporter, { checkpointDiscarded: (reason) => discarded.push(reason) }], cacheDir: ws.dir, backend: BACKEND, jobUid: 'uid-new',
+    });
+    assert.deepEqual(events.resumed, [], 'the new job must not take the old job\'s completed stages as its own');
+    assert.deepEqual(events.starts.map((s) => s.name), ['head']);
+    assert.equal(outcome.stages[0]!.epochsRun, 2);
+    assert.match(discarded.join('\n'), /belongs to another job \(uid uid-old/);
+
+    // The same job (a later attempt) does resume its own checkpoint.
+    const again = recorder();
+    await runStagedTraining(spec, { reporters: [again.reporter], cacheDir: ws.dir, backend: BACKEND, jobUid: 'uid-new' });
+    assert.deepEqual(again.events.resumed.map((done) => done.map((s) => s.name)), [['head']]);
+  });
+
   it('resumes within a stage from its last epoch checkpoint (checkpoint.everyEpochs)', async (t) => {
     const ws = await workspace(t);
     const spec = specFor(ws, { stages: [{ name: 'head', epochs: 4, earlyStopping: { enabled: false } }], checkpoint: { everyEpochs: 1 } });

@@ -34,7 +34,10 @@ export interface InterruptedExtras {
   bestWeights?: tf.Tensor[];
 }
 
-interface CheckpointState { specHash: string; completed: StageResult[]; inProgress?: StageInProgress }
+interface CheckpointState { specHash: string; jobUid?: string; completed: StageResult[]; inProgress?: StageInProgress }
+
+/** What a saved checkpoint holds for this job; `discarded` says why one that exists is not resumed. */
+export interface SavedState { completed: StageResult[]; inProgress?: StageInProgress; discarded?: string }
 
 /** Hash of what decides the training result: a checkpoint of another recipe is never resumed. */
 export function trainingSpecHash(spec: FineTuneJobSpec): string {
@@ -53,30 +56,48 @@ export function trainingSpecHash(spec: FineTuneJobSpec): string {
 export class CheckpointStore {
   private readonly dir: string;
   private readonly specHash: string;
+  private readonly jobUid: string | undefined;
 
-  constructor(dir: string, specHash: string) {
+  /**
+   * `jobUid`: the FineTuneJob's UID. A job deleted and re-created with the same name and recipe (or the
+   * next run of a schedule writing to the same place) is a new job: it never resumes the old one's
+   * checkpoint, which would export the old model without training.
+   */
+  constructor(dir: string, specHash: string, jobUid?: string) {
     this.dir = dir;
     this.specHash = specHash;
+    this.jobUid = jobUid;
   }
 
-  /** What an earlier attempt of the same recipe got done (nothing when none, or another recipe). */
-  async state(): Promise<{ completed: StageResult[]; inProgress?: StageInProgress }> {
+  /** What an earlier attempt of this job and recipe got done (nothing when none, another recipe or another job). */
+  async state(): Promise<SavedState> {
+    let state: CheckpointState;
     try {
-      const state = JSON.parse(await readFile(join(this.dir, 'state.json'), 'utf8')) as CheckpointState;
-      return state.specHash === this.specHash ? state : { completed: [] };
+      state = JSON.parse(await readFile(join(this.dir, 'state.json'), 'utf8')) as CheckpointState;
     } catch {
       return { completed: [] };
     }
+    const where = `the checkpoint in ${this.dir}`;
+    if (state.specHash !== this.specHash) {
+      return { completed: [], discarded: `${where} was written for another training recipe; starting afresh and replacing it` };
+    }
+    if (this.jobUid !== undefined && state.jobUid !== undefined && state.jobUid !== this.jobUid) {
+      return {
+        completed: [],
+        discarded: `${where} belongs to another job (uid ${state.jobUid}: a deleted job of this name, or an earlier run of its schedule); starting afresh and replacing it`,
+      };
+    }
+    return state.inProgress ? { completed: state.completed, inProgress: state.inProgress } : { completed: state.completed };
   }
 
   /** Saves the weights after a stage, then (atomically) the state that points at them. */
   async saveStage(model: tf.LayersModel, completed: StageResult[]): Promise<void> {
-    await this.save(model, `stage-${completed.length}-${completed.at(-1)!.name}`, { specHash: this.specHash, completed });
+    await this.save(model, `stage-${completed.length}-${completed.at(-1)!.name}`, { ...this.identity, completed });
   }
 
   /** Saves the weights within a stage (checkpoint.everyEpochs). */
   async saveEpoch(model: tf.LayersModel, completed: StageResult[], inProgress: StageInProgress): Promise<void> {
-    await this.save(model, 'in-progress', { specHash: this.specHash, completed, inProgress });
+    await this.save(model, 'in-progress', { ...this.identity, completed, inProgress });
   }
 
   /**
@@ -88,9 +109,13 @@ export class CheckpointStore {
     const best = extras.bestWeights ?? [];
     await saveTensors(join(this.dir, 'in-progress', 'best-weights.json'), Object.fromEntries(best.map((w, i) => [String(i), w])));
     await this.save(model, 'in-progress', {
-      specHash: this.specHash, completed,
+      ...this.identity, completed,
       inProgress: { ...inProgress, optimizer: true, earlyStopping: { ...extras.earlyStopping, bestWeights: best.length > 0 } },
     });
+  }
+
+  private get identity(): Pick<CheckpointState, 'specHash' | 'jobUid'> {
+    return { specHash: this.specHash, ...(this.jobUid !== undefined ? { jobUid: this.jobUid } : {}) };
   }
 
   /** The optimizer's saved weights, in the order it gave them (for Optimizer.setWeights). */

@@ -45,6 +45,8 @@ export interface StageResult {
 export interface TrainingReporter {
   started?(info: { backend: string; source: string; gpu: boolean; train: number; validation: number; classes: string[] }): void;
   resumed?(completed: StageResult[], inProgress?: StageInProgress): void;
+  /** A checkpoint exists but is not resumed (another recipe, or another job of the same name): why. */
+  checkpointDiscarded?(reason: string): void;
   stageStarted?(stage: StageStart): void;
   epochEnded?(epoch: EpochEnd): void;
   stageEnded?(result: StageResult): void;
@@ -63,7 +65,7 @@ export function combineReporters(...reporters: TrainingReporter[]): Required<Tra
     for (const reporter of reporters) (reporter[key] as ((...a: unknown[]) => void) | undefined)?.(...args);
   };
   return {
-    started: fan('started'), resumed: fan('resumed'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
+    started: fan('started'), resumed: fan('resumed'), checkpointDiscarded: fan('checkpointDiscarded'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
     stageEnded: fan('stageEnded'), fileSkipped: fan('fileSkipped'), exporting: fan('exporting'), exported: fan('exported'),
     failed: fan('failed'), interrupted: fan('interrupted'),
   };
