@@ -32,6 +32,10 @@ describe('the Helm chart, with the real helm 4', () => {
       assert.deepEqual(grants('serviceaccounts').map((r) => r.verbs), [['create']]);
       // blockOwnerDeletion on the trainer pods' owner reference, under OwnerReferencesPermissionEnforcement.
       assert.deepEqual(grants('finetunejobs/finalizers').map((r) => r.verbs), [['update']]);
+      // Schedules create their runs, delete them (history limits, Replace) and own them with blockOwnerDeletion.
+      assert.deepEqual(grants('finetunejobs').map((r) => r.verbs), [['get', 'list', 'watch', 'create', 'delete']]);
+      assert.deepEqual(grants('finetuneschedules/finalizers').map((r) => r.verbs), [['update']]);
+      assert.deepEqual(grants('finetuneschedules/status').map((r) => r.verbs), [['patch']]);
       assert.deepEqual(grants('rolebindings').map((r) => r.verbs), [['create']]);
       assert.deepEqual(grants('clusterroles').map((r) => [r.verbs, r.resourceNames]), [[['bind'], ['fto-finetune-operator-trainer']]]);
       // helm 4 applies server-side: a Service port is a list-map keyed by port and protocol.

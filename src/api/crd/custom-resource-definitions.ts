@@ -77,7 +77,12 @@ export const fineTuneScheduleCRD = () => crd(
     { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
     { name: 'TimeZone', type: 'string', jsonPath: '.spec.timeZone', priority: 1 },
     { name: 'Suspend', type: 'boolean', jsonPath: '.spec.suspend' },
-    { name: 'Last-Schedule', type: 'date', jsonPath: '.status.lastScheduleTime' },
+    { name: 'Active', type: 'integer', jsonPath: '.status.activeCount', description: 'Runs that have not finished.' },
+    { name: 'Last-Schedule', type: 'date', jsonPath: '.status.lastScheduleTime', description: 'The scheduled time of the last run started.' },
+    // A string, not a date: kubectl prints a future date column as <invalid>.
+    { name: 'Next', type: 'string', jsonPath: '.status.nextScheduleTime', description: 'When the next run is due.' },
+    { name: 'Last-Success', type: 'date', jsonPath: '.status.lastSuccessfulTime', priority: 1, description: 'When a run last succeeded.' },
+    { name: 'Reason', type: 'string', jsonPath: `${TRUE_CONDITIONS}.reason`, priority: 1, description: 'Reasons of the conditions that are True now.' },
   ],
 );
 

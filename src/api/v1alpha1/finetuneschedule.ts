@@ -64,12 +64,39 @@ const ObjectReference = z.strictObject({
   uid: z.string().optional().meta({ description: 'UID of the FineTuneJob.' }),
 });
 
+const time = (description: string) => z.string().meta({ format: 'date-time', description });
+
 export const FineTuneScheduleStatus = z.strictObject({
-  active: z.array(ObjectReference).optional().meta({ description: 'FineTuneJobs of this schedule that are running now.' }),
-  lastScheduleTime: z.string().optional().meta({ format: 'date-time', description: 'When a run was last started.' }),
-  lastSuccessfulTime: z.string().optional().meta({ format: 'date-time', description: 'When a run last succeeded.' }),
+  active: z.array(ObjectReference).optional().meta({ description: 'Runs (FineTuneJobs) of this schedule that have not finished.' }),
+  activeCount: z.number().int().min(0).optional().meta({ description: 'Number of active runs (the Active column).' }),
+  lastScheduleTime: time('The scheduled time of the last run started.').optional(),
+  lastSuccessfulTime: time('When a run last succeeded.').optional(),
+  lastSuccessfulRun: z.strictObject({
+    name: z.string().meta({ description: 'Name of the FineTuneJob.' }),
+    outputURI: z.string().optional().meta({ description: 'Where it wrote its model.' }),
+  }).optional().meta({ description: 'The run that last succeeded, and where its model is.' }),
+  nextScheduleTime: time('When the next run is due (unset while suspended or invalid).').optional(),
+  observedGeneration: z.number().int().min(0).optional().meta({ description: 'The .metadata.generation this status reflects.' }),
   conditions: conditionList(),
 }).meta({ description: 'Observed state of the schedule.' });
+export type FineTuneScheduleStatus = z.output<typeof FineTuneScheduleStatus>;
+
+/** Label naming the schedule on each FineTuneJob it creates (select a schedule's runs with -l). */
+export const SCHEDULE_NAME_LABEL = 'finetune.dev/schedule-name';
+/** Annotation on each run: its scheduled time (RFC 3339), as CronJob's batch.kubernetes.io/cronjob-scheduled-timestamp. */
+export const SCHEDULED_TIME_ANNOTATION = 'finetune.dev/scheduled-time';
+
+/**
+ * Condition types of a FineTuneSchedule, most important first. RunSkipped is True while the last due run
+ * was not started (reason JobAlreadyActive, MissedSchedule or TooManyMissedTimes).
+ */
+export const ScheduleConditionType = {
+  InvalidSpec: 'InvalidSpec',
+  Stalled: 'Stalled',
+  Suspended: 'Suspended',
+  RunSkipped: 'RunSkipped',
+} as const;
+export type ScheduleConditionType = (typeof ScheduleConditionType)[keyof typeof ScheduleConditionType];
 
 export const FineTuneSchedule = z.object({
   apiVersion: z.literal(API_VERSION),

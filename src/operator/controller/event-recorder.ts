@@ -2,7 +2,8 @@ import { ApiException, CoreV1Api, type CoreV1Event, type KubeConfig, PatchStrate
 import { API_VERSION, FINETUNEJOB } from '../../api/v1alpha1/index.ts';
 import type { JobEvent } from '../reconcile/finetunejob-reconciler.ts';
 
-export interface JobRef { name: string; namespace: string; uid?: string }
+/** The object an event is about: a FineTuneJob unless `kind` says otherwise (a FineTuneSchedule). */
+export interface JobRef { name: string; namespace: string; uid?: string; kind?: string }
 
 /** Events waiting to be written at most; beyond it new ones are dropped, as client-go's broadcaster does. */
 const MAX_QUEUED_EVENTS = 10_000;
@@ -10,7 +11,7 @@ const MAX_QUEUED_EVENTS = 10_000;
 const MAX_REMEMBERED_EVENTS = 4_096;
 
 /**
- * Records core/v1 Events on a FineTuneJob (kubectl describe ftj shows them).
+ * Records core/v1 Events on a FineTuneJob or FineTuneSchedule (kubectl describe shows them).
  * Like client-go's event broadcaster, `record` only queues: one writer sends the
  * events in order, one request at a time. Events are not state, so they never
  * hold a reconcile, and a burst of them (1,000 new jobs) takes one request's
@@ -50,7 +51,7 @@ export class EventRecorder {
       namespace: job.namespace,
       body: {
         metadata: { generateName: `${job.name}.`, namespace: job.namespace },
-        involvedObject: { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, name: job.name, namespace: job.namespace, ...(job.uid ? { uid: job.uid } : {}) },
+        involvedObject: { apiVersion: API_VERSION, kind: job.kind ?? FINETUNEJOB.kind, name: job.name, namespace: job.namespace, ...(job.uid ? { uid: job.uid } : {}) },
         type: event.type, reason: event.reason, message: event.message,
         source: { component: 'finetune-operator' },
         reportingComponent: 'finetune.dev/operator', reportingInstance: this.instance,
@@ -81,7 +82,7 @@ export class EventRecorder {
   private async write(event: { namespace: string; body: CoreV1Event }): Promise<void> {
     const { body, namespace } = event;
     const { involvedObject: object } = body;
-    const key = [namespace, object.name, object.uid, body.type, body.reason, body.message].join('\u0000');
+    const key = [namespace, object.kind, object.name, object.uid, body.type, body.reason, body.message].join('\u0000');
     const seen = this.written.get(key);
     if (seen) {
       this.written.delete(key);

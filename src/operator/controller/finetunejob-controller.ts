@@ -4,6 +4,7 @@ import {
 } from '../../api/v1alpha1/index.ts';
 import type { OperatorMetrics } from '../metrics/operator-metrics.ts';
 import { type Decision, podCreateRefused, reconcileFineTuneJob, type ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
+import { apiMessage, tracked } from './api-requests.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { TrainerAccess } from './trainer-access.ts';
 
@@ -68,7 +69,7 @@ export class FineTuneJobController {
     const { name, namespace, uid } = job.metadata as { name: string; namespace: string; uid?: string };
     const ref = { name, namespace, ...(uid ? { uid } : {}) };
     for (const pod of decision.deletePods) {
-      await this.track('DELETE', () => this.core.deleteNamespacedPod({ name: pod, namespace }), [404]);
+      await tracked(this.metrics, 'DELETE', () => this.core.deleteNamespacedPod({ name: pod, namespace }), [404]);
     }
     if (decision.createPod) await this.createPod(job, decision);
     const resourceVersion = decision.status ? await this.writeStatus(job, decision.status) : job.metadata?.resourceVersion;
@@ -76,7 +77,7 @@ export class FineTuneJobController {
     // Events only once the status is written (the recorder queues them; they are not state).
     for (const event of decision.events) this.events.record(ref, event);
     if (decision.deleteJob) {
-      await this.track('DELETE', () => this.custom.deleteNamespacedCustomObject(
+      await tracked(this.metrics, 'DELETE', () => this.custom.deleteNamespacedCustomObject(
         { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, propagationPolicy: 'Background' },
       ), [404]);
     }
@@ -90,7 +91,7 @@ export class FineTuneJobController {
     this.expectedPods.set(key, { pod: pod.metadata!.name!, until: Date.now() + EXPECTATION_TIMEOUT_MS });
     try {
       if (this.trainerAccess?.provides(pod.spec?.serviceAccountName)) await this.trainerAccess.ensure(namespace);
-      await this.track('POST', () => this.core.createNamespacedPod({ namespace, body: pod }), [409]);
+      await tracked(this.metrics, 'POST', () => this.core.createNamespacedPod({ namespace, body: pod }), [409]);
     } catch (err) {
       this.expectedPods.delete(key);
       this.trainerAccess?.forget(namespace);
@@ -130,25 +131,13 @@ export class FineTuneJobController {
     const { name, namespace } = job.metadata as { name: string; namespace: string };
     const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name, namespace, resourceVersion }, status };
     let written: KubernetesObject | undefined;
-    await this.track('PATCH', async () => {
+    await tracked(this.metrics, 'PATCH', async () => {
       written = await this.custom.patchNamespacedCustomObjectStatus(
         { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, body, fieldManager: manager, force: true },
         setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
       ) as KubernetesObject;
     }, [404]);
     return written?.metadata?.resourceVersion;
-  }
-
-  /** Runs a request, counting it by method and code; `tolerated` codes (NotFound, AlreadyExists) are not errors. */
-  private async track(method: string, request: () => Promise<unknown>, tolerated: number[]): Promise<void> {
-    try {
-      await request();
-      this.metrics.request(method, method === 'POST' ? 201 : 200);
-    } catch (err) {
-      const code = err instanceof ApiException ? err.code : 0;
-      this.metrics.request(method, code);
-      if (!tolerated.includes(code)) throw err;
-    }
   }
 }
 
@@ -161,13 +150,4 @@ export function jobKeyOfPod(pod: V1Pod): string | undefined {
   const owner = pod.metadata?.ownerReferences?.find((ref) => ref.controller && ref.kind === FINETUNEJOB.kind);
   const job = owner?.name ?? pod.metadata?.labels?.[JOB_NAME_LABEL];
   return job === undefined ? undefined : `${pod.metadata?.namespace}/${job}`;
-}
-
-/** The message of a Kubernetes Status in an ApiException's body. */
-function apiMessage(err: ApiException<unknown>): string {
-  try {
-    return (JSON.parse(String(err.body)) as { message?: string }).message ?? `HTTP ${err.code}`;
-  } catch {
-    return `HTTP ${err.code}`;
-  }
 }

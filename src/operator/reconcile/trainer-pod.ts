@@ -17,15 +17,15 @@ export interface JobRef { name: string; namespace: string; uid: string }
 /** Deterministic per attempt, so a restarted operator finds (adopts) what it created; at most 253 characters. */
 export const trainerPodName = (job: string, attempt: number) => `${shortened(job, 253 - `-trainer-${attempt}`.length)}-trainer-${attempt}`;
 
-/** The job-name label's value: a label value has at most 63 characters, a FineTuneJob name up to 253. */
-export const jobNameLabelValue = (job: string) => shortened(job, 63);
+/** A name as a label value: a label value has at most 63 characters, a FineTuneJob's or a schedule's name up to 253. */
+export const nameLabelValue = (name: string) => shortened(name, 63);
 
 /**
  * `name` when it fits in `max` characters; else a prefix and a hash of the
  * whole name, so two long names never share a value. Starts and ends with an
  * alphanumeric, as names and label values must.
  */
-function shortened(name: string, max: number): string {
+export function shortened(name: string, max: number): string {
   return name.length <= max ? name : withHash(name, name, max);
 }
 
@@ -91,7 +91,7 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
     metadata: {
       name: trainerPodName(job.name, attempt),
       namespace: job.namespace,
-      labels: { ...template.labels, [JOB_NAME_LABEL]: jobNameLabelValue(job.name), [ATTEMPT_LABEL]: String(attempt), 'app.kubernetes.io/managed-by': 'finetune-operator' },
+      labels: { ...template.labels, [JOB_NAME_LABEL]: nameLabelValue(job.name), [ATTEMPT_LABEL]: String(attempt), 'app.kubernetes.io/managed-by': 'finetune-operator' },
       ...(template.annotations ? { annotations: template.annotations } : {}),
       ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNEJOB.kind, name: job.name, uid: job.uid, controller: true, blockOwnerDeletion: true }],
     },

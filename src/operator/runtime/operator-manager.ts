@@ -1,10 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type V1Pod } from '@kubernetes/client-node';
-import { FINETUNEJOB, GROUP, JOB_NAME_LABEL, VERSION } from '../../api/v1alpha1/index.ts';
+import { FINETUNEJOB, FINETUNESCHEDULE, GROUP, JOB_NAME_LABEL, VERSION } from '../../api/v1alpha1/index.ts';
 import { EventRecorder } from '../controller/event-recorder.ts';
 import { type CachedJob, FineTuneJobController, jobKeyOfPod } from '../controller/finetunejob-controller.ts';
-import { OperatorMetrics } from '../metrics/operator-metrics.ts';
+import { type CachedSchedule, FineTuneScheduleController, scheduleKeyOfJob } from '../controller/finetuneschedule-controller.ts';
+import { type ControllerName, OperatorMetrics } from '../metrics/operator-metrics.ts';
 import type { ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
 import { stageEvents } from '../reconcile/stage-events.ts';
 import { type LeaderElectionConfig, LeaderElector } from './leader-election.ts';
@@ -13,6 +14,8 @@ import { WorkQueue } from './work-queue.ts';
 
 /** How long a stopping operator waits for its queued events (the pod's grace period is 30 s by default). */
 const EVENT_FLUSH_MS = 10_000;
+/** Concurrent schedule reconciles: a schedule's reconcile is a few requests a day. */
+const SCHEDULE_WORKERS = 2;
 
 export interface OperatorConfig {
   kubeConfig: KubeConfig;
@@ -28,22 +31,30 @@ export interface OperatorConfig {
   resyncSeconds?: number;
   /** Provision the trainer ServiceAccount in each job's namespace, bound to this ClusterRole (the chart's finetune-trainer). */
   trainerClusterRole?: string;
+  /** The time schedules are evaluated at; tests shift it to reach a scheduled time without waiting. */
+  clock?: () => Date;
   log?: (line: string) => void;
 }
 
+const keyOf = (obj: { metadata?: { namespace?: string; name?: string } }) => `${obj.metadata?.namespace}/${obj.metadata?.name}`;
+
 /**
- * Runs the FineTuneJob controller the controller-runtime way: informers over
- * FineTuneJobs and their pods feed a work queue; N workers reconcile (never
- * the same key twice at once); only the elected leader reconciles; SIGTERM
- * stops taking work, finishes in-flight reconciles and releases the lease.
+ * Runs the FineTuneJob and FineTuneSchedule controllers the controller-runtime
+ * way: informers over FineTuneJobs, their pods and FineTuneSchedules feed one
+ * work queue per controller; workers reconcile (never the same key twice at
+ * once); only the elected leader reconciles; SIGTERM stops taking work,
+ * finishes in-flight reconciles and releases the lease.
  */
 export class OperatorManager {
   readonly metrics: OperatorMetrics;
   private readonly config: OperatorConfig;
   private readonly queue: WorkQueue;
+  private readonly scheduleQueue: WorkQueue;
   private readonly jobInformers: ResilientInformer<CachedJob>[];
   private readonly podInformers: ResilientInformer<V1Pod>[];
+  private readonly scheduleInformers: ResilientInformer<CachedSchedule>[];
   private readonly controller: FineTuneJobController;
+  private readonly scheduleController: FineTuneScheduleController;
   private readonly events: EventRecorder;
   private readonly elector: LeaderElector | undefined;
   private readonly log: (line: string) => void;
@@ -56,13 +67,25 @@ export class OperatorManager {
     this.config = config;
     this.log = config.log ?? ((line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
     const kc = config.kubeConfig;
-    this.metrics = new OperatorMetrics(() => this.jobInformers.flatMap((i) => i.list()), { workers: config.workers });
-    this.queue = new WorkQueue({ metrics: this.metrics.workQueue() });
+    this.metrics = new OperatorMetrics(() => this.jobInformers.flatMap((i) => i.list()), {
+      workers: { finetunejob: config.workers, finetuneschedule: SCHEDULE_WORKERS },
+      schedules: () => this.scheduleInformers.flatMap((i) => i.list()),
+    });
+    this.queue = new WorkQueue({ metrics: this.metrics.workQueue('finetunejob') });
+    this.scheduleQueue = new WorkQueue({ metrics: this.metrics.workQueue('finetuneschedule') });
     const custom = kc.makeApiClient(CustomObjectsApi);
     const core = kc.makeApiClient(CoreV1Api);
     const scopes = config.namespaces.length ? config.namespaces : [undefined];
     const onError = (what: string) => (err: unknown) => this.log(`${what} watch failed (${String(err)}); restarting with backoff`);
-    const enqueueJob = (job: CachedJob) => this.queue.add(`${job.metadata?.namespace}/${job.metadata?.name}`);
+    // A job's changes concern the job, and the schedule that runs it (a run finished, appeared, went away).
+    const enqueueJob = (job: CachedJob) => {
+      this.queue.add(keyOf(job));
+      const schedule = scheduleKeyOfJob(job);
+      if (schedule) {
+        this.scheduleController.observedRun(job.metadata!.namespace!, schedule.split('/')[1]!, job.metadata!.name!);
+        this.scheduleQueue.add(schedule);
+      }
+    };
     const enqueueOwner = (pod: V1Pod) => {
       const key = jobKeyOfPod(pod);
       if (key) this.queue.add(key);
@@ -74,7 +97,18 @@ export class OperatorManager {
         : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FINETUNEJOB.plural, resourceVersion })) as Promise<KubernetesListObject<CachedJob>>,
       { add: enqueueJob, update: (job, old) => { this.observeUpdate(job, old); enqueueJob(job); }, delete: enqueueJob },
       // kubectl's client-side apply keeps a second copy of the manifest in an annotation; the reconcile never reads it.
-      { onError: onError('FineTuneJob'), transform: (job) => { delete job.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration']; } }));
+      {
+        onError: onError('FineTuneJob'), transform: (job) => { delete job.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration']; },
+        indexBy: scheduleKeyOfJob,
+      }));
+    const enqueueSchedule = (schedule: CachedSchedule) => this.scheduleQueue.add(keyOf(schedule));
+    this.scheduleInformers = scopes.map((ns) => new ResilientInformer<CachedSchedule>(kc,
+      ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${FINETUNESCHEDULE.plural}` : `/apis/${GROUP}/${VERSION}/${FINETUNESCHEDULE.plural}`,
+      (resourceVersion) => (ns
+        ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: FINETUNESCHEDULE.plural, resourceVersion })
+        : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FINETUNESCHEDULE.plural, resourceVersion })) as Promise<KubernetesListObject<CachedSchedule>>,
+      { add: enqueueSchedule, update: enqueueSchedule, delete: enqueueSchedule },
+      { onError: onError('FineTuneSchedule'), transform: (s) => { delete s.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration']; } }));
     this.podInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc,
       ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
       (resourceVersion) => (ns ? core.listNamespacedPod({ namespace: ns, labelSelector: JOB_NAME_LABEL, resourceVersion }) : core.listPodForAllNamespaces({ labelSelector: JOB_NAME_LABEL, resourceVersion })),
@@ -91,6 +125,10 @@ export class OperatorManager {
       job: (namespace, name) => this.jobInformers.map((i) => i.get(name, namespace)).find(Boolean),
       pods: (namespace, job) => this.podInformers.flatMap((i) => i.byIndex(`${namespace}/${job}`)),
     }, config.settings, this.events, this.metrics, config.trainerClusterRole);
+    this.scheduleController = new FineTuneScheduleController(kc, {
+      schedule: (namespace, name) => this.scheduleInformers.map((i) => i.get(name, namespace)).find(Boolean),
+      runs: (namespace, schedule) => this.jobInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
+    }, this.events, this.metrics, config.clock);
     this.elector = config.leaderElection ? new LeaderElector(kc, config.leaderElection) : undefined;
   }
 
@@ -112,10 +150,11 @@ export class OperatorManager {
   async stop(): Promise<void> {
     clearInterval(this.resync);
     this.queue.shutDown();
+    this.scheduleQueue.shutDown();
     await Promise.all(this.workers);
     // Events are not state: the lease goes at once, and the events get a bounded time within the pod's grace period.
     const eventsWritten = Promise.race([this.events.flush(), new Promise((resolve) => setTimeout(resolve, EVENT_FLUSH_MS).unref())]);
-    await Promise.all([...this.jobInformers, ...this.podInformers].map((i) => i.stop().catch(() => undefined)));
+    await Promise.all(this.informers.map((i) => i.stop().catch(() => undefined)));
     await this.elector?.release();
     await eventsWritten;
     this.running = false;
@@ -129,35 +168,44 @@ export class OperatorManager {
     for (const event of stageEvents(old?.status, job.status)) this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event);
   }
 
-  private async startControllers(): Promise<void> {
-    await Promise.all([...this.jobInformers, ...this.podInformers].map((i) => i.start()));
-    if (this.queue.isShuttingDown) return; // stopped (e.g. leadership lost) while the caches filled
-    this.running = true;
-    for (const job of this.jobInformers.flatMap((i) => i.list())) this.queue.add(`${job.metadata?.namespace}/${job.metadata?.name}`);
-    this.resync = setInterval(() => {
-      for (const job of this.jobInformers.flatMap((i) => i.list())) this.queue.add(`${job.metadata?.namespace}/${job.metadata?.name}`);
-    }, (this.config.resyncSeconds ?? 600) * 1000);
-    this.resync.unref();
-    this.workers = Array.from({ length: this.config.workers }, () => this.work());
-    this.log(`reconciling FineTuneJobs in ${this.config.namespaces.join(', ') || 'all namespaces'} with ${this.config.workers} workers`);
+  private get informers(): ResilientInformer<CachedJob | V1Pod | CachedSchedule>[] {
+    return [...this.jobInformers, ...this.podInformers, ...this.scheduleInformers] as ResilientInformer<CachedJob | V1Pod | CachedSchedule>[];
   }
 
-  private async work(): Promise<void> {
-    for (let key = await this.queue.get(); key !== undefined; key = await this.queue.get()) {
-      this.metrics.workers(1);
+  private async startControllers(): Promise<void> {
+    await Promise.all(this.informers.map((i) => i.start()));
+    if (this.queue.isShuttingDown) return; // stopped (e.g. leadership lost) while the caches filled
+    this.running = true;
+    const enqueueAll = () => {
+      for (const job of this.jobInformers.flatMap((i) => i.list())) this.queue.add(keyOf(job));
+      for (const schedule of this.scheduleInformers.flatMap((i) => i.list())) this.scheduleQueue.add(keyOf(schedule));
+    };
+    enqueueAll();
+    this.resync = setInterval(enqueueAll, (this.config.resyncSeconds ?? 600) * 1000);
+    this.resync.unref();
+    this.workers = [
+      ...Array.from({ length: this.config.workers }, () => this.work(this.queue, 'finetunejob', (key) => this.controller.reconcile(key))),
+      ...Array.from({ length: SCHEDULE_WORKERS }, () => this.work(this.scheduleQueue, 'finetuneschedule', (key) => this.scheduleController.reconcile(key))),
+    ];
+    this.log(`reconciling FineTuneJobs and FineTuneSchedules in ${this.config.namespaces.join(', ') || 'all namespaces'} with ${this.config.workers} workers`);
+  }
+
+  private async work(queue: WorkQueue, controller: ControllerName, reconcile: (key: string) => Promise<number | undefined>): Promise<void> {
+    for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
+      this.metrics.workers(1, controller);
       const started = process.hrtime.bigint();
       try {
-        const requeueMs = await this.controller.reconcile(key);
-        this.queue.forget(key);
-        if (requeueMs !== undefined) this.queue.addAfter(key, requeueMs);
-        this.metrics.reconciled(requeueMs === undefined ? 'success' : 'requeue_after', Number(process.hrtime.bigint() - started) / 1e9);
+        const requeueMs = await reconcile(key);
+        queue.forget(key);
+        if (requeueMs !== undefined) queue.addAfter(key, requeueMs);
+        this.metrics.reconciled(requeueMs === undefined ? 'success' : 'requeue_after', Number(process.hrtime.bigint() - started) / 1e9, controller);
       } catch (err) {
-        this.metrics.reconciled('error', Number(process.hrtime.bigint() - started) / 1e9);
-        this.log(`reconcile ${key} failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}; retrying with backoff`);
-        this.queue.addRateLimited(key);
+        this.metrics.reconciled('error', Number(process.hrtime.bigint() - started) / 1e9, controller);
+        this.log(`reconcile ${controller} ${key} failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}; retrying with backoff`);
+        queue.addRateLimited(key);
       } finally {
-        this.metrics.workers(-1);
-        this.queue.done(key);
+        this.metrics.workers(-1, controller);
+        queue.done(key);
       }
     }
   }
@@ -168,7 +216,7 @@ export class OperatorManager {
     } else if (url === '/healthz') {
       res.writeHead(200).end('ok');
     } else if (url === '/readyz') {
-      const ready = !this.elector || this.elector.isLeader ? this.running && [...this.jobInformers, ...this.podInformers].every((i) => i.hasSynced) : true;
+      const ready = !this.elector || this.elector.isLeader ? this.running && this.informers.every((i) => i.hasSynced) : true;
       res.writeHead(ready ? 200 : 503).end(ready ? 'ok' : 'informers not synced');
     } else {
       res.writeHead(404).end();

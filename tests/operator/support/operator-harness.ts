@@ -13,8 +13,9 @@ import { eventually, kubeConfig, testNamespace } from '../../support/cluster.ts'
 export type Job = { metadata: { name: string; uid: string; generation: number }; spec: Record<string, unknown>; status?: FineTuneJobStatus };
 
 export function startOperator(t: TestContext, namespace: string, leaderElection?: LeaderElectionConfig,
-  trainer: { serviceAccount?: string; clusterRole?: string } = {}): OperatorManager {
+  trainer: { serviceAccount?: string; clusterRole?: string } = {}, clock?: () => Date): OperatorManager {
   const manager = new OperatorManager({
+    ...(clock ? { clock } : {}),
     kubeConfig: kubeConfig(), namespaces: [namespace], workers: 2, port: 0,
     log: process.env['FTJ_TEST_OPERATOR_LOG'] ? (line) => console.error(line) : () => undefined,
     settings: { trainerImage: 'finetune/trainer:test', trainerServiceAccount: trainer.serviceAccount ?? 'default', retryBaseSeconds: 1 },

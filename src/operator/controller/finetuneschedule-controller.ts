@@ -1,0 +1,124 @@
+import { ApiException, CustomObjectsApi, type KubeConfig, type KubernetesObject, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import {
+  API_VERSION, FINETUNEJOB, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, OPERATOR_FIELD_MANAGER, VERSION,
+} from '../../api/v1alpha1/index.ts';
+import type { OperatorMetrics } from '../metrics/operator-metrics.ts';
+import { reconcileFineTuneSchedule, type ScheduleDecision, type ScheduleRun } from '../reconcile/schedule-reconciler.ts';
+import { apiMessage, tracked } from './api-requests.ts';
+import type { EventRecorder } from './event-recorder.ts';
+
+export type CachedSchedule = KubernetesObject & { spec?: unknown; status?: FineTuneScheduleStatus };
+
+export interface ScheduleCaches {
+  schedule(namespace: string, name: string): CachedSchedule | undefined;
+  /** FineTuneJobs whose controller owner is a FineTuneSchedule of this name. */
+  runs(namespace: string, schedule: string): ScheduleRun[];
+}
+
+/** How long a run this operator created may stay unseen by the FineTuneJob cache before it counts as gone. */
+const EXPECTATION_TIMEOUT_MS = 30_000;
+const MAX_WAKE_UP_MS = 24 * 3600_000;
+
+/**
+ * The I/O edge of the FineTuneSchedule controller: reads the caches, asks
+ * the pure reconcile for a decision at the clock's time, and carries it out
+ * (delete runs, create the run, write status, record events), as
+ * FineTuneJobController does for pods. A created run is expected until the
+ * cache sees it, so its schedule never looks at a cache without it.
+ */
+export class FineTuneScheduleController {
+  private readonly custom: CustomObjectsApi;
+  private readonly expectedRuns = new Map<string, { run: string; until: number }>();
+  private readonly caches: ScheduleCaches;
+  private readonly events: EventRecorder;
+  private readonly metrics: OperatorMetrics;
+  private readonly clock: () => Date;
+
+  /** `clock`: the time schedules are evaluated at (tests move it; production passes real time). */
+  constructor(kc: KubeConfig, caches: ScheduleCaches, events: EventRecorder, metrics: OperatorMetrics, clock: () => Date = () => new Date()) {
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.caches = caches;
+    this.events = events;
+    this.metrics = metrics;
+    this.clock = clock;
+  }
+
+  /** The FineTuneJob cache saw a run: a pending expectation for it is met. */
+  observedRun(namespace: string, schedule: string, run: string): void {
+    const key = `${namespace}/${schedule}`;
+    if (this.expectedRuns.get(key)?.run === run) this.expectedRuns.delete(key);
+  }
+
+  /** Reconciles one schedule; returns when to look again (ms): its next scheduled time, if any. */
+  async reconcile(key: string): Promise<number | undefined> {
+    const [namespace, name] = key.split('/') as [string, string];
+    const schedule = this.caches.schedule(namespace, name);
+    if (!schedule) { this.expectedRuns.delete(key); return undefined; }
+    const expected = this.expectedRuns.get(key);
+    if (expected && expected.until > Date.now()) return 500;
+
+    const decision = reconcileFineTuneSchedule({ schedule, runs: this.caches.runs(namespace, name), now: this.clock() });
+    await this.execute(schedule, decision);
+    // At most a day: a timer cannot wait longer than 24.8 days, and a wake-up a day re-reads the clock after a jump.
+    return decision.requeueAfterSeconds === undefined ? undefined : Math.min(Math.ceil(decision.requeueAfterSeconds * 1000), MAX_WAKE_UP_MS);
+  }
+
+  private async execute(schedule: CachedSchedule, decision: ScheduleDecision): Promise<void> {
+    const { name, namespace, uid } = schedule.metadata as { name: string; namespace: string; uid?: string };
+    const ref = { kind: FINETUNESCHEDULE.kind, name, namespace, ...(uid ? { uid } : {}) };
+    for (const run of decision.deleteRuns) {
+      await tracked(this.metrics, 'DELETE', () => this.custom.deleteNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name: run, propagationPolicy: 'Background' },
+      ), [404]);
+    }
+    if (decision.createRun) await this.createRun(schedule, decision.createRun);
+    if (decision.status) await this.writeStatus(schedule, decision.status);
+    for (const event of decision.events) this.events.record(ref, event);
+    for (const outcome of decision.outcomes) this.metrics.scheduleRun(namespace, name, outcome);
+  }
+
+  private async createRun(schedule: CachedSchedule, run: NonNullable<ScheduleDecision['createRun']>): Promise<void> {
+    const { name, namespace, uid } = schedule.metadata as { name: string; namespace: string; uid?: string };
+    const key = `${namespace}/${name}`;
+    this.expectedRuns.set(key, { run: run.metadata.name, until: Date.now() + EXPECTATION_TIMEOUT_MS });
+    const ref = { kind: FINETUNESCHEDULE.kind, name, namespace, ...(uid ? { uid } : {}) };
+    try {
+      await tracked(this.metrics, 'POST', () => this.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, body: run }), []);
+    } catch (err) {
+      this.expectedRuns.delete(key);
+      if (err instanceof ApiException && err.code === 409 && await this.isOwnRun(namespace, run.metadata.name, uid)) {
+        return; // created before (this operator before a restart, or another replica): that time has run
+      }
+      // Refused (a quota, a webhook, a FineTuneJob of that name that is not this schedule's): say why;
+      // the queue retries with its bounded backoff.
+      const message = err instanceof ApiException ? apiMessage(err) : String(err);
+      this.events.record(ref, { type: 'Warning', reason: 'FailedCreate', message: `Error creating run ${run.metadata.name}: ${message}` });
+      throw err;
+    }
+  }
+
+  private async isOwnRun(namespace: string, name: string, scheduleUid: string | undefined): Promise<boolean> {
+    const existing = await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name })
+      .catch(() => undefined) as KubernetesObject | undefined;
+    return existing?.metadata?.ownerReferences?.some((ref) => ref.controller && ref.uid === scheduleUid) ?? false;
+  }
+
+  /** Server-side applies the whole status; the resourceVersion makes a decision from a stale cache fail (409) and retry. */
+  private async writeStatus(schedule: CachedSchedule, status: FineTuneScheduleStatus): Promise<void> {
+    const { name, namespace } = schedule.metadata as { name: string; namespace: string };
+    const body = { apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, metadata: { name, namespace, resourceVersion: schedule.metadata?.resourceVersion }, status };
+    await tracked(this.metrics, 'PATCH', () => this.custom.patchNamespacedCustomObjectStatus(
+      { group: GROUP, version: VERSION, namespace, plural: FINETUNESCHEDULE.plural, name, body, fieldManager: OPERATOR_FIELD_MANAGER, force: true },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    ), [404]);
+  }
+}
+
+/**
+ * The schedule that controls a FineTuneJob, as "namespace/name": its
+ * controller owner reference of kind FineTuneSchedule.
+ */
+export function scheduleKeyOfJob(job: KubernetesObject): string | undefined {
+  const owner = job.metadata?.ownerReferences?.find((ref) => ref.controller && ref.kind === FINETUNESCHEDULE.kind);
+  return owner ? `${job.metadata?.namespace}/${owner.name}` : undefined;
+}

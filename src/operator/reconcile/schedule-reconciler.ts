@@ -1,0 +1,312 @@
+import { isDeepStrictEqual } from 'node:util';
+import { CronExpressionParser } from 'cron-parser';
+import {
+  API_VERSION, type Condition, FINETUNEJOB, FINETUNESCHEDULE, type FineTuneJobStatus, type FineTuneScheduleSpec,
+  type FineTuneScheduleStatus, SCHEDULE_NAME_LABEL, SCHEDULED_TIME_ANNOTATION, ScheduleConditionType,
+  validateFineTuneScheduleSpec,
+} from '../../api/v1alpha1/index.ts';
+import type { JobEvent } from './finetunejob-reconciler.ts';
+import { isTrue, setCondition } from './job-conditions.ts';
+import { nameLabelValue, shortened } from './trainer-pod.ts';
+
+/** Like CronJob: more missed times than this since the last run is reported, never run one by one. */
+export const MAX_MISSED_TIMES = 100;
+/** A wake-up lands this long after the scheduled time, so the time has passed when the reconcile reads the clock. */
+const WAKE_UP_DELAY_SECONDS = 0.1;
+
+interface OwnerReference { kind?: string; uid?: string; controller?: boolean }
+interface Meta {
+  name?: string; namespace?: string; uid?: string; generation?: number; creationTimestamp?: string | Date;
+  deletionTimestamp?: unknown; ownerReferences?: OwnerReference[];
+}
+
+/** A FineTuneJob as the schedule reads it. */
+export interface ScheduleRun { metadata?: Meta & { annotations?: Record<string, string> }; status?: FineTuneJobStatus }
+
+export interface ObservedSchedule {
+  schedule: { metadata?: Meta; spec?: unknown; status?: FineTuneScheduleStatus };
+  /** FineTuneJobs that may be this schedule's (the cache's, by owner name); its own carry its UID as controller. */
+  runs: ScheduleRun[];
+  now: Date;
+}
+
+/** What happened to runs, for the `finetune_schedule_runs_total` counter. */
+export type RunOutcome = 'created' | 'skipped' | 'missed' | 'replaced' | 'succeeded' | 'failed';
+
+/** A FineTuneJob to create, as sent to the API server. */
+export interface RunManifest {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string; namespace: string; labels: Record<string, string>; annotations: Record<string, string>;
+    ownerReferences: { apiVersion: string; kind: string; name: string; uid: string; controller: true; blockOwnerDeletion: true }[];
+  };
+  spec: Record<string, unknown>;
+}
+
+/** What to do; the controller carries it out, in this order: delete, create, write status, record events. */
+export interface ScheduleDecision {
+  deleteRuns: string[];
+  createRun?: RunManifest;
+  /** The whole status, only when it differs from what is stored. */
+  status?: FineTuneScheduleStatus;
+  /** Emitted once the status write succeeds. */
+  events: JobEvent[];
+  outcomes: RunOutcome[];
+  /** The next scheduled time, as a delay: a wake-up, never polling. */
+  requeueAfterSeconds?: number;
+}
+
+const isFinished = (run: ScheduleRun) => run.status?.phase === 'Succeeded' || run.status?.phase === 'Failed';
+const isDeleting = (run: ScheduleRun) => Boolean(run.metadata?.deletionTimestamp);
+const nameOf = (run: ScheduleRun) => run.metadata!.name!;
+const startOf = (run: ScheduleRun) => Date.parse(run.status?.startTime ?? String(run.metadata?.creationTimestamp ?? '')) || 0;
+
+/** The name of the run for a scheduled time: the same on every operator and after a restart, so a time never runs twice. */
+export function runName(schedule: string, scheduledTime: Date): string {
+  const minutes = String(Math.floor(scheduledTime.getTime() / 60_000));
+  return `${shortened(schedule, 253 - minutes.length - 1)}-${minutes}`;
+}
+
+/**
+ * One reconcile of a FineTuneSchedule: the stored status, the status it
+ * builds, and the decision. The handlers below each take one situation.
+ */
+class SchedulePass {
+  readonly decision: ScheduleDecision = { deleteRuns: [], events: [], outcomes: [] };
+  readonly stored: FineTuneScheduleStatus;
+  readonly next: FineTuneScheduleStatus;
+  readonly name: string;
+  readonly namespace: string;
+  readonly uid: string;
+  readonly generation: number | undefined;
+  readonly now: Date;
+  readonly at: string;
+  readonly created: Date;
+  /** The runs this schedule controls (their controller owner reference carries its UID). */
+  readonly runs: ScheduleRun[];
+
+  constructor(observed: ObservedSchedule) {
+    const meta = observed.schedule.metadata ?? {};
+    this.name = meta.name!;
+    this.namespace = meta.namespace!;
+    this.uid = meta.uid!;
+    this.generation = meta.generation;
+    this.now = observed.now;
+    this.at = observed.now.toISOString();
+    this.created = new Date(meta.creationTimestamp ?? observed.now);
+    this.stored = observed.schedule.status ?? { conditions: [] };
+    this.next = structuredClone({ ...this.stored, conditions: this.stored.conditions ?? [] });
+    this.runs = observed.runs.filter((run) =>
+      run.metadata?.ownerReferences?.some((ref) => ref.controller && ref.kind === FINETUNESCHEDULE.kind && ref.uid === this.uid));
+  }
+
+  get active(): ScheduleRun[] { return this.runs.filter((run) => !isFinished(run) && !isDeleting(run)); }
+
+  event(type: JobEvent['type'], reason: string, message: string): void { this.decision.events.push({ type, reason, message }); }
+
+  condition({ type, status, reason, message = '' }: { type: ScheduleConditionType; status: 'True' | 'False'; reason: string; message?: string }): void {
+    this.next.conditions = setCondition(this.next.conditions, { type, status, reason, message }, this.at, this.generation, SCHEDULE_CONDITION_ORDER);
+  }
+
+  /** The stored condition of `type`, if any. */
+  storedCondition(type: ScheduleConditionType): Condition | undefined { return this.stored.conditions?.find((c) => c.type === type); }
+
+  /** The decision, with the status only when it changed. */
+  finish(): ScheduleDecision {
+    const next = withoutEmpty(this.next);
+    if (!isDeepStrictEqual(next, withoutEmpty({ ...this.stored, conditions: this.stored.conditions ?? [] }))) this.decision.status = next;
+    return this.decision;
+  }
+}
+
+const SCHEDULE_CONDITION_ORDER: readonly string[] = Object.values(ScheduleConditionType);
+
+/** Drops unset optional fields, so a stored status and a built one compare equal when they say the same. */
+function withoutEmpty(status: FineTuneScheduleStatus): FineTuneScheduleStatus {
+  return Object.fromEntries(Object.entries(status).filter(([, value]) => value !== undefined)) as FineTuneScheduleStatus;
+}
+
+/**
+ * Decides what a FineTuneSchedule needs now, batch/v1 CronJob's way: observe
+ * its runs (active, finished, gone), prune history beyond the limits, then,
+ * unless it is invalid, suspended or being deleted, start the most recent
+ * due run that has not run (at most one, whatever was missed), honouring
+ * startingDeadlineSeconds and concurrencyPolicy, and wake up at the next
+ * scheduled time. Pure: the clock is an input.
+ */
+export function reconcileFineTuneSchedule(observed: ObservedSchedule): ScheduleDecision {
+  const pass = new SchedulePass(observed);
+  observeRuns(pass);
+  const validation = validateFineTuneScheduleSpec(observed.schedule.spec);
+  if (!validation.valid) return invalid(pass, validation.errors);
+  pass.condition({ type: ScheduleConditionType.InvalidSpec, status: 'False', reason: 'Valid' });
+  pass.condition({ type: ScheduleConditionType.Stalled, status: 'False', reason: 'Valid' });
+  pass.next.observedGeneration = pass.generation;
+  const spec = validation.spec;
+  pruneHistory(pass, spec);
+  if (observed.schedule.metadata?.deletionTimestamp) return pass.finish();
+  if (spec.suspend) return suspended(pass);
+  pass.condition({ type: ScheduleConditionType.Suspended, status: 'False', reason: 'Active' });
+  return startDueRun(pass, spec, observed.schedule.spec as RawScheduleSpec);
+}
+
+/** Active runs, finished ones (SawCompletedJob), ones that went missing; the last success. */
+function observeRuns(pass: SchedulePass): void {
+  const byName = new Map(pass.runs.map((run) => [nameOf(run), run]));
+  for (const ref of pass.stored.active ?? []) {
+    const run = byName.get(ref.name);
+    if (!run) {
+      pass.event('Warning', 'MissingJob', `Active run went missing: ${ref.name}`);
+    } else if (isFinished(run)) {
+      const phase = run.status!.phase!;
+      pass.event(phase === 'Succeeded' ? 'Normal' : 'Warning', 'SawCompletedJob', `Saw completed run: ${ref.name}, status: ${phase}`);
+      pass.decision.outcomes.push(phase === 'Succeeded' ? 'succeeded' : 'failed');
+    }
+  }
+  const active = pass.active.sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
+  pass.next.active = active.length ? active.map((run) => ({ name: nameOf(run), namespace: pass.namespace, uid: run.metadata!.uid! })) : undefined;
+  pass.next.activeCount = active.length;
+
+  const succeeded = pass.runs.filter((run) => run.status?.phase === 'Succeeded' && run.status.completionTime)
+    .sort((a, b) => Date.parse(a.status!.completionTime!) - Date.parse(b.status!.completionTime!));
+  const latest = succeeded.at(-1);
+  const storedTime = pass.stored.lastSuccessfulTime ? Date.parse(pass.stored.lastSuccessfulTime) : -Infinity;
+  if (latest && Date.parse(latest.status!.completionTime!) >= storedTime) {
+    pass.next.lastSuccessfulTime = latest.status!.completionTime!;
+    pass.next.lastSuccessfulRun = { name: nameOf(latest), ...(latest.status!.outputURI ? { outputURI: latest.status!.outputURI } : {}) };
+  }
+}
+
+/** Deletes the oldest finished runs beyond successfulJobsHistoryLimit and failedJobsHistoryLimit (their pods go with them). */
+function pruneHistory(pass: SchedulePass, spec: FineTuneScheduleSpec): void {
+  const limits = [['Succeeded', spec.successfulJobsHistoryLimit, 'successfulJobsHistoryLimit'], ['Failed', spec.failedJobsHistoryLimit, 'failedJobsHistoryLimit']] as const;
+  for (const [phase, limit, field] of limits) {
+    const finished = pass.runs.filter((run) => run.status?.phase === phase && !isDeleting(run)).sort((a, b) => startOf(a) - startOf(b));
+    for (const run of finished.slice(0, Math.max(0, finished.length - limit))) {
+      pass.decision.deleteRuns.push(nameOf(run));
+      pass.event('Normal', 'SuccessfulDelete', `Deleted run ${nameOf(run)} (${field}: ${limit})`);
+    }
+  }
+}
+
+function invalid(pass: SchedulePass, errors: string[]): ScheduleDecision {
+  const message = errors.join('; ');
+  if (pass.storedCondition(ScheduleConditionType.InvalidSpec)?.message !== message || !isTrue(pass.stored.conditions, ScheduleConditionType.InvalidSpec)) {
+    pass.event('Warning', 'InvalidSpec', `No runs until the spec is fixed: ${message}`);
+  }
+  pass.condition({ type: ScheduleConditionType.InvalidSpec, status: 'True', reason: 'InvalidSpec', message });
+  pass.condition({ type: ScheduleConditionType.Stalled, status: 'True', reason: 'InvalidSpec', message });
+  pass.next.observedGeneration = pass.generation;
+  pass.next.nextScheduleTime = undefined;
+  return pass.finish();
+}
+
+/** No new runs; running ones go on. Like a CronJob, times missed while suspended may catch up (one run) on resume. */
+function suspended(pass: SchedulePass): ScheduleDecision {
+  pass.condition({ type: ScheduleConditionType.Suspended, status: 'True', reason: 'Suspended', message: 'spec.suspend is true: no new runs' });
+  pass.next.nextScheduleTime = undefined;
+  return pass.finish();
+}
+
+interface RawScheduleSpec { jobTemplate?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Record<string, unknown> } }
+
+/** The scheduled times that matter now: the most recent one due and not run, how many were missed, and the next one. */
+export function dueTimes(spec: Pick<FineTuneScheduleSpec, 'schedule' | 'timeZone' | 'startingDeadlineSeconds'>,
+  lastScheduleTime: Date | undefined, created: Date, now: Date): { mostRecent?: Date; missed: number; next: Date } {
+  let earliest = lastScheduleTime ?? created;
+  if (spec.startingDeadlineSeconds !== undefined) {
+    const deadline = new Date(now.getTime() - spec.startingDeadlineSeconds * 1000);
+    if (deadline > earliest) earliest = deadline;
+  }
+  const options = { currentDate: earliest, ...(spec.timeZone ? { tz: spec.timeZone } : {}) };
+  const times = CronExpressionParser.parse(spec.schedule.trim(), options);
+  let mostRecent: Date | undefined;
+  let missed = 0;
+  for (let time = times.next().toDate(); ; time = times.next().toDate()) {
+    if (time > now) return { ...(mostRecent ? { mostRecent } : {}), missed, next: time };
+    mostRecent = time;
+    missed += 1;
+    if (missed > MAX_MISSED_TIMES) break;
+  }
+  // Too many to walk: the most recent time before now, and the next one.
+  const fromNow = () => CronExpressionParser.parse(spec.schedule.trim(), { ...options, currentDate: now });
+  return { mostRecent: fromNow().prev().toDate(), missed, next: fromNow().next().toDate() };
+}
+
+function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawScheduleSpec): ScheduleDecision {
+  const lastScheduleTime = pass.stored.lastScheduleTime ? new Date(pass.stored.lastScheduleTime) : undefined;
+  const { mostRecent, missed, next } = dueTimes(spec, lastScheduleTime, pass.created, pass.now);
+  pass.next.nextScheduleTime = next.toISOString();
+  pass.decision.requeueAfterSeconds = (next.getTime() - pass.now.getTime()) / 1000 + WAKE_UP_DELAY_SECONDS;
+  if (!mostRecent) return pass.finish();
+  const at = mostRecent.toISOString();
+  if (missed > MAX_MISSED_TIMES) {
+    pass.event('Warning', 'TooManyMissedTimes', `More than ${MAX_MISSED_TIMES} missed start times since ${lastScheduleTime?.toISOString() ?? 'the schedule was created'}: only the most recent, ${at}, may run. Set or decrease spec.startingDeadlineSeconds, or check the clock`);
+  }
+  if (spec.startingDeadlineSeconds !== undefined && mostRecent.getTime() + spec.startingDeadlineSeconds * 1000 < pass.now.getTime()) {
+    return skip(pass, 'MissedSchedule', `Missed scheduled time to start a run: ${at} (startingDeadlineSeconds: ${spec.startingDeadlineSeconds})`, 'Warning', 'missed');
+  }
+  const name = runName(pass.name, mostRecent);
+  if (pass.runs.some((run) => nameOf(run) === name) || lastScheduleTime?.getTime() === mostRecent.getTime()) {
+    // Already started (by this operator before a restart, or by another one): record it, never run it twice.
+    if (!lastScheduleTime || lastScheduleTime < mostRecent) pass.next.lastScheduleTime = at;
+    return pass.finish();
+  }
+  const active = pass.active;
+  if (active.length && spec.concurrencyPolicy === 'Forbid') {
+    return skip(pass, 'JobAlreadyActive', `Not starting the run for ${at}: ${active.map(nameOf).join(', ')} is still running (concurrencyPolicy: Forbid); it starts when that run finishes${spec.startingDeadlineSeconds !== undefined ? `, if within startingDeadlineSeconds (${spec.startingDeadlineSeconds})` : ''}`, 'Normal', 'skipped');
+  }
+  if (active.length && spec.concurrencyPolicy === 'Replace') {
+    for (const run of active) {
+      pass.decision.deleteRuns.push(nameOf(run));
+      pass.decision.outcomes.push('replaced');
+      pass.event('Normal', 'SuccessfulDelete', `Deleted run ${nameOf(run)}: replaced by the run for ${at} (concurrencyPolicy: Replace)`);
+    }
+  }
+  pass.decision.createRun = runManifest(pass, raw, name, mostRecent);
+  pass.decision.outcomes.push('created');
+  pass.event('Normal', 'SuccessfulCreate', `Created run ${name} for ${at}`);
+  pass.next.lastScheduleTime = at;
+  pass.condition({ type: ScheduleConditionType.RunSkipped, status: 'False', reason: 'RunCreated', message: `${name} for ${at}` });
+  return pass.finish();
+}
+
+/** A due run not started: a condition, and (once per reason and time) an event and a count. */
+function skip(pass: SchedulePass, reason: string, message: string, type: JobEvent['type'], outcome: RunOutcome): ScheduleDecision {
+  const stored = pass.storedCondition(ScheduleConditionType.RunSkipped);
+  if (stored?.status !== 'True' || stored.reason !== reason || stored.message !== message) {
+    pass.event(type, reason, message);
+    pass.decision.outcomes.push(outcome);
+  }
+  pass.condition({ type: ScheduleConditionType.RunSkipped, status: 'True', reason, message });
+  return pass.finish();
+}
+
+/**
+ * The FineTuneJob for one scheduled time: the template's labels and
+ * annotations, the schedule's name label, the scheduled time, the schedule
+ * as controller owner, and an output (and an explicit checkpoint location)
+ * of its own under the template's: runs never overwrite each other's models.
+ */
+function runManifest(pass: SchedulePass, raw: RawScheduleSpec, name: string, scheduledTime: Date): RunManifest {
+  const template = raw.jobTemplate ?? {};
+  const spec = structuredClone(template.spec ?? {});
+  for (const field of ['output', 'checkpoint']) {
+    const location = spec[field] as { uri?: string; pvc?: { path?: string } } | undefined;
+    if (location?.uri !== undefined) location.uri = `${location.uri.replace(/\/+$/, '')}/${name}`;
+    if (location?.pvc) location.pvc.path = `${(location.pvc.path ?? '').replace(/\/+$/, '')}/${name}`;
+  }
+  return {
+    apiVersion: API_VERSION,
+    kind: FINETUNEJOB.kind,
+    metadata: {
+      name,
+      namespace: pass.namespace,
+      labels: { ...template.metadata?.labels, [SCHEDULE_NAME_LABEL]: nameLabelValue(pass.name) },
+      annotations: { ...template.metadata?.annotations, [SCHEDULED_TIME_ANNOTATION]: scheduledTime.toISOString() },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, name: pass.name, uid: pass.uid, controller: true, blockOwnerDeletion: true }],
+    },
+    spec,
+  };
+}
