@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node';
 import { TRAINER_CONTAINER } from '../../api/v1alpha1/index.ts';
@@ -18,6 +18,12 @@ export interface NodeAgentOptions {
   kubeConfig: KubeConfig;
   /** Kubeconfig path handed to trainer processes (they report to their job's status). */
   kubeconfigPath: string;
+  /**
+   * Give each trainer its pod's ServiceAccount token instead of `kubeconfigPath`, as the kubelet mounts it:
+   * the trainer then has exactly the RBAC rights of its ServiceAccount. A pod whose token does not exist yet
+   * waits, as it would in ContainerCreating.
+   */
+  serviceAccountTokens?: boolean;
   nodeName: string;
   capacity: NodeCapacity;
   /** Where PVC claims (root/pvc/CLAIM), logs and emptyDirs live. */
@@ -94,10 +100,12 @@ export class NodeAgent {
   private async run(pod: V1Pod, key: string): Promise<void> {
     const { namespace, name } = pod.metadata as { namespace: string; name: string };
     const container = pod.spec!.containers.find((c) => c.name === TRAINER_CONTAINER) ?? pod.spec!.containers[0]!;
+    const kubeconfig = this.options.serviceAccountTokens ? await this.serviceAccountKubeconfig(pod) : this.options.kubeconfigPath;
+    if (!kubeconfig) return;
     const env: Record<string, string> = {
       PATH: process.env['PATH'] ?? '',
       HOME: process.env['HOME'] ?? '/tmp',
-      KUBECONFIG: this.options.kubeconfigPath,
+      KUBECONFIG: kubeconfig,
       FTJ_PVC_ROOT: join(this.options.root, 'pvc'),
       FTJ_ALLOW_CPU: '1',
       FTJ_CACHE_DIR: join(this.options.root, 'cache'),
@@ -124,6 +132,29 @@ export class NodeAgent {
       }).catch(() => undefined);
       this.log(`${key} exited with ${exitCode}`);
     });
+  }
+
+  /** A kubeconfig with the pod's ServiceAccount token (the legacy token Secret of a v1.20 cluster), or undefined while there is none. */
+  private async serviceAccountKubeconfig(pod: V1Pod): Promise<string | undefined> {
+    const namespace = pod.metadata!.namespace!;
+    const account = pod.spec?.serviceAccountName ?? 'default';
+    const serviceAccount = await this.core.readNamespacedServiceAccount({ name: account, namespace }).catch(() => undefined);
+    const secretName = serviceAccount?.secrets?.[0]?.name;
+    const secret = secretName ? await this.core.readNamespacedSecret({ name: secretName, namespace }).catch(() => undefined) : undefined;
+    const token = secret?.data?.['token'];
+    if (!token) return undefined;
+    const server = this.options.kubeConfig.getCurrentCluster()!.server;
+    const dir = join(this.options.root, 'credentials', namespace);
+    mkdirSync(dir, { recursive: true });
+    const path = join(dir, `${pod.metadata!.name}.kubeconfig`);
+    const user = `system:serviceaccount:${namespace}:${account}`;
+    writeFileSync(path, JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'pod',
+      clusters: [{ name: 'local', cluster: { server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: user, user: { token: Buffer.from(token, 'base64').toString('utf8') } }],
+      contexts: [{ name: 'pod', context: { cluster: 'local', user, namespace } }],
+    }), { mode: 0o600 });
+    return path;
   }
 
   private async kill(pod: V1Pod, run: Running): Promise<void> {
