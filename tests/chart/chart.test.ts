@@ -11,7 +11,7 @@ import { ROOT } from '../support/paths.ts';
 
 const CHART = join(ROOT, 'helm', 'finetune-operator');
 type Rule = { apiGroups?: string[]; resources?: string[]; verbs?: string[]; resourceNames?: string[] };
-type Manifest = { kind: string; metadata: { name: string }; rules?: Rule[]; spec?: { ports?: { protocol?: string }[] } };
+type Manifest = { kind: string; metadata: { name: string; namespace?: string }; rules?: Rule[]; spec?: { ports?: { protocol?: string }[] } };
 
 const render = async (args: string[] = []) =>
   parseAllDocuments(await helm(['template', 'fto', CHART, ...args])).map((d) => d.toJSON() as Manifest).filter(Boolean);
@@ -27,7 +27,7 @@ describe('the Helm chart, with the real helm 4', () => {
       for (const rule of rules) {
         for (const field of [rule.apiGroups, rule.resources, rule.verbs]) assert.ok(!field?.includes('*'), `a wildcard in ${JSON.stringify(rule)}`);
       }
-      const operator = manifests.find((m) => m.kind === 'ClusterRole' && m.metadata.name === 'fto-finetune-operator')!;
+      const operator = manifests.find((m) => (m.kind === 'ClusterRole' || m.kind === 'Role') && m.metadata.name === 'fto-finetune-operator')!;
       const grants = (resource: string) => operator.rules!.filter((r) => r.resources?.includes(resource));
       assert.deepEqual(grants('serviceaccounts').map((r) => r.verbs), [['create']]);
       // blockOwnerDeletion on the trainer pods' owner reference, under OwnerReferencesPermissionEnforcement.
@@ -44,6 +44,16 @@ describe('the Helm chart, with the real helm 4', () => {
         assert.ok(service.spec!.ports!.every((p) => p.protocol), `${service.metadata.name}: every port names its protocol`);
       }
     }
+  });
+
+  it('grants the operator a Role in each listed namespace, and nothing cluster-wide, when namespaces is set', async () => {
+    const scoped = await render(['--set', 'namespaces={team-a,team-b}']);
+    const operatorObjects = scoped.filter((m) => m.metadata.name === 'fto-finetune-operator' && /Role/.test(m.kind));
+    assert.deepEqual(operatorObjects.map((m) => `${m.kind}/${m.metadata.namespace}`).sort(),
+      ['Role/team-a', 'Role/team-b', 'RoleBinding/team-a', 'RoleBinding/team-b']);
+    const clusterWide = (await render()).find((m) => m.kind === 'ClusterRole' && m.metadata.name === 'fto-finetune-operator')!;
+    for (const role of operatorObjects.filter((m) => m.kind === 'Role')) assert.deepEqual(role.rules, clusterWide.rules, 'the same rules, namespaced');
+    assert.ok(!scoped.some((m) => m.kind === 'ClusterRoleBinding' && m.metadata.name === 'fto-finetune-operator'));
   });
 
   it('names everything from the release, so two releases never collide; every option reaches the operator\'s pod', async () => {

@@ -42,3 +42,44 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 app.kubernetes.io/name: {{ include "finetune-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
+
+{{/*
+What the operator does: watch FineTuneJobs, FineTuneSchedules and trainer
+pods, own their status subresources (server-side apply: patch), create and
+delete trainer pods, create a schedule's runs and delete them (history
+limits, Replace, TTL), record events, hold its Lease, and give trainer pods
+their identity in a job's namespace.
+Cluster-wide (a ClusterRole) by default; a Role in each listed namespace when `namespaces` is set.
+*/}}
+{{- define "finetune-operator.operatorRules" -}}
+- apiGroups: [finetune.dev]
+  resources: [finetunejobs]
+  verbs: [get, list, watch, create, delete]
+- apiGroups: [finetune.dev]
+  resources: [finetuneschedules]
+  verbs: [list, watch]
+- apiGroups: [finetune.dev]
+  resources: [finetunejobs/status, finetuneschedules/status]
+  verbs: [patch]
+# Trainer pods name their job, and runs their schedule, as owner with blockOwnerDeletion: with the
+# OwnerReferencesPermissionEnforcement admission plugin on, that needs update on the owner's finalizers.
+- apiGroups: [finetune.dev]
+  resources: [finetunejobs/finalizers, finetuneschedules/finalizers]
+  verbs: [update]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list, watch, create, delete]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+# The trainer's identity in each job's namespace, created on demand (--trainer-cluster-role):
+# its ServiceAccount, and a RoleBinding of the trainer ClusterRole, and nothing else. RBAC lets the
+# operator bind that role without the `bind` verb because it holds every permission the role grants
+# (get finetunejobs, patch finetunejobs/status); tests/chart/least-privilege.test.ts proves both.
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [create]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [rolebindings]
+  verbs: [create]
+{{- end }}
