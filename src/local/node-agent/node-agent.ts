@@ -24,6 +24,8 @@ export interface NodeAgentOptions {
    * waits, as it would in ContainerCreating.
    */
   serviceAccountTokens?: boolean;
+  /** The port trainers serve /metrics on (default: any free one; pods share this machine's ports). */
+  trainerMetricsPort?: number;
   nodeName: string;
   capacity: NodeCapacity;
   /** Where PVC claims (root/pvc/CLAIM), logs and emptyDirs live. */
@@ -115,7 +117,8 @@ export class NodeAgent {
     mkdirSync(join(this.options.root, 'logs', namespace), { recursive: true });
     const fd = openSync(logFile, 'a');
     // Every trainer image maps to the project's trainer entry point, on this machine's Node and CPU.
-    const child = spawn(process.execPath, [TRAINER_ENTRY, '--metrics-port', '0', ...(container.args ?? [])], { env, stdio: ['ignore', fd, fd], detached: true });
+    const metricsPort = String(this.options.trainerMetricsPort ?? 0);
+    const child = spawn(process.execPath, [TRAINER_ENTRY, '--metrics-port', metricsPort, ...(container.args ?? [])], { env, stdio: ['ignore', fd, fd], detached: true });
     closeSync(fd);
     const startedAt = new Date();
     this.running.set(key, { process: child, logFile, startedAt });

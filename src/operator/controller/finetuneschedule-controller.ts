@@ -53,10 +53,15 @@ export class FineTuneScheduleController {
   async reconcile(key: string): Promise<number | undefined> {
     const [namespace, name] = key.split('/') as [string, string];
     const schedule = this.caches.schedule(namespace, name);
-    if (!schedule) { this.expectedRuns.delete(key); return undefined; }
+    if (!schedule) {
+      this.expectedRuns.delete(key);
+      this.metrics.scheduleGone(namespace, name);
+      return undefined;
+    }
     const expected = this.expectedRuns.get(key);
     if (expected && expected.until > Date.now()) return 500;
 
+    this.metrics.scheduleSeen(namespace, name);
     const decision = reconcileFineTuneSchedule({ schedule, runs: this.caches.runs(namespace, name), now: this.clock() });
     await this.execute(schedule, decision);
     // At most a day: a timer cannot wait longer than 24.8 days, and a wake-up a day re-reads the clock after a jump.

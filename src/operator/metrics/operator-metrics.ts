@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { FineTuneJobStatus, FineTuneScheduleStatus } from '../../api/v1alpha1/index.ts';
+import { RUN_OUTCOMES, type RunOutcome } from '../reconcile/schedule-reconciler.ts';
 import type { WorkQueueMetrics } from '../runtime/work-queue.ts';
 
 /** The controllers, as controller-runtime names them in its metrics' `controller` label. */
@@ -122,7 +123,17 @@ export class OperatorMetrics {
 
   workers(delta: number, controller: ControllerName = JOBS): void { this.activeWorkers.inc({ controller }, delta); }
 
-  scheduleRun(namespace: string, schedule: string, result: string): void { this.scheduleRuns.inc({ namespace, schedule, result }); }
+  scheduleRun(namespace: string, schedule: string, result: RunOutcome): void { this.scheduleRuns.inc({ namespace, schedule, result }); }
+
+  /** Starts a schedule's run counters at 0, so rate() and increase() see its first run (a series starting at 1 shows none). */
+  scheduleSeen(namespace: string, schedule: string): void {
+    for (const result of RUN_OUTCOMES) this.scheduleRuns.inc({ namespace, schedule, result }, 0);
+  }
+
+  /** A deleted schedule's counters go with it. */
+  scheduleGone(namespace: string, schedule: string): void {
+    for (const result of RUN_OUTCOMES) this.scheduleRuns.remove({ namespace, schedule, result });
+  }
 
   request(method: string, code: number): void { this.restRequests.inc({ method, code: String(code) }); }
 

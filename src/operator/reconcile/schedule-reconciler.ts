@@ -31,7 +31,8 @@ export interface ObservedSchedule {
 }
 
 /** What happened to runs, for the `finetune_schedule_runs_total` counter. */
-export type RunOutcome = 'created' | 'skipped' | 'missed' | 'replaced' | 'succeeded' | 'failed';
+export const RUN_OUTCOMES = ['created', 'skipped', 'missed', 'replaced', 'succeeded', 'failed'] as const;
+export type RunOutcome = (typeof RUN_OUTCOMES)[number];
 
 /** A FineTuneJob to create, as sent to the API server. */
 export interface RunManifest {
