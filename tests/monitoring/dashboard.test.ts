@@ -137,7 +137,6 @@ describe('the Grafana dashboard, with a real Prometheus', () => {
     // A schedule's run counters start at 0, so increase() counts its first run (a series born at 1 would show 0).
     const created = new URLSearchParams({ query: `sum(increase(finetune_schedule_runs_total{namespace="${namespace}",result="created"}[${range}]))`, time: String(end) });
     const answer = await (await fetch(`${api}/query?${created}`)).json() as { data: { result: { value: [number, string] }[] } };
-    const raw = new URLSearchParams({ query: `finetune_schedule_runs_total{namespace="${namespace}"}`, start: String(start), end: String(end), step: '1' });
     assert.ok(Number(answer.data.result[0]?.value[1]) >= 0.9, `the run counted: ${JSON.stringify(answer.data)}`);
   });
 });
