@@ -25,6 +25,8 @@ const program = new Command('finetune-operator')
     .env('FTJ_TRAINER_SERVICE_ACCOUNT').default('finetune-trainer'))
   .addOption(new Option('--trainer-cluster-role <name>', 'ClusterRole bound to the trainer ServiceAccount, which the operator creates in each job\'s namespace; empty: provision nothing (each namespace must have them)')
     .env('FTJ_TRAINER_CLUSTER_ROLE').default('finetune-trainer'))
+  .addOption(new Option('--cuda-cache-host-path <dir>', 'node directory (hostPath) for GPU trainers\' CUDA JIT cache; empty: an emptyDir per pod')
+    .env('FTJ_CUDA_CACHE_HOST_PATH').default(''))
   .addOption(new Option('--retry-base-seconds <s>', 'first retry delay of a failed attempt (doubles, up to 6 min)')
     .env('FTJ_RETRY_BASE_SECONDS').default(10).argParser(integer(1, 360)))
   .addOption(new Option('--resync-seconds <s>', 'every job is reconciled again this often').env('FTJ_RESYNC_SECONDS')
@@ -41,6 +43,7 @@ const program = new Command('finetune-operator')
 
 const options = program.opts<{
   namespaces: string; workers: number; port: number; trainerImage: string; trainerServiceAccount: string; trainerClusterRole: string;
+  cudaCacheHostPath: string;
   retryBaseSeconds: number; resyncSeconds: number; leaderElect: boolean; leaseNamespace: string;
   leaseDurationSeconds: number; renewDeadlineSeconds: number;
 }>();
@@ -62,6 +65,7 @@ const manager = new OperatorManager({
     trainerImage: options.trainerImage,
     trainerServiceAccount: options.trainerServiceAccount,
     retryBaseSeconds: options.retryBaseSeconds,
+    ...(options.cudaCacheHostPath ? { cudaCacheHostPath: options.cudaCacheHostPath } : {}),
   },
   ...(options.leaderElect ? {
     leaderElection: {

@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { TRAINER_ENV, TRAINER_METRICS_PORT, TrainerExitCode, validateFineTuneJobSpec } from '../api/v1alpha1/index.ts';
+import { describeGpus, gpuLogLines } from './backend/gpu-report.ts';
 import { selectBackend } from './backend/select-backend.ts';
 import { exitCodeFor, PermanentError } from './errors.ts';
 import { InterruptedError, Interruption } from './interruption.ts';
@@ -53,6 +54,8 @@ process.on('SIGTERM', () => interruption.request('SIGTERM'));
 async function main(): Promise<number> {
   const { spec, name } = await readSpec(values.spec!);
   const backend = await selectBackend({ requireGpu: spec.resources.gpus > 0, allowCpu: process.env['FTJ_ALLOW_CPU'] === '1' });
+  // Which GPU, and whether libtensorflow has native kernels for it or CUDA compiles them at start (minutes to hours).
+  if (backend.gpu) for (const line of gpuLogLines(await describeGpus())) console.log(`${new Date().toISOString()} ${line}`);
   const port = Number(values['metrics-port']);
   const server = port > 0 ? await metrics.listen(port) : undefined;
   try {

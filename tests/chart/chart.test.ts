@@ -78,6 +78,12 @@ describe('the Helm chart, with the real helm 4', () => {
     for (const key of ['priorityClassName', 'imagePullSecrets', 'nodeSelector', 'tolerations', 'topologySpreadConstraints']) assert.ok(pod.spec[key], key);
     const [container] = pod.spec.containers;
     assert.ok(container!.args.includes('--resync-seconds=300') && container!.args.includes('--trainer-service-account=trainer'));
+    // The trainer image is the release's own (the chart's appVersion) unless told otherwise.
+    const { appVersion } = parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
+    const trainerImage = async (args: string[] = []) => ((await render(args)).find((m) => m.kind === 'Deployment') as unknown as { spec: { template: Pod } })
+      .spec.template.spec.containers[0]!.args.find((a) => a.startsWith('--trainer-image='));
+    assert.equal(await trainerImage(), `--trainer-image=ghcr.io/finetune-operator/trainer:${appVersion}`);
+    assert.equal(await trainerImage(['--set', 'trainerImage=registry.local/trainer:dev']), '--trainer-image=registry.local/trainer:dev');
     assert.ok(container!.env.some((e) => e.name === 'NODE_OPTIONS'));
     assert.ok(everything.some((m) => m.kind === 'PodDisruptionBudget'), 'a PodDisruptionBudget with more than one replica');
     assert.ok(!(await render(['--set', 'replicas=1'])).some((m) => m.kind === 'PodDisruptionBudget'), 'none with one');

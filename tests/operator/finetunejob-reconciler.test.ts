@@ -59,6 +59,27 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.equal(observed.createPod, undefined, 'the observed pod is not created twice');
   });
 
+  it('gives a GPU trainer a CUDA JIT cache: an emptyDir, or the node directory the operator is told (--cuda-cache-host-path)', () => {
+    const spec = { ...minimalSpec(), resources: { gpus: 1 } };
+    const job = { name: 'flowers', namespace: 'team', uid: 'uid-1' };
+    const parsed = validateFineTuneJobSpec(spec);
+    assert.ok(parsed.valid);
+    const cache = (pod: V1Pod) => ({
+      env: Object.fromEntries(pod.spec!.containers[0]!.env!.filter((e) => e.name.startsWith('CUDA_')).map((e) => [e.name, e.value])),
+      mount: pod.spec!.containers[0]!.volumeMounts!.find((m) => m.name === 'cuda-cache')?.mountPath,
+      volume: pod.spec!.volumes!.find((v) => v.name === 'cuda-cache'),
+    });
+    const perPod = cache(buildTrainerPod(job, parsed.spec, 1, SETTINGS));
+    assert.deepEqual(perPod.env, { CUDA_CACHE_PATH: '/var/cache/cuda', CUDA_CACHE_MAXSIZE: String(4 * 1024 ** 3) });
+    assert.equal(perPod.mount, '/var/cache/cuda');
+    assert.deepEqual(perPod.volume, { name: 'cuda-cache', emptyDir: {} });
+    const perNode = cache(buildTrainerPod(job, parsed.spec, 1, { ...SETTINGS, cudaCacheHostPath: '/var/cache/finetune-cuda' }));
+    assert.deepEqual(perNode.volume, { name: 'cuda-cache', hostPath: { path: '/var/cache/finetune-cuda', type: 'DirectoryOrCreate' } });
+    const cpu = validateFineTuneJobSpec({ ...minimalSpec(), resources: { gpus: 0 } });
+    assert.ok(cpu.valid);
+    assert.equal(cache(buildTrainerPod(job, cpu.spec, 1, SETTINGS)).volume, undefined, 'a CPU trainer needs none');
+  });
+
   it('is idempotent: a settled job gives an empty decision', () => {
     const c = cluster();
     c.start();

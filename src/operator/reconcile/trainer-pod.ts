@@ -10,7 +10,15 @@ export interface PodSettings {
   trainerImage: string;
   /** ServiceAccount allowed to apply its job's status (the trainer's RBAC role). */
   trainerServiceAccount: string;
+  /**
+   * A node directory for GPU trainers' CUDA JIT cache (hostPath), so kernels compiled for a GPU newer than
+   * libtensorflow's are compiled once per node, not at every start. Unset: an emptyDir (kept for one pod).
+   */
+  cudaCacheHostPath?: string;
 }
+
+/** Where GPU trainers keep CUDA's JIT cache, and how big it may grow (CUDA's default, 256 MiB, is too small for TensorFlow). */
+export const CUDA_CACHE = { path: '/var/cache/cuda', maxBytes: String(4 * 1024 ** 3) };
 
 export interface JobRef { name: string; namespace: string; uid: string }
 
@@ -44,14 +52,17 @@ function withHash(readable: string, whole: string, max: number): string {
 export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: number, settings: PodSettings): V1Pod {
   const template = spec.podTemplate ?? {};
   const claims = claimsOf(spec);
+  const gpu = spec.resources.gpus > 0;
   const volumes: V1Volume[] = [
     ...[...claims].map(([claim, writable]) => ({ name: volumeName(claim), persistentVolumeClaim: { claimName: claim, readOnly: !writable } })),
     { name: 'tmp', emptyDir: {} },
+    ...(gpu ? [{ name: 'cuda-cache', ...(settings.cudaCacheHostPath ? { hostPath: { path: settings.cudaCacheHostPath, type: 'DirectoryOrCreate' } } : { emptyDir: {} }) }] : []),
     ...passThrough<V1Volume[]>(template.volumes),
   ];
   const mounts: V1VolumeMount[] = [
     ...[...claims].map(([claim, writable]) => ({ name: volumeName(claim), mountPath: `${PVC_MOUNT_ROOT}/${claim}`, readOnly: !writable })),
     { name: 'tmp', mountPath: '/tmp' },
+    ...(gpu ? [{ name: 'cuda-cache', mountPath: CUDA_CACHE.path }] : []),
     ...passThrough<V1VolumeMount[]>(template.volumeMounts),
   ];
   const limits: Record<string, string> = {
@@ -66,6 +77,7 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
     { name: TRAINER_ENV.jobNamespace, value: job.namespace },
     { name: TRAINER_ENV.jobUid, value: job.uid },
     { name: TRAINER_ENV.attempt, value: String(attempt) },
+    ...(gpu ? [{ name: 'CUDA_CACHE_PATH', value: CUDA_CACHE.path }, { name: 'CUDA_CACHE_MAXSIZE', value: CUDA_CACHE.maxBytes }] : []),
     ...passThrough<V1EnvVar[]>(template.env),
   ];
   const container: V1Container = {
