@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { parse, parseAllDocuments } from 'yaml';
-import { installCRDs, kubeConfig, testNamespace } from '../support/cluster.ts';
+import { installCRDs, kubeConfig, kubectl, testNamespace } from '../support/cluster.ts';
 import { helm } from '../support/helm.ts';
 import { ROOT } from '../support/paths.ts';
 
@@ -112,6 +112,9 @@ describe('the Helm chart, with the real helm 4', () => {
     const core = kubeConfig().makeApiClient(CoreV1Api);
     const service = await core.readNamespacedService({ name: `${release}-finetune-operator-metrics`, namespace });
     assert.equal(service.spec!.ports![0]!.protocol, 'TCP');
+    // The documented CRD upgrade: helm never updates crds/, so they are applied first, server-side.
+    const crds = await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(CHART, 'crds')]);
+    assert.match(crds.stdout, /finetunejobs\.finetune\.dev serverside-applied/);
     assert.match(await helm(['upgrade', release, CHART, '-n', namespace, '--set', 'workers=20']), /REVISION: 2/);
     await helm(['uninstall', release, '-n', namespace]);
     const gone = await core.readNamespacedService({ name: `${release}-finetune-operator-metrics`, namespace }).then(() => false, () => true);
