@@ -80,6 +80,15 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.equal(cache(buildTrainerPod(job, cpu.spec, 1, SETTINGS)).volume, undefined, 'a CPU trainer needs none');
   });
 
+  it('passes Kueue\'s queue and priority-class labels to the trainer pod, and no other job label', () => {
+    const c = cluster();
+    Object.assign(c.state.job.metadata, { labels: { 'kueue.x-k8s.io/queue-name': 'gpu-queue', 'kueue.x-k8s.io/priority-class': 'nightly', team: 'vision' } });
+    const labels = c.step().createPod!.metadata!.labels!;
+    assert.equal(labels['kueue.x-k8s.io/queue-name'], 'gpu-queue');
+    assert.equal(labels['kueue.x-k8s.io/priority-class'], 'nightly');
+    assert.equal(labels['team'], undefined);
+  });
+
   it('is idempotent: a settled job gives an empty decision', () => {
     const c = cluster();
     c.start();

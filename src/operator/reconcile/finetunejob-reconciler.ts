@@ -13,7 +13,9 @@ export type OperatorStatus = Pick<FineTuneJobStatus,
   'phase' | 'conditions' | 'observedGeneration' | 'attempts' | 'failedAttempts' | 'podName' | 'startTime' | 'completionTime'>;
 
 /** The metadata the reconcile reads (both raw JSON and client-node objects fit). */
-export interface JobMeta { name?: string; namespace?: string; uid?: string; generation?: number; deletionTimestamp?: unknown }
+export interface JobMeta {
+  name?: string; namespace?: string; uid?: string; generation?: number; deletionTimestamp?: unknown; labels?: Record<string, string>;
+}
 
 export interface ObservedJob {
   job: { metadata?: JobMeta; spec?: unknown; status?: FineTuneJobStatus };
@@ -85,6 +87,7 @@ class ReconcilePass {
   readonly namespace: string;
   readonly uid: string;
   readonly generation: number | undefined;
+  readonly labels: Record<string, string>;
   readonly now: Date;
   readonly at: string;
   /** Pods this job controls (its controller owner reference carries the job's UID). */
@@ -102,6 +105,7 @@ class ReconcilePass {
     this.namespace = meta.namespace!;
     this.uid = meta.uid!;
     this.generation = meta.generation;
+    this.labels = meta.labels ?? {};
     this.now = observed.now;
     this.at = observed.now.toISOString();
     this.current = operatorStatusOf(observed.job.status);
@@ -386,7 +390,7 @@ function startNextAttempt(pass: ReconcilePass, spec: FineTuneJobSpec, settings: 
     return pass.finish();
   }
   const attempt = attempts + 1;
-  pass.decision.createPod = buildTrainerPod({ name: pass.name, namespace: pass.namespace, uid: pass.uid }, spec, attempt, settings);
+  pass.decision.createPod = buildTrainerPod({ name: pass.name, namespace: pass.namespace, uid: pass.uid, labels: pass.labels }, spec, attempt, settings);
   // A new job's first pass only creates the pod; its status follows from observing the pod (Created
   // above), so a burst of new jobs gets every pod before any status write takes API server time.
   if (pass.isNew) return pass.decision;

@@ -20,7 +20,13 @@ export interface PodSettings {
 /** Where GPU trainers keep CUDA's JIT cache, and how big it may grow (CUDA's default, 256 MiB, is too small for TensorFlow). */
 export const CUDA_CACHE = { path: '/var/cache/cuda', maxBytes: String(4 * 1024 ** 3) };
 
-export interface JobRef { name: string; namespace: string; uid: string }
+export interface JobRef { name: string; namespace: string; uid: string; labels?: Record<string, string> }
+
+/**
+ * Job labels the trainer pod carries too: Kueue's queue and priority class, which Kueue's pod-based
+ * integrations and quota accounting read from the pod.
+ */
+export const PASSED_THROUGH_LABELS = ['kueue.x-k8s.io/queue-name', 'kueue.x-k8s.io/priority-class'] as const;
 
 /** Deterministic per attempt, so a restarted operator finds (adopts) what it created; at most 253 characters. */
 export const trainerPodName = (job: string, attempt: number) => `${shortened(job, 253 - `-trainer-${attempt}`.length)}-trainer-${attempt}`;
@@ -103,7 +109,10 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
     metadata: {
       name: trainerPodName(job.name, attempt),
       namespace: job.namespace,
-      labels: { ...template.labels, [JOB_NAME_LABEL]: nameLabelValue(job.name), [ATTEMPT_LABEL]: String(attempt), 'app.kubernetes.io/managed-by': 'finetune-operator' },
+      labels: {
+        ...template.labels,
+        ...Object.fromEntries(PASSED_THROUGH_LABELS.flatMap((key) => (job.labels?.[key] !== undefined ? [[key, job.labels[key]]] : []))),
+        [JOB_NAME_LABEL]: nameLabelValue(job.name), [ATTEMPT_LABEL]: String(attempt), 'app.kubernetes.io/managed-by': 'finetune-operator' },
       ...(template.annotations ? { annotations: template.annotations } : {}),
       ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNEJOB.kind, name: job.name, uid: job.uid, controller: true, blockOwnerDeletion: true }],
     },
