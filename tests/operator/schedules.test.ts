@@ -100,6 +100,23 @@ describe('FineTuneSchedule controller on the control plane', () => {
     await eventually(async () => (await runs.get(second)) === undefined, `run ${second} deleted with its schedule`);
   });
 
+  it('two operators reconciling one schedule at once (a split brain) create its run once', async (t) => {
+    const namespace = await testNamespace(t, 'sched-twice');
+    const due = new Date(Math.ceil((Date.now() + 120_000) / 60_000) * 60_000);
+    const offset = due.getTime() - 3_000 - Date.now();
+    for (let i = 0; i < 2; i++) startOperator(t, namespace, undefined, {}, () => new Date(Date.now() + offset));
+    await schedules(namespace).create('nightly', { schedule: dailyAt(due), timeZone: 'Etc/UTC', concurrencyPolicy: 'Allow', jobTemplate: { spec: minimalSpec() } });
+    const runs = jobs(namespace);
+    await runs.waitFor(runName('nightly', due), () => true, 'the run', 15_000);
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // both have woken and reconciled by now
+    const custom = kubeConfig().makeApiClient(CustomObjectsApi);
+    const all = await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'finetunejobs' }) as { items: unknown[] };
+    assert.equal(all.items.length, 1, 'one run for one scheduled time');
+    const core = kubeConfig().makeApiClient(CoreV1Api);
+    const failed = (await core.listNamespacedEvent({ namespace })).items.filter((e) => e.reason === 'FailedCreate');
+    assert.deepEqual(failed.map((e) => e.message), [], 'the second create found the first one\'s run: its own, not a failure');
+  });
+
   it('an invalid schedule gets InvalidSpec naming the field, and no runs; a fixed one runs', async (t) => {
     const namespace = await testNamespace(t, 'sched-invalid');
     startOperator(t, namespace);
