@@ -31,8 +31,8 @@ function cluster(spec: Record<string, unknown> = {}) {
     const decision = reconcileFineTuneSchedule({ schedule: state.schedule, runs: state.runs, now });
     state.runs = state.runs.filter((run) => !decision.deleteRuns.includes(run.metadata!.name!));
     if (decision.createRun) {
-      const { metadata } = decision.createRun;
-      state.runs.push({ metadata: { ...metadata, uid: `run-${++uids}`, creationTimestamp: now.toISOString() }, status: { phase: 'Running', startTime: now.toISOString(), conditions: [] } });
+      const { metadata, spec } = decision.createRun;
+      state.runs.push({ metadata: { ...metadata, uid: `run-${++uids}`, creationTimestamp: now.toISOString() }, spec, status: { phase: 'Running', startTime: now.toISOString(), conditions: [] } });
     }
     if (decision.status) state.schedule.status = decision.status;
     return decision;
@@ -182,7 +182,9 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     assert.deepEqual(decision.deleteRuns.sort(), [names[0], names[1]].sort());
     assert.deepEqual(c.state.runs.map((r) => r.metadata!.name).sort(), [names[2], names[3], names[4]].sort());
     assert.equal(c.state.schedule.status!.lastSuccessfulTime, '2026-06-06T01:00:00.000Z');
-    assert.deepEqual(c.state.schedule.status!.lastSuccessfulRun, { name: names[4], outputURI: `pvc://models/flowers/${names[4]}` });
+    assert.deepEqual(c.state.schedule.status!.lastSuccessfulRun, {
+      name: names[4], outputURI: `pvc://models/flowers/${names[4]}`, modelURI: `pvc://models/flowers/${names[4]}/model.json`,
+    });
   });
 
   it('an invalid schedule gets InvalidSpec naming the field, no runs and no wake-up; it never throws', () => {
@@ -228,6 +230,63 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     c.state.runs.push({ metadata: { name: 'nightly-other', uid: 'x', ownerReferences: [{ kind: 'FineTuneSchedule', uid: 'old-uid', controller: true }] }, status: { phase: 'Running', conditions: [] } });
     const decision = c.step(at('2026-06-02T00:30:00Z'));
     assert.ok(decision.createRun, 'a run of a deleted schedule with the same name does not block this one');
+  });
+
+  it('warmStart LastSucceeded: a run starts from the last successful run\'s model, the first from the template\'s base', () => {
+    const c = cluster({ warmStart: 'LastSucceeded', concurrencyPolicy: 'Allow' });
+    const first = c.step(at('2026-06-02T00:30:00Z')).createRun!;
+    assert.deepEqual((first.spec['model'] as { uri: string }).uri, 'file:///models/base/model.json', 'no run has succeeded yet');
+    assert.equal(first.metadata.annotations['finetune.dev/warm-start-from'], undefined);
+    c.finish(first.metadata.name, 'Succeeded', at('2026-06-02T01:00:00Z'));
+    c.step(at('2026-06-02T01:00:01Z'));
+    assert.equal(c.state.schedule.status!.lastSuccessfulRun!.modelURI, `pvc://models/flowers/${first.metadata.name}/model.json`);
+
+    const second = c.step(at('2026-06-03T00:30:00Z')).createRun!;
+    assert.deepEqual(second.spec['model'], {
+      uri: `pvc://models/flowers/${first.metadata.name}/model.json`, input: { shape: [64, 64, 3] }, format: 'Layers', outputKind: 'Classifier',
+      provenance: { source: `FineTuneJob team/${first.metadata.name} (warm start)` },
+    });
+    assert.equal(second.metadata.annotations['finetune.dev/warm-start-from'], first.metadata.name);
+    const cold = cluster({ concurrencyPolicy: 'Allow' });
+    cold.step(at('2026-06-02T00:30:00Z'));
+    cold.finish(first.metadata.name, 'Succeeded', at('2026-06-02T01:00:00Z'));
+    cold.step(at('2026-06-02T01:00:01Z'));
+    assert.equal((cold.step(at('2026-06-03T00:30:00Z')).createRun!.spec['model'] as { uri: string }).uri, 'file:///models/base/model.json', 'warmStart None');
+  });
+
+  it('promotion: each run may update the pointer in the template\'s output; the schedule records the promoted run and says either way', () => {
+    const c = cluster({ promotion: { metric: 'valAccuracy', minDelta: 0.01 }, concurrencyPolicy: 'Allow' });
+    const first = c.step(at('2026-06-02T00:30:00Z')).createRun!;
+    assert.deepEqual(first.spec['promotion'], { pointer: { pvc: { claimName: 'models', path: 'flowers/latest.json' } }, metric: 'valAccuracy', minDelta: 0.01 });
+    c.step(at('2026-06-02T00:30:01Z'));
+    const decide = (name: string, promoted: boolean, value: number, when: Date) => {
+      c.finish(name, 'Succeeded', when);
+      const run = c.state.runs.find((r) => r.metadata!.name === name)!;
+      run.status!.promotion = { promoted, metric: 'valAccuracy', value, pointer: '/mnt/pvc/models/flowers/latest.json', message: promoted ? `valAccuracy ${value} beats none` : `valAccuracy ${value} is not better than 0.9` };
+    };
+    decide(first.metadata.name, true, 0.9, at('2026-06-02T01:00:00Z'));
+    const promoted = c.step(at('2026-06-02T01:00:01Z'));
+    assert.ok(c.reasons(promoted).includes('Promoted'));
+    assert.deepEqual(c.state.schedule.status!.promoted, {
+      name: first.metadata.name, modelURI: `pvc://models/flowers/${first.metadata.name}/model.json`, metric: 'valAccuracy', value: 0.9, time: '2026-06-02T01:00:00.000Z',
+    });
+
+    const second = c.step(at('2026-06-03T00:30:00Z')).createRun!;
+    c.step(at('2026-06-03T00:30:01Z'));
+    decide(second.metadata.name, false, 0.85, at('2026-06-03T01:00:00Z'));
+    const refused = c.step(at('2026-06-03T01:00:01Z'));
+    assert.deepEqual(refused.events.filter((e) => e.reason === 'NotPromoted').map((e) => e.type), ['Warning']);
+    assert.equal(c.state.schedule.status!.promoted!.name, first.metadata.name, 'a worse model never replaces a better one');
+    assert.equal(c.state.schedule.status!.lastSuccessfulRun!.name, second.metadata.name, 'though it is the last success');
+  });
+
+  it('refuses warmStart from a graph base, and a promotion in the template, naming the fields', () => {
+    const graph = cluster({ warmStart: 'LastSucceeded', jobTemplate: { spec: { ...minimalSpec(), model: { uri: 'file:///m/model.json', format: 'Graph', input: { shape: [64, 64, 3] } } } } });
+    graph.step(at('2026-06-02T00:30:00Z'));
+    assert.match(graph.state.schedule.status!.conditions!.find((x) => x.type === 'InvalidSpec')!.message, /spec\.warmStart: LastSucceeded needs jobTemplate\.spec\.model\.format Layers/);
+    const inTemplate = cluster({ jobTemplate: { spec: { ...minimalSpec(), promotion: { pointer: { uri: 'file:///out/latest.json' } } } } });
+    inTemplate.step(at('2026-06-02T00:30:00Z'));
+    assert.match(inTemplate.state.schedule.status!.conditions!.find((x) => x.type === 'InvalidSpec')!.message, /spec\.jobTemplate\.spec\.promotion: set by the schedule/);
   });
 
   it('follows the time zone across daylight saving time: a time in the spring gap runs once, an hour late; the autumn repeat once', () => {

@@ -4,6 +4,7 @@ import { checkSpecConsistency } from './finetunejob-consistency.ts';
 import { Augmentation, Head } from './head.ts';
 import { locationFields } from './location.ts';
 import { Model } from './model.ts';
+import { JobPromotion } from './promotion.ts';
 import { runtimeFields } from './runtime.ts';
 import { stageList } from './stage.ts';
 
@@ -33,6 +34,7 @@ export const FineTuneJobSpecFields = z.strictObject({
   seed: z.number().int().min(0).default(42).meta({ description: 'Seed of weight initialisation, shuffling and augmentation.' }),
   output: Output,
   checkpoint: Checkpoint,
+  promotion: JobPromotion.optional(),
   ...runtimeFields,
 }).meta({ description: 'Desired state: the fine-tuning recipe and how to run it.' });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { conditionList } from './condition.ts';
+import { PromotionStatus } from './promotion.ts';
 
 const time = (description: string) => z.string().meta({ format: 'date-time', description });
 
@@ -60,5 +61,6 @@ export const FineTuneJobStatus = z.strictObject({
   metrics: Metrics.optional().meta({ description: 'Latest epoch metrics.' }),
   skippedFiles: z.array(z.string()).optional().meta({ description: 'Dataset files skipped as unreadable (first 20).' }),
   outputURI: z.string().optional().meta({ description: 'Where the fine-tuned model was written.' }),
+  promotion: PromotionStatus.optional(),
 }).meta({ description: 'Observed state, written by the operator and the trainer through the status subresource.' });
 export type FineTuneJobStatus = z.output<typeof FineTuneJobStatus>;

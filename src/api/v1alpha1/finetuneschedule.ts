@@ -5,6 +5,7 @@ import { FineTuneJobSpec } from './finetunejob-spec.ts';
 import { API_VERSION, FINETUNESCHEDULE } from './group-version.ts';
 import { describeIssues } from './issues.ts';
 import { ObjectMeta } from './object-meta.ts';
+import { PromotionMetric, SchedulePromotion } from './promotion.ts';
 
 const MACROS = ['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'];
 
@@ -41,6 +42,10 @@ const FineTuneScheduleSpecFields = z.strictObject({
   suspend: z.boolean().default(false).meta({ description: 'true: start no new runs (running ones go on).' }),
   successfulJobsHistoryLimit: z.number().int().min(0).default(3).meta({ description: 'Succeeded FineTuneJobs to keep.' }),
   failedJobsHistoryLimit: z.number().int().min(0).default(1).meta({ description: 'Failed FineTuneJobs to keep.' }),
+  warmStart: z.enum(['None', 'LastSucceeded']).default('None').meta({
+    description: 'LastSucceeded: each run fine-tunes the model the last successful run exported (continual fine-tuning; its classifier is cut at the penultimate layer and gets a new head), or the template\'s base model while there is none; the run\'s annotation finetune.dev/warm-start-from names the run it started from. Needs a Layers base model. None: every run starts from the template\'s base model.',
+  }),
+  promotion: SchedulePromotion.optional(),
   jobTemplate: z.strictObject({
     metadata: z.strictObject({
       labels: z.record(z.string(), z.string()).optional().meta({ description: 'Labels of each created FineTuneJob.' }),
@@ -55,6 +60,15 @@ export const FineTuneScheduleSpec = FineTuneScheduleSpecFields.superRefine((spec
   if (zone) ctx.addIssue({ code: 'custom', path: ['timeZone'], message: zone });
   const cron = cronProblem(spec.schedule, zone ? undefined : spec.timeZone);
   if (cron) ctx.addIssue({ code: 'custom', path: ['schedule'], message: cron });
+  if (spec.warmStart === 'LastSucceeded' && spec.jobTemplate.spec.model.format !== 'Layers') {
+    ctx.addIssue({
+      code: 'custom', path: ['warmStart'],
+      message: 'LastSucceeded needs jobTemplate.spec.model.format Layers: a graph base exports its head apart from the base, which a run cannot start from; set warmStart: None',
+    });
+  }
+  if (spec.jobTemplate.spec.promotion) {
+    ctx.addIssue({ code: 'custom', path: ['jobTemplate', 'spec', 'promotion'], message: 'set by the schedule on each run: use the schedule\'s spec.promotion instead' });
+  }
 });
 export type FineTuneScheduleSpec = z.output<typeof FineTuneScheduleSpec>;
 
@@ -73,8 +87,16 @@ export const FineTuneScheduleStatus = z.strictObject({
   lastSuccessfulTime: time('When a run last succeeded.').optional(),
   lastSuccessfulRun: z.strictObject({
     name: z.string().meta({ description: 'Name of the FineTuneJob.' }),
-    outputURI: z.string().optional().meta({ description: 'Where it wrote its model.' }),
+    outputURI: z.string().optional().meta({ description: 'Where it wrote its model (the path in its pod).' }),
+    modelURI: z.string().optional().meta({ description: 'Its model.json as a location another run can load (warmStart).' }),
   }).optional().meta({ description: 'The run that last succeeded, and where its model is.' }),
+  promoted: z.strictObject({
+    name: z.string().meta({ description: 'Name of the FineTuneJob.' }),
+    modelURI: z.string().optional().meta({ description: 'Its model.json.' }),
+    metric: PromotionMetric,
+    value: z.number().meta({ description: 'Its value of the metric on its validation split.' }),
+    time: z.string().meta({ format: 'date-time', description: 'When it was promoted.' }),
+  }).optional().meta({ description: 'The promoted run (spec.promotion), which the pointer file latest.json names.' }),
   nextScheduleTime: time('When the next run is due (unset while suspended or invalid).').optional(),
   observedGeneration: z.number().int().min(0).optional().meta({ description: 'The .metadata.generation this status reflects.' }),
   conditions: conditionList(),

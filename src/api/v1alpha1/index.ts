@@ -10,6 +10,7 @@ export * from './issues.ts';
 export * from './location.ts';
 export * from './model.ts';
 export * from './object-meta.ts';
+export * from './promotion.ts';
 export * from './runtime.ts';
 export * from './stage.ts';
 export * from './trainer-contract.ts';

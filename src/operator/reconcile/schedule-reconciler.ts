@@ -21,7 +21,32 @@ interface Meta {
 }
 
 /** A FineTuneJob as the schedule reads it. */
-export interface ScheduleRun { metadata?: Meta & { annotations?: Record<string, string> }; status?: FineTuneJobStatus }
+export interface ScheduleRun { metadata?: Meta & { annotations?: Record<string, string> }; spec?: unknown; status?: FineTuneJobStatus }
+
+/** Annotation on a run started from an earlier run's model (warmStart: LastSucceeded): that run's name. */
+export const WARM_START_ANNOTATION = 'finetune.dev/warm-start-from';
+/** The pointer file a schedule's promotion gate keeps in the template's output location. */
+export const PROMOTION_POINTER = 'latest.json';
+
+interface RawLocation { uri?: string; pvc?: { claimName: string; path?: string } }
+
+/** A file under a location, as a location (uri, or pvc with the path extended). */
+function under(location: RawLocation, name: string): RawLocation {
+  if (location.uri !== undefined) return { uri: `${location.uri.replace(/\/+$/, '')}/${name}` };
+  return { pvc: { ...location.pvc!, path: `${(location.pvc!.path ?? '').replace(/\/+$/, '')}/${name}` } };
+}
+
+/** A location as one URI (pvc://CLAIM/path for a claim), which a model's `uri` accepts. */
+function asURI(location: RawLocation): string {
+  if (location.uri !== undefined) return location.uri;
+  return `pvc://${location.pvc!.claimName}/${(location.pvc!.path ?? '').replace(/^\/+/, '')}`;
+}
+
+/** The model.json a run exported, as a URI another run can load. */
+const modelURIOf = (run: ScheduleRun) => {
+  const output = (run.spec as { output?: RawLocation } | undefined)?.output;
+  return output && (output.uri !== undefined || output.pvc) ? asURI(under(output, 'model.json')) : undefined;
+};
 
 export interface ObservedSchedule {
   schedule: { metadata?: Meta; spec?: unknown; status?: FineTuneScheduleStatus };
@@ -138,6 +163,7 @@ function withoutEmpty(status: FineTuneScheduleStatus): FineTuneScheduleStatus {
  */
 export function reconcileFineTuneSchedule(observed: ObservedSchedule): ScheduleDecision {
   const pass = new SchedulePass(observed);
+  observePromotions(pass);
   observeRuns(pass);
   const validation = validateFineTuneScheduleSpec(observed.schedule.spec);
   if (!validation.valid) return invalid(pass, validation.errors);
@@ -174,8 +200,34 @@ function observeRuns(pass: SchedulePass): void {
   const latest = succeeded.at(-1);
   const storedTime = pass.stored.lastSuccessfulTime ? Date.parse(pass.stored.lastSuccessfulTime) : -Infinity;
   if (latest && Date.parse(latest.status!.completionTime!) >= storedTime) {
+    const modelURI = modelURIOf(latest);
     pass.next.lastSuccessfulTime = latest.status!.completionTime!;
-    pass.next.lastSuccessfulRun = { name: nameOf(latest), ...(latest.status!.outputURI ? { outputURI: latest.status!.outputURI } : {}) };
+    pass.next.lastSuccessfulRun = {
+      name: nameOf(latest), ...(latest.status!.outputURI ? { outputURI: latest.status!.outputURI } : {}), ...(modelURI ? { modelURI } : {}),
+    };
+  }
+}
+
+/**
+ * A run that just succeeded with a promotion decision (its trainer compared its model with the one the
+ * pointer file named, and replaced the pointer only if it won): record the promoted run, and say either way.
+ */
+function observePromotions(pass: SchedulePass): void {
+  const justFinished = new Set((pass.stored.active ?? []).map((ref) => ref.name));
+  const decided = pass.runs.filter((run) => justFinished.has(nameOf(run)) && run.status?.phase === 'Succeeded' && run.status.promotion)
+    .sort((a, b) => Date.parse(a.status!.completionTime ?? '') - Date.parse(b.status!.completionTime ?? ''));
+  for (const run of decided) {
+    const promotion = run.status!.promotion!;
+    if (!promotion.promoted) {
+      pass.event('Warning', 'NotPromoted', `Run ${nameOf(run)} was not promoted: ${promotion.message}`);
+      continue;
+    }
+    const modelURI = modelURIOf(run);
+    pass.next.promoted = {
+      name: nameOf(run), ...(modelURI ? { modelURI } : {}), metric: promotion.metric, value: promotion.value,
+      time: run.status!.completionTime ?? pass.at,
+    };
+    pass.event('Normal', 'Promoted', `Run ${nameOf(run)} was promoted: ${promotion.message}`);
   }
 }
 
@@ -265,7 +317,7 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
       pass.event('Normal', 'SuccessfulDelete', `Deleted run ${nameOf(run)}: replaced by the run for ${at} (concurrencyPolicy: Replace)`);
     }
   }
-  pass.decision.createRun = runManifest(pass, raw, name, mostRecent);
+  pass.decision.createRun = runManifest(pass, spec, raw, name, mostRecent);
   pass.decision.outcomes.push('created');
   pass.event('Normal', 'SuccessfulCreate', `Created run ${name} for ${at}`);
   pass.next.lastScheduleTime = at;
@@ -289,15 +341,30 @@ function skip(pass: SchedulePass, reason: string, message: string, type: JobEven
  * annotations, the schedule's name label, the scheduled time, the schedule
  * as controller owner, and an output (and an explicit checkpoint location)
  * of its own under the template's: runs never overwrite each other's models.
+ * With warmStart, the last successful run's model is its base; with a
+ * promotion gate, the pointer file in the template's output is its to update.
  */
-function runManifest(pass: SchedulePass, raw: RawScheduleSpec, name: string, scheduledTime: Date): RunManifest {
+function runManifest(pass: SchedulePass, schedule: FineTuneScheduleSpec, raw: RawScheduleSpec, name: string, scheduledTime: Date): RunManifest {
   const template = raw.jobTemplate ?? {};
   const spec = structuredClone(template.spec ?? {});
+  const templateOutput = spec['output'] as RawLocation;
   for (const field of ['output', 'checkpoint']) {
-    const location = spec[field] as { uri?: string; pvc?: { path?: string } } | undefined;
-    if (location?.uri !== undefined) location.uri = `${location.uri.replace(/\/+$/, '')}/${name}`;
-    if (location?.pvc) location.pvc.path = `${(location.pvc.path ?? '').replace(/\/+$/, '')}/${name}`;
+    const location = spec[field] as RawLocation | undefined;
+    if (location && (location.uri !== undefined || location.pvc)) spec[field] = under(location, name);
   }
+  const annotations: Record<string, string> = { ...template.metadata?.annotations, [SCHEDULED_TIME_ANNOTATION]: scheduledTime.toISOString() };
+  const warmFrom = schedule.warmStart === 'LastSucceeded' ? pass.stored.lastSuccessfulRun : undefined;
+  if (warmFrom?.modelURI) {
+    // The earlier run's classifier, cut at its penultimate layer: its own pvc, cut layer and provenance no longer apply.
+    const model = Object.fromEntries(Object.entries(spec['model'] as Record<string, unknown>)
+      .filter(([key]) => !['pvc', 'cutLayer', 'provenance'].includes(key)));
+    spec['model'] = {
+      ...model, uri: warmFrom.modelURI, format: 'Layers', outputKind: 'Classifier',
+      provenance: { source: `FineTuneJob ${pass.namespace}/${warmFrom.name} (warm start)` },
+    };
+    annotations[WARM_START_ANNOTATION] = warmFrom.name;
+  }
+  if (schedule.promotion) spec['promotion'] = { pointer: under(templateOutput, PROMOTION_POINTER), ...schedule.promotion };
   return {
     apiVersion: API_VERSION,
     kind: FINETUNEJOB.kind,
@@ -305,7 +372,7 @@ function runManifest(pass: SchedulePass, raw: RawScheduleSpec, name: string, sch
       name,
       namespace: pass.namespace,
       labels: { ...template.metadata?.labels, [SCHEDULE_NAME_LABEL]: nameLabelValue(pass.name) },
-      annotations: { ...template.metadata?.annotations, [SCHEDULED_TIME_ANNOTATION]: scheduledTime.toISOString() },
+      annotations,
       ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, name: pass.name, uid: pass.uid, controller: true, blockOwnerDeletion: true }],
     },
     spec,

@@ -26,10 +26,18 @@ export function buildFineTuneModel(base: BaseModel, spec: FineTuneJobSpec): Fine
     units, activation, name, kernelRegularizer: regularizer,
     kernelInitializer: tf.initializers.glorotUniform({ seed: seed + units }),
   });
+  // A base that is itself a model this trainer exported (a schedule's warm start) has layers of these names.
+  const taken = new Set(base.format === 'Layers' ? base.layers.map((layer) => layer.name) : []);
+  const unique = (name: string) => {
+    let candidate = name;
+    for (let n = 2; taken.has(candidate); n++) candidate = `${name}_${n}`;
+    taken.add(candidate);
+    return candidate;
+  };
   const headLayers: tf.layers.Layer[] = [
-    tf.layers.dropout({ rate: headSpec.dropout, seed, name: 'ftj_head_dropout' }),
-    ...headSpec.hiddenUnits.map((units, i) => dense(units, 'relu', `ftj_head_hidden_${i}`)),
-    dense(task.numClasses, 'softmax', 'ftj_head_output'),
+    tf.layers.dropout({ rate: headSpec.dropout, seed, name: unique('ftj_head_dropout') }),
+    ...headSpec.hiddenUnits.map((units, i) => dense(units, 'relu', unique(`ftj_head_hidden_${i}`))),
+    dense(task.numClasses, 'softmax', unique('ftj_head_output')),
   ];
   const applyHead = (input: tf.SymbolicTensor) =>
     headLayers.reduce((x, layer) => layer.apply(x) as tf.SymbolicTensor, input);

@@ -101,6 +101,8 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
       if (status.skippedFiles.length < MAX_SKIPPED_LISTED) { status.skippedFiles = [...status.skippedFiles, file]; apply(); }
     },
     exporting: () => { status.stage = 'export'; apply(); },
+    // Written with the export's last apply.
+    promotionDecided: (decision) => { status.promotion = decision; },
     exported: (info) => {
       // Done: no stage runs any more (omitting the field from the apply removes it).
       delete status.stage;

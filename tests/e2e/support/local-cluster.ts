@@ -11,7 +11,7 @@ import { TRANSFER_CLASSES } from '../../../src/local/quickstart/fashion-base-mod
 import { fashionSubset, writeIdx } from '../../../src/local/quickstart/fashion-mnist.ts';
 import { pretrainedBase } from '../../trainer/support/workspace.ts';
 
-export async function localCluster(t: TestContext, options: { gpus?: number; perClass?: number } = {}) {
+export async function localCluster(t: TestContext, options: { gpus?: number; perClass?: number; clock?: () => Date } = {}) {
   const root = mkdtempSync(join(tmpdir(), 'ftj-e2e-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   writeIdx(join(root, 'data'), await fashionSubset(TRANSFER_CLASSES, options.perClass ?? 30));
@@ -21,7 +21,7 @@ export async function localCluster(t: TestContext, options: { gpus?: number; per
   const agent = new NodeAgent({ kubeConfig: kubeConfig(), kubeconfigPath: process.env['FTJ_TEST_KUBECONFIG']!, nodeName, capacity: { gpus: options.gpus ?? 2 }, root, log: () => undefined });
   await agent.start();
   t.after(() => agent.stop());
-  const operator = startOperator(t, namespace);
+  const operator = startOperator(t, namespace, undefined, {}, options.clock);
 
   /** A small real fine-tune on this cluster's node; `stages` overrides the two default stages. */
   const spec = (name: string, stages: unknown[] = [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } }]) => ({

@@ -1,0 +1,64 @@
+// A FineTuneSchedule's retraining pipeline end to end on the local node agent, with real training:
+// the first run starts from the base and is promoted; the next day's run starts from the first
+// run's exported model (warmStart), and the promotion gate decides on it.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { CustomObjectsApi } from '@kubernetes/client-node';
+import { API_VERSION, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, VERSION } from '../../src/api/v1alpha1/index.ts';
+import { runName } from '../../src/operator/reconcile/schedule-reconciler.ts';
+import { eventually, installCRDs, kubeConfig, kubectl } from '../support/cluster.ts';
+import { localCluster } from './support/local-cluster.ts';
+
+type Schedule = { metadata: { uid: string }; status?: FineTuneScheduleStatus };
+
+describe('scheduled retraining on the local node agent', () => {
+  before(installCRDs);
+
+  it('the second run fine-tunes the first run\'s model (warmStart), and the promotion gate names the promoted run in latest.json', async (t) => {
+    const due = new Date(Math.ceil((Date.now() + 120_000) / 60_000) * 60_000);
+    let offset = due.getTime() - 3_000 - Date.now();
+    const cluster = await localCluster(t, { clock: () => new Date(Date.now() + offset) });
+    const { namespace, root, api } = cluster;
+    const custom = kubeConfig().makeApiClient(CustomObjectsApi);
+    const ref = { group: GROUP, version: VERSION, namespace, plural: FINETUNESCHEDULE.plural };
+    const schedule = async () => await custom.getNamespacedCustomObject({ ...ref, name: 'nightly' }) as Schedule;
+    const template = { ...cluster.spec('nightly'), stages: [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } }] };
+    offset = due.getTime() - 3_000 - Date.now();
+    await custom.createNamespacedCustomObject({ ...ref, body: {
+      apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, metadata: { name: 'nightly' },
+      spec: {
+        schedule: `${due.getUTCMinutes()} ${due.getUTCHours()} * * *`, timeZone: 'Etc/UTC', warmStart: 'LastSucceeded',
+        promotion: { metric: 'valAccuracy' }, jobTemplate: { spec: template },
+      },
+    } });
+
+    const first = runName('nightly', due);
+    const firstJob = await api.waitFor(first, (job) => job.status?.phase === 'Succeeded' || job.status?.phase === 'Failed', `${first} finished`, 180_000);
+    assert.equal(firstJob.status!.phase, 'Succeeded', JSON.stringify(firstJob.status?.conditions));
+    assert.equal((firstJob.spec['model'] as { uri: string }).uri, template.model.uri, 'the first run starts from the base');
+    await eventually(async () => (await schedule()).status?.promoted?.name === first, 'the first run promoted', 20_000);
+    const pointer = join(root, 'output', 'nightly', 'latest.json');
+    assert.equal((JSON.parse(readFileSync(pointer, 'utf8')) as { job: string }).job, `${namespace}/${first}`);
+
+    // The next day: move the clock, and wake the schedule (any change to it does).
+    const nextDue = new Date(due.getTime() + 24 * 3600_000);
+    offset = nextDue.getTime() + 1_000 - Date.now();
+    await kubectl(['annotate', 'ftsched', 'nightly', '-n', namespace, 'test/wake=1']);
+    const second = runName('nightly', nextDue);
+    const secondJob = await api.waitFor(second, (job) => job.status?.phase === 'Succeeded' || job.status?.phase === 'Failed', `${second} finished`, 180_000);
+    assert.equal(secondJob.status!.phase, 'Succeeded', JSON.stringify(secondJob.status?.conditions));
+    const model = secondJob.spec['model'] as { uri: string; format: string; outputKind: string };
+    assert.deepEqual([model.uri, model.format, model.outputKind], [`file://${join(root, 'output', 'nightly', first, 'model.json')}`, 'Layers', 'Classifier']);
+    const runs = await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'finetunejobs', name: second }) as { metadata: { annotations: Record<string, string> } };
+    assert.equal(runs.metadata.annotations['finetune.dev/warm-start-from'], first);
+    const decision = secondJob.status!.promotion!;
+    assert.ok(decision, 'the trainer decided on promotion');
+    assert.equal(decision.previous?.job, `${namespace}/${first}`, 'compared with the promoted first run');
+    await eventually(async () => (await schedule()).status?.lastSuccessfulRun?.name === second, 'the second run recorded', 20_000);
+    const promoted = (await schedule()).status!.promoted!.name;
+    assert.equal(promoted, decision.promoted ? second : first, 'the schedule follows the trainer\'s decision');
+    assert.equal((JSON.parse(readFileSync(pointer, 'utf8')) as { job: string }).job, `${namespace}/${promoted}`, 'and so does latest.json');
+  });
+});
