@@ -10,11 +10,16 @@ export class PermanentError extends Error {
   override readonly name = 'PermanentError';
 }
 
+const TFJS_LAYERS_ERRORS = new Set(['ValueError', 'RuntimeError', 'AttributeError', 'NotImplementedError', 'IndexError']);
+
 /** The exit code for an error: invalid input and bugs are not retried; an interruption resumes; anything else may be transient. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof PermanentError) return TrainerExitCode.Permanent;
   if (error instanceof InterruptedError) return TrainerExitCode.Interrupted;
   if (isProgrammingError(error)) return TrainerExitCode.InternalError;
+  // tfjs-layers' own errors (a model that cannot be built or trained as configured: duplicate layer names,
+  // a shape mismatch) fail the same way on every retry. Their `name` is plain Error; their class says which.
+  if (error instanceof Error && TFJS_LAYERS_ERRORS.has(error.constructor.name)) return TrainerExitCode.InternalError;
   return TrainerExitCode.Transient;
 }
 
