@@ -5,13 +5,16 @@
 // job's status. Exit codes: 0 success, 2 invalid spec/model/data (do not
 // retry), 3 other failures (retry), 4 stopped by SIGTERM with its point saved
 // (resume, not counted).
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { TRAINER_ENV, TRAINER_METRICS_PORT, TrainerExitCode, validateFineTuneJobSpec } from '../api/v1alpha1/index.ts';
+import {
+  DEFAULT_TERMINATION_LOG, TERMINATION_LOG_ENV, TRAINER_ENV, TRAINER_METRICS_PORT, TrainerExitCode, validateFineTuneJobSpec,
+} from '../api/v1alpha1/index.ts';
 import { describeGpus, gpuLogLines } from './backend/gpu-report.ts';
 import { selectBackend } from './backend/select-backend.ts';
+import { datasetFingerprint } from './data/fingerprint.ts';
 import { exitCodeFor, PermanentError } from './errors.ts';
 import { InterruptedError, Interruption } from './interruption.ts';
 import { consoleReporter } from './report/console-reporter.ts';
@@ -26,6 +29,8 @@ const { values } = parseArgs({
     'metrics-port': { type: 'string', default: process.env['FTJ_METRICS_PORT'] ?? String(TRAINER_METRICS_PORT) },
     'pvc-root': { type: 'string', default: process.env['FTJ_PVC_ROOT'] },
     'cache-dir': { type: 'string', default: process.env['FTJ_CACHE_DIR'] ?? '/tmp/finetune-cache' },
+    // A schedule's probe (skipIfUnchanged): the dataset's fingerprint as the termination message, nothing else.
+    fingerprint: { type: 'boolean', default: false },
   },
 });
 
@@ -53,6 +58,12 @@ process.on('SIGTERM', () => interruption.request('SIGTERM'));
 
 async function main(): Promise<number> {
   const { spec, name } = await readSpec(values.spec!);
+  if (values.fingerprint) {
+    const fingerprint = await datasetFingerprint(spec, values['pvc-root']);
+    await writeFile(process.env[TERMINATION_LOG_ENV] ?? DEFAULT_TERMINATION_LOG, fingerprint);
+    console.log(`${new Date().toISOString()} dataset fingerprint ${fingerprint}`);
+    return TrainerExitCode.Success;
+  }
   const backend = await selectBackend({ requireGpu: spec.resources.gpus > 0, allowCpu: process.env['FTJ_ALLOW_CPU'] === '1' });
   // Which GPU, and whether libtensorflow has native kernels for it or CUDA compiles them at start (minutes to hours).
   if (backend.gpu) for (const line of gpuLogLines(await describeGpus())) console.log(`${new Date().toISOString()} ${line}`);

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { type FineTuneJobSpec, resolveLocation } from '../api/v1alpha1/index.ts';
 import { CheckpointStore, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
 import { ExampleReader } from './data/batches.ts';
+import { datasetFingerprint } from './data/fingerprint.ts';
 import { loadDataset } from './data/load-dataset.ts';
 import { preprocessingOf } from './data/preprocessing.ts';
 import { PermanentError } from './errors.ts';
@@ -50,6 +51,8 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
 
   const preprocessing = preprocessingOf(spec);
   const [data, base] = await bothInputs(loadDataset(spec, options.pvcRoot), loadBaseModel(spec, options));
+  // For a schedule's skipIfUnchanged; a fingerprint that cannot be taken (a server without HEAD) never stops training.
+  await datasetFingerprint(spec, options.pvcRoot).then(report.datasetFingerprinted, () => undefined);
   if (data.classNames.length !== spec.task.numClasses) {
     throw new PermanentError(`the dataset has ${data.classNames.length} classes (${data.classNames.join(', ')}) but spec.task.numClasses is ${spec.task.numClasses}`);
   }

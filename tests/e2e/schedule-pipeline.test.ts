@@ -2,7 +2,7 @@
 // the first run starts from the base and is promoted; the next day's run starts from the first
 // run's exported model (warmStart), and the promotion gate decides on it.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { CustomObjectsApi } from '@kubernetes/client-node';
@@ -60,5 +60,40 @@ describe('scheduled retraining on the local node agent', () => {
     const promoted = (await schedule()).status!.promoted!.name;
     assert.equal(promoted, decision.promoted ? second : first, 'the schedule follows the trainer\'s decision');
     assert.equal((JSON.parse(readFileSync(pointer, 'utf8')) as { job: string }).job, `${namespace}/${promoted}`, 'and so does latest.json');
+  });
+
+  it('skipIfUnchanged: a probe pod finds the data unchanged and the night is skipped; new data runs', async (t) => {
+    const due = new Date(Math.ceil((Date.now() + 120_000) / 60_000) * 60_000);
+    let offset = due.getTime() - 3_000 - Date.now();
+    const cluster = await localCluster(t, { clock: () => new Date(Date.now() + offset) });
+    const { namespace, root, api } = cluster;
+    const custom = kubeConfig().makeApiClient(CustomObjectsApi);
+    const ref = { group: GROUP, version: VERSION, namespace, plural: FINETUNESCHEDULE.plural };
+    const schedule = async () => await custom.getNamespacedCustomObject({ ...ref, name: 'nightly' }) as Schedule;
+    const template = { ...cluster.spec('nightly'), stages: [{ name: 'head', epochs: 1 }] };
+    offset = due.getTime() - 3_000 - Date.now();
+    await custom.createNamespacedCustomObject({ ...ref, body: {
+      apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, metadata: { name: 'nightly' },
+      spec: { schedule: `${due.getUTCMinutes()} ${due.getUTCHours()} * * *`, timeZone: 'Etc/UTC', skipIfUnchanged: true, jobTemplate: { spec: template } },
+    } });
+    const first = runName('nightly', due);
+    await api.waitFor(first, (job) => job.status?.phase === 'Succeeded', `${first} succeeded`, 180_000);
+    await eventually(async () => (await schedule()).status?.lastSuccessfulRun?.datasetFingerprint !== undefined, 'the first run\'s data fingerprint', 20_000);
+
+    const nextDay = async (days: number) => {
+      const time = new Date(due.getTime() + days * 24 * 3600_000);
+      offset = time.getTime() + 1_000 - Date.now();
+      await kubectl(['annotate', '--overwrite', 'ftsched', 'nightly', '-n', namespace, `test/wake=${days}`]);
+      return time;
+    };
+    const unchanged = await nextDay(1);
+    await eventually(async () => (await schedule()).status?.lastSkipped?.scheduledTime === unchanged.toISOString(), 'the unchanged night skipped', 120_000);
+    assert.equal(await api.get(runName('nightly', unchanged)), undefined, 'no run for it');
+    assert.equal((await schedule()).status!.lastScheduleTime, unchanged.toISOString());
+
+    writeFileSync(join(root, 'data', 'notes.txt'), 'the labelling team added something');
+    const changed = await nextDay(2);
+    const run = runName('nightly', changed);
+    await api.waitFor(run, (job) => job.status?.phase === 'Succeeded', `${run} succeeded`, 180_000);
   });
 });

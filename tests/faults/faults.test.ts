@@ -64,6 +64,8 @@ function simulateNodes(namespace: string, fails: (pod: V1Pod) => boolean, traini
         const now = new Date().toISOString();
         trainer.stageStarted!({ name: 'head', index: 0, total: 1, epochs: 1, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
         trainer.stageEnded!({ name: 'head', epochsRun: 1, bestEpoch: 1, monitor: 'val_loss', bestValue: 0.5, endReason: 'EpochsDone', startTime: now, endTime: now });
+        // As the real trainer ends: its last write, which it retries through an API server outage.
+        trainer.exported!({ path: `/out/${owner.name}`, stages: [] });
         await trainer.flush();
         const exitCode = fails(pod) ? 3 : 0;
         await updatePodStatus(core, ref, (s) => ({

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { V1Pod } from '@kubernetes/client-node';
 import type { FineTuneJobStatus, FineTuneScheduleStatus } from '../../src/api/v1alpha1/index.ts';
 import {
   reconcileFineTuneSchedule, runName, type ScheduleDecision, type ScheduleRun,
@@ -7,6 +8,7 @@ import {
 import { minimalSpec } from '../api/spec-fixtures.ts';
 
 const CREATED = new Date('2026-06-01T00:00:00Z');
+const SETTINGS = { trainerImage: 'finetune/trainer:test', trainerServiceAccount: 'finetune-trainer' };
 const at = (iso: string) => new Date(iso);
 
 /**
@@ -25,10 +27,13 @@ function cluster(spec: Record<string, unknown> = {}) {
       status: undefined as FineTuneScheduleStatus | undefined,
     },
     runs: [] as ScheduleRun[],
+    probes: [] as V1Pod[],
   };
   let uids = 0;
   const step = (now: Date): ScheduleDecision => {
-    const decision = reconcileFineTuneSchedule({ schedule: state.schedule, runs: state.runs, now });
+    const decision = reconcileFineTuneSchedule({ schedule: state.schedule, runs: state.runs, probes: state.probes, now }, SETTINGS);
+    state.probes = state.probes.filter((pod) => !decision.deleteProbes.includes(pod.metadata!.name!));
+    if (decision.createProbe) state.probes.push({ ...decision.createProbe, status: { phase: 'Pending' } });
     state.runs = state.runs.filter((run) => !decision.deleteRuns.includes(run.metadata!.name!));
     if (decision.createRun) {
       const { metadata, spec } = decision.createRun;
@@ -278,6 +283,59 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     assert.deepEqual(refused.events.filter((e) => e.reason === 'NotPromoted').map((e) => e.type), ['Warning']);
     assert.equal(c.state.schedule.status!.promoted!.name, first.metadata.name, 'a worse model never replaces a better one');
     assert.equal(c.state.schedule.status!.lastSuccessfulRun!.name, second.metadata.name, 'though it is the last success');
+  });
+
+  it('skipIfUnchanged: a probe pod fingerprints the data; the same data as the last success skips the time, new data runs', () => {
+    const c = cluster({ skipIfUnchanged: true, concurrencyPolicy: 'Allow' });
+    const first = c.step(at('2026-06-02T00:30:00Z'));
+    assert.ok(first.createRun, 'no run has succeeded yet: nothing to compare with, it runs');
+    assert.equal(first.createProbe, undefined);
+    c.finish(first.createRun.metadata.name, 'Succeeded', at('2026-06-02T01:00:00Z'));
+    c.state.runs[0]!.status!.datasetFingerprint = 'sha256:aaa';
+    c.step(at('2026-06-02T01:00:01Z'));
+    assert.equal(c.state.schedule.status!.lastSuccessfulRun!.datasetFingerprint, 'sha256:aaa');
+
+    const probing = c.step(at('2026-06-03T00:30:00Z'));
+    assert.equal(probing.createRun, undefined, 'no run before the data is compared');
+    const probe = probing.createProbe!;
+    const second = runName('nightly', at('2026-06-03T00:30:00Z'));
+    assert.equal(probe.metadata!.name, `${second}-fingerprint`);
+    assert.equal(probe.metadata!.labels!['finetune.dev/fingerprint-for'], second);
+    assert.equal(probe.metadata!.labels!['finetune.dev/job-name'], undefined, 'not a trainer pod of any job');
+    assert.deepEqual(probe.metadata!.ownerReferences!.map((o) => o.kind), ['FineTuneSchedule']);
+    const container = probe.spec!.containers[0]!;
+    assert.deepEqual(container.args, ['--fingerprint']);
+    assert.equal(container.resources!.limits!['nvidia.com/gpu'], undefined, 'no GPU to fingerprint files');
+    assert.deepEqual(container.env!.map((e) => e.name), ['FTJ_SPEC'], 'the spec, and no job to report to');
+    assert.deepEqual([probe.spec!.automountServiceAccountToken, probe.spec!.activeDeadlineSeconds], [false, 600]);
+    assert.equal(c.step(at('2026-06-03T00:30:01Z')).createProbe, undefined, 'one probe');
+
+    const exit = (message: string, phase: 'Succeeded' | 'Failed' = 'Succeeded') => {
+      c.state.probes[0]!.status = { phase, containerStatuses: [{ name: 'trainer', ready: false, restartCount: 0, image: '', imageID: '', state: { terminated: { exitCode: phase === 'Succeeded' ? 0 : 2, message } } }] };
+    };
+    exit('sha256:aaa');
+    const skipped = c.step(at('2026-06-03T00:31:00Z'));
+    assert.equal(skipped.createRun, undefined);
+    assert.deepEqual(skipped.deleteProbes, [`${second}-fingerprint`]);
+    assert.deepEqual(c.reasons(skipped), ['DatasetUnchanged']);
+    assert.deepEqual(skipped.outcomes, ['skipped']);
+    assert.equal(c.condition('RunSkipped'), 'True/DatasetUnchanged');
+    assert.deepEqual(c.state.schedule.status!.lastSkipped, {
+      scheduledTime: '2026-06-03T00:30:00.000Z', reason: 'DatasetUnchanged',
+      message: `Not starting the run for 2026-06-03T00:30:00.000Z: its data is unchanged since run ${first.createRun.metadata.name} (skipIfUnchanged)`,
+    });
+    assert.equal(c.state.schedule.status!.lastScheduleTime, '2026-06-03T00:30:00.000Z', 'the time is used up');
+    assert.equal(c.step(at('2026-06-03T00:32:00Z')).createProbe, undefined, 'and not probed again');
+
+    c.step(at('2026-06-04T00:30:00Z'));
+    exit('sha256:bbb');
+    assert.ok(c.step(at('2026-06-04T00:31:00Z')).createRun, 'new data: it runs');
+
+    c.step(at('2026-06-05T00:30:00Z'));
+    exit('cannot read /mnt/pvc/data', 'Failed');
+    const failed = c.step(at('2026-06-05T00:31:00Z'));
+    assert.ok(failed.createRun, 'a probe that failed never skips a run');
+    assert.deepEqual(failed.events.filter((e) => e.reason === 'FingerprintFailed').map((e) => e.type), ['Warning']);
   });
 
   it('refuses warmStart from a graph base, and a promotion in the template, naming the fields', () => {

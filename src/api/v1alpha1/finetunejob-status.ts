@@ -62,5 +62,6 @@ export const FineTuneJobStatus = z.strictObject({
   skippedFiles: z.array(z.string()).optional().meta({ description: 'Dataset files skipped as unreadable (first 20).' }),
   outputURI: z.string().optional().meta({ description: 'Where the fine-tuned model was written.' }),
   promotion: PromotionStatus.optional(),
+  datasetFingerprint: z.string().optional().meta({ description: 'Digest of the data this run trained on (file names, sizes and times, or HTTP ETag), which a schedule\'s skipIfUnchanged compares.' }),
 }).meta({ description: 'Observed state, written by the operator and the trainer through the status subresource.' });
 export type FineTuneJobStatus = z.output<typeof FineTuneJobStatus>;

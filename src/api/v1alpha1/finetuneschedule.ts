@@ -46,6 +46,9 @@ const FineTuneScheduleSpecFields = z.strictObject({
     description: 'LastSucceeded: each run fine-tunes the model the last successful run exported (continual fine-tuning; its classifier is cut at the penultimate layer and gets a new head), or the template\'s base model while there is none; the run\'s annotation finetune.dev/warm-start-from names the run it started from. Needs a Layers base model. None: every run starts from the template\'s base model.',
   }),
   promotion: SchedulePromotion.optional(),
+  skipIfUnchanged: z.boolean().default(false).meta({
+    description: 'true: before each run, a short CPU pod of the trainer image fingerprints the dataset (file names, sizes and modification times, or the HTTP ETag); when it equals the fingerprint of the last successful run\'s data, the run is skipped (event DatasetUnchanged, .status.lastSkipped). A fingerprint that cannot be taken never skips a run.',
+  }),
   jobTemplate: z.strictObject({
     metadata: z.strictObject({
       labels: z.record(z.string(), z.string()).optional().meta({ description: 'Labels of each created FineTuneJob.' }),
@@ -89,6 +92,7 @@ export const FineTuneScheduleStatus = z.strictObject({
     name: z.string().meta({ description: 'Name of the FineTuneJob.' }),
     outputURI: z.string().optional().meta({ description: 'Where it wrote its model (the path in its pod).' }),
     modelURI: z.string().optional().meta({ description: 'Its model.json as a location another run can load (warmStart).' }),
+    datasetFingerprint: z.string().optional().meta({ description: 'The fingerprint of the data it trained on (skipIfUnchanged).' }),
   }).optional().meta({ description: 'The run that last succeeded, and where its model is.' }),
   promoted: z.strictObject({
     name: z.string().meta({ description: 'Name of the FineTuneJob.' }),
@@ -97,6 +101,11 @@ export const FineTuneScheduleStatus = z.strictObject({
     value: z.number().meta({ description: 'Its value of the metric on its validation split.' }),
     time: z.string().meta({ format: 'date-time', description: 'When it was promoted.' }),
   }).optional().meta({ description: 'The promoted run (spec.promotion), which the pointer file latest.json names.' }),
+  lastSkipped: z.strictObject({
+    scheduledTime: time('The scheduled time that did not run.'),
+    reason: z.string().meta({ description: 'Why: DatasetUnchanged.' }),
+    message: z.string().meta({ description: 'Detail.' }),
+  }).optional().meta({ description: 'The last scheduled time skipped because its data had not changed (skipIfUnchanged).' }),
   nextScheduleTime: time('When the next run is due (unset while suspended or invalid).').optional(),
   observedGeneration: z.number().int().min(0).optional().meta({ description: 'The .metadata.generation this status reflects.' }),
   conditions: conditionList(),

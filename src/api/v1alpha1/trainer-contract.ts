@@ -14,7 +14,7 @@ import type { FineTuneJobStatus } from './finetunejob-status.ts';
  */
 export const OPERATOR_FIELD_MANAGER = 'finetune-operator';
 export const TRAINER_FIELD_MANAGER = 'finetune-trainer';
-export const TRAINER_STATUS_FIELDS = ['stage', 'stages', 'progress', 'metrics', 'skippedFiles', 'outputURI', 'promotion'] as const;
+export const TRAINER_STATUS_FIELDS = ['stage', 'stages', 'progress', 'metrics', 'skippedFiles', 'outputURI', 'promotion', 'datasetFingerprint'] as const;
 /** The status the trainer's field manager owns. */
 export type TrainerStatus = Pick<FineTuneJobStatus, (typeof TRAINER_STATUS_FIELDS)[number]>;
 
@@ -34,6 +34,17 @@ export const TRAINER_ENV = {
 } as const;
 
 export const TRAINER_CONTAINER = 'trainer';
+
+/**
+ * A schedule's fingerprint probe (skipIfUnchanged): a short pod of the trainer image, run with
+ * FINGERPRINT_FLAG, that writes its job's dataset fingerprint to its termination message and exits 0.
+ * Its label names the run it decides on.
+ */
+export const FINGERPRINT_FLAG = '--fingerprint';
+export const FINGERPRINT_FOR_LABEL = 'finetune.dev/fingerprint-for';
+/** Where a container's termination message goes (the kubelet's default path; the local node agent sets another). */
+export const TERMINATION_LOG_ENV = 'FTJ_TERMINATION_LOG';
+export const DEFAULT_TERMINATION_LOG = '/dev/termination-log';
 export const TRAINER_METRICS_PORT = 9400;
 
 /** Delay before retry n (1-based) of a counted failure: 10 s doubling up to 6 min, like a Job's backoff. */

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node';
-import { TRAINER_CONTAINER } from '../../api/v1alpha1/index.ts';
+import { TERMINATION_LOG_ENV, TRAINER_CONTAINER } from '../../api/v1alpha1/index.ts';
 import { registerNode, type NodeCapacity } from '../control-plane/node-registration.ts';
 import { updatePodStatus } from './pod-status.ts';
 
@@ -111,6 +111,8 @@ export class NodeAgent {
       FTJ_PVC_ROOT: join(this.options.root, 'pvc'),
       FTJ_ALLOW_CPU: '1',
       FTJ_CACHE_DIR: join(this.options.root, 'cache'),
+      // The container's termination message file (the kubelet's /dev/termination-log).
+      [TERMINATION_LOG_ENV]: this.terminationLog(namespace, name),
     };
     for (const variable of container.env ?? []) if (variable.value !== undefined) env[variable.name] = variable.value;
     const logFile = this.logFile(namespace, name);
@@ -128,7 +130,9 @@ export class NodeAgent {
       this.running.delete(key);
       this.finished.add(key);
       const exitCode = code ?? (signal === 'SIGKILL' ? 137 : 143);
-      const message = this.logs(namespace, name).trimEnd().split('\n').slice(-5).join('\n');
+      // As the kubelet does: the termination message file, else (FallbackToLogsOnError) the log's tail on failure.
+      const written = readOrEmpty(this.terminationLog(namespace, name)).trim();
+      const message = written || (exitCode === 0 ? '' : this.logs(namespace, name).trimEnd().split('\n').slice(-5).join('\n'));
       void this.report(pod, exitCode === 0 ? 'Succeeded' : 'Failed', {
         name: container.name, ready: false, restartCount: 0, image: container.image ?? '', imageID: '',
         state: { terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', message, startedAt, finishedAt: new Date() } },
@@ -171,9 +175,17 @@ export class NodeAgent {
       (current) => ({ ...current, phase, containerStatuses: [status], ...(phase === 'Running' ? { startTime: new Date() } : {}) }));
   }
 
+  private terminationLog(namespace: string, pod: string): string {
+    return join(this.options.root, 'logs', namespace, `${pod}.termination-log`);
+  }
+
   private logFile(namespace: string, pod: string): string {
     return join(this.options.root, 'logs', namespace, `${pod}.log`);
   }
+}
+
+function readOrEmpty(path: string): string {
+  try { return readFileSync(path, 'utf8'); } catch { return ''; }
 }
 
 /** SIGTERM, then SIGKILL after the grace period; resolves when the process is gone. */

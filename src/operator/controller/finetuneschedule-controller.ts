@@ -1,9 +1,10 @@
-import { ApiException, CustomObjectsApi, type KubeConfig, type KubernetesObject, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import {
   API_VERSION, FINETUNEJOB, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, OPERATOR_FIELD_MANAGER, VERSION,
 } from '../../api/v1alpha1/index.ts';
 import type { OperatorMetrics } from '../metrics/operator-metrics.ts';
 import { reconcileFineTuneSchedule, type ScheduleDecision, type ScheduleRun } from '../reconcile/schedule-reconciler.ts';
+import type { PodSettings } from '../reconcile/trainer-pod.ts';
 import { apiMessage, tracked } from './api-requests.ts';
 import type { EventRecorder } from './event-recorder.ts';
 
@@ -13,6 +14,8 @@ export interface ScheduleCaches {
   schedule(namespace: string, name: string): CachedSchedule | undefined;
   /** FineTuneJobs whose controller owner is a FineTuneSchedule of this name. */
   runs(namespace: string, schedule: string): ScheduleRun[];
+  /** Its fingerprint probe pods (skipIfUnchanged). */
+  probes(namespace: string, schedule: string): V1Pod[];
 }
 
 /** How long a run this operator created may stay unseen by the FineTuneJob cache before it counts as gone. */
@@ -28,6 +31,8 @@ const MAX_WAKE_UP_MS = 24 * 3600_000;
  */
 export class FineTuneScheduleController {
   private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  private readonly settings: PodSettings;
   private readonly expectedRuns = new Map<string, { run: string; until: number }>();
   private readonly caches: ScheduleCaches;
   private readonly events: EventRecorder;
@@ -35,8 +40,11 @@ export class FineTuneScheduleController {
   private readonly clock: () => Date;
 
   /** `clock`: the time schedules are evaluated at (tests move it; production passes real time). */
-  constructor(kc: KubeConfig, caches: ScheduleCaches, events: EventRecorder, metrics: OperatorMetrics, clock: () => Date = () => new Date()) {
+  constructor(kc: KubeConfig, caches: ScheduleCaches, settings: PodSettings, events: EventRecorder, metrics: OperatorMetrics,
+    clock: () => Date = () => new Date()) {
     this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.settings = settings;
     this.caches = caches;
     this.events = events;
     this.metrics = metrics;
@@ -62,7 +70,8 @@ export class FineTuneScheduleController {
     if (expected && expected.until > Date.now()) return 500;
 
     this.metrics.scheduleSeen(namespace, name);
-    const decision = reconcileFineTuneSchedule({ schedule, runs: this.caches.runs(namespace, name), now: this.clock() });
+    const observed = { schedule, runs: this.caches.runs(namespace, name), probes: this.caches.probes(namespace, name), now: this.clock() };
+    const decision = reconcileFineTuneSchedule(observed, this.settings);
     await this.execute(schedule, decision);
     // At most a day: a timer cannot wait longer than 24.8 days, and a wake-up a day re-reads the clock after a jump.
     return decision.requeueAfterSeconds === undefined ? undefined : Math.min(Math.ceil(decision.requeueAfterSeconds * 1000), MAX_WAKE_UP_MS);
@@ -76,6 +85,11 @@ export class FineTuneScheduleController {
         { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name: run, propagationPolicy: 'Background' },
       ), [404]);
     }
+    for (const probe of decision.deleteProbes) {
+      await tracked(this.metrics, 'DELETE', () => this.core.deleteNamespacedPod({ name: probe, namespace }), [404]);
+    }
+    // A probe's watch event brings the schedule back; 409: it exists already (an earlier pass, another replica).
+    if (decision.createProbe) await tracked(this.metrics, 'POST', () => this.core.createNamespacedPod({ namespace, body: decision.createProbe! }), [409]);
     if (decision.createRun) await this.createRun(schedule, decision.createRun);
     if (decision.status) await this.writeStatus(schedule, decision.status);
     for (const event of decision.events) this.events.record(ref, event);

@@ -1,13 +1,14 @@
 import { isDeepStrictEqual } from 'node:util';
+import type { V1Pod } from '@kubernetes/client-node';
 import { CronExpressionParser } from 'cron-parser';
 import {
-  API_VERSION, type Condition, FINETUNEJOB, FINETUNESCHEDULE, type FineTuneJobStatus, type FineTuneScheduleSpec,
-  type FineTuneScheduleStatus, SCHEDULE_NAME_LABEL, SCHEDULED_TIME_ANNOTATION, ScheduleConditionType,
-  validateFineTuneScheduleSpec,
+  API_VERSION, type Condition, FINETUNEJOB, FINETUNESCHEDULE, FINGERPRINT_FLAG, FINGERPRINT_FOR_LABEL, type FineTuneJobStatus,
+  type FineTuneScheduleSpec, type FineTuneScheduleStatus, SCHEDULE_NAME_LABEL, SCHEDULED_TIME_ANNOTATION, ScheduleConditionType,
+  TRAINER_ENV, validateFineTuneJobSpec, validateFineTuneScheduleSpec,
 } from '../../api/v1alpha1/index.ts';
 import type { JobEvent } from './finetunejob-reconciler.ts';
 import { isTrue, setCondition } from './job-conditions.ts';
-import { nameLabelValue, shortened } from './trainer-pod.ts';
+import { buildTrainerPod, nameLabelValue, type PodSettings, shortened } from './trainer-pod.ts';
 
 /** Like CronJob: more missed times than this since the last run is reported, never run one by one. */
 export const MAX_MISSED_TIMES = 100;
@@ -52,6 +53,8 @@ export interface ObservedSchedule {
   schedule: { metadata?: Meta; spec?: unknown; status?: FineTuneScheduleStatus };
   /** FineTuneJobs that may be this schedule's (the cache's, by owner name); its own carry its UID as controller. */
   runs: ScheduleRun[];
+  /** Its fingerprint probe pods (skipIfUnchanged), as the cache sees them. */
+  probes?: V1Pod[];
   now: Date;
 }
 
@@ -74,6 +77,9 @@ export interface RunManifest {
 export interface ScheduleDecision {
   deleteRuns: string[];
   createRun?: RunManifest;
+  /** skipIfUnchanged: the pod that fingerprints the due run's data, and finished probes to remove. */
+  createProbe?: V1Pod;
+  deleteProbes: string[];
   /** The whole status, only when it differs from what is stored. */
   status?: FineTuneScheduleStatus;
   /** Emitted once the status write succeeds. */
@@ -99,7 +105,7 @@ export function runName(schedule: string, scheduledTime: Date): string {
  * builds, and the decision. The handlers below each take one situation.
  */
 class SchedulePass {
-  readonly decision: ScheduleDecision = { deleteRuns: [], events: [], outcomes: [] };
+  readonly decision: ScheduleDecision = { deleteRuns: [], deleteProbes: [], events: [], outcomes: [] };
   readonly stored: FineTuneScheduleStatus;
   readonly next: FineTuneScheduleStatus;
   readonly name: string;
@@ -111,8 +117,11 @@ class SchedulePass {
   readonly created: Date;
   /** The runs this schedule controls (their controller owner reference carries its UID). */
   readonly runs: ScheduleRun[];
+  readonly probes: V1Pod[];
+  readonly settings: PodSettings;
 
-  constructor(observed: ObservedSchedule) {
+  constructor(observed: ObservedSchedule, settings: PodSettings) {
+    this.settings = settings;
     const meta = observed.schedule.metadata ?? {};
     this.name = meta.name!;
     this.namespace = meta.namespace!;
@@ -123,8 +132,9 @@ class SchedulePass {
     this.created = new Date(meta.creationTimestamp ?? observed.now);
     this.stored = observed.schedule.status ?? { conditions: [] };
     this.next = structuredClone({ ...this.stored, conditions: this.stored.conditions ?? [] });
-    this.runs = observed.runs.filter((run) =>
-      run.metadata?.ownerReferences?.some((ref) => ref.controller && ref.kind === FINETUNESCHEDULE.kind && ref.uid === this.uid));
+    const own = (meta: Meta | undefined) => meta?.ownerReferences?.some((ref) => ref.controller && ref.kind === FINETUNESCHEDULE.kind && ref.uid === this.uid) ?? false;
+    this.runs = observed.runs.filter((run) => own(run.metadata));
+    this.probes = (observed.probes ?? []).filter((pod) => own(pod.metadata as Meta | undefined));
   }
 
   get active(): ScheduleRun[] { return this.runs.filter((run) => !isFinished(run) && !isDeleting(run)); }
@@ -161,8 +171,8 @@ function withoutEmpty(status: FineTuneScheduleStatus): FineTuneScheduleStatus {
  * startingDeadlineSeconds and concurrencyPolicy, and wake up at the next
  * scheduled time. Pure: the clock is an input.
  */
-export function reconcileFineTuneSchedule(observed: ObservedSchedule): ScheduleDecision {
-  const pass = new SchedulePass(observed);
+export function reconcileFineTuneSchedule(observed: ObservedSchedule, settings: PodSettings): ScheduleDecision {
+  const pass = new SchedulePass(observed, settings);
   observePromotions(pass);
   observeRuns(pass);
   const validation = validateFineTuneScheduleSpec(observed.schedule.spec);
@@ -202,8 +212,10 @@ function observeRuns(pass: SchedulePass): void {
   if (latest && Date.parse(latest.status!.completionTime!) >= storedTime) {
     const modelURI = modelURIOf(latest);
     pass.next.lastSuccessfulTime = latest.status!.completionTime!;
+    const fingerprint = latest.status!.datasetFingerprint;
     pass.next.lastSuccessfulRun = {
       name: nameOf(latest), ...(latest.status!.outputURI ? { outputURI: latest.status!.outputURI } : {}), ...(modelURI ? { modelURI } : {}),
+      ...(fingerprint ? { datasetFingerprint: fingerprint } : {}),
     };
   }
 }
@@ -310,6 +322,11 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
   if (active.length && spec.concurrencyPolicy === 'Forbid') {
     return skip(pass, 'JobAlreadyActive', `Not starting the run for ${at}: ${active.map(nameOf).join(', ')} is still running (concurrencyPolicy: Forbid); it starts when that run finishes${spec.startingDeadlineSeconds !== undefined ? `, if within startingDeadlineSeconds (${spec.startingDeadlineSeconds})` : ''}`, 'Normal', 'skipped');
   }
+  if (spec.skipIfUnchanged) {
+    const verdict = dataVerdict(pass, raw, name);
+    if (verdict === 'waiting') return pass.finish();
+    if (verdict === 'unchanged') return skipUnchanged(pass, at);
+  }
   if (active.length && spec.concurrencyPolicy === 'Replace') {
     for (const run of active) {
       pass.decision.deleteRuns.push(nameOf(run));
@@ -323,6 +340,79 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
   pass.next.lastScheduleTime = at;
   pass.condition({ type: ScheduleConditionType.RunSkipped, status: 'False', reason: 'RunCreated', message: `${name} for ${at}` });
   return pass.finish();
+}
+
+/**
+ * skipIfUnchanged: whether the due run's data differs from the last successful run's. Compared by a probe
+ * pod (the trainer image with --fingerprint, no GPU) whose termination message is the fingerprint: the
+ * operator cannot read a job's volumes itself. Without a fingerprint to compare with, or when the probe
+ * fails, the run goes ahead: a broken probe never skips training.
+ */
+function dataVerdict(pass: SchedulePass, raw: RawScheduleSpec, name: string): 'waiting' | 'unchanged' | 'run' {
+  const probeFor = nameLabelValue(name);
+  for (const stale of pass.probes.filter((pod) => pod.metadata?.labels?.[FINGERPRINT_FOR_LABEL] !== probeFor)) {
+    pass.decision.deleteProbes.push(stale.metadata!.name!);
+  }
+  const baseline = pass.stored.lastSuccessfulRun?.datasetFingerprint;
+  if (!baseline) return 'run';
+  const probe = pass.probes.find((pod) => pod.metadata?.labels?.[FINGERPRINT_FOR_LABEL] === probeFor);
+  if (!probe) {
+    pass.decision.createProbe = probeManifest(pass, raw, name);
+    return 'waiting';
+  }
+  const phase = probe.status?.phase;
+  if (phase !== 'Succeeded' && phase !== 'Failed') return 'waiting';
+  pass.decision.deleteProbes.push(probe.metadata!.name!);
+  const terminated = probe.status?.containerStatuses?.[0]?.state?.terminated;
+  if (phase === 'Failed' || !terminated?.message?.trim()) {
+    pass.event('Warning', 'FingerprintFailed', `Could not fingerprint the data of run ${name} (${terminated?.message?.trim().split('\n').at(-1) ?? phase}); running it anyway`);
+    return 'run';
+  }
+  return terminated.message.trim() === baseline ? 'unchanged' : 'run';
+}
+
+/** The due time is used up without a run: its data is the last successful run's. */
+function skipUnchanged(pass: SchedulePass, at: string): ScheduleDecision {
+  const since = pass.stored.lastSuccessfulRun!.name;
+  const message = `Not starting the run for ${at}: its data is unchanged since run ${since} (skipIfUnchanged)`;
+  pass.next.lastScheduleTime = at;
+  pass.next.lastSkipped = { scheduledTime: at, reason: 'DatasetUnchanged', message };
+  pass.event('Normal', 'DatasetUnchanged', message);
+  pass.decision.outcomes.push('skipped');
+  pass.condition({ type: ScheduleConditionType.RunSkipped, status: 'True', reason: 'DatasetUnchanged', message });
+  return pass.finish();
+}
+
+/**
+ * The fingerprint probe of a due run: the trainer image with --fingerprint and the run's spec (so the same
+ * volumes), no GPU, no API access, a ten-minute deadline; owned by the schedule, not by any FineTuneJob.
+ */
+function probeManifest(pass: SchedulePass, raw: RawScheduleSpec, name: string): V1Pod {
+  const templateSpec = structuredClone(raw.jobTemplate?.spec ?? {});
+  const resources = { ...(templateSpec['resources'] as Record<string, unknown> | undefined), gpus: 0 };
+  const parsed = validateFineTuneJobSpec({ ...templateSpec, resources });
+  if (!parsed.valid) throw new Error(`the template was validated with the schedule: ${parsed.errors.join('; ')}`);
+  const pod = buildTrainerPod({ name, namespace: pass.namespace, uid: pass.uid }, parsed.spec, 1, pass.settings);
+  const container = pod.spec!.containers[0]!;
+  const jobEnv: string[] = [TRAINER_ENV.jobName, TRAINER_ENV.jobNamespace, TRAINER_ENV.jobUid, TRAINER_ENV.attempt];
+  container.env = container.env!.filter((variable) => !jobEnv.includes(variable.name));
+  container.args = [FINGERPRINT_FLAG];
+  container.ports = [];
+  return {
+    ...pod,
+    metadata: {
+      name: `${shortened(name, 253 - '-fingerprint'.length)}-fingerprint`,
+      namespace: pass.namespace,
+      labels: { [FINGERPRINT_FOR_LABEL]: nameLabelValue(name), [SCHEDULE_NAME_LABEL]: nameLabelValue(pass.name), 'app.kubernetes.io/managed-by': 'finetune-operator' },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, name: pass.name, uid: pass.uid, controller: true, blockOwnerDeletion: true }],
+    },
+    spec: {
+      ...pod.spec!,
+      serviceAccountName: (parsed.spec.podTemplate?.serviceAccountName as string | undefined) ?? 'default',
+      automountServiceAccountToken: false,
+      activeDeadlineSeconds: 600,
+    },
+  };
 }
 
 /** A due run not started: a condition, and (once per reason and time) an event and a count. */

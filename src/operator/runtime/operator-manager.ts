@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type V1Pod } from '@kubernetes/client-node';
-import { FINETUNEJOB, FINETUNESCHEDULE, GROUP, JOB_NAME_LABEL, VERSION } from '../../api/v1alpha1/index.ts';
+import { FINETUNEJOB, FINETUNESCHEDULE, FINGERPRINT_FOR_LABEL, GROUP, JOB_NAME_LABEL, VERSION } from '../../api/v1alpha1/index.ts';
 import { EventRecorder } from '../controller/event-recorder.ts';
 import { type CachedJob, FineTuneJobController, jobKeyOfPod } from '../controller/finetunejob-controller.ts';
 import { type CachedSchedule, FineTuneScheduleController, scheduleKeyOfJob } from '../controller/finetuneschedule-controller.ts';
@@ -53,6 +53,7 @@ export class OperatorManager {
   private readonly jobInformers: ResilientInformer<CachedJob>[];
   private readonly podInformers: ResilientInformer<V1Pod>[];
   private readonly scheduleInformers: ResilientInformer<CachedSchedule>[];
+  private readonly probeInformers: ResilientInformer<V1Pod>[];
   private readonly controller: FineTuneJobController;
   private readonly scheduleController: FineTuneScheduleController;
   private readonly events: EventRecorder;
@@ -125,10 +126,18 @@ export class OperatorManager {
       job: (namespace, name) => this.jobInformers.map((i) => i.get(name, namespace)).find(Boolean),
       pods: (namespace, job) => this.podInformers.flatMap((i) => i.byIndex(`${namespace}/${job}`)),
     }, config.settings, this.events, this.metrics, config.trainerClusterRole);
+    // Fingerprint probes of schedules with skipIfUnchanged: a separate label, so trainer pods' caches never hold them.
+    const enqueueProbeOwner = (pod: V1Pod) => { const key = scheduleKeyOfJob(pod); if (key) this.scheduleQueue.add(key); };
+    this.probeInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc,
+      ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
+      (resourceVersion) => (ns ? core.listNamespacedPod({ namespace: ns, labelSelector: FINGERPRINT_FOR_LABEL, resourceVersion }) : core.listPodForAllNamespaces({ labelSelector: FINGERPRINT_FOR_LABEL, resourceVersion })),
+      { add: enqueueProbeOwner, update: enqueueProbeOwner, delete: enqueueProbeOwner },
+      { labelSelector: FINGERPRINT_FOR_LABEL, onError: onError('Pod'), transform: (pod) => { delete pod.spec; }, indexBy: scheduleKeyOfJob }));
     this.scheduleController = new FineTuneScheduleController(kc, {
       schedule: (namespace, name) => this.scheduleInformers.map((i) => i.get(name, namespace)).find(Boolean),
       runs: (namespace, schedule) => this.jobInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
-    }, this.events, this.metrics, config.clock);
+      probes: (namespace, schedule) => this.probeInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
+    }, config.settings, this.events, this.metrics, config.clock);
     this.elector = config.leaderElection ? new LeaderElector(kc, config.leaderElection) : undefined;
   }
 
@@ -169,7 +178,7 @@ export class OperatorManager {
   }
 
   private get informers(): ResilientInformer<CachedJob | V1Pod | CachedSchedule>[] {
-    return [...this.jobInformers, ...this.podInformers, ...this.scheduleInformers] as ResilientInformer<CachedJob | V1Pod | CachedSchedule>[];
+    return [...this.jobInformers, ...this.podInformers, ...this.scheduleInformers, ...this.probeInformers] as ResilientInformer<CachedJob | V1Pod | CachedSchedule>[];
   }
 
   private async startControllers(): Promise<void> {

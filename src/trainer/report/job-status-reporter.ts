@@ -9,6 +9,8 @@ import type { StageResult, TrainingReporter } from './reporter.ts';
 const MAX_SKIPPED_LISTED = 20;
 /** How often a trainer checks that its job's name still belongs to its job. */
 const UID_CHECK_INTERVAL_MS = 5_000;
+/** The last status write is retried with doubling delays up to this one (0.5 + 1 + ... + 16 s: about half a minute). */
+const LAST_WRITE_RETRY_MS = 16_000;
 
 /** Four significant digits: what kubectl's columns and a person read (0.8723, not 0.87234567890123). */
 const readable = (value: number) => Number(value.toPrecision(4));
@@ -49,15 +51,32 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
     checkedAt = Date.now();
     return true;
   };
+  /**
+   * Each write carries the whole status, so a failed one is made good by the next. The last has no next:
+   * it is retried with backoff (about half a minute, an API server restart), so an outage at the end of a
+   * run does not lose the stage history of a job that then succeeds.
+   */
   const apply = (last = false) => {
     const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name: job.name, namespace: job.namespace }, status: structuredClone(status) };
-    chain = chain.then(async () => {
+    const write = async () => {
       if (!(await stillOurs(last))) return;
       await api.patchNamespacedCustomObjectStatus(
         { ...where, body, fieldManager: TRAINER_FIELD_MANAGER, force: true },
         setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
       );
-    }).then(() => undefined, (err: unknown) => warn(`could not report status to FineTuneJob ${job.namespace}/${job.name}: ${String(err).split('\n')[0]}`));
+    };
+    const retried = async () => {
+      for (let delay = 500; ; delay *= 2) {
+        try {
+          await write();
+          return;
+        } catch (err) {
+          if (!last || delay > LAST_WRITE_RETRY_MS) throw err;
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    };
+    chain = chain.then(retried).then(() => undefined, (err: unknown) => warn(`could not report status to FineTuneJob ${job.namespace}/${job.name}: ${String(err).split('\n')[0]}`));
   };
   const upsert = (entry: StageStatus) => {
     status.stages = [...status.stages.filter((s) => s.name !== entry.name), entry];
@@ -101,6 +120,7 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
       if (status.skippedFiles.length < MAX_SKIPPED_LISTED) { status.skippedFiles = [...status.skippedFiles, file]; apply(); }
     },
     exporting: () => { status.stage = 'export'; apply(); },
+    datasetFingerprinted: (fingerprint) => { status.datasetFingerprint = fingerprint; apply(); },
     // Written with the export's last apply.
     promotionDecided: (decision) => { status.promotion = decision; },
     exported: (info) => {

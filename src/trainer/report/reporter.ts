@@ -45,6 +45,8 @@ export interface StageResult {
 export interface TrainingReporter {
   started?(info: { backend: string; source: string; gpu: boolean; train: number; validation: number; classes: string[] }): void;
   resumed?(completed: StageResult[], inProgress?: StageInProgress): void;
+  /** The digest of the data it trains on (a schedule's skipIfUnchanged compares it with the next run's). */
+  datasetFingerprinted?(fingerprint: string): void;
   /** A checkpoint exists but is not resumed (another recipe, or another job of the same name): why. */
   checkpointDiscarded?(reason: string): void;
   stageStarted?(stage: StageStart): void;
@@ -67,7 +69,7 @@ export function combineReporters(...reporters: TrainingReporter[]): Required<Tra
     for (const reporter of reporters) (reporter[key] as ((...a: unknown[]) => void) | undefined)?.(...args);
   };
   return {
-    started: fan('started'), resumed: fan('resumed'), checkpointDiscarded: fan('checkpointDiscarded'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
+    started: fan('started'), resumed: fan('resumed'), checkpointDiscarded: fan('checkpointDiscarded'), datasetFingerprinted: fan('datasetFingerprinted'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
     stageEnded: fan('stageEnded'), fileSkipped: fan('fileSkipped'), exporting: fan('exporting'), promotionDecided: fan('promotionDecided'), exported: fan('exported'),
     failed: fan('failed'), interrupted: fan('interrupted'),
   };

@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { KubeConfig } from '@kubernetes/client-node';
+import { jobStatusReporter } from '../../src/trainer/report/job-status-reporter.ts';
+
+/** An API server stand-in that answers the first `failures` status writes with 503, then accepts them. */
+async function flakyApiServer(failures: number) {
+  const writes: { ok: boolean; body: { status?: { stage?: string; outputURI?: string; stages?: { name: string }[] } } }[] = [];
+  const server = createServer((req, res) => {
+    let text = '';
+    req.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+    req.on('end', () => {
+      const ok = writes.length >= failures;
+      writes.push({ ok, body: JSON.parse(text || '{}') });
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(ok ? text : '{"kind":"Status","code":503}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'u' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x',
+  });
+  return { kc, writes, close: () => server.close() };
+}
+
+describe('the trainer\'s status reporter', () => {
+  it('retries its last write through an API server outage, so a finished job keeps its stage history', async (t) => {
+    const api = await flakyApiServer(3);
+    t.after(api.close);
+    const warnings: string[] = [];
+    const reporter = jobStatusReporter(api.kc, { namespace: 'team', name: 'flowers' }, (m) => warnings.push(m));
+    const now = new Date().toISOString();
+    reporter.stageEnded!({ name: 'head', epochsRun: 1, bestEpoch: 1, monitor: 'val_loss', bestValue: 0.5, endReason: 'EpochsDone', startTime: now, endTime: now });
+    reporter.exported!({ path: '/out/flowers', stages: [] });
+    await reporter.flush();
+    // The stage's own write failed (the next one carries it); the last one failed twice, then went through.
+    assert.deepEqual(api.writes.map((w) => w.ok), [false, false, false, true]);
+    const last = api.writes.at(-1)!.body.status!;
+    assert.deepEqual([last.outputURI, last.stages!.map((s) => s.name)], ['/out/flowers', ['head']]);
+    assert.equal(warnings.length, 1, 'only the superseded write is reported as lost');
+  });
+});
