@@ -52,6 +52,19 @@ describe('ftj', () => {
     assert.deepEqual(processesMentioning(join(root, 'control-plane')), [], 'no control-plane process outlives ftj dev');
   });
 
+  it('ftj dev runs examples/minute-schedule.yaml: the schedule\'s first run, to Succeeded', async (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'ftj-dev-schedule-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    cpSync(dirname(await pretrainedBase()), join(root, 'pvc', 'models', 'fashion-mnist-base'), { recursive: true });
+    const { code, output } = await ftj(['dev', '--root', root, '--exit-when-done', '-f', join(ROOT, 'examples', 'minute-schedule.yaml')]);
+    assert.equal(code, 0, output);
+    assert.match(output, /finetuneschedule\.finetune\.dev\/quickstart-minutely created/);
+    assert.match(output, /schedule quickstart-minutely: next run \d{4}-/);
+    const run = /(quickstart-minutely-\d+): phase Succeeded/.exec(output)?.[1];
+    assert.ok(run, output);
+    assert.match(output, new RegExp(`model written to .*pvc/models/quickstart-minutely/${run}`));
+  });
+
   it('ftj status prints the phase, the stage timeline and the conditions', async (t) => {
     const namespace = await testNamespace(t, 'ftj-status');
     startOperator(t, namespace);

@@ -1,7 +1,9 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { FINETUNEJOB, type FineTuneJobStatus, GROUP, VERSION } from '../../api/v1alpha1/index.ts';
+import {
+  FINETUNEJOB, type FineTuneJobStatus, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, SCHEDULE_NAME_LABEL, VERSION,
+} from '../../api/v1alpha1/index.ts';
 import { OperatorManager } from '../../operator/runtime/operator-manager.ts';
 import { PooledKubeConfig } from '../../operator/runtime/pooled-kube-config.ts';
 import { ControlPlane, installCRDs, runKubectl } from '../control-plane/index.ts';
@@ -18,7 +20,8 @@ export const devKubeconfig = (root: string) => join(root, 'control-plane', 'kube
  * `ftj dev`: a whole local cluster in one process: the control plane, the
  * CRDs, the operator, a node agent with GPUs; then the manifest is applied
  * and its jobs' phases, stages and epochs are streamed until Ctrl-C (or,
- * with exitWhenDone, until they finish).
+ * with exitWhenDone, until they finish). A FineTuneSchedule's runs are
+ * streamed as they are created; with exitWhenDone it waits for its first.
  */
 export async function runDevEnvironment(options: DevOptions): Promise<number> {
   const { root, print } = options;
@@ -59,8 +62,9 @@ export async function runDevEnvironment(options: DevOptions): Promise<number> {
     const applied = await runKubectl(kubectl, controlPlane.kubeconfigPath, ['apply', '-n', 'default', '-f', options.manifest]);
     if (applied.code !== 0) throw new Error(`kubectl apply -f ${options.manifest} failed: ${applied.stderr}`);
     print(applied.stdout.trim());
-    const names = applied.stdout.split('\n').map((l) => /^finetunejob\.finetune\.dev\/(\S+)/.exec(l)?.[1]).filter((n): n is string => !!n);
-    return await stream(kc, names, options, () => interrupted);
+    const appliedNames = (resource: string) => applied.stdout.split('\n')
+      .map((l) => new RegExp(`^${resource}\\.finetune\\.dev/(\\S+)`).exec(l)?.[1]).filter((n): n is string => !!n);
+    return await stream(kc, appliedNames(FINETUNEJOB.singular), appliedNames(FINETUNESCHEDULE.singular), options, () => interrupted);
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
@@ -69,34 +73,49 @@ export async function runDevEnvironment(options: DevOptions): Promise<number> {
   }
 }
 
-/** Prints phase, stage and epoch changes of the jobs as they happen; returns 0 when all succeeded. */
-async function stream(kc: KubeConfig, names: string[], options: DevOptions, interrupted: () => boolean): Promise<number> {
+/**
+ * Prints phase, stage and epoch changes of the jobs (and of the runs of the schedules) as they happen;
+ * returns 0 when all succeeded. With exitWhenDone, a schedule is done once its first run is.
+ */
+async function stream(kc: KubeConfig, jobs: string[], schedules: string[], options: DevOptions, interrupted: () => boolean): Promise<number> {
   const api = kc.makeApiClient(CustomObjectsApi);
   const seen = new Map<string, string>();
+  const runs = new Set<string>();
   const time = () => new Date().toISOString().slice(11, 19);
+  const print = (key: string, line: string) => { if (seen.get(key) !== line) { options.print(`${time()} ${line}`); seen.set(key, line); } };
+  const where = { group: GROUP, version: VERSION, namespace: 'default' };
+  const finished = (status: FineTuneJobStatus | undefined) => status?.phase === 'Succeeded' || status?.phase === 'Failed';
   for (;;) {
-    const statuses = await Promise.all(names.map(async (name) => {
-      const job = await api.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: 'default', plural: FINETUNEJOB.plural, name }).catch(() => undefined) as { status?: FineTuneJobStatus } | undefined;
-      return [name, job?.status] as const;
+    for (const schedule of schedules) {
+      const object = await api.getNamespacedCustomObject({ ...where, plural: FINETUNESCHEDULE.plural, name: schedule }).catch(() => undefined) as { status?: FineTuneScheduleStatus } | undefined;
+      const status = object?.status;
+      print(`schedule/${schedule}`, `schedule ${schedule}: next run ${status?.nextScheduleTime ?? '-'}, ${status?.activeCount ?? 0} active, last success ${status?.lastSuccessfulRun?.name ?? '-'}`);
+      const listed = await api.listNamespacedCustomObject({ ...where, plural: FINETUNEJOB.plural, labelSelector: `${SCHEDULE_NAME_LABEL}=${schedule}` })
+        .catch(() => ({ items: [] })) as { items: { metadata: { name: string } }[] };
+      for (const run of listed.items) runs.add(run.metadata.name);
+    }
+    const statuses = await Promise.all([...jobs, ...runs].map(async (name) => {
+      const job = await api.getNamespacedCustomObject({ ...where, plural: FINETUNEJOB.plural, name }).catch(() => undefined) as { status?: FineTuneJobStatus } | undefined;
+      return [name, job?.status, runs.has(name)] as const;
     }));
     for (const [name, status] of statuses) {
       const m = status?.metrics;
       // The stage's own epoch count (metrics still hold the previous stage's last epoch as a stage starts).
       const progress = status?.progress;
-      const line = [
+      print(name, `${name}: ${[
         `phase ${status?.phase ?? 'Pending'}`,
         status?.stage ? `stage ${status.stage}` : '',
         progress?.epoch ? `epoch ${progress.epoch}/${progress.totalEpochs ?? '?'} loss ${m?.loss?.toFixed(4) ?? '-'} val_acc ${m?.valAccuracy?.toFixed(4) ?? '-'}` : '',
-      ].filter(Boolean).join(', ');
-      if (seen.get(name) !== line) { options.print(`${time()} ${name}: ${line}`); seen.set(name, line); }
+      ].filter(Boolean).join(', ')}`);
       if (status?.phase === 'Succeeded' && !seen.has(`${name}/done`)) {
         seen.set(`${name}/done`, 'done');
         for (const stage of status.stages ?? []) options.print(`         stage ${stage.name}: ${stage.epochsRun} epochs, best ${stage.monitor} ${stage.bestValue?.toFixed(4)} at epoch ${stage.bestEpoch} (${stage.endReason})`);
         options.print(`         model written to ${status.outputURI}`);
       }
     }
-    const done = statuses.every(([, s]) => s?.phase === 'Succeeded' || s?.phase === 'Failed');
-    if (interrupted() || (options.exitWhenDone && done)) return statuses.every(([, s]) => s?.phase === 'Succeeded') ? 0 : 1;
+    // A run pruned by its schedule's history limit is gone, and done.
+    const done = statuses.every(([, status, isRun]) => finished(status) || (isRun && status === undefined)) && (schedules.length === 0 || runs.size > 0);
+    if (interrupted() || (options.exitWhenDone && done)) return statuses.every(([, status, isRun]) => status?.phase === 'Succeeded' || (isRun && status === undefined)) ? 0 : 1;
     await new Promise((r) => setTimeout(r, 500));
   }
 }
