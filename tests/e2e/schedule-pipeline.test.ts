@@ -60,6 +60,9 @@ describe('scheduled retraining on the local node agent', () => {
     const promoted = (await schedule()).status!.promoted!.name;
     assert.equal(promoted, decision.promoted ? second : first, 'the schedule follows the trainer\'s decision');
     assert.equal((JSON.parse(readFileSync(pointer, 'utf8')) as { job: string }).job, `${namespace}/${promoted}`, 'and so does latest.json');
+    const exposition = await cluster.operator.metrics.registry.metrics();
+    const value = (await schedule()).status!.promoted!.value;
+    assert.match(exposition, new RegExp(`finetune_schedule_promoted_value\\{namespace="${namespace}",schedule="nightly",metric="valAccuracy"\\} ${value}`));
   });
 
   it('skipIfUnchanged: a probe pod finds the data unchanged and the night is skipped; new data runs', async (t) => {

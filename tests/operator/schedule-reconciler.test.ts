@@ -356,6 +356,13 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     assert.ok(spring.step(at('2026-03-29T01:30:00.100Z')).createRun);
     assert.equal(spring.state.schedule.status.nextScheduleTime, '2026-03-30T00:30:00.000Z');
 
+    // With a short startingDeadlineSeconds too (the walk for due times must still cross the gap).
+    const deadline = cluster({ concurrencyPolicy: 'Allow', startingDeadlineSeconds: 60 });
+    deadline.state.schedule.status = { lastScheduleTime: '2026-03-28T01:30:00.000Z', conditions: [] };
+    deadline.step(at('2026-03-29T00:50:00Z'));
+    assert.equal(deadline.state.schedule.status!.nextScheduleTime, '2026-03-29T01:30:00.000Z');
+    assert.equal(deadline.step(at('2026-03-29T01:30:00.100Z')).createRun?.metadata.name, runName('nightly', at('2026-03-29T01:30:00Z')));
+
     const autumn = cluster({ concurrencyPolicy: 'Allow' });
     autumn.state.schedule.status = { lastScheduleTime: '2026-10-24T00:30:00.000Z', conditions: [] };
     // 02:30 happens twice in Berlin on 25 October 2026 (00:30 and 01:30 UTC): one run.

@@ -100,6 +100,27 @@ describe('FineTuneSchedule controller on the control plane', () => {
     await eventually(async () => (await runs.get(second)) === undefined, `run ${second} deleted with its schedule`);
   });
 
+  it('fires at the scheduled time in a named time zone across a DST change: 02:30 Berlin on 28 March 2027 runs at 03:30 CEST', async (t) => {
+    const namespace = await testNamespace(t, 'sched-dst');
+    // 02:30 does not exist in Europe/Berlin on 28 March 2027 (02:00 becomes 03:00): the run is at 03:30 CEST, 01:30 UTC.
+    const due = new Date('2027-03-28T01:30:00Z');
+    // The operator's clock first stands at 01:50 CET, before the change, when the schedule is created.
+    let offset = Date.parse('2027-03-28T00:50:00Z') - Date.now();
+    startOperator(t, namespace, undefined, {}, () => new Date(Date.now() + offset));
+    const api = schedules(namespace);
+    // A deadline keeps the months between the schedule's creation and this clock from counting as missed nights.
+    await api.create('nightly', { schedule: '30 2 * * *', timeZone: 'Europe/Berlin', startingDeadlineSeconds: 60, jobTemplate: { spec: minimalSpec() } });
+    const waiting = await api.waitFor('nightly', (s) => s.status?.nextScheduleTime !== undefined, 'the next scheduled time');
+    assert.equal(waiting.status!.nextScheduleTime, '2027-03-28T01:30:00.000Z');
+    // Then, after the change, just before 03:30 CEST; any change to the schedule wakes it.
+    offset = due.getTime() - 3_000 - Date.now();
+    await kubectl(['annotate', 'ftsched', 'nightly', '-n', namespace, 'test/wake=1']);
+    const run = await jobs(namespace).waitFor(runName('nightly', due), () => true, 'the run at 03:30 CEST', 15_000);
+    assert.equal((run as unknown as { metadata: { annotations: Record<string, string> } }).metadata.annotations['finetune.dev/scheduled-time'], due.toISOString());
+    const next = await api.waitFor('nightly', (s) => s.status?.lastScheduleTime === due.toISOString(), 'the run recorded');
+    assert.equal(next.status!.nextScheduleTime, '2027-03-29T00:30:00.000Z', 'the next night at 02:30 CEST');
+  });
+
   it('two operators reconciling one schedule at once (a split brain) create its run once', async (t) => {
     const namespace = await testNamespace(t, 'sched-twice');
     const due = new Date(Math.ceil((Date.now() + 120_000) / 60_000) * 60_000);

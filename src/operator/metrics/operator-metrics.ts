@@ -70,6 +70,17 @@ export class OperatorMetrics {
     scheduleGauge('finetune_schedule_next_run_timestamp_seconds', 'When the schedule\'s next run is due (Unix seconds); absent while suspended or invalid.', (s) => seconds(s.status?.nextScheduleTime));
     scheduleGauge('finetune_schedule_active_runs', 'Runs of the schedule that have not finished.', (s) => s.status?.activeCount ?? 0);
     new Gauge({
+      name: 'finetune_schedule_promoted_value', help: 'The promoted run\'s value of the promotion metric (spec.promotion), by schedule and metric.',
+      labelNames: ['namespace', 'schedule', 'metric'], registers,
+      collect() {
+        this.reset();
+        for (const schedule of schedules()) {
+          const promoted = schedule.status?.promoted;
+          if (promoted) this.set({ namespace: schedule.metadata?.namespace ?? '', schedule: schedule.metadata?.name ?? '', metric: promoted.metric }, promoted.value);
+        }
+      },
+    });
+    new Gauge({
       name: 'finetune_jobs', help: 'FineTuneJobs by namespace and phase.', labelNames: ['namespace', 'phase'], registers,
       collect() {
         this.reset();

@@ -280,9 +280,13 @@ interface RawScheduleSpec { jobTemplate?: { metadata?: { labels?: Record<string,
 export function dueTimes(spec: Pick<FineTuneScheduleSpec, 'schedule' | 'timeZone' | 'startingDeadlineSeconds'>,
   lastScheduleTime: Date | undefined, created: Date, now: Date): { mostRecent?: Date; missed: number; next: Date } {
   let earliest = lastScheduleTime ?? created;
+  let notBefore: Date | undefined;
   if (spec.startingDeadlineSeconds !== undefined) {
-    const deadline = new Date(now.getTime() - spec.startingDeadlineSeconds * 1000);
-    if (deadline > earliest) earliest = deadline;
+    // Times older than the deadline cannot run. The walk starts an hour earlier still: the parser maps a time
+    // in a spring-forward gap (02:30 that day) to the hour after it only when it walks across the gap.
+    notBefore = new Date(now.getTime() - spec.startingDeadlineSeconds * 1000);
+    const from = new Date(notBefore.getTime() - 3600_000);
+    if (from > earliest) earliest = from;
   }
   const options = { currentDate: earliest, ...(spec.timeZone ? { tz: spec.timeZone } : {}) };
   const times = CronExpressionParser.parse(spec.schedule.trim(), options);
@@ -290,6 +294,7 @@ export function dueTimes(spec: Pick<FineTuneScheduleSpec, 'schedule' | 'timeZone
   let missed = 0;
   for (let time = times.next().toDate(); ; time = times.next().toDate()) {
     if (time > now) return { ...(mostRecent ? { mostRecent } : {}), missed, next: time };
+    if (notBefore && time < notBefore) continue;
     mostRecent = time;
     missed += 1;
     if (missed > MAX_MISSED_TIMES) break;
