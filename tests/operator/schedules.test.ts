@@ -121,6 +121,42 @@ describe('FineTuneSchedule controller on the control plane', () => {
     assert.equal(next.status!.nextScheduleTime, '2027-03-29T00:30:00.000Z', 'the next night at 02:30 CEST');
   });
 
+  it('concurrencyPolicy Forbid, Replace and Allow, and suspend, when the next night comes while the first run is still going', async (t) => {
+    const namespace = await testNamespace(t, 'sched-policies');
+    const due = new Date(Math.ceil((Date.now() + 120_000) / 60_000) * 60_000);
+    let offset = due.getTime() - 60_000 - Date.now();
+    startOperator(t, namespace, undefined, {}, () => new Date(Date.now() + offset));
+    const api = schedules(namespace);
+    const runs = jobs(namespace);
+    for (const [name, policy, suspend] of [['forbid', 'Forbid', false], ['replace', 'Replace', false], ['allow', 'Allow', false], ['paused', 'Forbid', true]] as const) {
+      await api.create(name, { schedule: dailyAt(due), timeZone: 'Etc/UTC', concurrencyPolicy: policy, suspend, jobTemplate: { spec: minimalSpec() } });
+    }
+    await api.waitFor('allow', (s) => s.status?.nextScheduleTime === due.toISOString(), 'the schedules waiting');
+    const wake = async () => {
+      for (const name of ['forbid', 'replace', 'allow', 'paused']) await kubectl(['annotate', '--overwrite', 'ftsched', name, '-n', namespace, `test/wake=${Date.now()}`]);
+    };
+    offset = due.getTime() + 1_000 - Date.now();
+    await wake();
+    for (const name of ['forbid', 'replace', 'allow']) await runs.waitFor(runName(name, due), () => true, `the first ${name} run`);
+    // Nobody plays the kubelet: the first runs stay Pending, so they are active when the next night comes.
+    const nextDue = new Date(due.getTime() + 24 * 3600_000);
+    offset = nextDue.getTime() + 1_000 - Date.now();
+    await wake();
+    await runs.waitFor(runName('allow', nextDue), () => true, 'Allow: a second run beside the first');
+    assert.ok(await runs.get(runName('allow', due)), 'Allow keeps the first');
+    await runs.waitFor(runName('replace', nextDue), () => true, 'Replace: the new run');
+    await eventually(async () => (await runs.get(runName('replace', due))) === undefined, 'Replace: the first run deleted');
+    const forbid = await api.waitFor('forbid', (s) => s.status?.conditions?.some((c) => c.type === 'RunSkipped' && c.reason === 'JobAlreadyActive') ?? false, 'Forbid: RunSkipped');
+    assert.equal(await runs.get(runName('forbid', nextDue)), undefined, 'Forbid: no second run');
+    assert.deepEqual(forbid.status!.active!.map((r) => r.name), [runName('forbid', due)]);
+    const paused = await api.get('paused');
+    assert.equal(paused!.status!.nextScheduleTime, undefined, 'suspended: no next run');
+    assert.equal(await runs.get(runName('paused', due)), undefined, 'suspended: no run');
+    const core = kubeConfig().makeApiClient(CoreV1Api);
+    const reasons = (await core.listNamespacedEvent({ namespace })).items.filter((e) => e.involvedObject.kind === 'FineTuneSchedule').map((e) => `${e.involvedObject.name}/${e.reason}`);
+    for (const event of ['forbid/JobAlreadyActive', 'replace/SuccessfulDelete', 'allow/SuccessfulCreate']) assert.ok(reasons.includes(event), `${event} in ${reasons}`);
+  });
+
   it('two operators reconciling one schedule at once (a split brain) create its run once', async (t) => {
     const namespace = await testNamespace(t, 'sched-twice');
     const due = new Date(Math.ceil((Date.now() + 120_000) / 60_000) * 60_000);
