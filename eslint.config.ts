@@ -23,6 +23,10 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: ['**/trainer/**', '**/local/**', '@tensorflow/*'] }] },
   },
   {
+    files: ['src/cli/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['**/trainer/**', '**/local/**', '@tensorflow/*'] }] },
+  },
+  {
     files: ['src/trainer/**'],
     rules: { 'no-restricted-imports': ['error', { patterns: ['**/operator/**', '**/local/**'] }] },
   },

@@ -339,7 +339,8 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
       pass.event('Normal', 'SuccessfulDelete', `Deleted run ${nameOf(run)}: replaced by the run for ${at} (concurrencyPolicy: Replace)`);
     }
   }
-  pass.decision.createRun = runManifest(pass, spec, raw, name, mostRecent);
+  const context = { namespace: pass.namespace, schedule: pass.name, uid: pass.uid, lastSuccessfulRun: pass.stored.lastSuccessfulRun };
+  pass.decision.createRun = runManifest(context, spec, raw, name, mostRecent);
   pass.decision.outcomes.push('created');
   pass.event('Normal', 'SuccessfulCreate', `Created run ${name} for ${at}`);
   pass.next.lastScheduleTime = at;
@@ -431,6 +432,28 @@ function skip(pass: SchedulePass, reason: string, message: string, type: JobEven
   return pass.finish();
 }
 
+/** What a run is made from besides the spec: the schedule's identity and its last success (warm start). */
+interface RunContext { namespace: string; schedule: string; uid: string; lastSuccessfulRun: FineTuneScheduleStatus['lastSuccessfulRun'] }
+
+/** Annotation of a run started by hand (like CronJob's cronjob.kubernetes.io/instantiate: manual). */
+export const MANUAL_RUN_ANNOTATION = 'finetune.dev/instantiate';
+
+/**
+ * A run of a schedule started by hand now (`kubectl ftj schedules trigger`, as `kubectl create job
+ * --from=cronjob/...`): the template's run, with the schedule's warm start and promotion gate, owned by
+ * the schedule (so its history limits and status count it), annotated as manual. Throws, naming the
+ * field, for a schedule whose spec is invalid.
+ */
+export function manualRun(schedule: ObservedSchedule['schedule'], name: string, now: Date): RunManifest {
+  const validation = validateFineTuneScheduleSpec(schedule.spec);
+  if (!validation.valid) throw new Error(`FineTuneSchedule ${schedule.metadata?.name} is invalid: ${validation.errors.join('; ')}`);
+  const meta = schedule.metadata ?? {};
+  const context = { namespace: meta.namespace!, schedule: meta.name!, uid: meta.uid!, lastSuccessfulRun: schedule.status?.lastSuccessfulRun };
+  const run = runManifest(context, validation.spec, schedule.spec as RawScheduleSpec, name, now);
+  run.metadata.annotations[MANUAL_RUN_ANNOTATION] = 'manual';
+  return run;
+}
+
 /**
  * The FineTuneJob for one scheduled time: the template's labels and
  * annotations, the schedule's name label, the scheduled time, the schedule
@@ -439,7 +462,7 @@ function skip(pass: SchedulePass, reason: string, message: string, type: JobEven
  * With warmStart, the last successful run's model is its base; with a
  * promotion gate, the pointer file in the template's output is its to update.
  */
-function runManifest(pass: SchedulePass, schedule: FineTuneScheduleSpec, raw: RawScheduleSpec, name: string, scheduledTime: Date): RunManifest {
+function runManifest(context: RunContext, schedule: FineTuneScheduleSpec, raw: RawScheduleSpec, name: string, scheduledTime: Date): RunManifest {
   const template = raw.jobTemplate ?? {};
   const spec = structuredClone(template.spec ?? {});
   const templateOutput = spec['output'] as RawLocation;
@@ -448,14 +471,14 @@ function runManifest(pass: SchedulePass, schedule: FineTuneScheduleSpec, raw: Ra
     if (location && (location.uri !== undefined || location.pvc)) spec[field] = under(location, name);
   }
   const annotations: Record<string, string> = { ...template.metadata?.annotations, [SCHEDULED_TIME_ANNOTATION]: scheduledTime.toISOString() };
-  const warmFrom = schedule.warmStart === 'LastSucceeded' ? pass.stored.lastSuccessfulRun : undefined;
+  const warmFrom = schedule.warmStart === 'LastSucceeded' ? context.lastSuccessfulRun : undefined;
   if (warmFrom?.modelURI) {
     // The earlier run's classifier, cut at its penultimate layer: its own pvc, cut layer and provenance no longer apply.
     const model = Object.fromEntries(Object.entries(spec['model'] as Record<string, unknown>)
       .filter(([key]) => !['pvc', 'cutLayer', 'provenance'].includes(key)));
     spec['model'] = {
       ...model, uri: warmFrom.modelURI, format: 'Layers', outputKind: 'Classifier',
-      provenance: { source: `FineTuneJob ${pass.namespace}/${warmFrom.name} (warm start)` },
+      provenance: { source: `FineTuneJob ${context.namespace}/${warmFrom.name} (warm start)` },
     };
     annotations[WARM_START_ANNOTATION] = warmFrom.name;
   }
@@ -465,10 +488,10 @@ function runManifest(pass: SchedulePass, schedule: FineTuneScheduleSpec, raw: Ra
     kind: FINETUNEJOB.kind,
     metadata: {
       name,
-      namespace: pass.namespace,
-      labels: { ...template.metadata?.labels, [SCHEDULE_NAME_LABEL]: nameLabelValue(pass.name) },
+      namespace: context.namespace,
+      labels: { ...template.metadata?.labels, [SCHEDULE_NAME_LABEL]: nameLabelValue(context.schedule) },
       annotations,
-      ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, name: pass.name, uid: pass.uid, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, name: context.schedule, uid: context.uid, controller: true, blockOwnerDeletion: true }],
     },
     spec,
   };

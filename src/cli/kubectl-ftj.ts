@@ -1,0 +1,218 @@
+#!/usr/bin/env node
+// kubectl ftj: everyday commands for FineTuneJobs and FineTuneSchedules on any cluster, as a kubectl
+// plugin (an executable named kubectl-ftj on PATH: bin/kubectl-ftj from a checkout, or the bundle
+// dist/kubectl-ftj.mjs that `npm pack` builds). It honours kubectl's --kubeconfig, --context,
+// -n/--namespace and -A, and the context's namespace.
+import { PassThrough } from 'node:stream';
+import { ApiException, CoreV1Api, CustomObjectsApi, Log } from '@kubernetes/client-node';
+import { Command, Option } from 'commander';
+import {
+  ATTEMPT_LABEL, FINETUNEJOB, type FineTuneJobStatus, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, JOB_NAME_LABEL,
+  TRAINER_CONTAINER, VERSION,
+} from '../api/v1alpha1/index.ts';
+import { manualRun } from '../operator/reconcile/schedule-reconciler.ts';
+import { nameLabelValue } from '../operator/reconcile/trainer-pod.ts';
+import { age, table } from './format.ts';
+import { CliError, type KubeFlags, kubeContext } from './kube-context.ts';
+
+type Meta = { name: string; namespace: string; uid: string; creationTimestamp?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+type Job = { metadata: Meta; spec: Record<string, unknown>; status?: FineTuneJobStatus };
+type Schedule = { metadata: Meta; spec: { schedule: string; suspend?: boolean; timeZone?: string }; status?: FineTuneScheduleStatus };
+
+const program = new Command('kubectl ftj')
+  .description('FineTuneJobs and FineTuneSchedules: list, inspect, follow logs, suspend, resume, retry, trigger.')
+  .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)')
+  .option('--context <name>', 'kubeconfig context (default: the current one)')
+  .option('-n, --namespace <ns>', 'namespace (default: the context\'s, else default)')
+  .addOption(new Option('-A, --all-namespaces', 'every namespace (get)'))
+  .showHelpAfterError();
+
+/** The API clients and namespace for this command line. */
+function cluster() {
+  const { kc, namespace } = kubeContext(program.opts<KubeFlags>());
+  return { custom: kc.makeApiClient(CustomObjectsApi), core: kc.makeApiClient(CoreV1Api), kc, namespace };
+}
+
+const jobsRef = { group: GROUP, version: VERSION, plural: FINETUNEJOB.plural as string };
+const schedulesRef = { group: GROUP, version: VERSION, plural: FINETUNESCHEDULE.plural };
+const namespaced = (namespace: string | undefined) => namespace ?? 'default';
+
+async function getJob(name: string): Promise<Job> {
+  const { custom, namespace } = cluster();
+  return await custom.getNamespacedCustomObject({ ...jobsRef, namespace: namespaced(namespace), name }) as Job;
+}
+
+/** Runs a command; a failure is one line on stderr and exit code 1 (kubectl's "Error from server (Reason): ..."). */
+const action = <A extends unknown[]>(run: (...args: A) => Promise<void>) => async (...args: A) => {
+  try {
+    await run(...args);
+  } catch (err) {
+    process.stderr.write(`${describeError(err)}\n`);
+    process.exitCode = 1;
+  }
+};
+
+function describeError(err: unknown): string {
+  if (err instanceof CliError) return `error: ${err.message}`;
+  if (err instanceof ApiException) {
+    let status: { reason?: string; message?: string } = {};
+    try { status = JSON.parse(String(err.body)) as typeof status; } catch { /* not a Status */ }
+    return `Error from server (${status.reason ?? `HTTP ${err.code}`}): ${status.message ?? String(err.body).slice(0, 200)}`;
+  }
+  const cause = (err as { cause?: { code?: string } }).cause?.code;
+  const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+  return `error: ${message}${cause ? ` (${cause}): is the cluster reachable, and the kubeconfig the right one?` : ''}`;
+}
+
+const percent = (status: FineTuneJobStatus | undefined) => (status?.progress?.percent === undefined ? '' : `${Math.round(status.progress.percent)}%`);
+
+program.command('get')
+  .description('list FineTuneJobs (or, with "schedules", FineTuneSchedules): phase, stage, progress, validation accuracy, age')
+  .argument('[what]', '"jobs" (default) or "schedules"', 'jobs')
+  .action(action(async (what: string) => {
+    const { custom, namespace } = cluster();
+    const all = namespace === undefined;
+    const list = async (ref: { group: string; version: string; plural: string }) => ((all
+      ? await custom.listClusterCustomObject(ref)
+      : await custom.listNamespacedCustomObject({ ...ref, namespace })) as { items: unknown[] }).items;
+    const prefix = (meta: Meta) => (all ? [meta.namespace] : []);
+    const headers = (columns: string[]) => [...(all ? ['namespace'] : []), ...columns];
+    let output: string;
+    if (['schedules', 'schedule', 'ftsched', FINETUNESCHEDULE.plural].includes(what)) {
+      const items = await list(schedulesRef) as Schedule[];
+      output = table(headers(['name', 'schedule', 'suspend', 'active', 'last schedule', 'next', 'last success', 'age']), items.map((s) => [
+        ...prefix(s.metadata), s.metadata.name, s.spec.schedule, String(s.spec.suspend ?? false), String(s.status?.activeCount ?? 0),
+        s.status?.lastScheduleTime ? age(s.status.lastScheduleTime) : '<none>', s.status?.nextScheduleTime ?? '<none>',
+        s.status?.lastSuccessfulRun?.name ?? '<none>', age(s.metadata.creationTimestamp),
+      ]));
+    } else if (['jobs', 'job', 'ftj', FINETUNEJOB.plural].includes(what)) {
+      const items = await list(jobsRef) as Job[];
+      output = table(headers(['name', 'phase', 'stage', 'progress', 'val-acc', 'attempts', 'age']), items.map((j) => [
+        ...prefix(j.metadata), j.metadata.name, j.status?.phase ?? 'Pending', j.status?.stage ?? '', percent(j.status),
+        j.status?.metrics?.valAccuracy === undefined ? '' : j.status.metrics.valAccuracy.toFixed(4), String(j.status?.attempts ?? 0),
+        age(j.metadata.creationTimestamp),
+      ]));
+      if (items.length === 0) output = `No FineTuneJobs found${all ? '' : ` in ${namespace} namespace`}.`;
+    } else {
+      throw new CliError(`unknown kind "${what}": use "jobs" or "schedules"`);
+    }
+    process.stdout.write(`${output}\n`);
+  }));
+
+program.command('describe')
+  .description('a FineTuneJob: its recipe, stage timeline, conditions, pod, output and events')
+  .argument('<name>', 'FineTuneJob name')
+  .action(action(async (name: string) => {
+    const job = await getJob(name);
+    const { core } = cluster();
+    const { status, spec, metadata } = job;
+    const lines: string[] = [];
+    const field = (label: string, value: unknown) => { if (value !== undefined && value !== '') lines.push(`${`${label}:`.padEnd(14)}${String(value)}`); };
+    field('Name', metadata.name);
+    field('Namespace', metadata.namespace);
+    field('Phase', status?.phase ?? 'Pending');
+    field('Stage', status?.stage);
+    field('Progress', percent(status));
+    field('Attempts', status?.attempts);
+    field('Pod', status?.podName);
+    const model = spec['model'] as { uri?: string; pvc?: { claimName: string; path?: string } } | undefined;
+    field('Model', model?.uri ?? (model?.pvc ? `pvc://${model.pvc.claimName}/${model.pvc.path ?? ''}` : undefined));
+    field('Output', status?.outputURI);
+    if (status?.promotion) field('Promotion', `${status.promotion.promoted ? 'promoted' : 'not promoted'}: ${status.promotion.message}`);
+    lines.push('Stages:');
+    const stages = status?.stages ?? [];
+    lines.push(stages.length ? table(['name', 'state', 'epochs', 'best', 'started', 'ended', 'reason'], stages.map((s) => [
+      s.name, s.state, String(s.epochsRun), s.bestValue === undefined ? '' : `${s.monitor} ${s.bestValue} @${s.bestEpoch}`,
+      s.startTime ?? '', s.endTime ?? '', s.endReason ?? '',
+    ])).replace(/^/gm, '  ') : '  <none>');
+    const m = status?.metrics;
+    if (m) lines.push(`Metrics:      epoch ${m.epoch ?? '-'}  loss ${m.loss ?? '-'}  acc ${m.accuracy ?? '-'}  val_loss ${m.valLoss ?? '-'}  val_acc ${m.valAccuracy ?? '-'}  ${m.samplesPerSecond ?? '-'} samples/s`);
+    lines.push('Conditions:');
+    lines.push(table(['type', 'status', 'reason', 'message'], (status?.conditions ?? []).map((c) => [c.type, c.status, c.reason, c.message])).replace(/^/gm, '  '));
+    const events = (await core.listNamespacedEvent({ namespace: metadata.namespace, fieldSelector: `involvedObject.uid=${metadata.uid}` })).items
+      .sort((a, b) => new Date(a.lastTimestamp ?? a.eventTime ?? 0).getTime() - new Date(b.lastTimestamp ?? b.eventTime ?? 0).getTime());
+    lines.push('Events:');
+    lines.push(events.length ? table(['type', 'reason', 'age', 'message'], events.map((e) => [
+      e.type ?? '', e.reason ?? '', `${age(e.lastTimestamp ?? e.eventTime)}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ''}`, e.message ?? '',
+    ])).replace(/^/gm, '  ') : '  <none>');
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }));
+
+program.command('logs')
+  .description('the trainer log of a FineTuneJob\'s current attempt (or --attempt N), from any cluster')
+  .argument('<name>', 'FineTuneJob name')
+  .option('-f, --follow', 'stream the log as it is written')
+  .option('--attempt <n>', 'the attempt (trainer pod) to show; default: the current one')
+  .action(action(async (name: string, options: { follow?: boolean; attempt?: string }) => {
+    const job = await getJob(name);
+    const { core, kc } = cluster();
+    let pod = job.status?.podName;
+    if (options.attempt !== undefined) {
+      const selector = `${JOB_NAME_LABEL}=${nameLabelValue(job.metadata.name)},${ATTEMPT_LABEL}=${options.attempt}`;
+      const pods = (await core.listNamespacedPod({ namespace: job.metadata.namespace, labelSelector: selector })).items
+        .filter((p) => p.metadata?.ownerReferences?.some((o) => o.uid === job.metadata.uid));
+      pod = pods[0]?.metadata?.name;
+      if (!pod) throw new CliError(`FineTuneJob "${name}" has no pod of attempt ${options.attempt} (it has had ${job.status?.attempts ?? 0})`);
+    }
+    if (!pod) throw new CliError(`FineTuneJob "${name}" has no trainer pod yet (phase ${job.status?.phase ?? 'Pending'})`);
+    const out = new PassThrough();
+    out.pipe(process.stdout);
+    const finished = new Promise<void>((resolve) => out.on('end', resolve));
+    await new Log(kc).log(job.metadata.namespace, pod, TRAINER_CONTAINER, out, { follow: !!options.follow });
+    await finished;
+  }));
+
+for (const [command, suspend] of [['suspend', true], ['resume', false]] as const) {
+  program.command(command)
+    .description(suspend ? 'suspend a FineTuneJob: its trainer saves where it is and stops; resume continues there' : 'resume a suspended FineTuneJob')
+    .argument('<name>', 'FineTuneJob name')
+    .action(action(async (name: string) => {
+      const { custom, namespace } = cluster();
+      await custom.patchNamespacedCustomObject({ ...jobsRef, namespace: namespaced(namespace), name, body: [{ op: 'add', path: '/spec/suspend', value: suspend }] });
+      process.stdout.write(`finetunejob.${GROUP}/${name} ${suspend ? 'suspended' : 'resumed'}\n`);
+    }));
+}
+
+program.command('retry')
+  .description('run a failed FineTuneJob again: delete it and create it anew with the same name, labels and spec')
+  .argument('<name>', 'FineTuneJob name')
+  .action(action(async (name: string) => {
+    const job = await getJob(name);
+    if (job.status?.phase !== 'Failed') throw new CliError(`FineTuneJob "${name}" is ${job.status?.phase ?? 'Pending'}: only a Failed job is retried`);
+    const { custom } = cluster();
+    const ref = { ...jobsRef, namespace: job.metadata.namespace };
+    await custom.deleteNamespacedCustomObject({ ...ref, name, propagationPolicy: 'Foreground' });
+    // The new object must not be created before the old one is gone (same name).
+    for (let wait = 100; await custom.getNamespacedCustomObject({ ...ref, name }).then(() => true, () => false); wait = Math.min(wait * 2, 2000)) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    const annotations = Object.fromEntries(Object.entries(job.metadata.annotations ?? {}).filter(([key]) => key !== 'kubectl.kubernetes.io/last-applied-configuration'));
+    await custom.createNamespacedCustomObject({ ...ref, body: {
+      apiVersion: `${GROUP}/${VERSION}`, kind: FINETUNEJOB.kind,
+      metadata: { name, ...(job.metadata.labels ? { labels: job.metadata.labels } : {}), annotations }, spec: job.spec,
+    } });
+    process.stdout.write(`finetunejob.${GROUP}/${name} re-created: a new job, trained from the start\n`);
+  }));
+
+program.command('schedules')
+  .description('FineTuneSchedule commands')
+  .command('trigger')
+  .description('start a run of a FineTuneSchedule now (like kubectl create job --from=cronjob/NAME)')
+  .argument('<name>', 'FineTuneSchedule name')
+  .option('--run-name <name>', 'name of the run (default: NAME-manual-<unix time>)')
+  .action(action(async (name: string, options: { runName?: string }) => {
+    const { custom, namespace } = cluster();
+    const schedule = await custom.getNamespacedCustomObject({ ...schedulesRef, namespace: namespaced(namespace), name }) as Schedule;
+    const now = new Date();
+    const runName = options.runName ?? `${name}-manual-${Math.floor(now.getTime() / 1000)}`;
+    let run;
+    try {
+      run = manualRun(schedule, runName, now);
+    } catch (err) {
+      throw new CliError((err as Error).message);
+    }
+    await custom.createNamespacedCustomObject({ ...jobsRef, namespace: namespaced(namespace), body: run });
+    process.stdout.write(`finetunejob.${GROUP}/${runName} created\n`);
+  }));
+
+await program.parseAsync();

@@ -1,0 +1,135 @@
+// kubectl ftj through the real kubectl (the control plane's v1.20, which finds plugins on PATH), with a
+// kubeconfig of several contexts, as a platform engineer's would be.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { API_VERSION, FINETUNEJOB, FINETUNESCHEDULE, GROUP, VERSION } from '../../src/api/v1alpha1/index.ts';
+import { buildCliBundle } from '../../scripts/cli-bundle.ts';
+import { minimalSpec } from '../api/spec-fixtures.ts';
+import { eventually, installCRDs, kubeConfig, testNamespace } from '../support/cluster.ts';
+import { ROOT } from '../support/paths.ts';
+
+const run = promisify(execFile);
+
+interface Result { code: number; stdout: string; stderr: string }
+
+describe('kubectl ftj (the kubectl plugin)', () => {
+  before(installCRDs);
+
+  it('lists, describes, suspends, resumes, retries and triggers across contexts and namespaces, with one-line errors', async (t) => {
+    const [teamA, teamB] = [await testNamespace(t, 'cli-a'), await testNamespace(t, 'cli-b')];
+    const kc = kubeConfig();
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const core = kc.makeApiClient(CoreV1Api);
+    const createJob = (namespace: string, name: string) => custom.createNamespacedCustomObject({
+      group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural,
+      body: { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name, labels: { team: 'vision' } }, spec: minimalSpec() },
+    }) as Promise<{ metadata: { uid: string } }>;
+    await createJob(teamA, 'flowers');
+    await createJob(teamB, 'birds');
+
+    // A ServiceAccount with no rights, for the forbidden case.
+    await core.createNamespacedServiceAccount({ namespace: teamA, body: { metadata: { name: 'nobody' } } });
+    let token = '';
+    await eventually(async () => {
+      const account = await core.readNamespacedServiceAccount({ name: 'nobody', namespace: teamA });
+      const secret = await core.readNamespacedSecret({ name: account.secrets![0]!.name!, namespace: teamA });
+      token = Buffer.from(secret.data!['token']!, 'base64').toString('utf8');
+      return token.length > 0;
+    }, 'the nobody token');
+
+    const dir = mkdtempSync(join(tmpdir(), 'kubectl-ftj-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const cluster = kc.getCurrentCluster()!;
+    const admin = kc.getCurrentUser()!;
+    writeFileSync(join(dir, 'kubeconfig'), JSON.stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'team-a',
+      clusters: [{ name: 'local', cluster: { server: cluster.server, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'admin', user: { token: admin.token } }, { name: 'nobody', user: { token } }],
+      contexts: [
+        { name: 'team-a', context: { cluster: 'local', user: 'admin', namespace: teamA } },
+        { name: 'team-b', context: { cluster: 'local', user: 'admin', namespace: teamB } },
+        { name: 'nobody', context: { cluster: 'local', user: 'nobody', namespace: teamA } },
+      ],
+    }));
+    symlinkSync(join(ROOT, 'bin', 'kubectl-ftj'), join(dir, 'kubectl-ftj'));
+    const env = { ...process.env, KUBECONFIG: join(dir, 'kubeconfig'), PATH: `${dir}:${process.env['PATH']}` };
+    const kubectl = async (...args: string[]): Promise<Result> => run(process.env['FTJ_TEST_KUBECTL']!, args, { env })
+      .then(({ stdout, stderr }) => ({ code: 0, stdout, stderr }), (err: { code: number; stdout: string; stderr: string }) => ({ code: err.code, stdout: err.stdout, stderr: err.stderr }));
+
+    // The context's namespace, another context's, -n, -A.
+    const own = await kubectl('ftj', 'get');
+    assert.equal(own.code, 0, own.stderr);
+    assert.match(own.stdout, /^NAME\s+PHASE\s+STAGE\s+PROGRESS\s+VAL-ACC\s+ATTEMPTS\s+AGE\n/);
+    assert.match(own.stdout, /^flowers\s+Pending\s+/m);
+    assert.doesNotMatch(own.stdout, /birds/);
+    assert.match((await kubectl('ftj', 'get', '--context', 'team-b')).stdout, /^birds\s+Pending/m);
+    assert.match((await kubectl('ftj', 'get', '-n', teamB)).stdout, /^birds\s+Pending/m);
+    const all = await kubectl('ftj', 'get', '-A');
+    assert.match(all.stdout, /^NAMESPACE\s+NAME\s+PHASE/);
+    assert.match(all.stdout, new RegExp(`^${teamA}\\s+flowers\\s`, 'm'));
+    assert.match(all.stdout, new RegExp(`^${teamB}\\s+birds\\s`, 'm'));
+
+    const described = await kubectl('ftj', 'describe', 'flowers');
+    assert.equal(described.code, 0, described.stderr);
+    for (const line of [/^Name:\s+flowers$/m, new RegExp(`^Namespace:\\s+${teamA}$`, 'm'), /^Phase:\s+Pending$/m, /^Model:\s+file:\/\/\/models\/base\/model\.json$/m, /^Stages:\n {2}<none>$/m, /^Conditions:$/m, /^Events:$/m]) {
+      assert.match(described.stdout, line);
+    }
+
+    assert.match((await kubectl('ftj', 'suspend', 'flowers')).stdout, /finetunejob\.finetune\.dev\/flowers suspended/);
+    const suspended = await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: teamA, plural: FINETUNEJOB.plural, name: 'flowers' }) as { spec: { suspend?: boolean } };
+    assert.equal(suspended.spec.suspend, true);
+    await kubectl('ftj', 'resume', 'flowers');
+    const resumed = await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: teamA, plural: FINETUNEJOB.plural, name: 'flowers' }) as { spec: { suspend?: boolean } };
+    assert.equal(resumed.spec.suspend, false);
+
+    // Errors a user can act on: one line each, exit code 1.
+    const oneLine = (result: Result, pattern: RegExp) => {
+      assert.equal(result.code, 1, result.stdout);
+      assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+      assert.match(result.stderr, pattern);
+    };
+    oneLine(await kubectl('ftj', 'describe', 'missing'), /^Error from server \(NotFound\): finetunejobs\.finetune\.dev "missing" not found$/m);
+    oneLine(await kubectl('ftj', 'get', '--context', 'nope'), /^error: context "nope" not found in the kubeconfig \(contexts: team-a, team-b, nobody\)$/m);
+    oneLine(await kubectl('ftj', 'get', '--context', 'nobody'), /^Error from server \(Forbidden\): finetunejobs\.finetune\.dev is forbidden: User "system:serviceaccount:.*:nobody" cannot list resource "finetunejobs"/m);
+    oneLine(await kubectl('ftj', 'retry', 'flowers'), /^error: FineTuneJob "flowers" is Pending: only a Failed job is retried$/m);
+    oneLine(await kubectl('ftj', 'logs', 'flowers'), /^error: FineTuneJob "flowers" has no trainer pod yet \(phase Pending\)$/m);
+
+    // retry: a failed job is deleted and created anew (a new UID), same labels and spec.
+    const { metadata: { uid: before } } = await createJob(teamA, 'broken');
+    await custom.patchNamespacedCustomObjectStatus({
+      group: GROUP, version: VERSION, namespace: teamA, plural: FINETUNEJOB.plural, name: 'broken',
+      body: { status: { phase: 'Failed', conditions: [] } },
+    }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const retried = await kubectl('ftj', 'retry', 'broken');
+    assert.equal(retried.code, 0, retried.stderr);
+    const again = await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: teamA, plural: FINETUNEJOB.plural, name: 'broken' }) as { metadata: { uid: string; labels: Record<string, string> }; status?: unknown };
+    assert.notEqual(again.metadata.uid, before);
+    assert.deepEqual([again.metadata.labels['team'], again.status], ['vision', undefined]);
+
+    // schedules: listed, and triggered by hand like kubectl create job --from=cronjob/NAME.
+    const schedule = await custom.createNamespacedCustomObject({
+      group: GROUP, version: VERSION, namespace: teamA, plural: FINETUNESCHEDULE.plural,
+      body: { apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, metadata: { name: 'nightly' }, spec: { schedule: '0 3 * * *', jobTemplate: { spec: minimalSpec() } } },
+    }) as { metadata: { uid: string } };
+    assert.match((await kubectl('ftj', 'get', 'schedules')).stdout, /^nightly\s+0 3 \* \* \*\s+false\s+0\s+/m);
+    const triggered = await kubectl('ftj', 'schedules', 'trigger', 'nightly', '--run-name', 'nightly-by-hand');
+    assert.equal(triggered.code, 0, triggered.stderr);
+    const manual = await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: teamA, plural: FINETUNEJOB.plural, name: 'nightly-by-hand' }) as {
+      metadata: { annotations: Record<string, string>; ownerReferences: { uid: string }[] }; spec: { output: { uri: string } };
+    };
+    assert.equal(manual.metadata.annotations['finetune.dev/instantiate'], 'manual');
+    assert.deepEqual(manual.metadata.ownerReferences.map((o) => o.uid), [schedule.metadata.uid]);
+    assert.equal(manual.spec.output.uri, 'file:///out/model/nightly-by-hand');
+
+    // npm pack's bundle (dist/kubectl-ftj.mjs) is the same program.
+    const bundle = await buildCliBundle(join(dir, 'kubectl-ftj.mjs'));
+    const bundled = await run(process.execPath, [bundle, 'get', '-n', teamB], { env });
+    assert.match(bundled.stdout, /^birds\s+Pending/m);
+  });
+});
