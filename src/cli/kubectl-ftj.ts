@@ -55,9 +55,10 @@ const action = <A extends unknown[]>(run: (...args: A) => Promise<void>) => asyn
 function describeError(err: unknown): string {
   if (err instanceof CliError) return `error: ${err.message}`;
   if (err instanceof ApiException) {
-    let status: { reason?: string; message?: string } = {};
-    try { status = JSON.parse(String(err.body)) as typeof status; } catch { /* not a Status */ }
-    return `Error from server (${status.reason ?? `HTTP ${err.code}`}): ${status.message ?? String(err.body).slice(0, 200)}`;
+    let status: { reason?: string; message?: string } = typeof err.body === 'object' && err.body ? err.body as typeof status : {};
+    try { if (typeof err.body === 'string') status = JSON.parse(err.body) as typeof status; } catch { /* not a Status */ }
+    const detail = status.message ?? (typeof err.body === 'string' ? err.body : JSON.stringify(err.body)).slice(0, 300);
+    return `Error from server (${status.reason ?? `HTTP ${err.code}`}): ${detail.split('\n')[0]}`;
   }
   const cause = (err as { cause?: { code?: string } }).cause?.code;
   const message = err instanceof Error ? err.message.split('\n')[0] : String(err);

@@ -11,7 +11,8 @@ import { CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@k
 import { API_VERSION, FINETUNEJOB, FINETUNESCHEDULE, GROUP, VERSION } from '../../src/api/v1alpha1/index.ts';
 import { buildCliBundle } from '../../scripts/cli-bundle.ts';
 import { minimalSpec } from '../api/spec-fixtures.ts';
-import { eventually, installCRDs, kubeConfig, testNamespace } from '../support/cluster.ts';
+import { eventually, installCRDs, kubeConfig, kubectl, testNamespace } from '../support/cluster.ts';
+import { localCluster } from '../e2e/support/local-cluster.ts';
 import { ROOT } from '../support/paths.ts';
 
 const run = promisify(execFile);
@@ -131,5 +132,22 @@ describe('kubectl ftj (the kubectl plugin)', () => {
     const bundle = await buildCliBundle(join(dir, 'kubectl-ftj.mjs'));
     const bundled = await run(process.execPath, [bundle, 'get', '-n', teamB], { env });
     assert.match(bundled.stdout, /^birds\s+Pending/m);
+  });
+
+  it('logs: kubectl logs and kubectl ftj logs -f read a trainer pod\'s log through the API server, also on the local node agent', async (t) => {
+    const cluster = await localCluster(t);
+    const { namespace, api } = cluster;
+    await api.create('flowers', cluster.spec('flowers', [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 2, unfreeze: { policy: 'All' } }]));
+    await eventually(async () => (await api.get('flowers'))?.status?.phase === 'Running', 'the trainer running', 60_000);
+    const env = { ...process.env, KUBECONFIG: process.env['FTJ_TEST_KUBECONFIG'] };
+    // -f follows the log while the trainer trains, and ends when it exits.
+    const followed = await run(join(ROOT, 'bin', 'kubectl-ftj'), ['logs', 'flowers', '-f', '-n', namespace], { env });
+    assert.match(followed.stdout, /stage 1\/2 "head"/);
+    assert.match(followed.stdout, /exported the fine-tuned model/);
+    const job = await api.waitFor('flowers', (j) => j.status?.phase === 'Succeeded', 'the job to succeed', 60_000);
+    const direct = await kubectl(['logs', job.status!.podName!, '-n', namespace]);
+    assert.equal(direct.stdout, followed.stdout, 'kubectl logs reads the same log');
+    const first = await run(join(ROOT, 'bin', 'kubectl-ftj'), ['logs', 'flowers', '--attempt', '1', '-n', namespace], { env });
+    assert.equal(first.stdout, followed.stdout);
   });
 });

@@ -57,7 +57,7 @@ export async function runDevEnvironment(options: DevOptions): Promise<number> {
       settings: { trainerImage: 'finetune/trainer:local', trainerServiceAccount: 'default', retryBaseSeconds: 5 },
     });
     await operator.start();
-    print(`\nLocal cluster ready. In another shell:\n  export KUBECONFIG=${controlPlane.kubeconfigPath}\n  ${kubectl} get ftj -w\n  npx ftj status <name>   npx ftj logs <name>\n`);
+    print(`\nLocal cluster ready. In another shell:\n  export KUBECONFIG=${controlPlane.kubeconfigPath}\n  ${kubectl} get ftj -w     (kubectl logs works too)\n  bin/kubectl-ftj describe <name>   bin/kubectl-ftj logs <name> -f\n`);
 
     const applied = await runKubectl(kubectl, controlPlane.kubeconfigPath, ['apply', '-n', 'default', '-f', options.manifest]);
     if (applied.code !== 0) throw new Error(`kubectl apply -f ${options.manifest} failed: ${applied.stderr}`);

@@ -89,6 +89,9 @@ export class ControlPlane {
       `--service-account-key-file=${pki.saPublic}`,
       `--service-account-signing-key-file=${pki.saPrivate}`,
       '--allow-privileged=true',
+      // Local node agents serve the kubelet's log endpoint on loopback, with a self-signed certificate
+      // (no --kubelet-certificate-authority: the API server does not verify it), for kubectl logs.
+      '--kubelet-preferred-address-types=InternalIP',
       '--v=0',
       ...this.options.apiServerFlags ?? [],
     ]);

@@ -12,7 +12,7 @@ const HEARTBEAT_MS = 10_000;
  * heartbeats as a kubelet does. Returns a function that stops the heartbeats
  * and deletes the Node.
  */
-export async function registerNode(kc: KubeConfig, name: string, capacity: NodeCapacity = {}): Promise<() => Promise<void>> {
+export async function registerNode(kc: KubeConfig, name: string, capacity: NodeCapacity = {}, kubeletPort?: number): Promise<() => Promise<void>> {
   const core = kc.makeApiClient(CoreV1Api);
   const leases = kc.makeApiClient(CoordinationV1Api);
   const resources: Record<string, string> = {
@@ -23,7 +23,14 @@ export async function registerNode(kc: KubeConfig, name: string, capacity: NodeC
   };
   const node: V1Node = {
     metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
-    status: { capacity: resources, allocatable: resources, conditions: [readyCondition()] },
+    status: {
+      capacity: resources, allocatable: resources, conditions: [readyCondition()],
+      // Where the API server reaches the node's kubelet endpoint (kubectl logs): the node agent, on loopback.
+      ...(kubeletPort ? {
+        addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: name }],
+        daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } },
+      } : {}),
+    },
   };
   await core.createNode({ body: node });
   // Status sent on create is not kept: write it through the status subresource,

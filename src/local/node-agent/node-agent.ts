@@ -1,5 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node';
 import { TERMINATION_LOG_ENV, TRAINER_CONTAINER } from '../../api/v1alpha1/index.ts';
@@ -13,6 +17,9 @@ import { updatePodStatus } from './pod-status.ts';
  * local process (the trainer image maps to the project's trainer entry point,
  * on the CPU), maps PVCs to local folders, reports pod status as a kubelet
  * does, keeps container logs, and honours deletion with SIGTERM, then SIGKILL.
+ * It serves the kubelet's log endpoint (/containerLogs) over HTTPS on
+ * loopback and registers its port, so `kubectl logs` works through the real
+ * API server (which, as configured, does not verify kubelet certificates).
  */
 export interface NodeAgentOptions {
   kubeConfig: KubeConfig;
@@ -44,6 +51,7 @@ export class NodeAgent {
   private readonly running = new Map<string, Running>();
   private readonly finished = new Set<string>();
   private unregister: (() => Promise<void>) | undefined;
+  private server: Server | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private readonly log: (line: string) => void;
@@ -55,7 +63,10 @@ export class NodeAgent {
   }
 
   async start(): Promise<void> {
-    this.unregister = await registerNode(this.options.kubeConfig, this.options.nodeName, this.options.capacity);
+    this.server = createServer(this.servingCertificate(), (req, res) => this.serveLogs(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    const kubeletPort = (this.server.address() as AddressInfo).port;
+    this.unregister = await registerNode(this.options.kubeConfig, this.options.nodeName, this.options.capacity, kubeletPort);
     const tick = async () => {
       await this.sync().catch((err: unknown) => this.log(`sync failed: ${String(err).split('\n')[0]}`));
       // A sync in flight when stop() ran must not start the loop again.
@@ -71,6 +82,8 @@ export class NodeAgent {
     this.stopped = true;
     clearTimeout(this.timer);
     await Promise.all([...this.running.values()].map((r) => terminate(r, 5)));
+    this.server?.closeAllConnections();
+    this.server?.close();
     await this.unregister?.();
   }
 
@@ -82,6 +95,55 @@ export class NodeAgent {
   /** Container log of a pod (`ftj logs`). */
   logs(namespace: string, pod: string): string {
     try { return readFileSync(this.logFile(namespace, pod), 'utf8'); } catch { return ''; }
+  }
+
+  /** A self-signed serving certificate for 127.0.0.1, made once per agent with openssl (as kubelets make theirs). */
+  private servingCertificate(): { key: Buffer; cert: Buffer } {
+    const dir = join(this.options.root, 'kubelet-pki');
+    mkdirSync(dir, { recursive: true });
+    const [key, cert] = [join(dir, 'kubelet.key'), join(dir, 'kubelet.crt')];
+    try {
+      return { key: readFileSync(key), cert: readFileSync(cert) };
+    } catch {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '3650',
+        '-subj', `/CN=${this.options.nodeName}`, '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+      return { key: readFileSync(key), cert: readFileSync(cert) };
+    }
+  }
+
+  /**
+   * The kubelet's GET /containerLogs/NAMESPACE/POD/CONTAINER[?follow=true]: the container's log, and with
+   * follow the lines written after, until the container exits (each pod here has one container).
+   */
+  private serveLogs(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const match = /^\/containerLogs\/([^/]+)\/([^/]+)\/[^/]+$/.exec(url.pathname);
+    if (!match) { res.writeHead(404).end('not found'); return; }
+    const [namespace, pod] = [decodeURIComponent(match[1]!), decodeURIComponent(match[2]!)];
+    const file = this.logFile(namespace, pod);
+    if (!this.running.has(`${namespace}/${pod}`) && !this.finished.has(`${namespace}/${pod}`)) {
+      res.writeHead(404).end(`container of pod ${namespace}/${pod} has not started`);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    let sent = 0;
+    const sendNew = () => {
+      let size = 0;
+      try { size = statSync(file).size; } catch { return; }
+      if (size <= sent) return;
+      const buffer = Buffer.alloc(size - sent);
+      const fd = openSync(file, 'r');
+      try { readSync(fd, buffer, 0, buffer.length, sent); } finally { closeSync(fd); }
+      sent = size;
+      res.write(buffer);
+    };
+    sendNew();
+    if (url.searchParams.get('follow') !== 'true') { res.end(); return; }
+    const timer = setInterval(() => {
+      sendNew();
+      if (!this.running.has(`${namespace}/${pod}`)) { clearInterval(timer); sendNew(); res.end(); }
+    }, 200);
+    req.on('close', () => clearInterval(timer));
   }
 
   /** One kubelet sync: start bound pods, stop deleted ones. */
