@@ -4,7 +4,7 @@
 // dist/kubectl-ftj.mjs that `npm pack` builds). It honours kubectl's --kubeconfig, --context,
 // -n/--namespace and -A, and the context's namespace.
 import { PassThrough } from 'node:stream';
-import { ApiException, CoreV1Api, CustomObjectsApi, Log } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, Log, Watch } from '@kubernetes/client-node';
 import { Command, Option } from 'commander';
 import {
   ATTEMPT_LABEL, FINETUNEJOB, type FineTuneJobStatus, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, JOB_NAME_LABEL,
@@ -12,6 +12,7 @@ import {
 } from '../api/v1alpha1/index.ts';
 import { manualRun } from '../operator/reconcile/schedule-reconciler.ts';
 import { nameLabelValue } from '../operator/reconcile/trainer-pod.ts';
+import { lineChart } from './chart.ts';
 import { age, table } from './format.ts';
 import { CliError, type KubeFlags, kubeContext } from './kube-context.ts';
 
@@ -70,7 +71,9 @@ const percent = (status: FineTuneJobStatus | undefined) => (status?.progress?.pe
 program.command('get')
   .description('list FineTuneJobs (or, with "schedules", FineTuneSchedules): phase, stage, progress, validation accuracy, age')
   .argument('[what]', '"jobs" (default) or "schedules"', 'jobs')
-  .action(action(async (what: string) => {
+  .option('-w, --watch', 'jobs: keep watching, with a progress bar, epoch, ETA and samples/s per running job (plain lines when not a terminal)')
+  .action(action(async (what: string, options: { watch?: boolean }) => {
+    if (options.watch) { await watchJobs(); return; }
     const { custom, namespace } = cluster();
     const all = namespace === undefined;
     const list = async (ref: { group: string; version: string; plural: string }) => ((all
@@ -100,44 +103,130 @@ program.command('get')
     process.stdout.write(`${output}\n`);
   }));
 
+/** A progress bar of `width` cells: [########............]. */
+export function progressBar(percent: number, width = 20): string {
+  const filled = Math.round((Math.min(100, Math.max(0, percent)) / 100) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+/** One job's progress as a watcher shows it: phase, stage, bar, epoch, ETA, throughput. */
+function progressLine(job: Job, bar: boolean): string[] {
+  const { status } = job;
+  const progress = status?.progress;
+  const running = status?.phase === 'Running' && progress?.percent !== undefined;
+  const eta = progress?.eta && running ? `ETA ${age(new Date(), new Date(progress.eta))}` : '';
+  return [
+    job.metadata.name, status?.phase ?? 'Pending', status?.stage ?? '',
+    progress?.percent === undefined ? '' : `${bar ? `${progressBar(progress.percent)} ` : ''}${Math.round(progress.percent)}%`,
+    progress?.epoch ? `epoch ${progress.epoch}/${progress.totalEpochs ?? '?'}` : '', eta,
+    status?.metrics?.samplesPerSecond === undefined || !running ? '' : `${Math.round(status.metrics.samplesPerSecond)}/s`,
+  ];
+}
+
+/**
+ * get -w: a watch (no polling) on the jobs; on a terminal, the table redrawn in place with a progress bar
+ * per job; otherwise (a pipe, a log) one line per change, as `kubectl get -w` prints.
+ */
+async function watchJobs(): Promise<void> {
+  const { kc, namespace } = cluster();
+  const path = namespace === undefined ? `/apis/${GROUP}/${VERSION}/${FINETUNEJOB.plural}` : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${FINETUNEJOB.plural}`;
+  const jobs = new Map<string, Job>();
+  const printed = new Map<string, string>();
+  const terminal = process.stdout.isTTY === true;
+  let drawnLines = 0;
+  let pending: NodeJS.Timeout | undefined;
+  const redraw = () => {
+    pending = undefined;
+    const rows = [...jobs.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map((job) => progressLine(job, true));
+    const text = table(['name', 'phase', 'stage', 'progress', 'epoch', 'eta', 'samples/s'], rows);
+    process.stdout.write(`${drawnLines ? `\x1b[${drawnLines}A\x1b[J` : ''}${text}\n`);
+    drawnLines = text.split('\n').length;
+  };
+  const changed = (key: string, job: Job | undefined) => {
+    if (job) jobs.set(key, job); else jobs.delete(key);
+    if (terminal) { pending ??= setTimeout(redraw, 100); return; }
+    const line = job ? progressLine(job, false).filter(Boolean).join('  ') : `${key} deleted`;
+    if (printed.get(key) !== line) { process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`); printed.set(key, line); }
+  };
+  await new Promise<void>((resolve, reject) => {
+    void new Watch(kc).watch(path, {}, (type, object: Job) => {
+      const key = `${object.metadata.namespace}/${object.metadata.name}`;
+      changed(key, type === 'DELETED' ? undefined : object);
+    }, (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())).catch(reject);
+  });
+}
+
 program.command('describe')
-  .description('a FineTuneJob: its recipe, stage timeline, conditions, pod, output and events')
+  .description('a FineTuneJob: its recipe, stage timeline, curves, conditions, pod, output and events')
   .argument('<name>', 'FineTuneJob name')
-  .action(action(async (name: string) => {
+  .option('-w, --watch', 'keep it up to date from a watch, with a progress bar while it runs (plain progress lines when not a terminal)')
+  .action(action(async (name: string, options: { watch?: boolean }) => {
     const job = await getJob(name);
-    const { core } = cluster();
-    const { status, spec, metadata } = job;
-    const lines: string[] = [];
-    const field = (label: string, value: unknown) => { if (value !== undefined && value !== '') lines.push(`${`${label}:`.padEnd(14)}${String(value)}`); };
-    field('Name', metadata.name);
-    field('Namespace', metadata.namespace);
-    field('Phase', status?.phase ?? 'Pending');
-    field('Stage', status?.stage);
-    field('Progress', percent(status));
-    field('Attempts', status?.attempts);
-    field('Pod', status?.podName);
-    const model = spec['model'] as { uri?: string; pvc?: { claimName: string; path?: string } } | undefined;
-    field('Model', model?.uri ?? (model?.pvc ? `pvc://${model.pvc.claimName}/${model.pvc.path ?? ''}` : undefined));
-    field('Output', status?.outputURI);
-    if (status?.promotion) field('Promotion', `${status.promotion.promoted ? 'promoted' : 'not promoted'}: ${status.promotion.message}`);
-    lines.push('Stages:');
-    const stages = status?.stages ?? [];
-    lines.push(stages.length ? table(['name', 'state', 'epochs', 'best', 'started', 'ended', 'reason'], stages.map((s) => [
-      s.name, s.state, String(s.epochsRun), s.bestValue === undefined ? '' : `${s.monitor} ${s.bestValue} @${s.bestEpoch}`,
-      s.startTime ?? '', s.endTime ?? '', s.endReason ?? '',
-    ])).replace(/^/gm, '  ') : '  <none>');
-    const m = status?.metrics;
-    if (m) lines.push(`Metrics:      epoch ${m.epoch ?? '-'}  loss ${m.loss ?? '-'}  acc ${m.accuracy ?? '-'}  val_loss ${m.valLoss ?? '-'}  val_acc ${m.valAccuracy ?? '-'}  ${m.samplesPerSecond ?? '-'} samples/s`);
-    lines.push('Conditions:');
-    lines.push(table(['type', 'status', 'reason', 'message'], (status?.conditions ?? []).map((c) => [c.type, c.status, c.reason, c.message])).replace(/^/gm, '  '));
-    const events = (await core.listNamespacedEvent({ namespace: metadata.namespace, fieldSelector: `involvedObject.uid=${metadata.uid}` })).items
-      .sort((a, b) => new Date(a.lastTimestamp ?? a.eventTime ?? 0).getTime() - new Date(b.lastTimestamp ?? b.eventTime ?? 0).getTime());
-    lines.push('Events:');
-    lines.push(events.length ? table(['type', 'reason', 'age', 'message'], events.map((e) => [
-      e.type ?? '', e.reason ?? '', `${age(e.lastTimestamp ?? e.eventTime)}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ''}`, e.message ?? '',
-    ])).replace(/^/gm, '  ') : '  <none>');
-    process.stdout.write(`${lines.join('\n')}\n`);
+    process.stdout.write(await describeText(job));
+    if (!options.watch) return;
+    const { kc } = cluster();
+    const terminal = process.stdout.isTTY === true;
+    let last = '';
+    await new Promise<void>((resolve, reject) => {
+      void new Watch(kc).watch(`/apis/${GROUP}/${VERSION}/namespaces/${job.metadata.namespace}/${FINETUNEJOB.plural}`, { fieldSelector: `metadata.name=${name}` },
+        (type, object: Job) => {
+          if (type === 'DELETED') { process.stdout.write(`${name} deleted\n`); resolve(); return; }
+          if (terminal) {
+            void describeText(object).then((text) => {
+              const [name_, phase, stage, bar, epoch, eta, speed] = progressLine(object, true);
+              process.stdout.write(`\x1b[H\x1b[J${[name_, phase, stage, bar, epoch, eta, speed].filter(Boolean).join('  ')}\n\n${text}`);
+            });
+            return;
+          }
+          const line = progressLine(object, false).filter(Boolean).join('  ');
+          if (line !== last) { process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`); last = line; }
+        }, (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())).catch(reject);
+    });
   }));
+
+/** What describe prints for a job. */
+async function describeText(job: Job): Promise<string> {
+  const { core } = cluster();
+  const { status, spec, metadata } = job;
+  const lines: string[] = [];
+  const field = (label: string, value: unknown) => { if (value !== undefined && value !== '') lines.push(`${`${label}:`.padEnd(14)}${String(value)}`); };
+  field('Name', metadata.name);
+  field('Namespace', metadata.namespace);
+  field('Phase', status?.phase ?? 'Pending');
+  field('Stage', status?.stage);
+  field('Progress', percent(status));
+  field('Attempts', status?.attempts);
+  field('Pod', status?.podName);
+  const model = spec['model'] as { uri?: string; pvc?: { claimName: string; path?: string } } | undefined;
+  field('Model', model?.uri ?? (model?.pvc ? `pvc://${model.pvc.claimName}/${model.pvc.path ?? ''}` : undefined));
+  field('Output', status?.outputURI);
+  if (status?.promotion) field('Promotion', `${status.promotion.promoted ? 'promoted' : 'not promoted'}: ${status.promotion.message}`);
+  lines.push('Stages:');
+  const stages = status?.stages ?? [];
+  lines.push(stages.length ? table(['name', 'state', 'epochs', 'best', 'started', 'ended', 'reason'], stages.map((s) => [
+    s.name, s.state, String(s.epochsRun), s.bestValue === undefined ? '' : `${s.monitor} ${s.bestValue} @${s.bestEpoch}`,
+    s.startTime ?? '', s.endTime ?? '', s.endReason ?? '',
+  ])).replace(/^/gm, '  ') : '  <none>');
+  for (const history of status?.history ?? []) {
+    const points = (values: (number | null)[] | undefined) => history.epoch.map((e, i): [number, number | null] => [e, values?.[i] ?? null]);
+    lines.push(`Curves of stage ${history.stage}:`);
+    lines.push(lineChart([{ label: 'loss', symbol: '*', points: points(history.loss) }, { label: 'val_loss', symbol: 'o', points: points(history.valLoss) }], { xLabel: 'epoch' }).replace(/^/gm, '  '));
+    if (history.valAccuracy?.some((v) => v !== null)) {
+      lines.push(lineChart([{ label: 'acc', symbol: '*', points: points(history.accuracy) }, { label: 'val_acc', symbol: 'o', points: points(history.valAccuracy) }], { xLabel: 'epoch' }).replace(/^/gm, '  '));
+    }
+  }
+  const m = status?.metrics;
+  if (m) lines.push(`Metrics:      epoch ${m.epoch ?? '-'}  loss ${m.loss ?? '-'}  acc ${m.accuracy ?? '-'}  val_loss ${m.valLoss ?? '-'}  val_acc ${m.valAccuracy ?? '-'}  ${m.samplesPerSecond ?? '-'} samples/s`);
+  lines.push('Conditions:');
+  lines.push(table(['type', 'status', 'reason', 'message'], (status?.conditions ?? []).map((c) => [c.type, c.status, c.reason, c.message])).replace(/^/gm, '  '));
+  const events = (await core.listNamespacedEvent({ namespace: metadata.namespace, fieldSelector: `involvedObject.uid=${metadata.uid}` })).items
+    .sort((a, b) => new Date(a.lastTimestamp ?? a.eventTime ?? 0).getTime() - new Date(b.lastTimestamp ?? b.eventTime ?? 0).getTime());
+  lines.push('Events:');
+  lines.push(events.length ? table(['type', 'reason', 'age', 'message'], events.map((e) => [
+    e.type ?? '', e.reason ?? '', `${age(e.lastTimestamp ?? e.eventTime)}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ''}`, e.message ?? '',
+  ])).replace(/^/gm, '  ') : '  <none>');
+  return `${lines.join('\n')}\n`;
+}
 
 program.command('logs')
   .description('the trainer log of a FineTuneJob\'s current attempt (or --attempt N), from any cluster')
@@ -156,12 +245,34 @@ program.command('logs')
       if (!pod) throw new CliError(`FineTuneJob "${name}" has no pod of attempt ${options.attempt} (it has had ${job.status?.attempts ?? 0})`);
     }
     if (!pod) throw new CliError(`FineTuneJob "${name}" has no trainer pod yet (phase ${job.status?.phase ?? 'Pending'})`);
-    const out = new PassThrough();
-    out.pipe(process.stdout);
-    const finished = new Promise<void>((resolve) => out.on('end', resolve));
-    await new Log(kc).log(job.metadata.namespace, pod, TRAINER_CONTAINER, out, { follow: !!options.follow });
-    await finished;
+    const stream = async (podName: string) => {
+      const out = new PassThrough();
+      out.pipe(process.stdout, { end: false });
+      const finished = new Promise<void>((resolve) => out.on('end', resolve));
+      await new Log(kc).log(job.metadata.namespace, podName, TRAINER_CONTAINER, out, { follow: !!options.follow });
+      await finished;
+    };
+    await stream(pod);
+    if (!options.follow || options.attempt !== undefined) return;
+    // Following a job, not a pod: when an attempt ends and the job goes on, the next attempt's log follows.
+    for (let shown = pod; ;) {
+      const next = await nextAttempt(name, shown);
+      if (!next) return;
+      process.stdout.write(`--- attempt ${next.attempt}: ${next.pod} ---\n`);
+      await stream(next.pod);
+      shown = next.pod;
+    }
   }));
+
+/** The pod of the job's next attempt once it runs, or undefined once the job is finished. */
+async function nextAttempt(name: string, after: string): Promise<{ pod: string; attempt: number } | undefined> {
+  for (;;) {
+    const { status } = await getJob(name);
+    if (status?.phase === 'Succeeded' || status?.phase === 'Failed') return undefined;
+    if (status?.podName && status.podName !== after && (status.phase === 'Running')) return { pod: status.podName, attempt: status.attempts ?? 0 };
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
 
 for (const [command, suspend] of [['suspend', true], ['resume', false]] as const) {
   program.command(command)

@@ -1,7 +1,7 @@
 // kubectl ftj through the real kubectl (the control plane's v1.20, which finds plugins on PATH), with a
 // kubeconfig of several contexts, as a platform engineer's would be.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,20 +134,75 @@ describe('kubectl ftj (the kubectl plugin)', () => {
     assert.match(bundled.stdout, /^birds\s+Pending/m);
   });
 
-  it('logs: kubectl logs and kubectl ftj logs -f read a trainer pod\'s log through the API server, also on the local node agent', async (t) => {
+  it('logs: kubectl logs and kubectl ftj logs -f read trainer logs through the API server on the local node agent, -f across attempts', async (t) => {
     const cluster = await localCluster(t);
-    const { namespace, api } = cluster;
-    await api.create('flowers', cluster.spec('flowers', [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 2, unfreeze: { policy: 'All' } }]));
+    const { namespace, api, agent } = cluster;
+    await api.create('flowers', cluster.spec('flowers', [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 4, unfreeze: { policy: 'All' } }]));
     await eventually(async () => (await api.get('flowers'))?.status?.phase === 'Running', 'the trainer running', 60_000);
     const env = { ...process.env, KUBECONFIG: process.env['FTJ_TEST_KUBECONFIG'] };
-    // -f follows the log while the trainer trains, and ends when it exits.
-    const followed = await run(join(ROOT, 'bin', 'kubectl-ftj'), ['logs', 'flowers', '-f', '-n', namespace], { env });
-    assert.match(followed.stdout, /stage 1\/2 "head"/);
-    assert.match(followed.stdout, /exported the fine-tuned model/);
+    // -f follows the job: its first attempt's log, killed mid-run, then its second attempt's, to the end.
+    const followed = run(join(ROOT, 'bin', 'kubectl-ftj'), ['logs', 'flowers', '-f', '-n', namespace], { env });
+    await eventually(() => agent.logs(namespace, 'flowers-trainer-1').includes('stage 2/2'), 'the second stage under way', 120_000);
+    process.kill(agent.pidOf(namespace, 'flowers-trainer-1')!, 'SIGKILL');
+    const { stdout } = await followed;
+    const [first, second] = stdout.split(/^--- attempt 2: flowers-trainer-2 ---$/m);
+    assert.ok(second, `the second attempt follows the first:\n${stdout}`);
+    assert.match(first!, /stage 1\/2 "head"/);
+    assert.match(second, /resuming from checkpoint/);
+    assert.match(second, /exported the fine-tuned model/);
     const job = await api.waitFor('flowers', (j) => j.status?.phase === 'Succeeded', 'the job to succeed', 60_000);
-    const direct = await kubectl(['logs', job.status!.podName!, '-n', namespace]);
-    assert.equal(direct.stdout, followed.stdout, 'kubectl logs reads the same log');
-    const first = await run(join(ROOT, 'bin', 'kubectl-ftj'), ['logs', 'flowers', '--attempt', '1', '-n', namespace], { env });
-    assert.equal(first.stdout, followed.stdout);
+    assert.equal(job.status!.podName, 'flowers-trainer-2');
+    const direct = await kubectl(['logs', 'flowers-trainer-2', '-n', namespace]);
+    assert.equal(`\n${direct.stdout}`, second, 'kubectl logs reads the same log');
+    const earlier = await run(join(ROOT, 'bin', 'kubectl-ftj'), ['logs', 'flowers', '--attempt', '1', '-n', namespace], { env });
+    assert.equal(earlier.stdout, first);
+  });
+
+  it('get -w shows running jobs\' progress from a watch: a bar on a terminal (tmux), plain lines in a pipe; describe draws the curves', async (t) => {
+    const namespace = await testNamespace(t, 'cli-watch');
+    const custom = kubeConfig().makeApiClient(CustomObjectsApi);
+    const ref = { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural };
+    await custom.createNamespacedCustomObject({ ...ref, body: { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name: 'flowers' }, spec: minimalSpec() } });
+    const report = (status: Record<string, unknown>) => custom.patchNamespacedCustomObjectStatus({ ...ref, name: 'flowers', body: { status } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const env = { ...process.env, KUBECONFIG: process.env['FTJ_TEST_KUBECONFIG']! };
+
+    // A pipe: one line per change.
+    const piped = spawn(join(ROOT, 'bin', 'kubectl-ftj'), ['get', '-w', '-n', namespace], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => piped.kill());
+    let lines = '';
+    piped.stdout.on('data', (d: Buffer) => { lines += d.toString(); });
+    await eventually(() => /flowers {2}Pending/.test(lines), 'the job listed', 20_000);
+    const progress = { percent: 45, epoch: 3, totalEpochs: 10, eta: new Date(Date.now() + 300_000).toISOString() };
+    await report({ phase: 'Running', stage: 'head', progress, metrics: { samplesPerSecond: 450 } });
+    await eventually(() => /flowers {2}Running {2}head {2}45% {2}epoch 3\/10 {2}ETA \d+m\S* {2}450\/s/.test(lines), `the progress line in: ${lines}`, 20_000);
+
+    // describe -w in a pipe: the description, then a line per change.
+    const describing = spawn(join(ROOT, 'bin', 'kubectl-ftj'), ['describe', 'flowers', '-w', '-n', namespace], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => describing.kill());
+    let described = '';
+    describing.stdout.on('data', (d: Buffer) => { described += d.toString(); });
+    await eventually(() => /^Events:/m.test(described), 'the description', 20_000);
+    await report({ progress: { ...progress, percent: 60, epoch: 6 } });
+    await eventually(() => /flowers {2}Running {2}head {2}60% {2}epoch 6\/10/.test(described), `describe -w's progress line in: ${described}`, 20_000);
+
+    // A terminal: the table redrawn in place, with a progress bar.
+    const session = `ftj-${namespace}`;
+    const tmux = (...args: string[]) => run('tmux', ['-L', session, ...args], { env });
+    await tmux('new-session', '-d', '-s', session, '-x', '150', '-y', '12', `${join(ROOT, 'bin', 'kubectl-ftj')} get -w -n ${namespace}`);
+    t.after(() => tmux('kill-server').catch(() => undefined));
+    const pane = async () => (await tmux('capture-pane', '-p', '-t', session)).stdout;
+    await eventually(async () => (await pane()).includes('[############........] 60%'), 'the bar on the terminal', 20_000);
+    await report({ progress: { ...progress, percent: 90, epoch: 9 } });
+    await eventually(async () => /\[##################\.\.\] 90%\s+epoch 9\/10/.test(await pane()), 'the bar redrawn', 20_000);
+    const screen = await pane();
+    assert.equal(screen.match(/^flowers/gm)?.length, 1, `redrawn in place, not appended:\n${screen}`);
+
+    // describe: the curves of the reported history.
+    await report({ history: [{ stage: 'head', epoch: [1, 2, 3], loss: [2, 1.5, 1], valLoss: [2.2, 1.6, 1.4], accuracy: [0.3, 0.5, 0.7], valAccuracy: [0.25, 0.45, 0.5] }] });
+    const curves = await run(join(ROOT, 'bin', 'kubectl-ftj'), ['describe', 'flowers', '-n', namespace], { env });
+    assert.match(curves.stdout, /Curves of stage head:\n {2}2\.2 \|o/);
+    assert.match(curves.stdout, /\* loss {3}o val_loss/);
+    assert.match(curves.stdout, /\* acc {3}o val_acc/);
   });
 });

@@ -7,7 +7,7 @@ import { jobStatusReporter } from '../../src/trainer/report/job-status-reporter.
 
 /** An API server stand-in that answers the first `failures` status writes with 503, then accepts them. */
 async function flakyApiServer(failures: number) {
-  const writes: { ok: boolean; body: { status?: { stage?: string; outputURI?: string; stages?: { name: string }[] } } }[] = [];
+  const writes: { ok: boolean; body: { status?: { stage?: string; outputURI?: string; stages?: { name: string }[]; history?: unknown } } }[] = [];
   const server = createServer((req, res) => {
     let text = '';
     req.on('data', (chunk: Buffer) => { text += chunk.toString(); });
@@ -33,13 +33,15 @@ describe('the trainer\'s status reporter', () => {
     const warnings: string[] = [];
     const reporter = jobStatusReporter(api.kc, { namespace: 'team', name: 'flowers' }, (m) => warnings.push(m));
     const now = new Date().toISOString();
+    reporter.epochEnded!({ stage: 'head', epoch: 1, epochs: 1, metrics: { loss: 0.123456, val_loss: 0.5 }, samplesPerSecond: 10, percent: 100, eta: new Date() });
     reporter.stageEnded!({ name: 'head', epochsRun: 1, bestEpoch: 1, monitor: 'val_loss', bestValue: 0.5, endReason: 'EpochsDone', startTime: now, endTime: now });
     reporter.exported!({ path: '/out/flowers', stages: [] });
     await reporter.flush();
-    // The stage's own write failed (the next one carries it); the last one failed twice, then went through.
+    // The epoch's and the stage's writes failed (the next one carries them); the last one failed once, then went through.
     assert.deepEqual(api.writes.map((w) => w.ok), [false, false, false, true]);
     const last = api.writes.at(-1)!.body.status!;
     assert.deepEqual([last.outputURI, last.stages!.map((s) => s.name)], ['/out/flowers', ['head']]);
-    assert.equal(warnings.length, 1, 'only the superseded write is reported as lost');
+    assert.deepEqual(last.history, [{ stage: 'head', epoch: [1], loss: [0.1235], valLoss: [0.5], accuracy: [null], valAccuracy: [null] }], 'the curve, to 4 digits');
+    assert.equal(warnings.length, 2, 'only the superseded writes are reported as lost');
   });
 });

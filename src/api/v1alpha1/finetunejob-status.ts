@@ -34,6 +34,21 @@ export const Metrics = z.strictObject({
   updateTime: time('When the trainer reported them.').optional(),
 });
 
+/** Per-epoch points kept per stage: a long stage keeps every other point when it fills up, so a status stays small. */
+export const MAX_HISTORY_POINTS = 120;
+
+const series = (description: string) => z.array(z.number().nullable()).optional().meta({ description });
+
+export const StageHistory = z.strictObject({
+  stage: z.string().meta({ description: 'Stage name.' }),
+  epoch: z.array(z.number().int()).meta({ description: 'Epochs (1-based) the points are from.' }),
+  loss: series('Training loss per point.'),
+  valLoss: series('Validation loss per point.'),
+  accuracy: series('Training accuracy per point.'),
+  valAccuracy: series('Validation accuracy per point.'),
+});
+export type StageHistory = z.output<typeof StageHistory>;
+
 export const Phase = z.enum(['Pending', 'Queued', 'Running', 'Succeeded', 'Failed', 'Suspended']);
 export type Phase = z.output<typeof Phase>;
 
@@ -59,6 +74,11 @@ export const FineTuneJobStatus = z.strictObject({
     eta: time('Estimated completion time.').optional(),
   }).optional().meta({ description: 'Training progress.' }),
   metrics: Metrics.optional().meta({ description: 'Latest epoch metrics.' }),
+  history: z.array(StageHistory).optional().meta({
+    description: `Per-epoch metrics of each stage (at most ${MAX_HISTORY_POINTS} points a stage), for curves (kubectl ftj describe).`,
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['stage'],
+  }),
   skippedFiles: z.array(z.string()).optional().meta({ description: 'Dataset files skipped as unreadable (first 20).' }),
   outputURI: z.string().optional().meta({ description: 'Where the fine-tuned model was written.' }),
   promotion: PromotionStatus.optional(),

@@ -1,8 +1,9 @@
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import {
-  API_VERSION, FINETUNEJOB, GROUP, type StageStatus, TRAINER_FIELD_MANAGER, type TrainerStatus, VERSION,
+  API_VERSION, FINETUNEJOB, GROUP, type StageHistory, type StageStatus, TRAINER_FIELD_MANAGER, type TrainerStatus, VERSION,
 } from '../../api/v1alpha1/index.ts';
 import type { StageInProgress } from '../checkpoints/checkpoint-store.ts';
+import { withEpoch } from './history.ts';
 import type { StageResult, TrainingReporter } from './reporter.ts';
 
 
@@ -57,9 +58,10 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
    * run does not lose the stage history of a job that then succeeds.
    */
   const apply = (last = false) => {
-    const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name: job.name, namespace: job.namespace }, status: structuredClone(status) };
     const write = async () => {
       if (!(await stillOurs(last))) return;
+      // The state when the write goes out (earlier states it skips are older).
+      const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name: job.name, namespace: job.namespace }, status: structuredClone(status) };
       await api.patchNamespacedCustomObjectStatus(
         { ...where, body, fieldManager: TRAINER_FIELD_MANAGER, force: true },
         setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
@@ -91,6 +93,12 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
     resumed: (done, inProgress) => {
       for (const result of done) upsert(completed(result));
       resumedAt = inProgress;
+      // The curves of the stages an earlier attempt trained: kept, as the status has them.
+      chain = chain.then(async () => {
+        const current = await api.getNamespacedCustomObject(where).catch(() => undefined) as { status?: { history?: StageHistory[] } } | undefined;
+        const earlier = (current?.status?.history ?? []).filter((h) => !(status.history ?? []).some((n) => n.stage === h.stage));
+        status.history = [...earlier, ...(status.history ?? [])];
+      });
       apply();
     },
     stageStarted: (stage) => {
@@ -105,6 +113,7 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
     epochEnded: (e) => {
       const current = status.stages.find((s) => s.name === e.stage);
       if (current) upsert({ ...current, epochsRun: e.epoch });
+      status.history = withEpoch(status.history ?? [], e, readable);
       status.progress = { percent: Math.round(e.percent * 10) / 10, epoch: e.epoch, totalEpochs: e.epochs, eta: e.eta.toISOString() };
       status.metrics = {
         epoch: e.epoch, samplesPerSecond: Math.round(e.samplesPerSecond * 10) / 10, updateTime: new Date().toISOString(),
