@@ -128,7 +128,7 @@ export class NodeAgent {
     res.writeHead(200, { 'content-type': 'text/plain' });
     let sent = 0;
     const sendNew = () => {
-      let size = 0;
+      let size: number;
       try { size = statSync(file).size; } catch { return; }
       if (size <= sent) return;
       const buffer = Buffer.alloc(size - sent);
