@@ -11,6 +11,7 @@ import { buildFineTuneModel } from './model/fine-tune-model.ts';
 import { exportModel } from './model/export-model.ts';
 import { checkGraphGradients } from './model/graph-gradient-check.ts';
 import { loadBaseModel } from './model/load-base-model.ts';
+import { evaluateTestSet } from './model/evaluate-test-set.ts';
 import { evaluateOnValidation, promoteIfBetter } from './model/promotion.ts';
 import { combineReporters, type StageResult, type TrainingReporter } from './report/reporter.ts';
 import { runStage } from './stages/run-stage.ts';
@@ -106,6 +107,9 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
 
   report.exporting();
   await exportModel(model, output.path, { spec, preprocessing, classNames: data.classNames, stages, jobName: options.jobName });
+  if (data.test) {
+    report.evaluated(await evaluateTestSet(model, data.test, reader, { batchSize: spec.batchSize, classNames: data.classNames, outputDir: output.path }));
+  }
   if (spec.promotion) {
     const metrics = await evaluateOnValidation(model, data.validation, reader, spec.batchSize);
     report.promotionDecided(await promoteIfBetter(spec, { job: options.jobName, dir: output.path }, metrics, options.pvcRoot));

@@ -56,7 +56,7 @@ describe('kubectl shows FineTuneJobs as a platform engineer expects', () => {
     const namespace = await testNamespace(t, 'columns');
     await createJob(namespace, 'fresh');
     const { stdout } = await kubectl(['get', 'ftj', '-n', namespace]);
-    assert.match(stdout.split('\n')[0]!, /^NAME\s+PHASE\s+STAGE\s+EPOCH\s+VAL-ACC\s+AGE$/);
+    assert.match(stdout.split('\n')[0]!, /^NAME\s+PHASE\s+STAGE\s+EPOCH\s+VAL-ACC\s+TEST-ACC\s+AGE$/);
     const category = await kubectl(['get', 'finetune', '-n', namespace]);
     assert.match(category.stdout, /finetunejob\.finetune\.dev\/fresh/);
   });

@@ -63,6 +63,7 @@ export const fineTuneJobCRD = () => crd(
     { name: 'Stage', type: 'string', jsonPath: '.status.stage', description: 'Stage running now.' },
     { name: 'Epoch', type: 'integer', jsonPath: '.status.progress.epoch', description: 'Epoch within the current stage.' },
     { name: 'Val-Acc', type: 'number', jsonPath: '.status.metrics.valAccuracy', description: 'Latest validation accuracy.' },
+    { name: 'Test-Acc', type: 'number', jsonPath: '.status.evaluation.accuracy', description: 'Accuracy of the exported model on the test set (spec.evaluation).' },
     { name: 'Attempts', type: 'integer', jsonPath: '.status.attempts', priority: 1, description: 'Trainer pods started.' },
     { name: 'Reason', type: 'string', jsonPath: `${TRUE_CONDITIONS}.reason`, priority: 1, description: 'Reasons of the conditions that are True now.' },
   ],

@@ -5,6 +5,7 @@ import { Augmentation, Head } from './head.ts';
 import { locationFields } from './location.ts';
 import { Model } from './model.ts';
 import { JobPromotion } from './promotion.ts';
+import { Evaluation } from './evaluation.ts';
 import { runtimeFields } from './runtime.ts';
 import { stageList } from './stage.ts';
 
@@ -35,6 +36,7 @@ export const FineTuneJobSpecFields = z.strictObject({
   output: Output,
   checkpoint: Checkpoint,
   promotion: JobPromotion.optional(),
+  evaluation: Evaluation.optional(),
   ...runtimeFields,
 }).meta({ description: 'Desired state: the fine-tuning recipe and how to run it.' });
 

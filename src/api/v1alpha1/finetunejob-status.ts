@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { conditionList } from './condition.ts';
 import { PromotionStatus } from './promotion.ts';
+import { EvaluationStatus } from './evaluation.ts';
 
 const time = (description: string) => z.string().meta({ format: 'date-time', description });
 
@@ -82,6 +83,7 @@ export const FineTuneJobStatus = z.strictObject({
   skippedFiles: z.array(z.string()).optional().meta({ description: 'Dataset files skipped as unreadable (first 20).' }),
   outputURI: z.string().optional().meta({ description: 'Where the fine-tuned model was written.' }),
   promotion: PromotionStatus.optional(),
+  evaluation: EvaluationStatus.optional(),
   datasetFingerprint: z.string().optional().meta({ description: 'Digest of the data this run trained on (file names, sizes and times, or HTTP ETag), which a schedule\'s skipIfUnchanged compares.' }),
 }).meta({ description: 'Observed state, written by the operator and the trainer through the status subresource.' });
 export type FineTuneJobStatus = z.output<typeof FineTuneJobStatus>;

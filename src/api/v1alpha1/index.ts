@@ -1,5 +1,6 @@
 export * from './condition.ts';
 export * from './dataset.ts';
+export * from './evaluation.ts';
 export * from './finetunejob.ts';
 export * from './finetunejob-spec.ts';
 export * from './finetunejob-status.ts';

@@ -12,6 +12,8 @@ export interface Example {
 export interface LoadedDataset {
   train: Example[];
   validation: Example[];
+  /** spec.evaluation's test set: never trained on, never used for early stopping. */
+  test?: Example[];
   classNames: string[];
   /** Records skipped while listing the data (broken JSONL lines, as file:line). */
   skipped: string[];

@@ -15,15 +15,28 @@ export async function loadDataset(spec: FineTuneJobSpec, pvcRoot?: string): Prom
   const main = await examplesAt(spec, spec.dataset, pvcRoot);
   const skipped = main.skipped ?? [];
   checkLabels(spec, main.examples);
-  const limited = spec.dataset.limit ? shuffled(main.examples, seed).slice(0, spec.dataset.limit) : main.examples;
+  let limited = spec.dataset.limit ? shuffled(main.examples, seed).slice(0, spec.dataset.limit) : main.examples;
+  // The test set first, so neither training nor the validation split (early stopping) ever sees it.
+  let test: Example[] | undefined;
+  const { evaluation } = spec;
+  if (evaluation?.split !== undefined) {
+    const held = stratifiedSplit(limited, evaluation.split, seed + 1);
+    [limited, test] = [held.train, held.validation];
+  } else if (evaluation) {
+    const separate = await examplesAt(spec, evaluation, pvcRoot);
+    checkLabels(spec, separate.examples);
+    test = separate.examples;
+    skipped.push(...separate.skipped ?? []);
+  }
+  const withTest = test ? { test } : {};
   const { validation } = spec.dataset;
   if (validation.uri !== undefined || validation.pvc !== undefined) {
     const separate = await examplesAt(spec, validation, pvcRoot);
     checkLabels(spec, separate.examples);
-    return { train: shuffled(limited, seed), validation: separate.examples, classNames: main.classNames, skipped: [...skipped, ...separate.skipped ?? []] };
+    return { train: shuffled(limited, seed), validation: separate.examples, ...withTest, classNames: main.classNames, skipped: [...skipped, ...separate.skipped ?? []] };
   }
   const split = stratifiedSplit(limited, validation.split ?? 0.2, seed);
-  return { ...split, classNames: main.classNames, skipped };
+  return { ...split, ...withTest, classNames: main.classNames, skipped };
 }
 
 async function examplesAt(spec: FineTuneJobSpec, location: Location, pvcRoot?: string): Promise<{ examples: Example[]; classNames: string[]; skipped?: string[] }> {

@@ -131,6 +131,9 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
     exporting: () => { status.stage = 'export'; apply(); },
     datasetFingerprinted: (fingerprint) => { status.datasetFingerprint = fingerprint; apply(); },
     // Written with the export's last apply.
+    evaluated: (evaluation) => {
+      status.evaluation = { ...evaluation, accuracy: readable(evaluation.accuracy), macroPrecision: readable(evaluation.macroPrecision), macroRecall: readable(evaluation.macroRecall) };
+    },
     promotionDecided: (decision) => { status.promotion = decision; },
     exported: (info) => {
       // Done: no stage runs any more (omitting the field from the apply removes it).

@@ -17,6 +17,7 @@ export function metricsReporter(registry = new Registry()): TrainingReporter & {
   const best = gauge('finetune_trainer_best_monitored_value', 'Best value of the stage\'s monitored metric.', ['stage', 'monitor']);
   const throughput = gauge('finetune_trainer_samples_per_second', 'Training throughput of the last epoch.');
   const progress = gauge('finetune_trainer_progress_ratio', 'Share of all planned epochs done (0-1).', []);
+  const testAccuracy = gauge('finetune_trainer_test_accuracy', 'Accuracy of the exported model on the test set (spec.evaluation).', []);
   const skipped = new Counter({ name: 'finetune_trainer_skipped_files_total', help: 'Dataset files skipped as unreadable.', registers: [registry] });
   return {
     registry,
@@ -31,6 +32,7 @@ export function metricsReporter(registry = new Registry()): TrainingReporter & {
     },
     stageEnded: (r) => { if (r.bestValue !== undefined) best.set({ stage: r.name, monitor: r.monitor }, r.bestValue); },
     fileSkipped: () => skipped.inc(),
+    evaluated: (e) => testAccuracy.set(e.accuracy),
     listen: (port) => new Promise((resolve) => {
       const server = createServer((req, res) => {
         if (req.url !== '/metrics') { res.writeHead(404).end(); return; }

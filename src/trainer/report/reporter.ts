@@ -1,4 +1,4 @@
-import type { PromotionStatus, StageEndReason } from '../../api/v1alpha1/index.ts';
+import type { EvaluationStatus, PromotionStatus, StageEndReason } from '../../api/v1alpha1/index.ts';
 import type { StageInProgress } from '../checkpoints/checkpoint-store.ts';
 import type { InterruptedError } from '../interruption.ts';
 
@@ -55,6 +55,8 @@ export interface TrainingReporter {
   fileSkipped?(file: string, reason: string): void;
   /** The model is being written (after the last stage). */
   exporting?(): void;
+  /** spec.evaluation: the exported model on the test set (before `exported`). */
+  evaluated?(evaluation: EvaluationStatus): void;
   /** spec.promotion: whether the pointer file now names this model (before `exported`). */
   promotionDecided?(decision: PromotionStatus): void;
   exported?(info: { path: string; stages: StageResult[] }): void;
@@ -70,7 +72,7 @@ export function combineReporters(...reporters: TrainingReporter[]): Required<Tra
   };
   return {
     started: fan('started'), resumed: fan('resumed'), checkpointDiscarded: fan('checkpointDiscarded'), datasetFingerprinted: fan('datasetFingerprinted'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
-    stageEnded: fan('stageEnded'), fileSkipped: fan('fileSkipped'), exporting: fan('exporting'), promotionDecided: fan('promotionDecided'), exported: fan('exported'),
+    stageEnded: fan('stageEnded'), fileSkipped: fan('fileSkipped'), exporting: fan('exporting'), evaluated: fan('evaluated'), promotionDecided: fan('promotionDecided'), exported: fan('exported'),
     failed: fan('failed'), interrupted: fan('interrupted'),
   };
 }
