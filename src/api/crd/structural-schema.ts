@@ -14,7 +14,7 @@ export interface JSONSchemaProps {
 
 const SAFE = Number.MAX_SAFE_INTEGER;
 const STRUCTURAL_KEYS = new Set([
-  'type', 'description', 'properties', 'additionalProperties', 'items', 'required', 'enum', 'format',
+  'type', 'nullable', 'description', 'properties', 'additionalProperties', 'items', 'required', 'enum', 'format',
   'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'minLength', 'maxLength', 'pattern',
   'minItems', 'maxItems', 'uniqueItems', 'minProperties', 'maxProperties',
   'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-int-or-string',
