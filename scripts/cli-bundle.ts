@@ -4,22 +4,13 @@
 // checkout's own Node 22 instead.
 import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { nodeBundle } from './node-bundle.ts';
 
 export const CLI_BUNDLE = join(import.meta.dirname, '..', 'dist', 'kubectl-ftj.mjs');
 
 export async function buildCliBundle(outfile = CLI_BUNDLE): Promise<string> {
-  await build({
-    entryPoints: [join(import.meta.dirname, '..', 'src', 'cli', 'kubectl-ftj.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    // esbuild keeps the source's shebang first; CommonJS dependencies call require() for built-ins.
-    banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" },
-    logLevel: 'warning',
-  });
+  // esbuild keeps the source's shebang first, so the file runs as an executable.
+  await nodeBundle(join(import.meta.dirname, '..', 'src', 'cli', 'kubectl-ftj.ts'), outfile);
   await chmod(outfile, 0o755);
   return outfile;
 }

@@ -4,7 +4,7 @@
 // module loading to ~0.5 s) and its memory (~40 MB); and it is plain JavaScript: Node's
 // type stripping would load a WebAssembly compiler costing another ~40 MB.
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { nodeBundle } from './node-bundle.ts';
 
 export const OPERATOR_BUNDLE = join(import.meta.dirname, '..', 'dist', 'operator.mjs');
 
@@ -16,16 +16,5 @@ export const OPERATOR_BUNDLE = join(import.meta.dirname, '..', 'dist', 'operator
 export const OPERATOR_NODE_FLAGS = ['--max-old-space-size=192', '--max-semi-space-size=4', '--v8-pool-size=1'];
 
 export async function buildOperatorBundle(outfile = OPERATOR_BUNDLE): Promise<string> {
-  await build({
-    entryPoints: [join(import.meta.dirname, '..', 'src', 'operator', 'main.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node22',
-    // CommonJS dependencies (undici, prom-client) call require() for Node's built-ins; an ES module has none.
-    banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" },
-    logLevel: 'warning',
-  });
-  return outfile;
+  return await nodeBundle(join(import.meta.dirname, '..', 'src', 'operator', 'main.ts'), outfile);
 }

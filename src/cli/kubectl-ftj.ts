@@ -200,6 +200,10 @@ async function describeText(job: Job): Promise<string> {
   const model = spec['model'] as { uri?: string; pvc?: { claimName: string; path?: string } } | undefined;
   field('Model', model?.uri ?? (model?.pvc ? `pvc://${model.pvc.claimName}/${model.pvc.path ?? ''}` : undefined));
   field('Output', status?.outputURI);
+  if (status?.evaluation) {
+    const e = status.evaluation;
+    field('Test set', `accuracy ${e.accuracy} on ${e.examples} examples (macro precision ${e.macroPrecision}, recall ${e.macroRecall})${e.report ? `; ${e.report}` : ''}`);
+  }
   if (status?.promotion) field('Promotion', `${status.promotion.promoted ? 'promoted' : 'not promoted'}: ${status.promotion.message}`);
   lines.push('Stages:');
   const stages = status?.stages ?? [];

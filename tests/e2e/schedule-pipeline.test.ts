@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { before, describe, it, type TestContext } from 'node:test';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { API_VERSION, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, VERSION } from '../../src/api/v1alpha1/index.ts';
 import { runName } from '../../src/operator/reconcile/schedule-reconciler.ts';
@@ -13,27 +13,37 @@ import { localCluster } from './support/local-cluster.ts';
 
 type Schedule = { metadata: { uid: string }; status?: FineTuneScheduleStatus };
 
+/**
+ * The local cluster with a FineTuneSchedule "nightly" due a few seconds after it is created (the operator's
+ * clock is shifted), with `spec` on top of a daily schedule at that time; `moveTo` shifts the clock.
+ */
+async function nightlySchedule(t: TestContext, stages: unknown[], spec: Record<string, unknown>) {
+  const due = new Date(Math.ceil((Date.now() + 120_000) / 60_000) * 60_000);
+  let offset = due.getTime() - 3_000 - Date.now();
+  const cluster = await localCluster(t, { clock: () => new Date(Date.now() + offset) });
+  const custom = kubeConfig().makeApiClient(CustomObjectsApi);
+  const ref = { group: GROUP, version: VERSION, namespace: cluster.namespace, plural: FINETUNESCHEDULE.plural };
+  const template = { ...cluster.spec('nightly'), stages };
+  offset = due.getTime() - 3_000 - Date.now();
+  await custom.createNamespacedCustomObject({ ...ref, body: {
+    apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, metadata: { name: 'nightly' },
+    spec: { schedule: `${due.getUTCMinutes()} ${due.getUTCHours()} * * *`, timeZone: 'Etc/UTC', jobTemplate: { spec: template }, ...spec },
+  } });
+  return {
+    cluster, due, template, custom,
+    schedule: async () => await custom.getNamespacedCustomObject({ ...ref, name: 'nightly' }) as Schedule,
+    moveTo: (time: Date) => { offset = time.getTime() - Date.now(); },
+  };
+}
+
 describe('scheduled retraining on the local node agent', () => {
   before(installCRDs);
 
   it('the second run fine-tunes the first run\'s model (warmStart), and the promotion gate names the promoted run in latest.json', async (t) => {
-    const due = new Date(Math.ceil((Date.now() + 120_000) / 60_000) * 60_000);
-    let offset = due.getTime() - 3_000 - Date.now();
-    const cluster = await localCluster(t, { clock: () => new Date(Date.now() + offset) });
+    const { cluster, due, template, custom, schedule, moveTo } = await nightlySchedule(t,
+      [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } }],
+      { warmStart: 'LastSucceeded', promotion: { metric: 'valAccuracy' } });
     const { namespace, root, api } = cluster;
-    const custom = kubeConfig().makeApiClient(CustomObjectsApi);
-    const ref = { group: GROUP, version: VERSION, namespace, plural: FINETUNESCHEDULE.plural };
-    const schedule = async () => await custom.getNamespacedCustomObject({ ...ref, name: 'nightly' }) as Schedule;
-    const template = { ...cluster.spec('nightly'), stages: [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } }] };
-    offset = due.getTime() - 3_000 - Date.now();
-    await custom.createNamespacedCustomObject({ ...ref, body: {
-      apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, metadata: { name: 'nightly' },
-      spec: {
-        schedule: `${due.getUTCMinutes()} ${due.getUTCHours()} * * *`, timeZone: 'Etc/UTC', warmStart: 'LastSucceeded',
-        promotion: { metric: 'valAccuracy' }, jobTemplate: { spec: template },
-      },
-    } });
-
     const first = runName('nightly', due);
     const firstJob = await api.waitFor(first, (job) => job.status?.phase === 'Succeeded' || job.status?.phase === 'Failed', `${first} finished`, 180_000);
     assert.equal(firstJob.status!.phase, 'Succeeded', JSON.stringify(firstJob.status?.conditions));
@@ -44,7 +54,7 @@ describe('scheduled retraining on the local node agent', () => {
 
     // The next day: move the clock, and wake the schedule (any change to it does).
     const nextDue = new Date(due.getTime() + 24 * 3600_000);
-    offset = nextDue.getTime() + 1_000 - Date.now();
+    moveTo(new Date(nextDue.getTime() + 1_000));
     await kubectl(['annotate', 'ftsched', 'nightly', '-n', namespace, 'test/wake=1']);
     const second = runName('nightly', nextDue);
     const secondJob = await api.waitFor(second, (job) => job.status?.phase === 'Succeeded' || job.status?.phase === 'Failed', `${second} finished`, 180_000);
@@ -66,26 +76,15 @@ describe('scheduled retraining on the local node agent', () => {
   });
 
   it('skipIfUnchanged: a probe pod finds the data unchanged and the night is skipped; new data runs', async (t) => {
-    const due = new Date(Math.ceil((Date.now() + 120_000) / 60_000) * 60_000);
-    let offset = due.getTime() - 3_000 - Date.now();
-    const cluster = await localCluster(t, { clock: () => new Date(Date.now() + offset) });
+    const { cluster, due, schedule, moveTo } = await nightlySchedule(t, [{ name: 'head', epochs: 1 }], { skipIfUnchanged: true });
     const { namespace, root, api } = cluster;
-    const custom = kubeConfig().makeApiClient(CustomObjectsApi);
-    const ref = { group: GROUP, version: VERSION, namespace, plural: FINETUNESCHEDULE.plural };
-    const schedule = async () => await custom.getNamespacedCustomObject({ ...ref, name: 'nightly' }) as Schedule;
-    const template = { ...cluster.spec('nightly'), stages: [{ name: 'head', epochs: 1 }] };
-    offset = due.getTime() - 3_000 - Date.now();
-    await custom.createNamespacedCustomObject({ ...ref, body: {
-      apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, metadata: { name: 'nightly' },
-      spec: { schedule: `${due.getUTCMinutes()} ${due.getUTCHours()} * * *`, timeZone: 'Etc/UTC', skipIfUnchanged: true, jobTemplate: { spec: template } },
-    } });
     const first = runName('nightly', due);
     await api.waitFor(first, (job) => job.status?.phase === 'Succeeded', `${first} succeeded`, 180_000);
     await eventually(async () => (await schedule()).status?.lastSuccessfulRun?.datasetFingerprint !== undefined, 'the first run\'s data fingerprint', 20_000);
 
     const nextDay = async (days: number) => {
       const time = new Date(due.getTime() + days * 24 * 3600_000);
-      offset = time.getTime() + 1_000 - Date.now();
+      moveTo(new Date(time.getTime() + 1_000));
       await kubectl(['annotate', '--overwrite', 'ftsched', 'nightly', '-n', namespace, `test/wake=${days}`]);
       return time;
     };

@@ -34,6 +34,17 @@ describe('the Dockerfiles, by reading them', () => {
     });
   }
 
+  it('operator: the build stage copies every file its scripts and sources import', () => {
+    const copied = copiedSources(dockerfile('operator')).filter((s) => s.endsWith('.ts') || s.startsWith('src/'));
+    const files = copied.flatMap((source) => (source.endsWith('.ts') ? [join(ROOT, source)] : filesUnder(join(ROOT, source)).filter((f) => f.endsWith('.ts'))));
+    for (const file of files) {
+      for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/from '(\.{1,2}\/[^']+)'/g)) {
+        const target = relative(ROOT, resolve(dirname(file), specifier!));
+        assert.ok(copied.some((source) => target === source || target.startsWith(`${source}/`)), `${relative(ROOT, file)} imports ${target}, which the image lacks`);
+      }
+    }
+  });
+
   it('trainer: everything the trainer imports is copied (src/trainer and src/api, nothing else)', () => {
     const copied = copiedSources(dockerfile('trainer')).filter((s) => s.startsWith('src/'));
     assert.deepEqual(copied.sort(), ['src/api', 'src/trainer']);
