@@ -202,7 +202,8 @@ async function describeText(job: Job): Promise<string> {
   field('Output', status?.outputURI);
   if (status?.evaluation) {
     const e = status.evaluation;
-    field('Test set', `accuracy ${e.accuracy} on ${e.examples} examples (macro precision ${e.macroPrecision}, recall ${e.macroRecall})${e.report ? `; ${e.report}` : ''}`);
+    const control = e.scratchAccuracy === undefined ? '' : `; from scratch ${e.scratchAccuracy} (transfer ${e.transferGain! >= 0 ? '+' : ''}${e.transferGain})`;
+    field('Test set', `accuracy ${e.accuracy} on ${e.examples} examples (macro precision ${e.macroPrecision}, recall ${e.macroRecall})${control}${e.report ? `; ${e.report}` : ''}`);
   }
   if (status?.promotion) field('Promotion', `${status.promotion.promoted ? 'promoted' : 'not promoted'}: ${status.promotion.message}`);
   lines.push('Stages:');

@@ -108,7 +108,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   report.exporting();
   await exportModel(model, output.path, { spec, preprocessing, classNames: data.classNames, stages, jobName: options.jobName });
   if (data.test) {
-    report.evaluated(await evaluateTestSet(model, data.test, reader, { batchSize: spec.batchSize, classNames: data.classNames, outputDir: output.path }));
+    report.evaluated(await evaluateTestSet(model, { spec, data: { ...data, test: data.test }, reader, plannedEpochs, basePath: base.path, outputDir: output.path }));
   }
   if (spec.promotion) {
     const metrics = await evaluateOnValidation(model, data.validation, reader, spec.batchSize);

@@ -46,6 +46,21 @@ describe('the evaluation stage (spec.evaluation)', () => {
     assert.deepEqual(evaluated.map((e) => [e.examples, e.accuracy]), [[report.examples, report.accuracy]]);
   });
 
+  it('scratchControl: trains the same network from scratch on the same data and reports the transfer gain', async (t) => {
+    const ws = await workspace(t);
+    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 3 }, { name: 'fine-tune', epochs: 2, unfreeze: { policy: 'All' } }], evaluation: { split: 0.25, scratchControl: true } });
+    const evaluated: EvaluationStatus[] = [];
+    const outcome = await runStagedTraining(spec, { reporters: [{ evaluated: (e) => evaluated.push(e) }], cacheDir: ws.dir, backend: BACKEND });
+    const [status] = evaluated;
+    const report = JSON.parse(await readFile(`${outcome.outputPath}/evaluation.json`, 'utf8')) as { accuracy: number; scratch: { accuracy: number; epochs: number } };
+    assert.ok(report.scratch.epochs >= 1 && report.scratch.epochs <= 5, `the recipe's budget of 5 epochs at most: ${report.scratch.epochs}`);
+    assert.ok(report.scratch.accuracy >= 0 && report.scratch.accuracy <= 1);
+    assert.equal(status!.scratchAccuracy, report.scratch.accuracy);
+    assert.equal(status!.transferGain, report.accuracy - report.scratch.accuracy);
+    // The pretrained base's weights were not touched by the control (it trains a fresh copy of the architecture).
+    assert.notEqual(status!.scratchAccuracy, status!.accuracy, 'a different model');
+  });
+
   it('refuses both a split and a location, or neither, naming the field', () => {
     assert.match(specErrors({ ...minimalSpec(), evaluation: { split: 0.2, uri: 'file:///test' } }).join('\n'), /spec\.evaluation: set either split .* or a test set location/);
     assert.match(specErrors({ ...minimalSpec(), evaluation: {} }).join('\n'), /spec\.evaluation: set either split/);

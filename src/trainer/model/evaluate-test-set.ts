@@ -1,10 +1,12 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { EvaluationStatus } from '../../api/v1alpha1/index.ts';
+import type { EvaluationStatus, FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { type ExampleReader, exampleDataset } from '../data/batches.ts';
-import type { Example } from '../data/example.ts';
-import type { FineTuneModel } from './fine-tune-model.ts';
+import type { Example, LoadedDataset } from '../data/example.ts';
+import { PermanentError } from '../errors.ts';
+import { buildFineTuneModel, type FineTuneModel } from './fine-tune-model.ts';
+import { layersBase } from './load-base-model.ts';
 
 export interface EvaluationReport {
   examples: number;
@@ -14,6 +16,8 @@ export interface EvaluationReport {
   classes: { name: string; precision: number; recall: number; support: number }[];
   /** confusion[actual][predicted]: how many test examples of each class were predicted as each class. */
   confusion: number[][];
+  /** scratchControl: the same network trained from scratch, on the same test set. */
+  scratch?: { accuracy: number; epochs: number };
 }
 
 /** Accuracy, per-class precision and recall (0 where a class was never predicted or has no example) and their means. */
@@ -33,22 +37,66 @@ export function summarize(confusion: number[][], classNames: string[]): Evaluati
   };
 }
 
-/**
- * The exported model on the test set, batch by batch (inference mode): the confusion matrix and what
- * follows from it, written to evaluation.json beside the model.
- */
-export async function evaluateTestSet(model: FineTuneModel, test: Example[], reader: ExampleReader, options: { batchSize: number; classNames: string[]; outputDir: string }):
-  Promise<EvaluationStatus> {
-  const n = options.classNames.length;
-  const confusion = Array.from({ length: n }, () => Array<number>(n).fill(0));
-  await exampleDataset(test, reader, { batchSize: options.batchSize }).forEachAsync((batch) => {
-    const predicted = tf.tidy(() => (model.full.predict(batch.xs) as tf.Tensor).argMax(-1).dataSync());
-    const actual = batch.ys.dataSync();
-    actual.forEach((label, i) => { confusion[label]![predicted[i]!]! += 1; });
+/** The confusion matrix of a model on examples, batch by batch, in inference mode. */
+async function confusionOf(model: tf.LayersModel, examples: Example[], reader: ExampleReader, batchSize: number, classes: number): Promise<number[][]> {
+  const confusion = Array.from({ length: classes }, () => Array<number>(classes).fill(0));
+  await exampleDataset(examples, reader, { batchSize }).forEachAsync((batch) => {
+    const predicted = tf.tidy(() => (model.predict(batch.xs) as tf.Tensor).argMax(-1).dataSync());
+    batch.ys.dataSync().forEach((label, i) => { confusion[label]![predicted[i]!]! += 1; });
     tf.dispose([batch.xs, batch.ys]);
   });
-  const report = summarize(confusion, options.classNames);
-  const path = join(options.outputDir, 'evaluation.json');
+  return confusion;
+}
+
+export interface TestSetContext {
+  spec: FineTuneJobSpec;
+  data: LoadedDataset & { test: Example[] };
+  reader: ExampleReader;
+  /** The recipe's epochs, all stages together: the scratch control's budget. */
+  plannedEpochs: number;
+  basePath: string;
+  outputDir: string;
+}
+
+/**
+ * The exported model on the test set (spec.evaluation): the confusion matrix and what follows from it,
+ * and with scratchControl the same network trained from scratch on the same data, evaluated the same
+ * way; written to evaluation.json beside the model.
+ */
+export async function evaluateTestSet(model: FineTuneModel, context: TestSetContext): Promise<EvaluationStatus> {
+  const { spec, data, reader } = context;
+  const report = summarize(await confusionOf(model.full, data.test, reader, spec.batchSize, data.classNames.length), data.classNames);
+  if (spec.evaluation?.scratchControl) report.scratch = await scratchControl(context);
+  const path = join(context.outputDir, 'evaluation.json');
   await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
-  return { examples: report.examples, accuracy: report.accuracy, macroPrecision: report.macroPrecision, macroRecall: report.macroRecall, report: path };
+  return {
+    examples: report.examples, accuracy: report.accuracy, macroPrecision: report.macroPrecision, macroRecall: report.macroRecall,
+    ...(report.scratch ? { scratchAccuracy: report.scratch.accuracy, transferGain: report.accuracy - report.scratch.accuracy } : {}),
+    report: path,
+  };
+}
+
+/**
+ * The base's architecture, freshly initialised (its model.json's topology without its weights), with the
+ * same head, every layer trained at Adam's 1e-3 on the training split for the recipe's epoch budget,
+ * early-stopped on the validation loss (patience 5); its accuracy on the test set.
+ */
+async function scratchControl(context: TestSetContext): Promise<{ accuracy: number; epochs: number }> {
+  const { spec, data, reader } = context;
+  if (spec.model.format !== 'Layers') throw new PermanentError('spec.evaluation.scratchControl: needs a Layers base model (a graph model\'s architecture cannot be re-initialised here)');
+  const { modelTopology } = JSON.parse(await readFile(context.basePath, 'utf8')) as { modelTopology: tf.io.ModelJSON['modelTopology'] };
+  const fresh = await tf.models.modelFromJSON({ modelTopology });
+  const model = buildFineTuneModel(layersBase(spec, fresh, context.basePath), spec);
+  try {
+    model.full.compile({ optimizer: tf.train.adam(1e-3), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const history = await model.full.fitDataset(exampleDataset(data.train, reader, { batchSize: spec.batchSize, shuffleSeed: spec.seed }), {
+      epochs: context.plannedEpochs, validationData: exampleDataset(data.validation, reader, { batchSize: spec.batchSize }),
+      callbacks: [tf.callbacks.earlyStopping({ monitor: 'val_loss', patience: 5 })], verbose: 0,
+    });
+    const confusion = await confusionOf(model.full, data.test, reader, spec.batchSize, data.classNames.length);
+    return { accuracy: summarize(confusion, data.classNames).accuracy, epochs: history.epoch.length };
+  } finally {
+    // The fresh model's layers up to the cut are the control's; disposing it once frees them.
+    model.full.dispose();
+  }
 }

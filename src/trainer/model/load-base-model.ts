@@ -34,6 +34,11 @@ export async function loadBaseModel(spec: FineTuneJobSpec, options: LoadOptions)
     if (err instanceof PermanentError) throw err;
     throw new PermanentError(`${path} is not a tfjs layers model (${(err as Error).message}); a converted SavedModel or TF Hub module needs spec.model.format: Graph`);
   }
+  return layersBase(spec, model, path);
+}
+
+/** A layers model as the base of the spec: checked, cut where the spec says, its feature map pooled. */
+export function layersBase(spec: FineTuneJobSpec, model: tf.LayersModel, path: string): BaseModel {
   checkInputShape(spec, model.inputs[0]!.shape);
   const cut = cutPoint(spec, model);
   let features = cut.output as tf.SymbolicTensor;

@@ -13,7 +13,7 @@ export function consoleReporter(write: (line: string) => void = (line) => proces
     epochEnded: (e) => write(`${at()} [${e.stage}] epoch ${e.epoch}/${e.epochs} loss=${fixed(e.metrics.loss)} acc=${fixed(e.metrics.acc)} val_loss=${fixed(e.metrics.val_loss)} val_acc=${fixed(e.metrics.val_acc)} ${e.samplesPerSecond.toFixed(0)} samples/s ${e.percent.toFixed(0)}% ETA ${e.eta.toISOString()}`),
     stageEnded: (r) => write(`${at()} stage "${r.name}" ended (${r.endReason}) after ${r.epochsRun} epochs; best ${r.monitor}=${fixed(r.bestValue)} at epoch ${r.bestEpoch ?? '-'}`),
     fileSkipped: (file, reason) => write(`${at()} WARNING skipped unreadable file ${file}: ${reason}`),
-    evaluated: (e) => write(`${at()} test set: accuracy ${e.accuracy.toFixed(4)} on ${e.examples} examples (macro precision ${e.macroPrecision.toFixed(4)}, recall ${e.macroRecall.toFixed(4)}); report ${e.report}`),
+    evaluated: (e) => write(`${at()} test set: accuracy ${e.accuracy.toFixed(4)} on ${e.examples} examples (macro precision ${e.macroPrecision.toFixed(4)}, recall ${e.macroRecall.toFixed(4)})${e.scratchAccuracy === undefined ? '' : `; from scratch ${e.scratchAccuracy.toFixed(4)}, transfer ${e.transferGain! >= 0 ? 'gained' : 'lost'} ${Math.abs(e.transferGain! * 100).toFixed(1)} points`}; report ${e.report}`),
     promotionDecided: (d) => write(`${at()} ${d.promoted ? 'promoted' : 'not promoted'} (${d.pointer}): ${d.message}`),
     exported: (i) => write(`${at()} exported the fine-tuned model to ${i.path}`),
     failed: (err) => write(`${at()} FAILED: ${err.message}`),

@@ -132,7 +132,12 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
     datasetFingerprinted: (fingerprint) => { status.datasetFingerprint = fingerprint; apply(); },
     // Written with the export's last apply.
     evaluated: (evaluation) => {
-      status.evaluation = { ...evaluation, accuracy: readable(evaluation.accuracy), macroPrecision: readable(evaluation.macroPrecision), macroRecall: readable(evaluation.macroRecall) };
+      const { scratchAccuracy, transferGain } = evaluation;
+      status.evaluation = {
+        ...evaluation, accuracy: readable(evaluation.accuracy), macroPrecision: readable(evaluation.macroPrecision), macroRecall: readable(evaluation.macroRecall),
+        ...(scratchAccuracy !== undefined ? { scratchAccuracy: readable(scratchAccuracy) } : {}),
+        ...(transferGain !== undefined ? { transferGain: readable(transferGain) } : {}),
+      };
     },
     promotionDecided: (decision) => { status.promotion = decision; },
     exported: (info) => {
