@@ -4,12 +4,13 @@
 // dist/kubectl-ftj.mjs that `npm pack` builds). It honours kubectl's --kubeconfig, --context,
 // -n/--namespace and -A, and the context's namespace.
 import { PassThrough } from 'node:stream';
-import { ApiException, CoreV1Api, CustomObjectsApi, Log, Watch } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, Log, Watch } from '@kubernetes/client-node';
 import { Command, Option } from 'commander';
 import {
   ATTEMPT_LABEL, FINETUNEJOB, type FineTuneJobStatus, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, JOB_NAME_LABEL,
   TRAINER_CONTAINER, VERSION,
 } from '../api/v1alpha1/index.ts';
+import { apiStatus } from '../operator/controller/api-requests.ts';
 import { manualRun } from '../operator/reconcile/schedule-reconciler.ts';
 import { nameLabelValue } from '../operator/reconcile/trainer-pod.ts';
 import { lineChart } from './chart.ts';
@@ -28,10 +29,16 @@ const program = new Command('kubectl ftj')
   .addOption(new Option('-A, --all-namespaces', 'every namespace (get)'))
   .showHelpAfterError();
 
-/** The API clients and namespace for this command line. */
-function cluster() {
-  const { kc, namespace } = kubeContext(program.opts<KubeFlags>());
-  return { custom: kc.makeApiClient(CustomObjectsApi), core: kc.makeApiClient(CoreV1Api), kc, namespace };
+type Cluster = { custom: CustomObjectsApi; core: CoreV1Api; kc: KubeConfig; namespace: string | undefined };
+let connected: Cluster | undefined;
+
+/** The API clients and namespace for this command line (the kubeconfig is read once). */
+function cluster(): Cluster {
+  if (!connected) {
+    const { kc, namespace } = kubeContext(program.opts<KubeFlags>());
+    connected = { custom: kc.makeApiClient(CustomObjectsApi), core: kc.makeApiClient(CoreV1Api), kc, namespace };
+  }
+  return connected;
 }
 
 const jobsRef = { group: GROUP, version: VERSION, plural: FINETUNEJOB.plural as string };
@@ -56,8 +63,7 @@ const action = <A extends unknown[]>(run: (...args: A) => Promise<void>) => asyn
 function describeError(err: unknown): string {
   if (err instanceof CliError) return `error: ${err.message}`;
   if (err instanceof ApiException) {
-    let status: { reason?: string; message?: string } = typeof err.body === 'object' && err.body ? err.body as typeof status : {};
-    try { if (typeof err.body === 'string') status = JSON.parse(err.body) as typeof status; } catch { /* not a Status */ }
+    const status = apiStatus(err);
     const detail = status.message ?? (typeof err.body === 'string' ? err.body : JSON.stringify(err.body)).slice(0, 300);
     return `Error from server (${status.reason ?? `HTTP ${err.code}`}): ${detail.split('\n')[0]}`;
   }
@@ -104,7 +110,7 @@ program.command('get')
   }));
 
 /** A progress bar of `width` cells: [########............]. */
-export function progressBar(percent: number, width = 20): string {
+function progressBar(percent: number, width = 20): string {
   const filled = Math.round((Math.min(100, Math.max(0, percent)) / 100) * width);
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
 }

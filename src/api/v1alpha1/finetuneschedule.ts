@@ -116,6 +116,10 @@ export type FineTuneScheduleStatus = z.output<typeof FineTuneScheduleStatus>;
 export const SCHEDULE_NAME_LABEL = 'finetune.dev/schedule-name';
 /** Annotation on each run: its scheduled time (RFC 3339), as CronJob's batch.kubernetes.io/cronjob-scheduled-timestamp. */
 export const SCHEDULED_TIME_ANNOTATION = 'finetune.dev/scheduled-time';
+/** Annotation on a run started from an earlier run's model (warmStart: LastSucceeded): that run's name. */
+export const WARM_START_ANNOTATION = 'finetune.dev/warm-start-from';
+/** Annotation of a run started by hand (like CronJob's cronjob.kubernetes.io/instantiate: manual). */
+export const MANUAL_RUN_ANNOTATION = 'finetune.dev/instantiate';
 
 /**
  * Condition types of a FineTuneSchedule, most important first. RunSkipped is True while the last due run

@@ -17,11 +17,15 @@ export async function tracked(metrics: OperatorMetrics, method: string, request:
   }
 }
 
-/** The message of a Kubernetes Status in an ApiException's body. */
-export function apiMessage(err: ApiException<unknown>): string {
+/** The Kubernetes Status in an ApiException's body (a JSON string, or already parsed), if it is one. */
+export function apiStatus(err: ApiException<unknown>): { reason?: string; message?: string } {
+  if (typeof err.body === 'object' && err.body) return err.body as { reason?: string; message?: string };
   try {
-    return (JSON.parse(String(err.body)) as { message?: string }).message ?? `HTTP ${err.code}`;
+    return JSON.parse(String(err.body)) as { reason?: string; message?: string };
   } catch {
-    return `HTTP ${err.code}`;
+    return {};
   }
 }
+
+/** The message of a Kubernetes Status in an ApiException's body. */
+export const apiMessage = (err: ApiException<unknown>): string => apiStatus(err).message ?? `HTTP ${err.code}`;

@@ -52,9 +52,8 @@ export class FineTuneScheduleController {
   }
 
   /** The FineTuneJob cache saw a run: a pending expectation for it is met. */
-  observedRun(namespace: string, schedule: string, run: string): void {
-    const key = `${namespace}/${schedule}`;
-    if (this.expectedRuns.get(key)?.run === run) this.expectedRuns.delete(key);
+  observedRun(scheduleKey: string, run: string): void {
+    if (this.expectedRuns.get(scheduleKey)?.run === run) this.expectedRuns.delete(scheduleKey);
   }
 
   /** Reconciles one schedule; returns when to look again (ms): its next scheduled time, if any. */
@@ -134,10 +133,10 @@ export class FineTuneScheduleController {
 }
 
 /**
- * The schedule that controls a FineTuneJob, as "namespace/name": its
+ * The schedule that controls an object (a run, a fingerprint probe pod), as "namespace/name": its
  * controller owner reference of kind FineTuneSchedule.
  */
-export function scheduleKeyOfJob(job: KubernetesObject): string | undefined {
-  const owner = job.metadata?.ownerReferences?.find((ref) => ref.controller && ref.kind === FINETUNESCHEDULE.kind);
-  return owner ? `${job.metadata?.namespace}/${owner.name}` : undefined;
+export function scheduleKeyOf(object: KubernetesObject): string | undefined {
+  const owner = object.metadata?.ownerReferences?.find((ref) => ref.controller && ref.kind === FINETUNESCHEDULE.kind);
+  return owner ? `${object.metadata?.namespace}/${owner.name}` : undefined;
 }

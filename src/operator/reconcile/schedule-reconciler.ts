@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import { CronExpressionParser } from 'cron-parser';
 import {
-  API_VERSION, type Condition, FINETUNEJOB, FINETUNESCHEDULE, FINGERPRINT_FLAG, FINGERPRINT_FOR_LABEL, type FineTuneJobStatus,
+  API_VERSION, type Condition, FINETUNEJOB, MANUAL_RUN_ANNOTATION, WARM_START_ANNOTATION, FINETUNESCHEDULE, FINGERPRINT_FLAG, FINGERPRINT_FOR_LABEL, type FineTuneJobStatus,
   type FineTuneScheduleSpec, type FineTuneScheduleStatus, SCHEDULE_NAME_LABEL, SCHEDULED_TIME_ANNOTATION, ScheduleConditionType,
   TRAINER_ENV, validateFineTuneJobSpec, validateFineTuneScheduleSpec,
 } from '../../api/v1alpha1/index.ts';
@@ -11,7 +11,7 @@ import { isTrue, setCondition } from './job-conditions.ts';
 import { buildTrainerPod, nameLabelValue, type PodSettings, shortened } from './trainer-pod.ts';
 
 /** Like CronJob: more missed times than this since the last run is reported, never run one by one. */
-export const MAX_MISSED_TIMES = 100;
+const MAX_MISSED_TIMES = 100;
 /** A wake-up lands this long after the scheduled time, so the time has passed when the reconcile reads the clock. */
 const WAKE_UP_DELAY_SECONDS = 0.1;
 
@@ -24,10 +24,8 @@ interface Meta {
 /** A FineTuneJob as the schedule reads it. */
 export interface ScheduleRun { metadata?: Meta & { annotations?: Record<string, string> }; spec?: unknown; status?: FineTuneJobStatus }
 
-/** Annotation on a run started from an earlier run's model (warmStart: LastSucceeded): that run's name. */
-export const WARM_START_ANNOTATION = 'finetune.dev/warm-start-from';
 /** The pointer file a schedule's promotion gate keeps in the template's output location. */
-export const PROMOTION_POINTER = 'latest.json';
+const PROMOTION_POINTER = 'latest.json';
 
 interface RawLocation { uri?: string; pvc?: { claimName: string; path?: string } }
 
@@ -277,7 +275,7 @@ function suspended(pass: SchedulePass): ScheduleDecision {
 interface RawScheduleSpec { jobTemplate?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Record<string, unknown> } }
 
 /** The scheduled times that matter now: the most recent one due and not run, how many were missed, and the next one. */
-export function dueTimes(spec: Pick<FineTuneScheduleSpec, 'schedule' | 'timeZone' | 'startingDeadlineSeconds'>,
+function dueTimes(spec: Pick<FineTuneScheduleSpec, 'schedule' | 'timeZone' | 'startingDeadlineSeconds'>,
   lastScheduleTime: Date | undefined, created: Date, now: Date): { mostRecent?: Date; missed: number; next: Date } {
   let earliest = lastScheduleTime ?? created;
   let notBefore: Date | undefined;
@@ -434,9 +432,6 @@ function skip(pass: SchedulePass, reason: string, message: string, type: JobEven
 
 /** What a run is made from besides the spec: the schedule's identity and its last success (warm start). */
 interface RunContext { namespace: string; schedule: string; uid: string; lastSuccessfulRun: FineTuneScheduleStatus['lastSuccessfulRun'] }
-
-/** Annotation of a run started by hand (like CronJob's cronjob.kubernetes.io/instantiate: manual). */
-export const MANUAL_RUN_ANNOTATION = 'finetune.dev/instantiate';
 
 /**
  * A run of a schedule started by hand now (`kubectl ftj schedules trigger`, as `kubectl create job

@@ -1,10 +1,10 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { FINETUNEJOB, FINETUNESCHEDULE, FINGERPRINT_FOR_LABEL, GROUP, JOB_NAME_LABEL, VERSION } from '../../api/v1alpha1/index.ts';
 import { EventRecorder } from '../controller/event-recorder.ts';
 import { type CachedJob, FineTuneJobController, jobKeyOfPod } from '../controller/finetunejob-controller.ts';
-import { type CachedSchedule, FineTuneScheduleController, scheduleKeyOfJob } from '../controller/finetuneschedule-controller.ts';
+import { type CachedSchedule, FineTuneScheduleController, scheduleKeyOf } from '../controller/finetuneschedule-controller.ts';
 import { type ControllerName, OperatorMetrics } from '../metrics/operator-metrics.ts';
 import type { ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
 import { stageEvents } from '../reconcile/stage-events.ts';
@@ -78,12 +78,23 @@ export class OperatorManager {
     const core = kc.makeApiClient(CoreV1Api);
     const scopes = config.namespaces.length ? config.namespaces : [undefined];
     const onError = (what: string) => (err: unknown) => this.log(`${what} watch failed (${String(err)}); restarting with backoff`);
+    // Each informer watches one namespace, or all of them (ns undefined): its path and its list.
+    const customPath = (plural: string, ns: string | undefined) => `/apis/${GROUP}/${VERSION}/${ns ? `namespaces/${ns}/` : ''}${plural}`;
+    const listCustom = <T extends KubernetesObject>(plural: string, ns: string | undefined) => (resourceVersion: '0' | undefined) => (ns
+      ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural, resourceVersion })
+      : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural, resourceVersion })) as Promise<KubernetesListObject<T>>;
+    const podPath = (ns: string | undefined) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods');
+    const listPods = (labelSelector: string, ns: string | undefined) => (resourceVersion: '0' | undefined) => (ns
+      ? core.listNamespacedPod({ namespace: ns, labelSelector, resourceVersion })
+      : core.listPodForAllNamespaces({ labelSelector, resourceVersion }));
+    // kubectl's client-side apply keeps a second copy of the manifest in an annotation; no reconcile reads it.
+    const withoutLastApplied = (object: KubernetesObject) => { delete object.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration']; };
     // A job's changes concern the job, and the schedule that runs it (a run finished, appeared, went away).
     const enqueueJob = (job: CachedJob) => {
       this.queue.add(keyOf(job));
-      const schedule = scheduleKeyOfJob(job);
+      const schedule = scheduleKeyOf(job);
       if (schedule) {
-        this.scheduleController.observedRun(job.metadata!.namespace!, schedule.split('/')[1]!, job.metadata!.name!);
+        this.scheduleController.observedRun(schedule, job.metadata!.name!);
         this.scheduleQueue.add(schedule);
       }
     };
@@ -91,28 +102,14 @@ export class OperatorManager {
       const key = jobKeyOfPod(pod);
       if (key) this.queue.add(key);
     };
-    this.jobInformers = scopes.map((ns) => new ResilientInformer<CachedJob>(kc,
-      ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${FINETUNEJOB.plural}` : `/apis/${GROUP}/${VERSION}/${FINETUNEJOB.plural}`,
-      (resourceVersion) => (ns
-        ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: FINETUNEJOB.plural, resourceVersion })
-        : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FINETUNEJOB.plural, resourceVersion })) as Promise<KubernetesListObject<CachedJob>>,
+    this.jobInformers = scopes.map((ns) => new ResilientInformer<CachedJob>(kc, customPath(FINETUNEJOB.plural, ns), listCustom(FINETUNEJOB.plural, ns),
       { add: enqueueJob, update: (job, old) => { this.observeUpdate(job, old); enqueueJob(job); }, delete: enqueueJob },
-      // kubectl's client-side apply keeps a second copy of the manifest in an annotation; the reconcile never reads it.
-      {
-        onError: onError('FineTuneJob'), transform: (job) => { delete job.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration']; },
-        indexBy: scheduleKeyOfJob,
-      }));
+      { onError: onError('FineTuneJob'), transform: withoutLastApplied, indexBy: scheduleKeyOf }));
     const enqueueSchedule = (schedule: CachedSchedule) => this.scheduleQueue.add(keyOf(schedule));
-    this.scheduleInformers = scopes.map((ns) => new ResilientInformer<CachedSchedule>(kc,
-      ns ? `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${FINETUNESCHEDULE.plural}` : `/apis/${GROUP}/${VERSION}/${FINETUNESCHEDULE.plural}`,
-      (resourceVersion) => (ns
-        ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural: FINETUNESCHEDULE.plural, resourceVersion })
-        : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: FINETUNESCHEDULE.plural, resourceVersion })) as Promise<KubernetesListObject<CachedSchedule>>,
+    this.scheduleInformers = scopes.map((ns) => new ResilientInformer<CachedSchedule>(kc, customPath(FINETUNESCHEDULE.plural, ns), listCustom(FINETUNESCHEDULE.plural, ns),
       { add: enqueueSchedule, update: enqueueSchedule, delete: enqueueSchedule },
-      { onError: onError('FineTuneSchedule'), transform: (s) => { delete s.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration']; } }));
-    this.podInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc,
-      ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
-      (resourceVersion) => (ns ? core.listNamespacedPod({ namespace: ns, labelSelector: JOB_NAME_LABEL, resourceVersion }) : core.listPodForAllNamespaces({ labelSelector: JOB_NAME_LABEL, resourceVersion })),
+      { onError: onError('FineTuneSchedule'), transform: withoutLastApplied }));
+    this.podInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc, podPath(ns), listPods(JOB_NAME_LABEL, ns),
       { add: (pod) => { this.controller.observedPod(pod); enqueueOwner(pod); }, update: enqueueOwner, delete: enqueueOwner },
       // The reconcile reads a pod's metadata and status only; its spec (with the job's spec in an env var) is not kept.
       {
@@ -127,12 +124,10 @@ export class OperatorManager {
       pods: (namespace, job) => this.podInformers.flatMap((i) => i.byIndex(`${namespace}/${job}`)),
     }, config.settings, this.events, this.metrics, config.trainerClusterRole);
     // Fingerprint probes of schedules with skipIfUnchanged: a separate label, so trainer pods' caches never hold them.
-    const enqueueProbeOwner = (pod: V1Pod) => { const key = scheduleKeyOfJob(pod); if (key) this.scheduleQueue.add(key); };
-    this.probeInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc,
-      ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods',
-      (resourceVersion) => (ns ? core.listNamespacedPod({ namespace: ns, labelSelector: FINGERPRINT_FOR_LABEL, resourceVersion }) : core.listPodForAllNamespaces({ labelSelector: FINGERPRINT_FOR_LABEL, resourceVersion })),
+    const enqueueProbeOwner = (pod: V1Pod) => { const key = scheduleKeyOf(pod); if (key) this.scheduleQueue.add(key); };
+    this.probeInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc, podPath(ns), listPods(FINGERPRINT_FOR_LABEL, ns),
       { add: enqueueProbeOwner, update: enqueueProbeOwner, delete: enqueueProbeOwner },
-      { labelSelector: FINGERPRINT_FOR_LABEL, onError: onError('Pod'), transform: (pod) => { delete pod.spec; }, indexBy: scheduleKeyOfJob }));
+      { labelSelector: FINGERPRINT_FOR_LABEL, onError: onError('Pod'), transform: (pod) => { delete pod.spec; }, indexBy: scheduleKeyOf }));
     this.scheduleController = new FineTuneScheduleController(kc, {
       schedule: (namespace, name) => this.scheduleInformers.map((i) => i.get(name, namespace)).find(Boolean),
       runs: (namespace, schedule) => this.jobInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
