@@ -218,6 +218,13 @@ async function describeText(job: Job): Promise<string> {
     s.name, s.state, String(s.epochsRun), s.bestValue === undefined ? '' : `${s.monitor} ${s.bestValue} @${s.bestEpoch}`,
     s.startTime ?? '', s.endTime ?? '', s.endReason ?? '',
   ])).replace(/^/gm, '  ') : '  <none>');
+  if (status?.trials?.length) {
+    lines.push('Trials:');
+    lines.push(table(['name', 'settings', 'state', 'epochs', 'val_loss', 'val_acc', 'reason', 'selected'], status.trials.map((t) => [
+      t.name, t.settings, t.state, String(t.epochs), t.valLoss === undefined ? '' : String(t.valLoss),
+      t.valAccuracy === undefined ? '' : String(t.valAccuracy), t.endReason ?? '', t.selected ? 'yes' : '',
+    ])).replace(/^/gm, '  '));
+  }
   for (const history of status?.history ?? []) {
     const points = (values: (number | null)[] | undefined) => history.epoch.map((e, i): [number, number | null] => [e, values?.[i] ?? null]);
     lines.push(`Curves of stage ${history.stage}:`);

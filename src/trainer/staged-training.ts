@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { type FineTuneJobSpec, resolveLocation } from '../api/v1alpha1/index.ts';
-import { CheckpointStore, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
+import { CheckpointStore, type SavedTrials, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
 import { ExampleReader } from './data/batches.ts';
 import { datasetFingerprint } from './data/fingerprint.ts';
 import { loadDataset } from './data/load-dataset.ts';
@@ -15,7 +15,8 @@ import { evaluateTestSet } from './model/evaluate-test-set.ts';
 import { evaluateOnValidation, promoteIfBetter } from './model/promotion.ts';
 import { combineReporters, type StageResult, type TrainingReporter } from './report/reporter.ts';
 import { runStage } from './stages/run-stage.ts';
-import { planStages } from './stages/stage-plan.ts';
+import { type PlannedStage, planStages } from './stages/stage-plan.ts';
+import { candidateStages, runTrials, trialStage } from './stages/trials.ts';
 import { applyUnfreezePolicy, keepFrozenBatchNormInInference } from './stages/unfreeze-policy.ts';
 
 export interface TrainingOptions {
@@ -59,7 +60,8 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   }
   if (base.format === 'Layers') keepFrozenBatchNormInInference(base.layers);
   if (base.format === 'Graph') {
-    for (const [index, stage] of spec.stages.entries()) {
+    const variants = [spec.stages, ...(spec.trials?.candidates ?? []).map((candidate) => candidateStages(spec.stages, candidate))];
+    for (const [index, stage] of variants.flatMap((stages) => [...stages.entries()])) {
       applyUnfreezePolicy(base.layers, stage, index);
       checkGraphGradients(base.graph, spec.model.input, { name: stage.name, index });
     }
@@ -81,22 +83,61 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     report.resumed([...stages], saved.inProgress);
   }
 
-  const plan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize));
-  const plannedEpochs = plan.reduce((sum, s) => sum + s.epochs, 0);
+  const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize));
+  // spec.trials: decided once the frozen stages are done, then the winner's stages replace the spec's.
+  const firstTuned = spec.trials ? specPlan.findIndex((stage) => stage.unfreeze.policy !== 'None') : -1;
+  const withWinner = (trials: SavedTrials | undefined) => (trials
+    ? [...specPlan.slice(0, firstTuned), ...candidateStages(specPlan.slice(firstTuned), spec.trials!.candidates.find((c) => c.name === trials.selected)!)]
+    : specPlan);
+  let trials = saved.trials;
+  if (trials) report.trialsUpdated(trials.results);
+  let plan = withWinner(trials);
+  const trialEpochs = spec.trials ? trialEpochsPlanned(spec.trials, specPlan.slice(firstTuned)) : 0;
+  const plannedEpochs = plan.reduce((sum, s) => sum + s.epochs, 0) + trialEpochs;
+  const epochsBefore = (index: number) => plan.slice(0, index).reduce((sum, s) => sum + s.epochs, 0) + (index >= firstTuned && firstTuned >= 0 ? trialEpochs : 0);
   const interruption = options.interruption ?? new Interruption();
-  for (const [index, stage] of plan.entries()) {
+  const common = { spec, model, data, reader, preprocessing, plannedEpochs, featureCache: options.featureCache ?? true, interruption };
+  for (let index = 0; index < plan.length; index++) {
     if (index < stages.length) continue;
     if (interruption.requested) throw new InterruptedError(interruption.reason);
-    const epochsBefore = plan.slice(0, index).reduce((sum, s) => sum + s.epochs, 0);
+    if (index === firstTuned && !trials) {
+      let trialEpochsDone = 0;
+      const outcome = await runTrials(spec.trials!, specPlan.slice(firstTuned), firstTuned, {
+        model: trained,
+        runStage: async (stage, stageIndex, trialName) => {
+          const result = await runStage({
+            ...common, epochsBefore: epochsBefore(firstTuned) - trialEpochs + trialEpochsDone, initialEpoch: 0,
+            onStart: report.trialStageStarted, onEpoch: report.epochEnded,
+            // An interrupted trial is not resumed: the next attempt runs the trials again from the frozen stages' checkpoint.
+            saveInterrupted: async () => undefined,
+          }, { ...stage, name: `${trialName}/${stage.name}` }, stageIndex).catch((err: unknown) => {
+            throw err instanceof InterruptedError ? new InterruptedError(interruption.reason) : err;
+          });
+          trialEpochsDone += stage.epochs;
+          return result;
+        },
+        evaluate: () => evaluateOnValidation(model, data.validation, reader, spec.batchSize),
+        onUpdate: report.trialsUpdated,
+      });
+      trials = { results: outcome.results, selected: outcome.selected };
+      plan = withWinner(trials);
+      await checkpoints.saveTrials(stages, trials);
+      for (const result of outcome.finished ?? []) {
+        stages.push(result);
+        report.stageEnded(result);
+      }
+      if (outcome.finished?.length) await checkpoints.saveStage(trained, stages);
+      if (index < stages.length || index >= plan.length) continue;
+    }
+    const stage = plan[index]!;
     const inProgress = saved.inProgress?.stage === stage.name ? saved.inProgress : undefined;
     const result = await runStage({
-      spec, model, data, reader, preprocessing, plannedEpochs, epochsBefore, featureCache: options.featureCache ?? true,
+      ...common, epochsBefore: epochsBefore(index),
       onStart: report.stageStarted, onEpoch: report.epochEnded, initialEpoch: inProgress?.epoch ?? 0,
       ...(inProgress?.batch !== undefined ? { resume: await interruptedState(checkpoints, inProgress) } : {}),
       ...(spec.checkpoint.everyEpochs ? {
         checkpointEvery: { epochs: spec.checkpoint.everyEpochs, save: (epoch: number) => checkpoints.saveEpoch(trained, stages, { stage: stage.name, epoch }) },
       } : {}),
-      interruption,
       saveInterrupted: (position, extras) => checkpoints.saveInterrupted(trained, stages, position, extras),
     }, stage, index);
     stages.push(result);
@@ -106,7 +147,11 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   if (interruption.requested) throw new InterruptedError(interruption.reason);
 
   report.exporting();
-  await exportModel(model, output.path, { spec, preprocessing, classNames: data.classNames, stages, jobName: options.jobName });
+  await exportModel(model, output.path, {
+    spec, preprocessing, classNames: data.classNames, stages, jobName: options.jobName,
+    baseTrained: plan.some((stage) => stage.unfreeze.policy !== 'None'),
+    ...(trials ? { trials: { metric: spec.trials!.metric, ...trials } } : {}),
+  });
   if (data.test) {
     report.evaluated(await evaluateTestSet(model, { spec, data: { ...data, test: data.test }, reader, plannedEpochs, basePath: base.path, outputDir: output.path }));
   }
@@ -116,6 +161,12 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   }
   report.exported({ path: output.path, stages });
   return { outputPath: output.path, stages, skippedFiles };
+}
+
+/** Epochs the trials may take at most: every candidate's unfrozen stages, shortened to trials. */
+function trialEpochsPlanned(trials: NonNullable<FineTuneJobSpec['trials']>, tuning: PlannedStage[]): number {
+  return trials.candidates.reduce((sum, candidate) =>
+    sum + candidateStages(tuning, candidate).reduce((stageSum, stage) => stageSum + trialStage(stage, trials).epochs, 0), 0);
 }
 
 /**

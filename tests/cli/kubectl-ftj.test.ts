@@ -202,11 +202,16 @@ describe('kubectl ftj (the kubectl plugin)', () => {
     await report({
       history: [{ stage: 'head', epoch: [1, 2, 3], loss: [2, 1.5, 1], valLoss: [2.2, 1.6, 1.4], accuracy: [0.3, 0.5, 0.7], valAccuracy: [0.25, 0.45, 0.5] }],
       evaluation: { examples: 200, accuracy: 0.81, macroPrecision: 0.8, macroRecall: 0.79, report: '/out/flowers/evaluation.json' },
+      trials: [
+        { name: 'head-only', settings: 'head only', state: 'Done', epochs: 0, endReason: 'HeadOnly', valLoss: 0.61, valAccuracy: 0.75 },
+        { name: 'rate-1e-4', settings: 'learningRate 0.0001', state: 'Done', epochs: 12, endReason: 'EarlyStopped', valLoss: 0.52, valAccuracy: 0.8, selected: true },
+      ],
     });
     const curves = await run(join(ROOT, 'bin', 'kubectl-ftj'), ['describe', 'flowers', '-n', namespace], { env });
     assert.match(curves.stdout, /Curves of stage head:\n {2}2\.2 \|o/);
     assert.match(curves.stdout, /\* loss {3}o val_loss/);
     assert.match(curves.stdout, /\* acc {3}o val_acc/);
+    assert.match(curves.stdout, /^Trials:\n +NAME +SETTINGS .*\n +head-only +head only +Done +0 +0\.61 +0\.75 +HeadOnly *\n +rate-1e-4 +learningRate 0\.0001 +Done +12 +0\.52 +0\.8 +EarlyStopped +yes$/m);
     assert.match(curves.stdout, /^Test set: +accuracy 0\.81 on 200 examples \(macro precision 0\.8, recall 0\.79\); \/out\/flowers\/evaluation\.json$/m);
   });
 });

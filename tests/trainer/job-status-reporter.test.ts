@@ -7,7 +7,7 @@ import { jobStatusReporter } from '../../src/trainer/report/job-status-reporter.
 
 /** An API server stand-in that answers the first `failures` status writes with 503, then accepts them. */
 async function flakyApiServer(failures: number) {
-  const writes: { ok: boolean; body: { status?: { stage?: string; outputURI?: string; stages?: { name: string }[]; history?: unknown } } }[] = [];
+  const writes: { ok: boolean; body: { status?: { stage?: string; outputURI?: string; stages?: { name: string }[]; history?: unknown; trials?: unknown } } }[] = [];
   const server = createServer((req, res) => {
     let text = '';
     req.on('data', (chunk: Buffer) => { text += chunk.toString(); });
@@ -43,5 +43,24 @@ describe('the trainer\'s status reporter', () => {
     assert.deepEqual([last.outputURI, last.stages!.map((s) => s.name)], ['/out/flowers', ['head']]);
     assert.deepEqual(last.history, [{ stage: 'head', epoch: [1], loss: [0.1235], valLoss: [0.5], accuracy: [null], valAccuracy: [null] }], 'the curve, to 4 digits');
     assert.equal(warnings.length, 2, 'only the superseded writes are reported as lost');
+  });
+
+  it('writes the trials to .status.trials and a trial\'s stage to .status.stage, not to the stage history', async (t) => {
+    const api = await flakyApiServer(0);
+    t.after(api.close);
+    const reporter = jobStatusReporter(api.kc, { namespace: 'team', name: 'flowers' }, () => undefined);
+    reporter.trialStageStarted!({ name: 'fast/fine-tune', index: 1, total: 2, epochs: 4, learningRate: 1e-4, trainableBaseLayers: 9, cachedFeatures: false });
+    reporter.trialsUpdated!([
+      { name: 'head-only', settings: 'head only', state: 'Done', epochs: 0, endReason: 'HeadOnly', valLoss: 0.612345, valAccuracy: 0.75 },
+      { name: 'fast', settings: 'learningRate 0.0001', state: 'Done', epochs: 4, endReason: 'EarlyStopped', valLoss: 0.512345, valAccuracy: 0.8, selected: true },
+    ]);
+    await reporter.flush();
+    const [started, updated] = api.writes.map((w) => w.body.status!);
+    assert.equal(started!.stage, 'fast/fine-tune');
+    assert.deepEqual(started!.stages, [], 'a trial is not a stage of the job');
+    assert.deepEqual(updated!.trials, [
+      { name: 'head-only', settings: 'head only', state: 'Done', epochs: 0, endReason: 'HeadOnly', valLoss: 0.6123, valAccuracy: 0.75 },
+      { name: 'fast', settings: 'learningRate 0.0001', state: 'Done', epochs: 4, endReason: 'EarlyStopped', valLoss: 0.5123, valAccuracy: 0.8, selected: true },
+    ]);
   });
 });

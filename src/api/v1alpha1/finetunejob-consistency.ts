@@ -24,6 +24,7 @@ export function checkSpecConsistency(spec: Spec, ctx: z.RefinementCtx): void {
   checkModel(spec, issue);
   checkDataset(spec, issue);
   checkStages(spec, issue);
+  checkTrials(spec, issue);
 }
 
 type Issue = (path: (string | number)[], message: string) => void;
@@ -97,13 +98,7 @@ function checkStages({ stages }: Spec, issue: Issue): void {
   stages.forEach((stage, i) => {
     if (seen.has(stage.name)) issue(['stages', i, 'name'], `duplicate stage name "${stage.name}": stage names must be unique`);
     seen.add(stage.name);
-
-    const { policy, layers, fromLayer } = stage.unfreeze;
-    const path = ['stages', i, 'unfreeze'];
-    if (policy === 'TopLayers' && layers === undefined) issue([...path, 'layers'], 'policy TopLayers needs layers: how many top layers to unfreeze');
-    if (policy !== 'TopLayers' && layers !== undefined) issue([...path, 'layers'], `layers applies only to policy TopLayers, not ${policy}: remove it`);
-    if (policy === 'FromLayer' && fromLayer === undefined) issue([...path, 'fromLayer'], 'policy FromLayer needs fromLayer: the name of the lowest layer to unfreeze');
-    if (policy !== 'FromLayer' && fromLayer !== undefined) issue([...path, 'fromLayer'], `fromLayer applies only to policy FromLayer, not ${policy}: remove it`);
+    checkUnfreeze(stage.unfreeze, ['stages', i, 'unfreeze'], issue);
     if (stage.epochs !== undefined && stage.optimizer.warmupEpochs >= stage.epochs) {
       issue(['stages', i, 'optimizer', 'warmupEpochs'], `warm-up (${stage.optimizer.warmupEpochs}) must be shorter than the stage's ${stage.epochs} epochs`);
     }
@@ -117,12 +112,51 @@ function checkStages({ stages }: Spec, issue: Issue): void {
   const headRate = stages.find((s) => s.unfreeze.policy === 'None')?.optimizer.learningRate;
   stages.forEach((stage, i) => {
     if (stage.unfreeze.policy === 'None' || stage.optimizer.allowHighLearningRate) return;
-    const rate = stage.optimizer.learningRate;
-    const path = ['stages', i, 'optimizer', 'learningRate'];
-    if (rate > MAX_FINE_TUNE_LEARNING_RATE) {
-      issue(path, `${rate} is above ${MAX_FINE_TUNE_LEARNING_RATE}, the highest safe rate for unfrozen layers: lower it (default 1e-4) or set optimizer.allowHighLearningRate: true`);
-    } else if (headRate !== undefined && rate > headRate) {
-      issue(path, `${rate} is above the head stage's rate ${headRate}: fine-tune rates must be smaller (or set optimizer.allowHighLearningRate: true)`);
+    checkFineTuneRate(stage.optimizer.learningRate, headRate, ['stages', i, 'optimizer', 'learningRate'], issue);
+  });
+}
+
+function checkUnfreeze({ policy, layers, fromLayer }: Spec['stages'][number]['unfreeze'], path: (string | number)[], issue: Issue): void {
+  if (policy === 'TopLayers' && layers === undefined) issue([...path, 'layers'], 'policy TopLayers needs layers: how many top layers to unfreeze');
+  if (policy !== 'TopLayers' && layers !== undefined) issue([...path, 'layers'], `layers applies only to policy TopLayers, not ${policy}: remove it`);
+  if (policy === 'FromLayer' && fromLayer === undefined) issue([...path, 'fromLayer'], 'policy FromLayer needs fromLayer: the name of the lowest layer to unfreeze');
+  if (policy !== 'FromLayer' && fromLayer !== undefined) issue([...path, 'fromLayer'], `fromLayer applies only to policy FromLayer, not ${policy}: remove it`);
+}
+
+function checkFineTuneRate(rate: number, headRate: number | undefined, path: (string | number)[], issue: Issue): void {
+  if (rate > MAX_FINE_TUNE_LEARNING_RATE) {
+    issue(path, `${rate} is above ${MAX_FINE_TUNE_LEARNING_RATE}, the highest safe rate for unfrozen layers: lower it (default 1e-4) or set optimizer.allowHighLearningRate: true`);
+  } else if (headRate !== undefined && rate > headRate) {
+    issue(path, `${rate} is above the head stage's rate ${headRate}: fine-tune rates must be smaller (or set optimizer.allowHighLearningRate: true)`);
+  }
+}
+
+/** spec.trials: each candidate must describe a change the stages can take. */
+function checkTrials({ trials, stages }: Spec, issue: Issue): void {
+  if (!trials) return;
+  const unfrozen = stages.filter((stage) => stage.unfreeze.policy !== 'None');
+  if (unfrozen.length === 0) {
+    issue(['trials'], 'trials compare ways of fine-tuning after the head stage, and no stage unfreezes the base: add one (e.g. { name: fine-tune, unfreeze: { policy: All } }) or remove trials');
+    return;
+  }
+  const headRate = stages.find((s) => s.unfreeze.policy === 'None')?.optimizer.learningRate;
+  const seen = new Set<string>();
+  trials.candidates.forEach((candidate, i) => {
+    const path = ['trials', 'candidates', i];
+    if (seen.has(candidate.name)) issue([...path, 'name'], `duplicate candidate name "${candidate.name}": candidate names must be unique`);
+    seen.add(candidate.name);
+    if (candidate.headOnly) {
+      const set = (['learningRate', 'unfreeze', 'batchNormalization'] as const).filter((key) => candidate[key] !== undefined);
+      if (set.length) issue([...path, set[0]!], `a headOnly candidate runs no unfrozen stage: remove ${set.join(', ')} or set headOnly: false`);
+      return;
+    }
+    if (candidate.learningRate !== undefined && unfrozen.some((stage) => !stage.optimizer.allowHighLearningRate)) {
+      checkFineTuneRate(candidate.learningRate, headRate, [...path, 'learningRate'], issue);
+    }
+    if (candidate.unfreeze) {
+      if (candidate.unfreeze.policy === 'None') issue([...path, 'unfreeze', 'policy'], 'a candidate that unfreezes nothing is head only: set headOnly: true instead');
+      else if (unfrozen.length > 1) issue([...path, 'unfreeze'], `${unfrozen.length} stages unfreeze the base, so which one this replaces is ambiguous: remove unfreeze (vary learningRate instead) or keep one unfrozen stage`);
+      checkUnfreeze(candidate.unfreeze, [...path, 'unfreeze'], issue);
     }
   });
 }

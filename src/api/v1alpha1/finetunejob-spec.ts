@@ -8,6 +8,7 @@ import { JobPromotion } from './promotion.ts';
 import { Evaluation } from './evaluation.ts';
 import { runtimeFields } from './runtime.ts';
 import { stageList } from './stage.ts';
+import { Trials } from './trials.ts';
 
 export const Task = z.strictObject({
   type: z.enum(['ImageClassification', 'TextClassification']).meta({ description: 'ImageClassification or TextClassification.' }),
@@ -37,6 +38,7 @@ export const FineTuneJobSpecFields = z.strictObject({
   checkpoint: Checkpoint,
   promotion: JobPromotion.optional(),
   evaluation: Evaluation.optional(),
+  trials: Trials.optional(),
   ...runtimeFields,
 }).meta({ description: 'Desired state: the fine-tuning recipe and how to run it.' });
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { conditionList } from './condition.ts';
 import { PromotionStatus } from './promotion.ts';
 import { EvaluationStatus } from './evaluation.ts';
+import { TrialStatus } from './trials.ts';
 
 const time = (description: string) => z.string().meta({ format: 'date-time', description });
 
@@ -84,6 +85,11 @@ export const FineTuneJobStatus = z.strictObject({
   outputURI: z.string().optional().meta({ description: 'Where the fine-tuned model was written.' }),
   promotion: PromotionStatus.optional(),
   evaluation: EvaluationStatus.optional(),
+  trials: z.array(TrialStatus).optional().meta({
+    description: 'Recipe trials (spec.trials), in the order they ran; the selected one is marked.',
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['name'],
+  }),
   datasetFingerprint: z.string().optional().meta({ description: 'Digest of the data this run trained on (file names, sizes and times, or HTTP ETag), which a schedule\'s skipIfUnchanged compares.' }),
 }).meta({ description: 'Observed state, written by the operator and the trainer through the status subresource.' });
 export type FineTuneJobStatus = z.output<typeof FineTuneJobStatus>;

@@ -15,3 +15,4 @@ export * from './promotion.ts';
 export * from './runtime.ts';
 export * from './stage.ts';
 export * from './trainer-contract.ts';
+export * from './trials.ts';

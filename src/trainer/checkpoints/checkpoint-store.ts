@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
+import type { FineTuneJobSpec, TrialStatus } from '../../api/v1alpha1/index.ts';
 import { fileSystemModel } from '../model/file-io-handler.ts';
 import type { StageResult } from '../report/reporter.ts';
 
@@ -34,15 +34,19 @@ export interface InterruptedExtras {
   bestWeights?: tf.Tensor[];
 }
 
-interface CheckpointState { specHash: string; jobUid?: string; completed: StageResult[]; inProgress?: StageInProgress }
+/** What spec.trials decided: a resumed attempt trains the same winner and reports the same trials. */
+export interface SavedTrials { results: TrialStatus[]; selected: string }
+
+interface CheckpointState { specHash: string; jobUid?: string; completed: StageResult[]; inProgress?: StageInProgress; trials?: SavedTrials }
 
 /** What a saved checkpoint holds for this job; `discarded` says why one that exists is not resumed. */
-export interface SavedState { completed: StageResult[]; inProgress?: StageInProgress; discarded?: string }
+export interface SavedState { completed: StageResult[]; inProgress?: StageInProgress; trials?: SavedTrials; discarded?: string }
 
 /** Hash of what decides the training result: a checkpoint of another recipe is never resumed. */
 export function trainingSpecHash(spec: FineTuneJobSpec): string {
-  const { task, model, dataset, head, stages, augmentation, batchSize, seed } = spec;
-  return createHash('sha256').update(JSON.stringify({ task, model, dataset, head, stages, augmentation, batchSize, seed })).digest('hex');
+  const { task, model, dataset, head, stages, augmentation, batchSize, seed, trials } = spec;
+  const decisive = { task, model, dataset, head, stages, augmentation, batchSize, seed, ...(trials ? { trials } : {}) };
+  return createHash('sha256').update(JSON.stringify(decisive)).digest('hex');
 }
 
 /**
@@ -57,6 +61,8 @@ export class CheckpointStore {
   private readonly dir: string;
   private readonly specHash: string;
   private readonly jobUid: string | undefined;
+  /** Kept in every state written once the trials are decided. */
+  private trials: SavedTrials | undefined;
 
   /**
    * `jobUid`: the FineTuneJob's UID. A job deleted and re-created with the same name and recipe (or the
@@ -87,12 +93,24 @@ export class CheckpointStore {
         discarded: `${where} belongs to another job (uid ${state.jobUid}: a deleted job of this name, or an earlier run of its schedule); starting afresh and replacing it`,
       };
     }
-    return state.inProgress ? { completed: state.completed, inProgress: state.inProgress } : { completed: state.completed };
+    this.trials = state.trials;
+    return {
+      completed: state.completed, ...(state.inProgress ? { inProgress: state.inProgress } : {}), ...(state.trials ? { trials: state.trials } : {}),
+    };
   }
 
   /** Saves the weights after a stage, then (atomically) the state that points at them. */
   async saveStage(model: tf.LayersModel, completed: StageResult[]): Promise<void> {
     await this.save(model, `stage-${completed.length}-${completed.at(-1)!.name}`, { ...this.identity, completed });
+  }
+
+  /**
+   * Records what the trials decided beside the last completed stage's weights (the frozen stages', which
+   * the winner starts from); every later save keeps it.
+   */
+  async saveTrials(completed: StageResult[], trials: SavedTrials): Promise<void> {
+    this.trials = trials;
+    await this.writeState({ ...this.identity, completed });
   }
 
   /** Saves the weights within a stage (checkpoint.everyEpochs). */
@@ -114,8 +132,8 @@ export class CheckpointStore {
     });
   }
 
-  private get identity(): Pick<CheckpointState, 'specHash' | 'jobUid'> {
-    return { specHash: this.specHash, ...(this.jobUid !== undefined ? { jobUid: this.jobUid } : {}) };
+  private get identity(): Pick<CheckpointState, 'specHash' | 'jobUid' | 'trials'> {
+    return { specHash: this.specHash, ...(this.jobUid !== undefined ? { jobUid: this.jobUid } : {}), ...(this.trials ? { trials: this.trials } : {}) };
   }
 
   /** The optimizer's saved weights, in the order it gave them (for Optimizer.setWeights). */
@@ -147,6 +165,10 @@ export class CheckpointStore {
 
   private async save(model: tf.LayersModel, folder: string, state: CheckpointState): Promise<void> {
     await saveTensors(join(this.dir, folder, 'weights.json'), Object.fromEntries([...weightsByKey(model)].map(([key, variable]) => [key, variable.read()])));
+    await this.writeState(state);
+  }
+
+  private async writeState(state: CheckpointState): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     await writeFile(join(this.dir, 'state.json.partial'), JSON.stringify(state, null, 2));
     await rename(join(this.dir, 'state.json.partial'), join(this.dir, 'state.json'));

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
+import type { FineTuneJobSpec, PromotionMetric, TrialStatus } from '../../api/v1alpha1/index.ts';
 import { trainingSpecHash } from '../checkpoints/checkpoint-store.ts';
 import type { Preprocessing } from '../data/preprocessing.ts';
 import type { StageResult } from '../report/reporter.ts';
@@ -18,11 +18,14 @@ export const FINE_TUNED_GRAPH_BASE = join('base', 'model.json');
  */
 export async function exportModel(model: FineTuneModel, dir: string, meta: {
   spec: FineTuneJobSpec; preprocessing: Preprocessing; classNames: string[]; stages: StageResult[]; jobName: string | undefined;
+  /** Whether a stage that ran unfroze the base (not so when trials chose head only). */
+  baseTrained: boolean;
+  trials?: { metric: PromotionMetric; selected: string; results: TrialStatus[] };
 }): Promise<void> {
   const { spec } = meta;
   await mkdir(dir, { recursive: true });
   const { base } = model;
-  const fineTunedGraph = base.format === 'Graph' && spec.stages.some((stage) => stage.unfreeze.policy !== 'None');
+  const fineTunedGraph = base.format === 'Graph' && meta.baseTrained;
   if (base.format === 'Graph') {
     await model.head.save(fileSystemModel(join(dir, 'model.json')));
     if (fineTunedGraph) await fileSystemModel(join(dir, FINE_TUNED_GRAPH_BASE)).save(await base.graph.exportArtifacts());
@@ -45,6 +48,7 @@ export async function exportModel(model: FineTuneModel, dir: string, meta: {
     },
     specHash: trainingSpecHash(spec),
     stages: meta.stages,
+    ...(meta.trials ? { trials: meta.trials } : {}),
     exportedAt: new Date().toISOString(),
   };
   await writeFile(join(dir, 'metadata.json'), JSON.stringify(metadata, null, 2));

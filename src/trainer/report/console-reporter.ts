@@ -12,6 +12,14 @@ export function consoleReporter(write: (line: string) => void = (line) => proces
     stageStarted: (s) => write(`${at()} stage ${s.index + 1}/${s.total} "${s.name}": up to ${s.epochs} epochs, learning rate ${s.learningRate}, ${s.trainableBaseLayers} base layers trainable${s.cachedFeatures ? ', head on cached base features' : ''}`),
     epochEnded: (e) => write(`${at()} [${e.stage}] epoch ${e.epoch}/${e.epochs} loss=${fixed(e.metrics.loss)} acc=${fixed(e.metrics.acc)} val_loss=${fixed(e.metrics.val_loss)} val_acc=${fixed(e.metrics.val_acc)} ${e.samplesPerSecond.toFixed(0)} samples/s ${e.percent.toFixed(0)}% ETA ${e.eta.toISOString()}`),
     stageEnded: (r) => write(`${at()} stage "${r.name}" ended (${r.endReason}) after ${r.epochsRun} epochs; best ${r.monitor}=${fixed(r.bestValue)} at epoch ${r.bestEpoch ?? '-'}`),
+    trialStageStarted: (s) => write(`${at()} trial stage "${s.name}": up to ${s.epochs} epochs, learning rate ${s.learningRate}, ${s.trainableBaseLayers} base layers trainable`),
+    trialsUpdated: (trials) => {
+      const selected = trials.find((t) => t.selected);
+      const last = trials.at(-1)!;
+      if (selected) write(`${at()} trials: selected "${selected.name}" (${selected.settings}) of ${trials.map((t) => `${t.name} val_loss=${fixed(t.valLoss)} val_acc=${fixed(t.valAccuracy)}`).join('; ')}`);
+      else if (last.state === 'Running') write(`${at()} trial ${trials.length} "${last.name}": ${last.settings}`);
+      else write(`${at()} trial "${last.name}" ended (${last.endReason}) after ${last.epochs} epochs: val_loss=${fixed(last.valLoss)} val_acc=${fixed(last.valAccuracy)}`);
+    },
     fileSkipped: (file, reason) => write(`${at()} WARNING skipped unreadable file ${file}: ${reason}`),
     evaluated: (e) => write(`${at()} test set: accuracy ${e.accuracy.toFixed(4)} on ${e.examples} examples (macro precision ${e.macroPrecision.toFixed(4)}, recall ${e.macroRecall.toFixed(4)})${e.scratchAccuracy === undefined ? '' : `; from scratch ${e.scratchAccuracy.toFixed(4)}, transfer ${e.transferGain! >= 0 ? 'gained' : 'lost'} ${Math.abs(e.transferGain! * 100).toFixed(1)} points`}; report ${e.report}`),
     promotionDecided: (d) => write(`${at()} ${d.promoted ? 'promoted' : 'not promoted'} (${d.pointer}): ${d.message}`),

@@ -125,6 +125,19 @@ export function jobStatusReporter(kc: KubeConfig, job: { namespace: string; name
       apply();
     },
     stageEnded: (result) => { upsert(completed(result)); apply(); },
+    trialStageStarted: (stage) => {
+      status.stage = stage.name;
+      status.progress = { ...status.progress, epoch: 0, totalEpochs: stage.epochs };
+      apply();
+    },
+    trialsUpdated: (trials) => {
+      status.trials = trials.map((trial) => ({
+        ...trial,
+        ...(trial.valLoss !== undefined ? { valLoss: readable(trial.valLoss) } : {}),
+        ...(trial.valAccuracy !== undefined ? { valAccuracy: readable(trial.valAccuracy) } : {}),
+      }));
+      apply();
+    },
     fileSkipped: (file) => {
       if (status.skippedFiles.length < MAX_SKIPPED_LISTED) { status.skippedFiles = [...status.skippedFiles, file]; apply(); }
     },

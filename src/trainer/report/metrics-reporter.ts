@@ -18,6 +18,9 @@ export function metricsReporter(registry = new Registry()): TrainingReporter & {
   const throughput = gauge('finetune_trainer_samples_per_second', 'Training throughput of the last epoch.');
   const progress = gauge('finetune_trainer_progress_ratio', 'Share of all planned epochs done (0-1).', []);
   const testAccuracy = gauge('finetune_trainer_test_accuracy', 'Accuracy of the exported model on the test set (spec.evaluation).', []);
+  const trialLoss = gauge('finetune_trainer_trial_validation_loss', 'Validation loss after each recipe trial (spec.trials).', ['trial']);
+  const trialAccuracy = gauge('finetune_trainer_trial_validation_accuracy', 'Validation accuracy after each recipe trial (spec.trials).', ['trial']);
+  const trialSelected = gauge('finetune_trainer_trial_selected', 'The recipe trial trained to the end (1), others 0.', ['trial']);
   const skipped = new Counter({ name: 'finetune_trainer_skipped_files_total', help: 'Dataset files skipped as unreadable.', registers: [registry] });
   return {
     registry,
@@ -31,6 +34,14 @@ export function metricsReporter(registry = new Registry()): TrainingReporter & {
       set(loss, e.metrics.loss); set(valLoss, e.metrics.val_loss); set(accuracy, e.metrics.acc); set(valAccuracy, e.metrics.val_acc);
     },
     stageEnded: (r) => { if (r.bestValue !== undefined) best.set({ stage: r.name, monitor: r.monitor }, r.bestValue); },
+    trialStageStarted: (s) => { stageInfo.reset(); stageInfo.set({ stage: s.name }, 1); },
+    trialsUpdated: (trials) => {
+      for (const trial of trials) {
+        if (trial.valLoss !== undefined) trialLoss.set({ trial: trial.name }, trial.valLoss);
+        if (trial.valAccuracy !== undefined) trialAccuracy.set({ trial: trial.name }, trial.valAccuracy);
+        if (trials.some((t) => t.selected)) trialSelected.set({ trial: trial.name }, trial.selected ? 1 : 0);
+      }
+    },
     fileSkipped: () => skipped.inc(),
     evaluated: (e) => testAccuracy.set(e.accuracy),
     listen: (port) => new Promise((resolve) => {

@@ -1,4 +1,4 @@
-import type { EvaluationStatus, PromotionStatus, StageEndReason } from '../../api/v1alpha1/index.ts';
+import type { EvaluationStatus, PromotionStatus, StageEndReason, TrialStatus } from '../../api/v1alpha1/index.ts';
 import type { StageInProgress } from '../checkpoints/checkpoint-store.ts';
 import type { InterruptedError } from '../interruption.ts';
 
@@ -52,6 +52,10 @@ export interface TrainingReporter {
   stageStarted?(stage: StageStart): void;
   epochEnded?(epoch: EpochEnd): void;
   stageEnded?(result: StageResult): void;
+  /** spec.trials: a trial's stage starts (named "<candidate>/<stage>"); its epochs come to epochEnded. */
+  trialStageStarted?(stage: StageStart): void;
+  /** spec.trials: every trial so far, the running one last; once decided, the winner is marked selected. */
+  trialsUpdated?(trials: TrialStatus[]): void;
   fileSkipped?(file: string, reason: string): void;
   /** The model is being written (after the last stage). */
   exporting?(): void;
@@ -72,7 +76,7 @@ export function combineReporters(...reporters: TrainingReporter[]): Required<Tra
   };
   return {
     started: fan('started'), resumed: fan('resumed'), checkpointDiscarded: fan('checkpointDiscarded'), datasetFingerprinted: fan('datasetFingerprinted'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
-    stageEnded: fan('stageEnded'), fileSkipped: fan('fileSkipped'), exporting: fan('exporting'), evaluated: fan('evaluated'), promotionDecided: fan('promotionDecided'), exported: fan('exported'),
+    stageEnded: fan('stageEnded'), trialStageStarted: fan('trialStageStarted'), trialsUpdated: fan('trialsUpdated'), fileSkipped: fan('fileSkipped'), exporting: fan('exporting'), evaluated: fan('evaluated'), promotionDecided: fan('promotionDecided'), exported: fan('exported'),
     failed: fan('failed'), interrupted: fan('interrupted'),
   };
 }
