@@ -1,30 +1,39 @@
 // `npm run bench:quality`: is transfer learning with the trainer's defaults
-// better than training from scratch? Prints a table (asserts nothing).
+// better than training from scratch? Prints a table per run and a summary over
+// rounds (asserts nothing).
 //
-// On Fashion-MNIST class splits: a small CNN with BatchNormalization is
-// pretrained on five source classes (cached); the target task is the five
-// other classes with few labels each. Each run trains on those labels (the
-// trainer holds 20% out for validation, as its default does) and is scored on
-// every test image of the target classes (5,000). Runs: the same network from
-// scratch on all the labels (bare tfjs, 30 epochs), head only, the trainer's
-// defaults, and recipe variants. Options: --splits A,B --labels 25,100 --rounds 1
-// --runs name,name (see RUNS).
+// On Fashion-MNIST class splits: the target task is five classes with few
+// labels each (25, 100, 500...); every trainer run holds 20% of them out for
+// validation (its default) and is scored by its own evaluation stage on every
+// test image of the target classes (5,000), a test set it never trains or
+// early-stops on. Bases (--base):
+// - small: a small CNN with BatchNormalization pretrained on the five other
+//   classes (cached); `scratch` is the same network in bare tfjs on all the
+//   labels for 30 epochs;
+// - mobilenet: the real ImageNet MobileNetV2 (layers model) shipped in the
+//   nsfwjs package, on an ImageFolder of the target classes' PNGs resized to
+//   224x224x3 (batch 8: WASM's memory), 100 test images per class;
+// - mobilenet-graph: its graph-model sibling (TF Hub feature vector).
+// Options: --base small --splits A,B --labels 25,100 --rounds 1 --runs name,name
+// (see RUNS and MOBILENET_RUNS).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
 import { type FineTuneJobSpecInput, validateFineTuneJobSpec } from '../src/api/v1alpha1/index.ts';
 import { pretrainBase, smallCnn } from '../src/local/quickstart/fashion-base-model.ts';
 import { fashionSubset, type Subset, writeIdx } from '../src/local/quickstart/fashion-mnist.ts';
 import { selectBackend } from '../src/trainer/backend/select-backend.ts';
-import { fileSystemModel } from '../src/trainer/model/file-io-handler.ts';
 import { runStagedTraining } from '../src/trainer/staged-training.ts';
+import { materialiseNsfwjsModel, MOBILENET_V2_GRAPH_FEATURES } from '../tests/trainer/support/nsfwjs-models.ts';
 
 const { values } = parseArgs({ options: {
+  base: { type: 'string', default: 'small' },
   splits: { type: 'string', default: 'A,B' },
-  labels: { type: 'string', default: '25,100' },
+  labels: { type: 'string' },
   rounds: { type: 'string', default: '1' },
   runs: { type: 'string' },
 } });
@@ -33,36 +42,49 @@ const SPLITS = {
   A: { source: [0, 1, 2, 3, 4], target: [5, 6, 7, 8, 9] },
   B: { source: [5, 6, 7, 8, 9], target: [0, 1, 2, 3, 4] },
 } as const;
-type Stages = FineTuneJobSpecInput['stages'];
 
-/** The runs: `scratch` is bare tfjs; every other one is the trainer with these stages (undefined: its defaults). */
-const RUNS: Record<string, Stages | 'scratch'> = {
+/** A run: `scratch` is bare tfjs; every other one is the trainer with these spec fields (none: its defaults). */
+type Run = 'scratch' | Partial<Pick<FineTuneJobSpecInput, 'stages' | 'trials' | 'augmentation'>>;
+const allLayers = (learningRate: number, more: object = {}) => ({ name: 'fine-tune', unfreeze: { policy: 'All' as const }, optimizer: { learningRate }, ...more });
+
+const RUNS: Record<string, Run> = {
   'scratch': 'scratch',
-  'head only': [{ name: 'head' }],
-  'defaults': undefined,
-  'head 30 + all 1e-4 x15': [
-    { name: 'head', epochs: 30 },
-    { name: 'fine-tune', epochs: 15, unfreeze: { policy: 'All' }, optimizer: { learningRate: 1e-4 } },
-  ],
-  'steps + all 1e-4': [{ name: 'head' }, { name: 'fine-tune', unfreeze: { policy: 'All' }, optimizer: { learningRate: 1e-4 } }],
-  'steps + all 1e-4 + flip': [{ name: 'head' }, { name: 'fine-tune', unfreeze: { policy: 'All' }, optimizer: { learningRate: 1e-4 } }],
-  'steps + all 1e-4 patience 20': [
-    { name: 'head' }, { name: 'fine-tune', unfreeze: { policy: 'All' }, optimizer: { learningRate: 1e-4 }, earlyStopping: { patience: 20 } },
-  ],
-  'steps + all 1e-4 BN train': [
-    { name: 'head' }, { name: 'fine-tune', unfreeze: { policy: 'All' }, optimizer: { learningRate: 1e-4 }, batchNormalization: 'Train' },
-  ],
-  'steps + all 1e-4 warm-up cosine': [
-    { name: 'head' },
-    { name: 'fine-tune', unfreeze: { policy: 'All' }, optimizer: { learningRate: 1e-4, warmupEpochs: 1, decay: { type: 'Cosine' } } },
-  ],
+  'head only': { stages: [{ name: 'head' }] },
+  'defaults': {},
+  'trials': { trials: {} },
+  'all 1e-5': { stages: [{ name: 'head' }, allLayers(1e-5)] },
+  'all 1e-4 BN train': { stages: [{ name: 'head' }, allLayers(1e-4, { batchNormalization: 'Train' })] },
+  'all 1e-4 warm-up cosine': { stages: [{ name: 'head' }, allLayers(1e-4, { optimizer: { learningRate: 1e-4, warmupEpochs: 1, decay: { type: 'Cosine' } } })] },
+  'all 1e-4 + flip': { augmentation: { horizontalFlip: true } },
+  'trials + BN train': {
+    trials: { candidates: [{ name: 'head-only', headOnly: true }, { name: 'frozen-bn', learningRate: 1e-4 }, { name: 'train-bn', learningRate: 1e-4, batchNormalization: 'Train' }] },
+  },
 };
+
+/** MobileNetV2 on WASM trains at about 2 images a second at 224x224: the fine-tune stages are capped so a run takes minutes. */
+const MOBILENET_RUNS: Record<string, Run> = {
+  'head only': { stages: [{ name: 'head' }] },
+  'top 12 x3': { stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }] },
+  'trials x3': {
+    stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }],
+    trials: { epochs: 1, candidates: [{ name: 'head-only', headOnly: true }, { name: 'rate-1e-4', learningRate: 1e-4 }, { name: 'rate-1e-5', learningRate: 1e-5 }] },
+  },
+};
+
+const base = values.base!;
+if (!['small', 'mobilenet', 'mobilenet-graph'].includes(base)) throw new Error(`--base ${base}: choose small, mobilenet or mobilenet-graph`);
+const mobile = base !== 'small';
+const catalogue = mobile ? MOBILENET_RUNS : RUNS;
+const runs = values.runs ? values.runs.split(',') : mobile ? Object.keys(MOBILENET_RUNS) : ['scratch', 'head only', 'defaults', 'trials'];
+const unknown = runs.filter((name) => !(name in catalogue));
+if (unknown.length) throw new Error(`unknown runs ${unknown.join(', ')}: choose from ${Object.keys(catalogue).join(', ')}`);
+const labelCounts = (values.labels ?? (mobile ? '20' : '25,100')).split(',').map(Number);
 
 const cacheDir = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'finetune-operator', 'bench-quality');
 await selectBackend({ requireGpu: false, only: 'wasm' });
 
-/** The pretrained base of a split, trained once and cached (keyed by the recipe's source file). */
-async function baseFor(split: keyof typeof SPLITS): Promise<string> {
+/** The small pretrained base of a split, trained once and cached (keyed by the recipe's source file). */
+async function smallBaseFor(split: keyof typeof SPLITS): Promise<string> {
   const recipe = readFileSync(join(import.meta.dirname, '..', 'src', 'local', 'quickstart', 'fashion-base-model.ts'));
   const dir = join(cacheDir, `base-${split}-${createHash('sha256').update(recipe).digest('hex').slice(0, 12)}`);
   if (!existsSync(join(dir, 'model.json'))) {
@@ -74,66 +96,118 @@ async function baseFor(split: keyof typeof SPLITS): Promise<string> {
   return join(dir, 'model.json');
 }
 
-const pixels = (subset: Subset) => tf.tensor4d(Float32Array.from(subset.images, (v) => v / 255), [subset.count, 28, 28, 1]);
-
-function accuracy(model: tf.LayersModel, test: Subset): number {
-  return tf.tidy(() => {
-    const predicted = (model.predict(pixels(test), { batchSize: 500 }) as tf.Tensor).argMax(-1);
-    return predicted.equal(tf.tensor1d(Array.from(test.labels), 'int32')).mean().dataSync()[0]!;
-  });
+/** The spec's model and data fields for the base; `data` and `test` are folders in the base's format. */
+function modelAndData(data: string, test: string): Pick<FineTuneJobSpecInput, 'model' | 'dataset' | 'evaluation' | 'batchSize'> {
+  if (base === 'small') {
+    const idx = { images: 'images.idx.gz', labels: 'labels.idx.gz' };
+    return {
+      model: { uri: `file://${smallModel}`, outputKind: 'Classifier', input: { shape: [28, 28, 1] } },
+      dataset: { uri: `file://${data}`, format: 'IDX', idx }, evaluation: { uri: `file://${test}` },
+    };
+  }
+  const layers = base === 'mobilenet';
+  const modelJson = materialiseNsfwjsModel(layers ? 'mobilenet_v2' : 'mobilenet_v2_mid', join(cacheDir, layers ? 'mobilenet_v2' : 'mobilenet_v2_mid'));
+  return {
+    model: {
+      uri: `file://${modelJson}`, outputKind: 'Classifier', input: { shape: [224, 224, 3] },
+      ...(layers ? { cutLayer: 'flatten_1' } : { format: 'Graph', cutLayer: MOBILENET_V2_GRAPH_FEATURES }),
+    },
+    dataset: { uri: `file://${data}`, format: 'ImageFolder' }, evaluation: { uri: `file://${test}` }, batchSize: 8,
+  };
 }
+let smallModel = '';
+
+/** A subset as an ImageFolder of 28x28 greyscale PNGs, a folder per class. */
+async function writeImageFolder(dir: string, subset: Subset): Promise<void> {
+  for (let i = 0; i < subset.count; i++) {
+    const folder = join(dir, `class-${subset.labels[i]}`);
+    mkdirSync(folder, { recursive: true });
+    await sharp(Buffer.from(subset.images.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } })
+      .png().toFile(join(folder, `${String(i).padStart(5, '0')}.png`));
+  }
+}
+
+const pixels = (subset: Subset) => tf.tensor4d(Float32Array.from(subset.images, (v) => v / 255), [subset.count, 28, 28, 1]);
 
 async function scratch(train: Subset, test: Subset, seed: number): Promise<number> {
   const model = smallCnn(5, seed);
   model.compile({ optimizer: tf.train.adam(1e-3), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
   const [xs, ys] = [pixels(train), tf.tensor1d(Array.from(train.labels), 'float32')];
   await model.fit(xs, ys, { epochs: 30, batchSize: 32, shuffle: true, verbose: 0 });
-  const result = accuracy(model, test);
+  const accuracy = tf.tidy(() => {
+    const predicted = (model.predict(pixels(test), { batchSize: 500 }) as tf.Tensor).argMax(-1);
+    return predicted.equal(tf.tensor1d(Array.from(test.labels), 'int32')).mean().dataSync()[0]!;
+  });
   tf.dispose([xs, ys]);
   model.dispose();
-  return result;
+  return accuracy;
 }
 
-async function trainer(base: string, data: string, stages: Stages, test: Subset, seed: number, work: string, augment: boolean): Promise<number> {
+/** The trainer from a manifest's spec; its evaluation stage scores the exported model on the test set. */
+async function trainer(run: Exclude<Run, 'scratch'>, data: string, test: string, seed: number, work: string): Promise<{ accuracy: number; note: string }> {
   const spec = validateFineTuneJobSpec({
     task: { type: 'ImageClassification', numClasses: 5 },
-    model: { uri: `file://${base}`, outputKind: 'Classifier', input: { shape: [28, 28, 1] } },
-    dataset: { uri: `file://${data}`, format: 'IDX', idx: { images: 'images.idx.gz', labels: 'labels.idx.gz' } },
+    ...modelAndData(data, test),
     output: { uri: `file://${work}` },
     resources: { gpus: 0 },
     seed,
-    ...(stages ? { stages } : {}),
-    ...(augment ? { augmentation: { horizontalFlip: true } } : {}),
+    ...run,
   });
   if (!spec.valid) throw new Error(spec.errors.join('; '));
-  const outcome = await runStagedTraining(spec.spec, { reporters: [], cacheDir: work, backend: { name: 'wasm', source: '', gpu: false } });
-  const model = await tf.loadLayersModel(fileSystemModel(join(outcome.outputPath, 'model.json')));
-  const result = accuracy(model, test);
-  model.dispose();
-  return result;
+  let accuracy = Number.NaN;
+  let selected = '';
+  await runStagedTraining(spec.spec, {
+    reporters: [{ evaluated: (e) => { accuracy = e.accuracy; }, trialsUpdated: (trials) => { selected = trials.find((t) => t.selected)?.name ?? ''; } }],
+    cacheDir: work, backend: { name: 'wasm', source: '', gpu: false },
+  });
+  return { accuracy, note: selected ? `selected ${selected}` : '' };
 }
 
-const runs = values.runs ? values.runs.split(',') : Object.keys(RUNS);
-const unknown = runs.filter((name) => !(name in RUNS));
-if (unknown.length) throw new Error(`unknown runs ${unknown.join(', ')}: choose from ${Object.keys(RUNS).join(', ')}`);
-console.log(`${'split'.padEnd(6)} ${'labels'.padStart(6)} ${'run'.padEnd(28)} ${'test acc'.padStart(9)} ${'seconds'.padStart(8)}`);
+const results = new Map<string, { accuracy: number[]; seconds: number[] }>();
+const row = (...cells: string[]) => console.log(`${cells[0]!.padEnd(6)} ${cells[1]!.padStart(6)} ${cells[2]!.padEnd(26)} ${cells[3]!.padStart(9)} ${cells[4]!.padStart(8)}  ${cells[5] ?? ''}`);
+console.log(`base: ${base}`);
+row('split', 'labels', 'run', 'test acc', 'seconds');
 for (const split of values.splits!.split(',') as (keyof typeof SPLITS)[]) {
-  const base = await baseFor(split);
-  const test = await fashionSubset([...SPLITS[split].target], 1000, 0, 't10k');
-  for (const perClass of values.labels!.split(',').map(Number)) {
+  if (base === 'small') smallModel = await smallBaseFor(split);
+  const testSubset = await fashionSubset([...SPLITS[split].target], mobile ? 100 : 1000, 0, 't10k');
+  for (const perClass of labelCounts) {
     for (let round = 0; round < Number(values.rounds); round++) {
       const seed = 42 + round;
       const train = await fashionSubset([...SPLITS[split].target], perClass, round * perClass);
       const work = mkdtempSync(join(tmpdir(), 'ftj-bench-quality-'));
-      const data = join(work, 'data');
-      writeIdx(data, train);
+      const [data, test] = [join(work, 'data'), join(work, 'test')];
+      if (mobile) {
+        await writeImageFolder(data, train);
+        await writeImageFolder(test, testSubset);
+      } else {
+        writeIdx(data, train);
+        writeIdx(test, testSubset);
+      }
       for (const name of runs) {
-        const run = RUNS[name];
+        const run = catalogue[name]!;
         const started = Date.now();
-        const acc = run === 'scratch' ? await scratch(train, test, seed) : await trainer(base, data, run, test, seed, join(work, name.replace(/\W+/g, '-')), name.includes('flip'));
-        console.log(`${split.padEnd(6)} ${String(perClass).padStart(6)} ${name.padEnd(28)} ${(100 * acc).toFixed(1).padStart(8)}% ${((Date.now() - started) / 1000).toFixed(0).padStart(8)}`);
+        const { accuracy, note } = run === 'scratch'
+          ? { accuracy: await scratch(train, testSubset, seed), note: '' }
+          : await trainer(run, data, test, seed, join(work, name.replace(/\W+/g, '-')));
+        const seconds = (Date.now() - started) / 1000;
+        row(split, String(perClass), name, `${(100 * accuracy).toFixed(1)}%`, seconds.toFixed(0), note);
+        const key = `${split}\t${perClass}\t${name}`;
+        const cell = results.get(key) ?? { accuracy: [], seconds: [] };
+        cell.accuracy.push(accuracy);
+        cell.seconds.push(seconds);
+        results.set(key, cell);
       }
       rmSync(work, { recursive: true, force: true });
     }
+  }
+}
+
+if (Number(values.rounds) > 1) {
+  console.log(`\nsummary over ${values.rounds} rounds (each its own labels and seed): mean test accuracy [min-max], mean seconds`);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  for (const [key, cell] of results) {
+    const [split, labels, name] = key.split('\t') as [string, string, string];
+    const range = `[${(100 * Math.min(...cell.accuracy)).toFixed(1)}-${(100 * Math.max(...cell.accuracy)).toFixed(1)}]`;
+    row(split, labels, name, `${(100 * mean(cell.accuracy)).toFixed(1)}%`, mean(cell.seconds).toFixed(0), range);
   }
 }
