@@ -24,4 +24,19 @@ describe('trainer Prometheus metrics', () => {
     assert.match(body, /^finetune_trainer_skipped_files_total 1$/m);
     assert.doesNotMatch(body, /finetune_trainer_validation_loss\{/, 'a metric that was not reported has no series');
   });
+
+  it('serves each trial\'s validation figures and, once decided, which was selected', async () => {
+    const reporter = metricsReporter();
+    const trial = { settings: '', state: 'Done' as const, epochs: 3 };
+    reporter.trialsUpdated!([{ ...trial, name: 'head-only', valLoss: 0.7, valAccuracy: 0.6 }, { ...trial, name: 'fast', state: 'Running' }]);
+    let body = await reporter.registry.metrics();
+    assert.match(body, /^finetune_trainer_trial_validation_loss\{trial="head-only"\} 0\.7$/m);
+    assert.doesNotMatch(body, /finetune_trainer_trial_validation_loss\{trial="fast"\}/, 'a running trial has no figure yet');
+    assert.doesNotMatch(body, /finetune_trainer_trial_selected\{/, 'nothing is selected before the trials end');
+    reporter.trialsUpdated!([{ ...trial, name: 'head-only', valLoss: 0.7, valAccuracy: 0.6 }, { ...trial, name: 'fast', valLoss: 0.5, valAccuracy: 0.8, selected: true }]);
+    body = await reporter.registry.metrics();
+    assert.match(body, /^finetune_trainer_trial_validation_accuracy\{trial="fast"\} 0\.8$/m);
+    assert.match(body, /^finetune_trainer_trial_selected\{trial="fast"\} 1$/m);
+    assert.match(body, /^finetune_trainer_trial_selected\{trial="head-only"\} 0$/m);
+  });
 });
