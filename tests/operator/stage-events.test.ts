@@ -25,4 +25,15 @@ describe('stage events', () => {
     const failed = { ...running, state: 'Failed', message: 'out of memory' } as const;
     assert.deepEqual(stageEvents(status([running]), status([failed])), [{ type: 'Warning', reason: 'StageFailed', message: 'stage head failed (attempt 1): out of memory' }]);
   });
+
+  it('records the selected recipe trial once, with the others\' figures', () => {
+    const trial = { settings: 'learningRate 0.0001', state: 'Done', epochs: 5 } as const;
+    const trials = [{ ...trial, name: 'head-only', settings: 'head only', valLoss: 0.7, valAccuracy: 0.6 }, { ...trial, name: 'fast', valLoss: 0.5, valAccuracy: 0.8 }];
+    const decided = [trials[0]!, { ...trials[1]!, selected: true }];
+    assert.deepEqual(stageEvents({ ...status([]), trials }, { ...status([]), trials }), [], 'not decided yet');
+    assert.deepEqual(stageEvents({ ...status([]), trials }, { ...status([]), trials: decided }), [{
+      type: 'Normal', reason: 'TrialSelected', message: 'trial fast (learningRate 0.0001) selected: val_loss 0.5, val_acc 0.8; others: head-only val_loss 0.7, val_acc 0.6',
+    }]);
+    assert.deepEqual(stageEvents({ ...status([]), trials: decided }, { ...status([]), trials: decided }), [], 'once');
+  });
 });
