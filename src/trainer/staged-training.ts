@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type FineTuneJobSpec, resolveLocation } from '../api/v1alpha1/index.ts';
+import { type FineTuneJobSpec, resolveLocation, type Trials } from '../api/v1alpha1/index.ts';
 import { CheckpointStore, type SavedTrials, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
 import { ExampleReader } from './data/batches.ts';
 import { datasetFingerprint } from './data/fingerprint.ts';
@@ -14,9 +14,9 @@ import { loadBaseModel } from './model/load-base-model.ts';
 import { evaluateTestSet } from './model/evaluate-test-set.ts';
 import { evaluateOnValidation, promoteIfBetter } from './model/promotion.ts';
 import { combineReporters, type StageResult, type TrainingReporter } from './report/reporter.ts';
-import { runStage } from './stages/run-stage.ts';
+import { runStage, type StageContext } from './stages/run-stage.ts';
 import { type PlannedStage, planStages } from './stages/stage-plan.ts';
-import { candidateStages, runTrials, trialStage } from './stages/trials.ts';
+import { candidateStages, runTrials, trialStage, type TrialsOutcome } from './stages/trials.ts';
 import { applyUnfreezePolicy, keepFrozenBatchNormInInference } from './stages/unfreeze-policy.ts';
 
 export interface TrainingOptions {
@@ -84,43 +84,22 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   }
 
   const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize));
-  // spec.trials: decided once the frozen stages are done, then the winner's stages replace the spec's.
-  const firstTuned = spec.trials ? specPlan.findIndex((stage) => stage.unfreeze.policy !== 'None') : -1;
-  const withWinner = (trials: SavedTrials | undefined) => (trials
-    ? [...specPlan.slice(0, firstTuned), ...candidateStages(specPlan.slice(firstTuned), spec.trials!.candidates.find((c) => c.name === trials.selected)!)]
-    : specPlan);
+  const tuning = spec.trials ? new TrialsPlan(spec.trials, specPlan) : undefined;
   let trials = saved.trials;
   if (trials) report.trialsUpdated(trials.results);
-  let plan = withWinner(trials);
-  const trialEpochs = spec.trials ? trialEpochsPlanned(spec.trials, specPlan.slice(firstTuned)) : 0;
+  let plan = tuning?.withWinner(trials) ?? specPlan;
+  const trialEpochs = tuning?.epochs ?? 0;
   const plannedEpochs = plan.reduce((sum, s) => sum + s.epochs, 0) + trialEpochs;
-  const epochsBefore = (index: number) => plan.slice(0, index).reduce((sum, s) => sum + s.epochs, 0) + (index >= firstTuned && firstTuned >= 0 ? trialEpochs : 0);
+  const epochsBefore = (index: number) => plan.slice(0, index).reduce((sum, s) => sum + s.epochs, 0) + (tuning && index >= tuning.firstTuned ? trialEpochs : 0);
   const interruption = options.interruption ?? new Interruption();
   const common = { spec, model, data, reader, preprocessing, plannedEpochs, featureCache: options.featureCache ?? true, interruption };
   for (let index = 0; index < plan.length; index++) {
     if (index < stages.length) continue;
     if (interruption.requested) throw new InterruptedError(interruption.reason);
-    if (index === firstTuned && !trials) {
-      let trialEpochsDone = 0;
-      const outcome = await runTrials(spec.trials!, specPlan.slice(firstTuned), firstTuned, {
-        model: trained,
-        runStage: async (stage, stageIndex, trialName) => {
-          const result = await runStage({
-            ...common, epochsBefore: epochsBefore(firstTuned) - trialEpochs + trialEpochsDone, initialEpoch: 0,
-            onStart: report.trialStageStarted, onEpoch: report.epochEnded,
-            // An interrupted trial is not resumed: the next attempt runs the trials again from the frozen stages' checkpoint.
-            saveInterrupted: async () => undefined,
-          }, { ...stage, name: `${trialName}/${stage.name}` }, stageIndex).catch((err: unknown) => {
-            throw err instanceof InterruptedError ? new InterruptedError(interruption.reason) : err;
-          });
-          trialEpochsDone += stage.epochs;
-          return result;
-        },
-        evaluate: () => evaluateOnValidation(model, data.validation, reader, spec.batchSize),
-        onUpdate: report.trialsUpdated,
-      });
+    if (tuning && index === tuning.firstTuned && !trials) {
+      const outcome = await tuning.run({ ...common, epochsBefore: epochsBefore(index) - trialEpochs, report });
       trials = { results: outcome.results, selected: outcome.selected };
-      plan = withWinner(trials);
+      plan = tuning.withWinner(trials);
       await checkpoints.saveTrials(stages, trials);
       for (const result of outcome.finished ?? []) {
         stages.push(result);
@@ -163,10 +142,57 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   return { outputPath: output.path, stages, skippedFiles };
 }
 
-/** Epochs the trials may take at most: every candidate's unfrozen stages, shortened to trials. */
-function trialEpochsPlanned(trials: NonNullable<FineTuneJobSpec['trials']>, tuning: PlannedStage[]): number {
-  return trials.candidates.reduce((sum, candidate) =>
-    sum + candidateStages(tuning, candidate).reduce((stageSum, stage) => stageSum + trialStage(stage, trials).epochs, 0), 0);
+/**
+ * spec.trials within the stage plan: decided when the frozen stages are done
+ * (the first unfrozen stage is next); from then on the winner's stages
+ * replace the spec's unfrozen ones.
+ */
+class TrialsPlan {
+  readonly firstTuned: number;
+  /** Epochs the trials may take at most: every candidate's unfrozen stages, shortened to trials. */
+  readonly epochs: number;
+  private readonly trials: Trials;
+  private readonly specPlan: PlannedStage[];
+
+  constructor(trials: Trials, specPlan: PlannedStage[]) {
+    this.trials = trials;
+    this.specPlan = specPlan;
+    this.firstTuned = specPlan.findIndex((stage) => stage.unfreeze.policy !== 'None');
+    this.epochs = trials.candidates.reduce((sum, candidate) =>
+      sum + candidateStages(this.tuning, candidate).reduce((stageSum, stage) => stageSum + trialStage(stage, trials).epochs, 0), 0);
+  }
+
+  private get tuning(): PlannedStage[] {
+    return this.specPlan.slice(this.firstTuned);
+  }
+
+  withWinner(decided: SavedTrials | undefined): PlannedStage[] {
+    if (!decided) return this.specPlan;
+    const winner = this.trials.candidates.find((candidate) => candidate.name === decided.selected)!;
+    return [...this.specPlan.slice(0, this.firstTuned), ...candidateStages(this.tuning, winner)];
+  }
+
+  /** Runs the trials, each stage reported under the trial's name; `epochsBefore`: the frozen stages' epochs. */
+  run(ctx: Omit<StageContext, 'initialEpoch' | 'saveInterrupted' | 'onStart' | 'onEpoch'> & { report: Required<TrainingReporter> }): Promise<TrialsOutcome> {
+    const { report, interruption } = ctx;
+    let epochsDone = 0;
+    return runTrials(this.trials, this.tuning, this.firstTuned, {
+      model: ctx.model.full,
+      runStage: async (stage, index, trialName) => {
+        const result = await runStage({
+          ...ctx, epochsBefore: ctx.epochsBefore + epochsDone, initialEpoch: 0, onStart: report.trialStageStarted, onEpoch: report.epochEnded,
+          // An interrupted trial is not resumed: the next attempt runs the trials again from the frozen stages' checkpoint.
+          saveInterrupted: async () => undefined,
+        }, { ...stage, name: `${trialName}/${stage.name}` }, index).catch((err: unknown) => {
+          throw err instanceof InterruptedError ? new InterruptedError(interruption.reason) : err;
+        });
+        epochsDone += stage.epochs;
+        return result;
+      },
+      evaluate: () => evaluateOnValidation(ctx.model, ctx.data.validation, ctx.reader, ctx.spec.batchSize),
+      onUpdate: report.trialsUpdated,
+    });
+  }
 }
 
 /**
