@@ -56,6 +56,8 @@ const RUNS: Record<string, Run> = {
   'all 1e-4 BN train': { stages: [{ name: 'head' }, allLayers(1e-4, { batchNormalization: 'Train' })] },
   'all 1e-4 warm-up cosine': { stages: [{ name: 'head' }, allLayers(1e-4, { optimizer: { learningRate: 1e-4, warmupEpochs: 1, decay: { type: 'Cosine' } } })] },
   'all 1e-4 + flip': { augmentation: { horizontalFlip: true } },
+  'all 1e-4 x30': { stages: [{ name: 'head' }, allLayers(1e-4, { epochs: 30 })] },
+  'all 1e-4 BN train x30': { stages: [{ name: 'head' }, allLayers(1e-4, { epochs: 30, batchNormalization: 'Train' })] },
   'trials + BN train': {
     trials: { candidates: [{ name: 'head-only', headOnly: true }, { name: 'frozen-bn', learningRate: 1e-4 }, { name: 'train-bn', learningRate: 1e-4, batchNormalization: 'Train' }] },
   },
