@@ -158,11 +158,17 @@ async function trainer(run: Exclude<Run, 'scratch'>, data: string, test: string,
   if (!spec.valid) throw new Error(spec.errors.join('; '));
   let accuracy = Number.NaN;
   let selected = '';
+  const stages: string[] = [];
   await runStagedTraining(spec.spec, {
-    reporters: [{ evaluated: (e) => { accuracy = e.accuracy; }, trialsUpdated: (trials) => { selected = trials.find((t) => t.selected)?.name ?? ''; } }],
+    reporters: [{
+      evaluated: (e) => { accuracy = e.accuracy; },
+      trialsUpdated: (trials) => { selected = trials.find((t) => t.selected)?.name ?? ''; },
+      stageStarted: (s) => stages.push(`${s.name} ?/${s.epochs}`),
+      stageEnded: (r) => { stages[stages.length - 1] = stages.at(-1)!.replace('?', `${r.epochsRun}${r.endReason === 'EarlyStopped' ? ' early-stopped' : ''}`); },
+    }],
     cacheDir: work, backend: { name: 'wasm', source: '', gpu: false },
   });
-  return { accuracy, note: selected ? `selected ${selected}` : '' };
+  return { accuracy, note: [...(selected ? [`selected ${selected}`] : []), ...stages].join('; ') };
 }
 
 const results = new Map<string, { accuracy: number[]; seconds: number[] }>();

@@ -13,9 +13,9 @@ const summary = (stepsPerEpoch: number, stages?: unknown[]) =>
   planStages(stagesOf(stages), stepsPerEpoch).map((s) => [s.name, s.epochs, s.earlyStopping.patience]);
 
 describe('stage plan: defaults budgeted in optimizer steps', () => {
-  it('gives a small dataset enough steps: 1,000 for the head, 500 unfrozen, patience ~100 steps', () => {
+  it('gives a small dataset enough steps: 1,000 for the head, 2,000 unfrozen, patience ~100 steps', () => {
     // 400 training examples in batches of 32: 13 steps per epoch.
-    assert.deepEqual(summary(13), [['head', 77, 8], ['fine-tune', 39, 8]]);
+    assert.deepEqual(summary(13), [['head', 77, 8], ['fine-tune', 154, 8]]);
   });
 
   it('gives a large dataset 10 epochs and a patience of 3, and a tiny one at most 300 epochs and a patience of 20', () => {

@@ -3,15 +3,15 @@ import { PromotionMetric } from './promotion.ts';
 import { Unfreeze } from './stage.ts';
 
 /**
- * The default candidates, the answers docs/recipe.md §3 weighs for a base of unknown size: head only;
- * 1e-4, with BatchNormalization frozen or training (`npm run bench:quality`: either can be the better
- * by several points, depending on how far the base's statistics are from the data); 1e-5 for large bases.
+ * The default candidates: head only, and 1e-4 with BatchNormalization frozen or training
+ * (`npm run bench:quality`: either can be the better by several points, depending on how far the base's
+ * statistics are from the data). Two fine-tuning trials, each early-stopped, keep trials within about
+ * three times the defaults' time; add 1e-5 for a large base (docs/recipe.md §3).
  */
 export const DEFAULT_TRIAL_CANDIDATES = [
   { name: 'head-only', headOnly: true },
   { name: 'rate-1e-4', learningRate: 1e-4 },
   { name: 'rate-1e-4-train-bn', learningRate: 1e-4, batchNormalization: 'Train' as const },
-  { name: 'rate-1e-5', learningRate: 1e-5 },
 ];
 
 /** A trial's share of its fine-tuning stage's epochs when trials.epochs is unset, and its floor. */
@@ -38,7 +38,7 @@ export type TrialCandidate = z.output<typeof TrialCandidate>;
 
 export const Trials = z.strictObject({
   candidates: z.array(TrialCandidate).min(2).max(10).prefault(DEFAULT_TRIAL_CANDIDATES).meta({
-    description: 'The variants to try, in order of preference (a tie goes to the earlier). Default: head-only; every unfrozen stage at 1e-4; at 1e-4 with BatchNormalization training; at 1e-5.',
+    description: 'The variants to try, in order of preference (a tie goes to the earlier). Default: head-only; every unfrozen stage at 1e-4; at 1e-4 with BatchNormalization training.',
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['name'],
   }),
