@@ -137,14 +137,22 @@ describe('kubectl ftj (the kubectl plugin)', () => {
   it('logs: kubectl logs and kubectl ftj logs -f read trainer logs through the API server on the local node agent, -f across attempts', async (t) => {
     const cluster = await localCluster(t);
     const { namespace, api, agent } = cluster;
-    await api.create('flowers', cluster.spec('flowers', [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 4, unfreeze: { policy: 'All' } }]));
+    // A fine-tune stage of some seconds: the plugin, slow to start on a busy machine, must catch the first attempt in it.
+    await api.create('flowers', cluster.spec('flowers', [
+      { name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 12, unfreeze: { policy: 'All' }, earlyStopping: { enabled: false } },
+    ]));
     await eventually(async () => (await api.get('flowers'))?.status?.phase === 'Running', 'the trainer running', 60_000);
     const env = { ...process.env, KUBECONFIG: process.env['FTJ_TEST_KUBECONFIG'] };
     // -f follows the job: its first attempt's log, killed mid-run, then its second attempt's, to the end.
-    const followed = run(join(ROOT, 'bin', 'kubectl-ftj'), ['logs', 'flowers', '-f', '-n', namespace], { env });
-    await eventually(() => agent.logs(namespace, 'flowers-trainer-1').includes('stage 2/2'), 'the second stage under way', 120_000);
+    const following = spawn(join(ROOT, 'bin', 'kubectl-ftj'), ['logs', 'flowers', '-f', '-n', namespace], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => following.kill());
+    let stdout = '';
+    following.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    const exited = new Promise((resolve) => following.on('exit', resolve));
+    // Killed once the plugin follows the first attempt (on a busy machine the plugin can take seconds to start).
+    await eventually(() => stdout.includes('stage 2/2') && agent.logs(namespace, 'flowers-trainer-1').includes('stage 2/2'), 'the plugin following the second stage', 120_000);
     process.kill(agent.pidOf(namespace, 'flowers-trainer-1')!, 'SIGKILL');
-    const { stdout } = await followed;
+    await exited;
     const [first, second] = stdout.split(/^--- attempt 2: flowers-trainer-2 ---$/m);
     assert.ok(second, `the second attempt follows the first:\n${stdout}`);
     assert.match(first!, /stage 1\/2 "head"/);
