@@ -5,8 +5,8 @@ import { Unfreeze } from './stage.ts';
 /**
  * The default candidates: head only, and 1e-4 with BatchNormalization frozen or training
  * (`npm run bench:quality`: either can be the better by several points, depending on how far the base's
- * statistics are from the data). Two fine-tuning trials, each early-stopped, keep trials within about
- * three times the defaults' time; add 1e-5 for a large base (docs/recipe.md §3).
+ * statistics are from the data). Each fine-tuning candidate adds up to a third of the unfrozen stages'
+ * time; add 1e-5 for a large base (docs/recipe.md §3).
  */
 export const DEFAULT_TRIAL_CANDIDATES = [
   { name: 'head-only', headOnly: true },
