@@ -61,7 +61,12 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   if (base.format === 'Layers') keepFrozenBatchNormInInference(base.layers);
   if (base.format === 'Graph') {
     const variants = [spec.stages, ...(spec.trials?.candidates ?? []).map((candidate) => candidateStages(spec.stages, candidate))];
+    // One forward and backward pass per distinct unfreeze setting (most candidates change only the rate).
+    const checked = new Set<string>();
     for (const [index, stage] of variants.flatMap((stages) => [...stages.entries()])) {
+      const unfreeze = JSON.stringify(stage.unfreeze);
+      if (checked.has(unfreeze)) continue;
+      checked.add(unfreeze);
       applyUnfreezePolicy(base.layers, stage, index);
       checkGraphGradients(base.graph, spec.model.input, { name: stage.name, index });
     }

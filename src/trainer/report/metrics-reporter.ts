@@ -22,9 +22,11 @@ export function metricsReporter(registry = new Registry()): TrainingReporter & {
   const trialAccuracy = gauge('finetune_trainer_trial_validation_accuracy', 'Validation accuracy after each recipe trial (spec.trials).', ['trial']);
   const trialSelected = gauge('finetune_trainer_trial_selected', 'The recipe trial trained to the end (1), others 0.', ['trial']);
   const skipped = new Counter({ name: 'finetune_trainer_skipped_files_total', help: 'Dataset files skipped as unreadable.', registers: [registry] });
+  // A trial's stage is the stage running now, as much as one of the spec's.
+  const running = (s: { name: string }) => { stageInfo.reset(); stageInfo.set({ stage: s.name }, 1); };
   return {
     registry,
-    stageStarted: (s) => { stageInfo.reset(); stageInfo.set({ stage: s.name }, 1); },
+    stageStarted: running,
     epochEnded: (e) => {
       const labels = { stage: e.stage };
       epoch.set(labels, e.epoch);
@@ -34,7 +36,7 @@ export function metricsReporter(registry = new Registry()): TrainingReporter & {
       set(loss, e.metrics.loss); set(valLoss, e.metrics.val_loss); set(accuracy, e.metrics.acc); set(valAccuracy, e.metrics.val_acc);
     },
     stageEnded: (r) => { if (r.bestValue !== undefined) best.set({ stage: r.name, monitor: r.monitor }, r.bestValue); },
-    trialStageStarted: (s) => { stageInfo.reset(); stageInfo.set({ stage: s.name }, 1); },
+    trialStageStarted: running,
     trialsUpdated: (trials) => {
       for (const trial of trials) {
         if (trial.valLoss !== undefined) trialLoss.set({ trial: trial.name }, trial.valLoss);
