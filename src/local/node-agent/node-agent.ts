@@ -54,6 +54,7 @@ export class NodeAgent {
   private server: Server | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private syncing?: Promise<void>;
   private readonly log: (line: string) => void;
 
   constructor(options: NodeAgentOptions) {
@@ -68,7 +69,8 @@ export class NodeAgent {
     const kubeletPort = (this.server.address() as AddressInfo).port;
     this.unregister = await registerNode(this.options.kubeConfig, this.options.nodeName, this.options.capacity, kubeletPort);
     const tick = async () => {
-      await this.sync().catch((err: unknown) => this.log(`sync failed: ${String(err).split('\n')[0]}`));
+      this.syncing = this.sync().catch((err: unknown) => this.log(`sync failed: ${String(err).split('\n')[0]}`));
+      await this.syncing;
       // A sync in flight when stop() ran must not start the loop again.
       if (this.stopped) return;
       this.timer = setTimeout(() => void tick(), this.options.pollMs ?? 500);
@@ -81,6 +83,8 @@ export class NodeAgent {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    // A sync in flight may be about to start a container: let it see `stopped` first, so none outlives the agent.
+    await this.syncing;
     await Promise.all([...this.running.values()].map((r) => terminate(r, 5)));
     this.server?.closeAllConnections();
     this.server?.close();
@@ -165,7 +169,7 @@ export class NodeAgent {
     const { namespace, name } = pod.metadata as { namespace: string; name: string };
     const container = pod.spec!.containers.find((c) => c.name === TRAINER_CONTAINER) ?? pod.spec!.containers[0]!;
     const kubeconfig = this.options.serviceAccountTokens ? await this.serviceAccountKubeconfig(pod) : this.options.kubeconfigPath;
-    if (!kubeconfig) return;
+    if (!kubeconfig || this.stopped) return;
     const env: Record<string, string> = {
       PATH: process.env['PATH'] ?? '',
       HOME: process.env['HOME'] ?? '/tmp',
