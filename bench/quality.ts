@@ -8,14 +8,14 @@
 // test image of the target classes (5,000), a test set it never trains or
 // early-stops on. Bases (--base):
 // - small: a small CNN with BatchNormalization pretrained on the five other
-//   classes (cached); `scratch` is the same network in bare tfjs on all the
-//   labels for 30 epochs;
+//   classes (--base-images per class, 1,000 by default; cached); `scratch`
+//   is the same network in bare tfjs on all the labels for 30 epochs;
 // - mobilenet: the real ImageNet MobileNetV2 (layers model) shipped in the
 //   nsfwjs package, on an ImageFolder of the target classes' PNGs resized to
 //   224x224x3 (batch 8: WASM's memory), 100 test images per class;
 // - mobilenet-graph: its graph-model sibling (TF Hub feature vector).
-// Options: --base small --splits A,B --labels 25,100 --rounds 1 --runs name,name
-// (see RUNS and MOBILENET_RUNS).
+// Options: --base small --splits A,B --labels 25,100 --rounds 1 --first-round 1
+// --base-images 1000 --runs name,name (see RUNS and MOBILENET_RUNS).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -35,6 +35,8 @@ const { values } = parseArgs({ options: {
   splits: { type: 'string', default: 'A,B' },
   labels: { type: 'string' },
   rounds: { type: 'string', default: '1' },
+  'first-round': { type: 'string', default: '1' },
+  'base-images': { type: 'string', default: '1000' },
   runs: { type: 'string' },
 } });
 
@@ -55,7 +57,11 @@ const RUNS: Record<string, Run> = {
   'all 1e-5': { stages: [{ name: 'head' }, allLayers(1e-5)] },
   'all 1e-4 BN train': { stages: [{ name: 'head' }, allLayers(1e-4, { batchNormalization: 'Train' })] },
   'all 1e-4 warm-up cosine': { stages: [{ name: 'head' }, allLayers(1e-4, { optimizer: { learningRate: 1e-4, warmupEpochs: 1, decay: { type: 'Cosine' } } })] },
-  'all 1e-4 + flip': { augmentation: { horizontalFlip: true } },
+  'defaults + flip': { augmentation: { horizontalFlip: true } },
+  'defaults + zoom': { augmentation: { zoom: 0.1 } },
+  'defaults + flip zoom': { augmentation: { horizontalFlip: true, zoom: 0.1 } },
+  'fine-tune x300': { stages: [{ name: 'head' }, allLayers(1e-4, { epochs: 300 })] },
+  'head x150': { stages: [{ name: 'head', epochs: 150 }, allLayers(1e-4)] },
   'all 1e-4 x30': { stages: [{ name: 'head' }, allLayers(1e-4, { epochs: 30 })] },
   'all 1e-4 BN train x30': { stages: [{ name: 'head' }, allLayers(1e-4, { epochs: 30, batchNormalization: 'Train' })] },
   'trials + BN train': {
@@ -88,11 +94,13 @@ await selectBackend({ requireGpu: false, only: 'wasm' });
 /** The small pretrained base of a split, trained once and cached (keyed by the recipe's source file). */
 async function smallBaseFor(split: keyof typeof SPLITS): Promise<string> {
   const recipe = readFileSync(join(import.meta.dirname, '..', 'src', 'local', 'quickstart', 'fashion-base-model.ts'));
-  const dir = join(cacheDir, `base-${split}-${createHash('sha256').update(recipe).digest('hex').slice(0, 12)}`);
+  const perClass = Number(values['base-images']);
+  const size = perClass === 1000 ? '' : `-${perClass}`;
+  const dir = join(cacheDir, `base-${split}${size}-${createHash('sha256').update(recipe).digest('hex').slice(0, 12)}`);
   if (!existsSync(join(dir, 'model.json'))) {
     mkdirSync(cacheDir, { recursive: true });
     const building = mkdtempSync(`${dir}.building-`);
-    await pretrainBase(join(building, 'model.json'), 1000, 5, [...SPLITS[split].source]);
+    await pretrainBase(join(building, 'model.json'), perClass, 5, [...SPLITS[split].source]);
     renameSync(building, dir);
   }
   return join(dir, 'model.json');
@@ -179,7 +187,8 @@ for (const split of values.splits!.split(',') as (keyof typeof SPLITS)[]) {
   if (base === 'small') smallModel = await smallBaseFor(split);
   const testSubset = await fashionSubset([...SPLITS[split].target], mobile ? 100 : 1000, 0, 't10k');
   for (const perClass of labelCounts) {
-    for (let round = 0; round < Number(values.rounds); round++) {
+    const first = Number(values['first-round']) - 1;
+    for (let round = first; round < first + Number(values.rounds); round++) {
       const seed = 42 + round;
       const train = await fashionSubset([...SPLITS[split].target], perClass, round * perClass);
       const work = mkdtempSync(join(tmpdir(), 'ftj-bench-quality-'));
