@@ -63,6 +63,8 @@ const RUNS: Record<string, Run> = {
   'fine-tune x300': { stages: [{ name: 'head' }, allLayers(1e-4, { epochs: 300 })] },
   'head x150': { stages: [{ name: 'head', epochs: 150 }, allLayers(1e-4)] },
   'all 1e-4 x30': { stages: [{ name: 'head' }, allLayers(1e-4, { epochs: 30 })] },
+  'all 1e-4 patience 30': { stages: [{ name: 'head' }, allLayers(1e-4, { earlyStopping: { patience: 30 } })] },
+  'all 1e-4 BN train patience 30': { stages: [{ name: 'head' }, allLayers(1e-4, { batchNormalization: 'Train', earlyStopping: { patience: 30 } })] },
   'all 1e-4 BN train x30': { stages: [{ name: 'head' }, allLayers(1e-4, { epochs: 30, batchNormalization: 'Train' })] },
   'trials + BN train': {
     trials: { candidates: [{ name: 'head-only', headOnly: true }, { name: 'frozen-bn', learningRate: 1e-4 }, { name: 'train-bn', learningRate: 1e-4, batchNormalization: 'Train' }] },

@@ -7,15 +7,16 @@ const clamp = (value: number, { min, max }: { min: number; max: number }) => Mat
 
 /**
  * Resolves the step-based defaults (docs/recipe.md §2-3): unset epochs give
- * the stage its step budget, unset patience about PATIENCE_STEPS steps, both
- * in whole epochs of `stepsPerEpoch` steps. A warm-up always leaves at least
+ * the stage its step budget, unset patience about PATIENCE_STEPS steps (both
+ * longer once layers are unfrozen), in whole epochs of `stepsPerEpoch` steps. A warm-up always leaves at least
  * one epoch after it.
  */
 export function planStages(stages: Stage[], stepsPerEpoch: number): PlannedStage[] {
   return stages.map((stage) => {
-    const budget = stage.unfreeze.policy === 'None' ? STEP_BUDGET.frozen : STEP_BUDGET.unfrozen;
-    const epochs = stage.epochs ?? Math.max(clamp(Math.ceil(budget / stepsPerEpoch), AUTO_EPOCHS), stage.optimizer.warmupEpochs + 1);
-    const patience = stage.earlyStopping.patience ?? clamp(Math.ceil(PATIENCE_STEPS / stepsPerEpoch), AUTO_PATIENCE);
+    const kind = stage.unfreeze.policy === 'None' ? 'frozen' : 'unfrozen';
+    const epochs = stage.epochs ?? Math.max(clamp(Math.ceil(STEP_BUDGET[kind] / stepsPerEpoch), AUTO_EPOCHS), stage.optimizer.warmupEpochs + 1);
+    const patienceLimits = { min: AUTO_PATIENCE.min, max: AUTO_PATIENCE.max[kind] };
+    const patience = stage.earlyStopping.patience ?? clamp(Math.ceil(PATIENCE_STEPS[kind] / stepsPerEpoch), patienceLimits);
     return { ...stage, epochs, earlyStopping: { ...stage.earlyStopping, patience } };
   });
 }
