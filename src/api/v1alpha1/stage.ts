@@ -22,7 +22,7 @@ export const AUTO_EPOCHS = { min: 10, max: 300 } as const;
  * early, 400 gained 1.5-7.8 points where it mattered (`npm run bench:quality`).
  */
 export const PATIENCE_STEPS = { frozen: 100, unfrozen: 400 } as const;
-export const AUTO_PATIENCE = { min: 3, max: { frozen: 20, unfrozen: 30 } } as const;
+export const AUTO_PATIENCE = { frozen: { min: 3, max: 20 }, unfrozen: { min: 3, max: 30 } } as const;
 
 /** Highest fine-tune rate accepted without optimizer.allowHighLearningRate (docs/recipe.md §3). */
 export const MAX_FINE_TUNE_LEARNING_RATE = 1e-4;
@@ -57,7 +57,7 @@ export const EarlyStopping = z.strictObject({
   enabled: z.boolean().default(true).meta({ description: 'Stop the stage when the monitored metric stops improving.' }),
   monitor: z.enum(['val_loss', 'val_acc', 'loss', 'acc']).default('val_loss').meta({ description: 'Metric to monitor.' }),
   patience: z.number().int().min(0).optional().meta({
-    description: `Stop after this many epochs in a row without improvement (as Keras: 3 means the 3rd such epoch is the last). Default: about ${PATIENCE_STEPS.frozen} optimizer steps with the base frozen (at most ${AUTO_PATIENCE.max.frozen} epochs), ${PATIENCE_STEPS.unfrozen} with layers unfrozen (at most ${AUTO_PATIENCE.max.unfrozen}), and at least ${AUTO_PATIENCE.min} epochs.`,
+    description: `Stop after this many epochs in a row without improvement (as Keras: 3 means the 3rd such epoch is the last). Default: about ${PATIENCE_STEPS.frozen} optimizer steps with the base frozen (at most ${AUTO_PATIENCE.frozen.max} epochs), ${PATIENCE_STEPS.unfrozen} with layers unfrozen (at most ${AUTO_PATIENCE.unfrozen.max}), and at least ${AUTO_PATIENCE.frozen.min} epochs.`,
   }),
   minDelta: z.number().min(0).default(0).meta({ description: 'Smallest change that counts as an improvement.' }),
   restoreBestWeights: z.boolean().default(true).meta({ description: 'When the stage ends, restore the weights of its best epoch.' }),

@@ -8,15 +8,14 @@ const clamp = (value: number, { min, max }: { min: number; max: number }) => Mat
 /**
  * Resolves the step-based defaults (docs/recipe.md §2-3): unset epochs give
  * the stage its step budget, unset patience about PATIENCE_STEPS steps (both
- * longer once layers are unfrozen), in whole epochs of `stepsPerEpoch` steps. A warm-up always leaves at least
- * one epoch after it.
+ * longer once layers are unfrozen), in whole epochs of `stepsPerEpoch` steps.
+ * A warm-up always leaves at least one epoch after it.
  */
 export function planStages(stages: Stage[], stepsPerEpoch: number): PlannedStage[] {
   return stages.map((stage) => {
     const kind = stage.unfreeze.policy === 'None' ? 'frozen' : 'unfrozen';
     const epochs = stage.epochs ?? Math.max(clamp(Math.ceil(STEP_BUDGET[kind] / stepsPerEpoch), AUTO_EPOCHS), stage.optimizer.warmupEpochs + 1);
-    const patienceLimits = { min: AUTO_PATIENCE.min, max: AUTO_PATIENCE.max[kind] };
-    const patience = stage.earlyStopping.patience ?? clamp(Math.ceil(PATIENCE_STEPS[kind] / stepsPerEpoch), patienceLimits);
+    const patience = stage.earlyStopping.patience ?? clamp(Math.ceil(PATIENCE_STEPS[kind] / stepsPerEpoch), AUTO_PATIENCE[kind]);
     return { ...stage, epochs, earlyStopping: { ...stage.earlyStopping, patience } };
   });
 }
