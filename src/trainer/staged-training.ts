@@ -1,12 +1,15 @@
 import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
 import { type FineTuneJobSpec, resolveLocation, type Trials } from '../api/v1alpha1/index.ts';
 import { CheckpointStore, type SavedTrials, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
 import { ExampleReader } from './data/batches.ts';
+import type { Example } from './data/example.ts';
 import { datasetFingerprint } from './data/fingerprint.ts';
 import { loadDataset } from './data/load-dataset.ts';
 import { preprocessingOf } from './data/preprocessing.ts';
 import { PermanentError } from './errors.ts';
 import { InterruptedError, Interruption } from './interruption.ts';
+import { adaptBatchNormStatistics } from './model/adapt-batch-norm.ts';
 import { buildFineTuneModel } from './model/fine-tune-model.ts';
 import { exportModel } from './model/export-model.ts';
 import { checkGraphGradients } from './model/graph-gradient-check.ts';
@@ -86,6 +89,9 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   if (stages.length || saved.inProgress) {
     await checkpoints.restore(trained, saved);
     report.resumed([...stages], saved.inProgress);
+  } else if (spec.model.batchNormStatistics === 'Adapt') {
+    const adapted = await adaptBatchNormStatistics(base, readInputs(data.train, reader, spec.batchSize));
+    if (adapted.layers) report.batchNormAdapted(adapted);
   }
 
   const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize));
@@ -224,4 +230,14 @@ async function interruptedState(checkpoints: CheckpointStore, inProgress: StageI
     ...(inProgress.earlyStopping ? { earlyStopping: inProgress.earlyStopping } : {}),
     ...(inProgress.earlyStopping?.bestWeights ? { bestWeights: await checkpoints.bestWeights() } : {}),
   };
+}
+
+/** The preprocessed inputs of the readable examples, a batch at a time. */
+async function* readInputs(examples: Example[], reader: ExampleReader, batchSize: number): AsyncGenerator<tf.Tensor> {
+  for (let start = 0; start < examples.length; start += batchSize) {
+    const batch = await reader.read(examples.slice(start, start + batchSize));
+    if (!batch) continue;
+    batch.ys.dispose();
+    yield batch.xs;
+  }
 }

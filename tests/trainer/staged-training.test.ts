@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import type { FineTuneJobSpec } from '../../src/api/v1alpha1/index.ts';
 import { ExampleReader } from '../../src/trainer/data/batches.ts';
 import { loadDataset } from '../../src/trainer/data/load-dataset.ts';
 import { preprocessingOf } from '../../src/trainer/data/preprocessing.ts';
@@ -24,9 +25,16 @@ async function layerWeights(modelJson: string): Promise<Map<string, Float32Array
 const same = (a: Float32Array[] | undefined, b: Float32Array[] | undefined) =>
   a !== undefined && b !== undefined && a.length === b.length && a.every((w, i) => w.length === b[i]!.length && w.every((v, j) => v === b[i]![j]));
 
+/** The spec with the base's BatchNormalization statistics kept as pretrained (the default adapts them). */
+const pretrainedStatistics = (spec: FineTuneJobSpec): FineTuneJobSpec => ({ ...spec, model: { ...spec.model, batchNormStatistics: 'Pretrained' } });
+
 function recorder() {
-  const events = { starts: [] as StageStart[], epochs: [] as EpochEnd[], ends: [] as StageResult[], resumed: [] as StageResult[][], skipped: [] as string[] };
+  const events = {
+    starts: [] as StageStart[], epochs: [] as EpochEnd[], ends: [] as StageResult[], resumed: [] as StageResult[][], skipped: [] as string[],
+    adapted: [] as { layers: number; examples: number }[],
+  };
   const reporter: TrainingReporter = {
+    batchNormAdapted: (a) => events.adapted.push(a),
     stageStarted: (s) => events.starts.push(s),
     epochEnded: (e) => events.epochs.push(e),
     stageEnded: (r) => events.ends.push(r),
@@ -39,9 +47,9 @@ function recorder() {
 describe('staged training (docs/recipe.md §2-4)', () => {
   before(async () => { await useWasm(); await pretrainedBase(); });
 
-  it('leaves every base layer bit-identical (BN statistics included) after the head stage', async (t) => {
+  it('leaves every base layer bit-identical (BN statistics included) after the head stage, with batchNormStatistics Pretrained', async (t) => {
     const ws = await workspace(t);
-    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 2 }] });
+    const spec = pretrainedStatistics(specFor(ws, { stages: [{ name: 'head', epochs: 2 }] }));
     const { events, reporter } = recorder();
     const outcome = await runStagedTraining(spec, { reporters: [reporter], cacheDir: ws.dir, backend: BACKEND });
     const [before, after] = await Promise.all([layerWeights(ws.base), layerWeights(join(outcome.outputPath, 'model.json'))]);
@@ -49,17 +57,39 @@ describe('staged training (docs/recipe.md §2-4)', () => {
     assert.equal(events.starts[0]!.cachedFeatures, true, 'a frozen base without augmentation trains the head on cached features');
     assert.equal(events.starts[0]!.trainableBaseLayers, 0);
     assert.equal(events.epochs.length, 2);
+    assert.deepEqual(events.adapted, []);
+  });
+
+  it('re-estimates only the BN moving statistics on the training examples by default (AdaBN), once, not again on resume', async (t) => {
+    const ws = await workspace(t);
+    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 1 }, { name: 'more', epochs: 1 }] });
+    const crash: TrainingReporter = { stageStarted: (s) => { if (s.name === 'more') throw new Error('pod killed'); } };
+    const first = recorder();
+    await assert.rejects(runStagedTraining(spec, { reporters: [first.reporter, crash], cacheDir: ws.dir, backend: BACKEND }), /pod killed/);
+    const data = await loadDataset(spec);
+    assert.deepEqual(first.events.adapted, [{ layers: 2, examples: data.train.length }]);
+
+    const { events, reporter } = recorder();
+    const outcome = await runStagedTraining(spec, { reporters: [reporter], cacheDir: ws.dir, backend: BACKEND });
+    assert.deepEqual(events.adapted, [], 'a resumed job keeps the statistics of its checkpoint');
+    const [before, after] = await Promise.all([layerWeights(ws.base), layerWeights(join(outcome.outputPath, 'model.json'))]);
+    for (const name of ['conv1', 'conv2', 'conv3']) assert.ok(same(before.get(name), after.get(name)), `${name} changed`);
+    for (const name of ['bn1', 'bn2']) {
+      const [gammaBeta, statistics] = [(w: Map<string, Float32Array[]>) => w.get(name)!.slice(0, 2), (w: Map<string, Float32Array[]>) => w.get(name)!.slice(2)];
+      assert.ok(same(gammaBeta(before), gammaBeta(after)), `${name}: gamma and beta must not change`);
+      assert.ok(!same(statistics(before), statistics(after)), `${name}: moving mean and variance must be re-estimated`);
+    }
   });
 
   for (const policy of ['Frozen', 'Train'] as const) {
     it(`changes only the unfrozen top layers in a fine-tune stage; BN statistics ${policy === 'Frozen' ? 'stay frozen' : 'train'} with batchNormalization: ${policy}`, async (t) => {
       const ws = await workspace(t);
-      const spec = specFor(ws, {
+      const spec = pretrainedStatistics(specFor(ws, {
         stages: [
           { name: 'head', epochs: 1 },
           { name: 'top', epochs: 1, unfreeze: { policy: 'TopLayers', layers: 6 }, optimizer: { learningRate: 1e-4 }, batchNormalization: policy },
         ],
-      });
+      }));
       const { events, reporter } = recorder();
       const outcome = await runStagedTraining(spec, { reporters: [reporter], cacheDir: ws.dir, backend: BACKEND });
       const [before, after] = await Promise.all([layerWeights(ws.base), layerWeights(join(outcome.outputPath, 'model.json'))]);

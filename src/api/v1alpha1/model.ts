@@ -30,6 +30,9 @@ export const Model = z.strictObject({
   }),
   cutLayer: z.string().min(1).optional().meta({ description: 'For outputKind Classifier: the layer (or graph node) whose output feeds the new head.' }),
   input: InputSignature,
+  batchNormStatistics: z.enum(['Adapt', 'Pretrained']).default('Adapt').meta({
+    description: 'Adapt: before the first stage, the moving mean and variance of the base\'s BatchNormalization layers are re-estimated on the training examples (one forward pass, AdaBN), so frozen BN layers normalise the new data with its own statistics; a resumed job keeps those of its checkpoint. Pretrained: keep the statistics the base was trained with. Layers models only: a Graph model\'s batch norms keep theirs.',
+  }),
   license: z.string().min(1).optional().meta({ description: 'License of the base model (SPDX id or text); copied into the exported model\'s metadata.' }),
   provenance: z.strictObject({
     source: z.string().optional().meta({ description: 'Where the model comes from (hub page, paper, registry).' }),

@@ -44,6 +44,8 @@ export interface StageResult {
  */
 export interface TrainingReporter {
   started?(info: { backend: string; source: string; gpu: boolean; train: number; validation: number; classes: string[] }): void;
+  /** spec.model.batchNormStatistics Adapt: the BN layers whose statistics were re-estimated, on how many examples. */
+  batchNormAdapted?(info: { layers: number; examples: number }): void;
   resumed?(completed: StageResult[], inProgress?: StageInProgress): void;
   /** The digest of the data it trains on (a schedule's skipIfUnchanged compares it with the next run's). */
   datasetFingerprinted?(fingerprint: string): void;
@@ -75,7 +77,7 @@ export function combineReporters(...reporters: TrainingReporter[]): Required<Tra
     for (const reporter of reporters) (reporter[key] as ((...a: unknown[]) => void) | undefined)?.(...args);
   };
   return {
-    started: fan('started'), resumed: fan('resumed'), checkpointDiscarded: fan('checkpointDiscarded'), datasetFingerprinted: fan('datasetFingerprinted'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
+    started: fan('started'), batchNormAdapted: fan('batchNormAdapted'), resumed: fan('resumed'), checkpointDiscarded: fan('checkpointDiscarded'), datasetFingerprinted: fan('datasetFingerprinted'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
     stageEnded: fan('stageEnded'), trialStageStarted: fan('trialStageStarted'), trialsUpdated: fan('trialsUpdated'), fileSkipped: fan('fileSkipped'), exporting: fan('exporting'), evaluated: fan('evaluated'), promotionDecided: fan('promotionDecided'), exported: fan('exported'),
     failed: fan('failed'), interrupted: fan('interrupted'),
   };
