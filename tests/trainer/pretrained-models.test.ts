@@ -45,7 +45,7 @@ const weightsOf = (model: tf.LayersModel, name: string) => model.getLayer(name).
 describe('real pretrained models (shipped in the nsfwjs package)', () => {
   before(useWasm);
 
-  it('fine-tunes a pretrained MobileNetV2 layers model: head, then the top 12 layers; lower layers and every BN scale and offset stay, BN statistics are adapted to the data', async (t) => {
+  it('fine-tunes a pretrained MobileNetV2 layers model: head, then the top 12 layers; lower layers and all BN statistics stay', async (t) => {
     const dir = await workspace(t);
     const modelJson = materialiseNsfwjsModel('mobilenet_v2', join(dir, 'mobilenet_v2'));
     const outcome = await runStagedTraining(spec(dir, { uri: `file://${modelJson}`, outputKind: 'Classifier', cutLayer: 'flatten_1' }, [
@@ -58,9 +58,7 @@ describe('real pretrained models (shipped in the nsfwjs package)', () => {
     assert.notDeepEqual(weightsOf(tuned!, 'block_16_depthwise'), weightsOf(base!, 'block_16_depthwise'), 'the depthwise conv in the top 12 must train (WASM depthwise gradients)');
     assert.deepEqual(weightsOf(tuned!, 'Conv1'), weightsOf(base!, 'Conv1'), 'the first convolution is frozen');
     for (const layer of base!.layers.filter((l) => l.getClassName() === 'BatchNormalization')) {
-      const [before, after] = [weightsOf(base!, layer.name), weightsOf(tuned!, layer.name)];
-      assert.deepEqual(after.slice(0, 2), before.slice(0, 2), `${layer.name}: gamma and beta changed`);
-      assert.notDeepEqual(after.slice(2), before.slice(2), `${layer.name}: moving statistics not re-estimated (batchNormStatistics: Adapt)`);
+      assert.deepEqual(weightsOf(tuned!, layer.name), weightsOf(base!, layer.name), `${layer.name} changed`);
     }
   });
 

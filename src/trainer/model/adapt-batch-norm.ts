@@ -16,11 +16,12 @@ export async function adaptBatchNormStatistics(
 ): Promise<{ layers: number; examples: number }> {
   const none = { layers: 0, examples: 0 };
   if (base.format !== 'Layers') return none;
-  // A momentum of 1 means statistics that never move (and nothing to recover them from): those stay.
+  // A momentum of 1 means statistics that never move (and nothing to read a batch's from): those stay.
   const layers = base.layers.filter((layer) => layer.getClassName() === 'BatchNormalization' && momentumOf(layer) < 1);
   if (!layers.length) return none;
   const extractor = tf.model({ inputs: base.inputs, outputs: base.features });
   const statistics = layers.map(movingStatistics);
+  const pretrained = statistics.map((s) => ({ mean: s.mean.read().clone(), variance: s.variance.read().clone() }));
   let merged: { mean: tf.Tensor; sumOfSquares: tf.Tensor }[] = [];
   let count = 0;
   const wasTrainable = layers.map((layer) => layer.trainable);
@@ -30,17 +31,17 @@ export async function adaptBatchNormStatistics(
     for await (const xs of batches) {
       const size = xs.shape[0]!;
       const next = tf.tidy(() => {
-        const before = statistics.map((s) => ({ mean: s.mean.read().clone(), variance: s.variance.read().clone() }));
+        // Training mode normalises with the batch's own statistics and writes
+        // moving * momentum + batch * (1 - momentum): from 0, that is the batch's
+        // value scaled, exact to float precision (subtracting the pretrained
+        // value would lose it at Keras' momentum of 0.999).
+        for (const { mean, variance } of statistics) {
+          mean.write(tf.zerosLike(mean.read()));
+          variance.write(tf.zerosLike(variance.read()));
+        }
         extractor.apply(xs, { training: true });
         return statistics.map(({ mean, variance, momentum }, i) => {
-          // tfjs wrote before * momentum + batch * (1 - momentum): recover the batch's own value, then undo the write.
-          const ofBatch = (now: tf.Tensor, old: tf.Tensor) => now.sub(old.mul(momentum)).div(1 - momentum);
-          const batch = {
-            mean: ofBatch(mean.read(), before[i]!.mean),
-            variance: ofBatch(variance.read(), before[i]!.variance),
-          };
-          mean.write(before[i]!.mean);
-          variance.write(before[i]!.variance);
+          const batch = { mean: mean.read().div(1 - momentum), variance: variance.read().div(1 - momentum) };
           if (!count) return { mean: batch.mean, sumOfSquares: batch.variance.mul(size) };
           const { mean: soFar, sumOfSquares } = merged[i]!;
           const delta = batch.mean.sub(soFar);
@@ -55,15 +56,20 @@ export async function adaptBatchNormStatistics(
       merged = next;
       count += size;
     }
-    if (count) {
-      statistics.forEach(({ mean, variance }, i) => tf.tidy(() => {
-        mean.write(merged[i]!.mean);
-        variance.write(merged[i]!.sumOfSquares.div(count));
-      }));
-    }
+    statistics.forEach(({ mean, variance }, i) => tf.tidy(() => {
+      mean.write(count ? merged[i]!.mean : pretrained[i]!.mean);
+      variance.write(count ? merged[i]!.sumOfSquares.div(count) : pretrained[i]!.variance);
+    }));
+  } catch (err) {
+    // A batch that cannot be read leaves the base as it was.
+    statistics.forEach(({ mean, variance }, i) => {
+      mean.write(pretrained[i]!.mean);
+      variance.write(pretrained[i]!.variance);
+    });
+    throw err;
   } finally {
     layers.forEach((layer, i) => { layer.trainable = wasTrainable[i]!; });
-    tf.dispose(merged.flatMap((m) => [m.mean, m.sumOfSquares]));
+    tf.dispose([...merged.flatMap((m) => [m.mean, m.sumOfSquares]), ...pretrained.flatMap((p) => [p.mean, p.variance])]);
   }
   return count ? { layers: layers.length, examples: count } : none;
 }
