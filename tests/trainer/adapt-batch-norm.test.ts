@@ -54,6 +54,17 @@ describe('BatchNormalization statistics adapted to the new data (AdaBN)', () => 
     assert.equal(bn.trainable, false, 'the layer is frozen again');
   });
 
+  it('leaves the pretrained statistics when a batch cannot be read, and says why', async () => {
+    const { base, bn } = baseWithBatchNorm();
+    async function* failing() {
+      yield tf.tensor2d([[1, 2], [3, 4]]);
+      throw new Error('cannot read images/3.png');
+    }
+    await assert.rejects(adaptBatchNormStatistics(base, failing()), /images\/3\.png/);
+    assert.deepEqual(bn.getWeights().slice(2).map((w) => Array.from(w.dataSync())), [[1000, 1000], [10000, 10000]]);
+    assert.equal(bn.trainable, false);
+  });
+
   it('adapts nothing without data, and leaves the statistics as they were', async () => {
     const { base, bn } = baseWithBatchNorm();
     assert.deepEqual(await adaptBatchNormStatistics(base, batchesOf([], 4)), { layers: 0, examples: 0 });
