@@ -74,7 +74,7 @@ const StageInput = z.strictObject({
   optimizer: Optimizer,
   earlyStopping: EarlyStopping,
   batchNormalization: z.enum(['Frozen', 'Train']).default('Frozen').meta({
-    description: 'Frozen: BatchNormalization layers of the base stay in inference mode with frozen statistics even when unfrozen (Keras behaviour; safe with small batches). Train: unfrozen BN layers update their statistics.',
+    description: 'Frozen: BatchNormalization layers of the base stay in inference mode with frozen statistics even when unfrozen (Keras behaviour; safe with small batches); the base\'s statistics, or those re-estimated on the training data with spec.model.batchNormStatistics: Adapt. Train: unfrozen BN layers update their statistics and train their scale and offset.',
   }),
 }).meta({ description: 'One training stage.' });
 
