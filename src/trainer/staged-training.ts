@@ -90,8 +90,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     await checkpoints.restore(trained, saved);
     report.resumed([...stages], saved.inProgress);
   } else if (spec.model.batchNormStatistics === 'Adapt') {
-    const adapted = await adaptBatchNormStatistics(base, readInputs(data.train, reader, spec.batchSize));
-    if (adapted.layers) report.batchNormAdapted(adapted);
+    report.batchNormAdapted(await adaptBatchNormStatistics(base, readInputs(data.train, reader, spec.batchSize)));
   }
 
   const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize));

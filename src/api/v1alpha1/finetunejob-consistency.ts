@@ -34,6 +34,9 @@ function checkModel({ model, task }: Spec, issue: Issue): void {
   if (model.cutLayer !== undefined && model.outputKind !== 'Classifier') {
     issue(['model', 'cutLayer'], 'cutLayer applies only to outputKind Classifier: remove it or set outputKind: Classifier');
   }
+  if (model.batchNormStatistics === 'Adapt' && model.format === 'Graph') {
+    issue(['model', 'batchNormStatistics'], 'Adapt applies only to format Layers (a Graph model\'s batch norms always use the statistics they were converted with): remove it');
+  }
   if (input.valueRange.min >= input.valueRange.max) {
     issue(['model', 'input', 'valueRange'], `min (${input.valueRange.min}) must be below max (${input.valueRange.max})`);
   }

@@ -44,7 +44,7 @@ export interface StageResult {
  */
 export interface TrainingReporter {
   started?(info: { backend: string; source: string; gpu: boolean; train: number; validation: number; classes: string[] }): void;
-  /** spec.model.batchNormStatistics Adapt: the BN layers whose statistics were re-estimated, on how many examples. */
+  /** spec.model.batchNormStatistics Adapt: how many BN layers had their statistics re-estimated (0: none to adapt), on how many examples. */
   batchNormAdapted?(info: { layers: number; examples: number }): void;
   resumed?(completed: StageResult[], inProgress?: StageInProgress): void;
   /** The digest of the data it trains on (a schedule's skipIfUnchanged compares it with the next run's). */
