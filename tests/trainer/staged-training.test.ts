@@ -9,7 +9,9 @@ import { preprocessingOf } from '../../src/trainer/data/preprocessing.ts';
 import { PermanentError } from '../../src/trainer/errors.ts';
 import { fileSystemModel } from '../../src/trainer/model/file-io-handler.ts';
 import type { EpochEnd, StageResult, StageStart, TrainingReporter } from '../../src/trainer/report/reporter.ts';
+import { trainingSpecHash } from '../../src/trainer/checkpoints/checkpoint-store.ts';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
+import { minimalSpec, validSpec } from '../api/spec-fixtures.ts';
 import { pretrainedBase, specFor, useWasm, workspace } from './support/workspace.ts';
 
 const BACKEND = { name: 'wasm', source: 'test', gpu: false };
@@ -103,6 +105,13 @@ describe('staged training (docs/recipe.md §2-4)', () => {
       assert.equal(events.starts[1]!.trainableBaseLayers, policy === 'Frozen' ? 2 : 3);
     });
   }
+
+  it('keeps the checkpoint hash a spec had before model.batchNormStatistics existed, so an upgrade resumes; Adapt changes it', () => {
+    const spec = validSpec(minimalSpec());
+    // What the trainer of bd3a370, the commit before the field, wrote for this spec.
+    assert.equal(trainingSpecHash(spec), '120720348966ff031870123e3c64f737230355452c48d2c708edae9d9f48f2f1');
+    assert.notEqual(trainingSpecHash(adaptedStatistics(spec)), trainingSpecHash(spec));
+  });
 
   it('stops early and restores the best epoch\'s weights', async (t) => {
     const ws = await workspace(t);

@@ -44,8 +44,14 @@ export interface SavedState { completed: StageResult[]; inProgress?: StageInProg
 
 /** Hash of what decides the training result: a checkpoint of another recipe is never resumed. */
 export function trainingSpecHash(spec: FineTuneJobSpec): string {
-  const { task, model, dataset, head, stages, augmentation, batchSize, seed, trials } = spec;
-  const decisive = { task, model, dataset, head, stages, augmentation, batchSize, seed, ...(trials ? { trials } : {}) };
+  const { task, dataset, head, stages, augmentation, batchSize, seed, trials } = spec;
+  // A field added with a default that trains as before enters the hash only when set otherwise:
+  // an upgraded trainer then resumes the checkpoints of the one before.
+  const { batchNormStatistics, ...model } = spec.model;
+  const decisive = {
+    task, model: { ...model, ...(batchNormStatistics !== 'Pretrained' ? { batchNormStatistics } : {}) },
+    dataset, head, stages, augmentation, batchSize, seed, ...(trials ? { trials } : {}),
+  };
   return createHash('sha256').update(JSON.stringify(decisive)).digest('hex');
 }
 
