@@ -31,7 +31,7 @@ export const Model = z.strictObject({
   cutLayer: z.string().min(1).optional().meta({ description: 'For outputKind Classifier: the layer (or graph node) whose output feeds the new head.' }),
   input: InputSignature,
   batchNormStatistics: z.enum(['Pretrained', 'Adapt']).default('Pretrained').meta({
-    description: 'Pretrained: BatchNormalization layers normalise with the statistics the base was trained with. Adapt: before the first stage, their moving mean and variance are re-estimated on the training examples (one forward pass, AdaBN); a resumed job keeps those of its checkpoint. Measured (docs/recipe.md): 0.5-1.7 points better for a small base pretrained on a narrow dataset, 7-10 points worse for ImageNet MobileNetV2 with 20 labels a class, so measure it on your data. Layers models only (refused for a Graph model, whose batch norms keep the statistics they were converted with).',
+    description: 'Pretrained: BatchNormalization layers normalise with the statistics the base was trained with. Adapt: before the first stage, their moving mean and variance are re-estimated on the training examples (one forward pass, AdaBN); a resumed job keeps those of its checkpoint. Measured (docs/recipe.md): on a small base pretrained on a narrow dataset, 0.5-1.7 points better in three benchmark cells and 1.5 worse in the fourth; on ImageNet MobileNetV2 with 20 labels a class, 7-10 points worse (head only). Measure it on your data (spec.evaluation). Layers models only (refused for a Graph model, whose batch norms keep the statistics they were converted with).',
   }),
   license: z.string().min(1).optional().meta({ description: 'License of the base model (SPDX id or text); copied into the exported model\'s metadata.' }),
   provenance: z.strictObject({
