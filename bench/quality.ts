@@ -80,6 +80,9 @@ const MOBILENET_RUNS: Record<string, Run> = {
   'head only': { stages: [{ name: 'head' }] },
   'head only (adapted BN)': { stages: [{ name: 'head' }], ...adaptedBn },
   'top 12 x3': { stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }] },
+  'top 12 x3 (adapted BN)': {
+    stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }], ...adaptedBn,
+  },
   'trials x3': {
     stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }],
     trials: { epochs: 1, candidates: [{ name: 'head-only', headOnly: true }, { name: 'rate-1e-4', learningRate: 1e-4 }, { name: 'rate-1e-5', learningRate: 1e-5 }] },
