@@ -2,8 +2,7 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { type FineTuneJobSpec, resolveLocation, type Trials } from '../api/v1alpha1/index.ts';
 import { CheckpointStore, type SavedTrials, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
-import { ExampleReader } from './data/batches.ts';
-import type { Example } from './data/example.ts';
+import { type Batch, ExampleReader } from './data/batches.ts';
 import { datasetFingerprint } from './data/fingerprint.ts';
 import { loadDataset } from './data/load-dataset.ts';
 import { preprocessingOf } from './data/preprocessing.ts';
@@ -90,7 +89,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     await checkpoints.restore(trained, saved);
     report.resumed([...stages], saved.inProgress);
   } else if (spec.model.batchNormStatistics === 'Adapt') {
-    report.batchNormAdapted(await adaptBatchNormStatistics(base, readInputs(data.train, reader, spec.batchSize)));
+    report.batchNormAdapted(await adaptBatchNormStatistics(base, inputsOf(reader.inBatches(data.train, spec.batchSize))));
   }
 
   const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize));
@@ -232,10 +231,8 @@ async function interruptedState(checkpoints: CheckpointStore, inProgress: StageI
 }
 
 /** The preprocessed inputs of the readable examples, a batch at a time. */
-async function* readInputs(examples: Example[], reader: ExampleReader, batchSize: number): AsyncGenerator<tf.Tensor> {
-  for (let start = 0; start < examples.length; start += batchSize) {
-    const batch = await reader.read(examples.slice(start, start + batchSize));
-    if (!batch) continue;
+async function* inputsOf(batches: AsyncIterable<Batch>): AsyncGenerator<tf.Tensor> {
+  for await (const batch of batches) {
     batch.ys.dispose();
     yield batch.xs;
   }

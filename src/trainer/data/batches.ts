@@ -29,6 +29,14 @@ export class ExampleReader {
     this.onSkip = onSkip;
   }
 
+  /** The readable examples among `examples`, in order, `batchSize` at a time (a batch with none readable is left out). */
+  async *inBatches(examples: Example[], batchSize: number): AsyncGenerator<Batch> {
+    for (let start = 0; start < examples.length; start += batchSize) {
+      const batch = await this.read(examples.slice(start, start + batchSize));
+      if (batch) yield batch;
+    }
+  }
+
   /** Model inputs (preprocessed pixels or token ids) and labels of the readable examples among `examples`, or undefined when none is. */
   async read(examples: Example[]): Promise<Batch | undefined> {
     const results = await Promise.all(examples.filter((e) => !this.skipped.has(e)).map(async (example) => {

@@ -56,10 +56,12 @@ export async function adaptBatchNormStatistics(
       merged = next;
       count += size;
     }
-    statistics.forEach(({ mean, variance }, i) => tf.tidy(() => {
-      mean.write(count ? merged[i]!.mean : pretrained[i]!.mean);
-      variance.write(count ? merged[i]!.sumOfSquares.div(count) : pretrained[i]!.variance);
-    }));
+    if (count) {
+      statistics.forEach(({ mean, variance }, i) => tf.tidy(() => {
+        mean.write(merged[i]!.mean);
+        variance.write(merged[i]!.sumOfSquares.div(count));
+      }));
+    }
   } catch (err) {
     // A batch that cannot be read leaves the base as it was.
     statistics.forEach(({ mean, variance }, i) => {

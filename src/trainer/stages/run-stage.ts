@@ -123,9 +123,7 @@ function monitored(stage: PlannedStage, evaluated: tf.Scalar | tf.Scalar[]): num
 async function extractFeatures(ctx: StageContext, examples: LoadedDataset['train']): Promise<{ xs: tf.Tensor; ys: tf.Tensor1D }> {
   const features: tf.Tensor[] = [];
   const labels: tf.Tensor1D[] = [];
-  for (let start = 0; start < examples.length; start += ctx.spec.batchSize) {
-    const batch = await ctx.reader.read(examples.slice(start, start + ctx.spec.batchSize));
-    if (!batch) continue;
+  for await (const batch of ctx.reader.inBatches(examples, ctx.spec.batchSize)) {
     features.push(tf.tidy(() => ctx.model.extract(batch.xs)));
     labels.push(batch.ys);
     batch.xs.dispose();
