@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import {
   FINETUNEJOB, type FineTuneJobStatus, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, SCHEDULE_NAME_LABEL, VERSION,
 } from '../../api/v1alpha1/index.ts';
@@ -84,7 +84,6 @@ async function stream(kc: KubeConfig, jobs: string[], schedules: string[], optio
   const time = () => new Date().toISOString().slice(11, 19);
   const print = (key: string, line: string) => { if (seen.get(key) !== line) { options.print(`${time()} ${line}`); seen.set(key, line); } };
   const where = { group: GROUP, version: VERSION, namespace: 'default' };
-  const finished = (status: FineTuneJobStatus | undefined) => status?.phase === 'Succeeded' || status?.phase === 'Failed';
   for (;;) {
     for (const schedule of schedules) {
       const object = await api.getNamespacedCustomObject({ ...where, plural: FINETUNESCHEDULE.plural, name: schedule }).catch(() => undefined) as { status?: FineTuneScheduleStatus } | undefined;
@@ -94,11 +93,14 @@ async function stream(kc: KubeConfig, jobs: string[], schedules: string[], optio
         .catch(() => ({ items: [] })) as { items: { metadata: { name: string } }[] };
       for (const run of listed.items) runs.add(run.metadata.name);
     }
-    const statuses = await Promise.all([...jobs, ...runs].map(async (name) => {
-      const job = await api.getNamespacedCustomObject({ ...where, plural: FINETUNEJOB.plural, name }).catch(() => undefined) as { status?: FineTuneJobStatus } | undefined;
-      return [name, job?.status, runs.has(name)] as const;
+    const statuses = await Promise.all([...jobs, ...runs].map(async (name): Promise<Watched> => {
+      const job = await api.getNamespacedCustomObject({ ...where, plural: FINETUNEJOB.plural, name }).then(
+        (object) => object as { status?: FineTuneJobStatus },
+        (err: unknown) => (err instanceof ApiException && err.code === 404 ? 'gone' as const : undefined),
+      );
+      return { name, isRun: runs.has(name), gone: job === 'gone', status: job === 'gone' ? undefined : job?.status };
     }));
-    for (const [name, status] of statuses) {
+    for (const { name, status } of statuses) {
       const m = status?.metrics;
       // The stage's own epoch count (metrics still hold the previous stage's last epoch as a stage starts).
       const progress = status?.progress;
@@ -113,9 +115,20 @@ async function stream(kc: KubeConfig, jobs: string[], schedules: string[], optio
         options.print(`         model written to ${status.outputURI}`);
       }
     }
-    // A run pruned by its schedule's history limit is gone, and done.
-    const done = statuses.every(([, status, isRun]) => finished(status) || (isRun && status === undefined)) && (schedules.length === 0 || runs.size > 0);
-    if (interrupted() || (options.exitWhenDone && done)) return statuses.every(([, status, isRun]) => status?.phase === 'Succeeded' || (isRun && status === undefined)) ? 0 : 1;
+    const done = allFinished(statuses) && (schedules.length === 0 || runs.size > 0);
+    if (interrupted() || (options.exitWhenDone && done)) return statuses.every((job) => job.status?.phase === 'Succeeded' || (job.isRun && job.gone)) ? 0 : 1;
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** A job `ftj dev` follows: `gone` once deleted; `status` undefined also while the operator has not written one yet, or on a failed read. */
+export interface Watched { name: string; isRun: boolean; gone: boolean; status: FineTuneJobStatus | undefined }
+
+/**
+ * Whether every followed job has finished. A run pruned by its schedule's
+ * history limit is gone, and done; a run just created has no status yet, and
+ * is not.
+ */
+export function allFinished(jobs: Watched[]): boolean {
+  return jobs.every((job) => job.status?.phase === 'Succeeded' || job.status?.phase === 'Failed' || (job.isRun && job.gone));
 }
