@@ -46,7 +46,7 @@ const SPLITS = {
 } as const;
 
 /** A run: `scratch` is bare tfjs; every other one is the trainer with these spec fields (none: its defaults). */
-type Run = 'scratch' | (Partial<Pick<FineTuneJobSpecInput, 'stages' | 'trials' | 'augmentation'>> & { batchNormStatistics?: 'Adapt' });
+type Run = 'scratch' | (Partial<Pick<FineTuneJobSpecInput, 'stages' | 'trials' | 'augmentation' | 'head'>> & { batchNormStatistics?: 'Adapt' });
 const adaptedBn = { batchNormStatistics: 'Adapt' as const };
 const allLayers = (learningRate: number, more: object = {}) => ({ name: 'fine-tune', unfreeze: { policy: 'All' as const }, optimizer: { learningRate }, ...more });
 
@@ -55,6 +55,8 @@ const RUNS: Record<string, Run> = {
   'head only': { stages: [{ name: 'head' }] },
   'head only (adapted BN)': { stages: [{ name: 'head' }], ...adaptedBn },
   'defaults': {},
+  'defaults without smoothing': { head: { labelSmoothing: 0 } },
+  'dropout 0.5 without smoothing': { head: { dropout: 0.5, labelSmoothing: 0 } },
   'defaults (adapted BN)': adaptedBn,
   'all 1e-4 BN train (adapted BN)': { stages: [{ name: 'head' }, allLayers(1e-4, { batchNormalization: 'Train' })], ...adaptedBn },
   'trials': { trials: {} },
@@ -78,8 +80,12 @@ const RUNS: Record<string, Run> = {
 /** MobileNetV2 on WASM trains at about 2 images a second at 224x224: the fine-tune stages are capped so a run takes minutes. */
 const MOBILENET_RUNS: Record<string, Run> = {
   'head only': { stages: [{ name: 'head' }] },
+  'head only without smoothing': { stages: [{ name: 'head' }], head: { labelSmoothing: 0 } },
   'head only (adapted BN)': { stages: [{ name: 'head' }], ...adaptedBn },
   'top 12 x3': { stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }] },
+  'top 12 x3 without smoothing': {
+    stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }], head: { labelSmoothing: 0 },
+  },
   'top 12 x3 (adapted BN)': {
     stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }], ...adaptedBn,
   },

@@ -106,11 +106,43 @@ describe('staged training (docs/recipe.md §2-4)', () => {
     });
   }
 
-  it('keeps the checkpoint hash a spec had before model.batchNormStatistics existed, so an upgrade resumes; Adapt changes it', () => {
-    const spec = validSpec(minimalSpec());
-    // What the trainer of bd3a370, the commit before the field, wrote for this spec.
+  it('keeps the checkpoint hash of a spec that trains as before model.batchNormStatistics and head.labelSmoothing existed', () => {
+    const spec = validSpec({ ...minimalSpec(), head: { labelSmoothing: 0 } });
+    // What the trainer of bd3a370, the commit before both fields, wrote for this spec: an upgrade resumes it.
     assert.equal(trainingSpecHash(spec), '120720348966ff031870123e3c64f737230355452c48d2c708edae9d9f48f2f1');
     assert.notEqual(trainingSpecHash(adaptedStatistics(spec)), trainingSpecHash(spec));
+    // The default smoothing trains otherwise: a job in flight across the upgrade starts afresh.
+    assert.notEqual(trainingSpecHash(validSpec(minimalSpec())), trainingSpecHash(spec));
+  });
+
+  it('with head.labelSmoothing, trains towards 1 - ε + ε / K on an example\'s class, and validates on the plain cross-entropy', async (t) => {
+    const ws = await workspace(t);
+    const train = async (labelSmoothing: number) => {
+      const spec = specFor(ws, {
+        head: { labelSmoothing },
+        stages: [
+          { name: 'head', epochs: 100, optimizer: { learningRate: 1e-2 }, earlyStopping: { enabled: false } },
+          { name: 'top', epochs: 2, unfreeze: { policy: 'TopLayers', layers: 2 } },
+        ],
+      });
+      const outcome = await runStagedTraining(spec, { reporters: [], cacheDir: ws.dir, backend: BACKEND });
+      const exported = await tf.loadLayersModel(fileSystemModel(join(outcome.outputPath, 'model.json')));
+      exported.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+      const data = await loadDataset(spec);
+      const reader = new ExampleReader(spec, preprocessingOf(spec), () => undefined);
+      const [training, validation] = [(await reader.read(data.train))!, (await reader.read(data.validation))!];
+      const meanTopProbability = tf.tidy(() => (exported.predict(training.xs) as tf.Tensor).max(-1).mean().dataSync()[0]!);
+      const validationLoss = tf.tidy(() => (exported.evaluate(validation.xs, validation.ys) as tf.Scalar).dataSync()[0]!);
+      tf.dispose([training, validation]);
+      exported.dispose();
+      return { meanTopProbability, validationLoss, bestValue: outcome.stages[1]!.bestValue! };
+    };
+    const [plain, smoothed] = [await train(0), await train(0.5)];
+    // ε 0.5 over 5 classes: the target on an example's class is 0.6, so the head stays less sure.
+    assert.ok(plain.meanTopProbability - smoothed.meanTopProbability > 0.1,
+      `mean top probability ${smoothed.meanTopProbability} with ε 0.5, ${plain.meanTopProbability} without: smoothing should lower it`);
+    // The val_loss early stopping compared, in the unfrozen stage too, is the exported model's plain cross-entropy.
+    assert.ok(Math.abs(smoothed.validationLoss - smoothed.bestValue) < 1e-4, `val_loss ${smoothed.bestValue}, plain ${smoothed.validationLoss}`);
   });
 
   it('stops early and restores the best epoch\'s weights', async (t) => {

@@ -44,13 +44,16 @@ export interface SavedState { completed: StageResult[]; inProgress?: StageInProg
 
 /** Hash of what decides the training result: a checkpoint of another recipe is never resumed. */
 export function trainingSpecHash(spec: FineTuneJobSpec): string {
-  const { task, dataset, head, stages, augmentation, batchSize, seed, trials } = spec;
-  // A field added with a default that trains as before enters the hash only when set otherwise:
-  // an upgraded trainer then resumes the checkpoints of the one before.
+  const { task, dataset, stages, augmentation, batchSize, seed, trials } = spec;
+  // A field added later enters the hash only when it trains otherwise than before it existed: a spec
+  // that still trains as before resumes the checkpoints of the trainer before the upgrade, and one
+  // that does not (a new default) trains from the start.
   const { batchNormStatistics, ...model } = spec.model;
+  const { labelSmoothing, ...head } = spec.head;
   const decisive = {
     task, model: { ...model, ...(batchNormStatistics !== 'Pretrained' ? { batchNormStatistics } : {}) },
-    dataset, head, stages, augmentation, batchSize, seed, ...(trials ? { trials } : {}),
+    dataset, head: { ...head, ...(labelSmoothing !== 0 ? { labelSmoothing } : {}) },
+    stages, augmentation, batchSize, seed, ...(trials ? { trials } : {}),
   };
   return createHash('sha256').update(JSON.stringify(decisive)).digest('hex');
 }

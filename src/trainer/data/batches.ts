@@ -112,7 +112,7 @@ export const skippedBatches = (resumeAt: ResumePoint | undefined, epoch: number)
 const batchSeed = (seed: number, epoch: number, batch: number) => (seed + Math.imul(epoch + 1, 0x9e3779b1) + Math.imul(batch + 1, 0x85ebca6b)) >>> 0;
 
 /** A tf.data dataset over feature tensors held in memory (cached base features), shuffled per epoch. */
-export function tensorDataset(xs: tf.Tensor, ys: tf.Tensor1D, batchSize: number, shuffleSeed?: number, resumeAt?: ResumePoint): tf.data.Dataset<tf.TensorContainer> {
+export function tensorDataset(xs: tf.Tensor, ys: tf.Tensor, batchSize: number, shuffleSeed?: number, resumeAt?: ResumePoint): tf.data.Dataset<tf.TensorContainer> {
   let epoch = resumeAt?.epoch ?? 0;
   const count = ys.shape[0];
   return tf.data.generator(function* () {

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { EvaluationStatus, FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { type ExampleReader, exampleDataset } from '../data/batches.ts';
 import type { Example, LoadedDataset } from '../data/example.ts';
+import { targetsFor, withTargets } from '../data/targets.ts';
 import { PermanentError } from '../errors.ts';
 import { buildFineTuneModel, type FineTuneModel } from './fine-tune-model.ts';
 import { layersBase } from './load-base-model.ts';
@@ -78,7 +79,7 @@ export async function evaluateTestSet(model: FineTuneModel, context: TestSetCont
 
 /**
  * The base's architecture, freshly initialised (its model.json's topology without its weights), with the
- * same head, every layer trained at Adam's 1e-3 on the training split for the recipe's epoch budget,
+ * same head and label smoothing, every layer trained at Adam's 1e-3 on the training split for the recipe's epoch budget,
  * early-stopped on the validation loss (patience 5); its accuracy on the test set.
  */
 async function scratchControl(context: TestSetContext): Promise<{ accuracy: number; epochs: number }> {
@@ -88,9 +89,12 @@ async function scratchControl(context: TestSetContext): Promise<{ accuracy: numb
   const fresh = await tf.models.modelFromJSON({ modelTopology });
   const model = buildFineTuneModel(layersBase(spec, fresh, context.basePath), spec);
   try {
-    model.full.compile({ optimizer: tf.train.adam(1e-3), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
-    const history = await model.full.fitDataset(exampleDataset(data.train, reader, { batchSize: spec.batchSize, shuffleSeed: spec.seed }), {
-      epochs: context.plannedEpochs, validationData: exampleDataset(data.validation, reader, { batchSize: spec.batchSize }),
+    const targets = targetsFor(spec.head.labelSmoothing, spec.task.numClasses);
+    model.full.compile({ optimizer: tf.train.adam(1e-3), loss: targets.loss, metrics: ['accuracy'] });
+    const train = withTargets(exampleDataset(data.train, reader, { batchSize: spec.batchSize, shuffleSeed: spec.seed }), targets.training);
+    const validation = withTargets(exampleDataset(data.validation, reader, { batchSize: spec.batchSize }), targets.validation);
+    const history = await model.full.fitDataset(train, {
+      epochs: context.plannedEpochs, validationData: validation,
       callbacks: [tf.callbacks.earlyStopping({ monitor: 'val_loss', patience: 5 })], verbose: 0,
     });
     const confusion = await confusionOf(model.full, data.test, reader, spec.batchSize, data.classNames.length);

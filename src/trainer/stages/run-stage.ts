@@ -3,6 +3,7 @@ import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { augments } from '../data/augmentation.ts';
 import { type ExampleReader, exampleDataset, type ResumePoint, skippedBatches, tensorDataset } from '../data/batches.ts';
 import type { LoadedDataset } from '../data/example.ts';
+import { targetsFor, withTargets } from '../data/targets.ts';
 import type { Preprocessing } from '../data/preprocessing.ts';
 import type { FineTuneModel } from '../model/fine-tune-model.ts';
 import type { EpochEnd, StageResult, StageStart } from '../report/reporter.ts';
@@ -52,7 +53,8 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
   const target = frozen ? model.head : model.full;
 
   const optimizer = createOptimizer(stage.optimizer.type, stage.optimizer.learningRate);
-  target.compile({ optimizer, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  const targets = targetsFor(spec.head.labelSmoothing, spec.task.numClasses);
+  target.compile({ optimizer, loss: targets.loss, metrics: ['accuracy'] });
   ctx.onStart({
     name: stage.name, index, total: spec.stages.length, epochs: stage.epochs, learningRate: stage.optimizer.learningRate,
     trainableBaseLayers: trainable.length, cachedFeatures,
@@ -78,8 +80,8 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
   const owned: tf.Tensor[] = [];
   try {
     if (cachedFeatures) {
-      const train = await extractFeatures(ctx, ctx.data.train);
-      const validation = await extractFeatures(ctx, ctx.data.validation);
+      const train = await extractFeatures(ctx, ctx.data.train, targets.training);
+      const validation = await extractFeatures(ctx, ctx.data.validation, targets.validation);
       owned.push(train.xs, train.ys, validation.xs, validation.ys);
       if (!ctx.resume && ctx.initialEpoch === 0) earlyStopping.startFrom(monitored(stage, target.evaluate(validation.xs, validation.ys)));
       await target.fitDataset(tensorDataset(train.xs, train.ys, spec.batchSize, seed, resumeAt), {
@@ -87,11 +89,13 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
       });
     } else {
       const map = frozen ? (xs: tf.Tensor) => model.extract(xs) : undefined;
-      const train = exampleDataset(ctx.data.train, ctx.reader, {
+      const train = withTargets(exampleDataset(ctx.data.train, ctx.reader, {
         batchSize: spec.batchSize, shuffleSeed: seed, ...(resumeAt ? { resumeAt } : {}),
         augmentation: { spec, preprocessing: ctx.preprocessing, seed }, ...(map ? { map } : {}),
-      });
-      const validation = exampleDataset(ctx.data.validation, ctx.reader, { batchSize: spec.batchSize, ...(map ? { map } : {}) });
+      }), targets.training);
+      const validation = withTargets(
+        exampleDataset(ctx.data.validation, ctx.reader, { batchSize: spec.batchSize, ...(map ? { map } : {}) }), targets.validation,
+      );
       if (!ctx.resume && ctx.initialEpoch === 0) earlyStopping.startFrom(monitored(stage, await target.evaluateDataset(validation)));
       await target.fitDataset(train, { epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: validation, callbacks, verbose: 0 });
     }
@@ -119,8 +123,10 @@ function monitored(stage: PlannedStage, evaluated: tf.Scalar | tf.Scalar[]): num
   return Number.NaN;
 }
 
-/** Base features of every example, in batches, in inference mode. */
-async function extractFeatures(ctx: StageContext, examples: LoadedDataset['train']): Promise<{ xs: tf.Tensor; ys: tf.Tensor1D }> {
+/** The base's features of every example, in batches, in inference mode, and their targets (the labels unless `toTargets`). */
+async function extractFeatures(
+  ctx: StageContext, examples: LoadedDataset['train'], toTargets?: (labels: tf.Tensor) => tf.Tensor,
+): Promise<{ xs: tf.Tensor; ys: tf.Tensor }> {
   const features: tf.Tensor[] = [];
   const labels: tf.Tensor1D[] = [];
   for await (const batch of ctx.reader.inBatches(examples, ctx.spec.batchSize)) {
@@ -128,7 +134,7 @@ async function extractFeatures(ctx: StageContext, examples: LoadedDataset['train
     labels.push(batch.ys);
     batch.xs.dispose();
   }
-  const result = { xs: tf.concat(features), ys: tf.concat(labels) };
+  const result = { xs: tf.concat(features), ys: tf.tidy(() => (toTargets ? toTargets(tf.concat(labels)) : tf.concat(labels))) };
   tf.dispose([...features, ...labels]);
   return result;
 }
