@@ -12,8 +12,8 @@ describe('FineTuneJob spec defaults follow docs/recipe.md', () => {
     ]);
   });
 
-  it('defaults the head to Dropout 0.2 without hidden layers or L2', () => {
-    assert.deepEqual(validSpec(minimalSpec()).head, { dropout: 0.2, hiddenUnits: [], l2: 0 });
+  it('defaults the head to Dropout 0.2 without hidden layers or L2, trained with label smoothing 0.1', () => {
+    assert.deepEqual(validSpec(minimalSpec()).head, { dropout: 0.2, hiddenUnits: [], l2: 0, labelSmoothing: 0.1 });
   });
 
   it('defaults early stopping to val_loss, min delta 0, restoring the best weights; epochs and patience are left to the step plan', () => {
