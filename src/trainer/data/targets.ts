@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 
 /**
  * The loss a model is compiled with and the targets it trains and validates
@@ -16,20 +17,18 @@ export interface Targets {
   validation?: (labels: tf.Tensor) => tf.Tensor;
 }
 
-export function targetsFor(labelSmoothing: number, numClasses: number): Targets {
-  if (labelSmoothing === 0) return { loss: 'sparseCategoricalCrossentropy' };
+export function targetsFor(spec: Pick<FineTuneJobSpec, 'head' | 'task'>): Targets {
+  const { head: { labelSmoothing: smoothing }, task: { numClasses } } = spec;
+  if (smoothing === 0) return { loss: 'sparseCategoricalCrossentropy' };
   return {
     loss: 'categoricalCrossentropy',
-    training: (ys) => smoothedOneHot(ys, numClasses, labelSmoothing),
-    validation: (ys) => smoothedOneHot(ys, numClasses, 0),
+    training: (ys) => tf.tidy(() => tf.add(tf.mul(oneHot(ys, numClasses), 1 - smoothing), smoothing / numClasses)),
+    validation: (ys) => oneHot(ys, numClasses),
   };
 }
 
-function smoothedOneHot(labels: tf.Tensor, numClasses: number, smoothing: number): tf.Tensor {
-  return tf.tidy(() => {
-    const oneHot = tf.oneHot(tf.cast(tf.reshape(labels, [-1]), 'int32'), numClasses);
-    return smoothing === 0 ? oneHot : tf.add(tf.mul(oneHot, 1 - smoothing), smoothing / numClasses);
-  });
+function oneHot(labels: tf.Tensor, numClasses: number): tf.Tensor {
+  return tf.tidy(() => tf.oneHot(tf.cast(tf.reshape(labels, [-1]), 'int32'), numClasses));
 }
 
 /** A dataset of `{ xs, ys }` batches with each batch's labels turned into targets. */

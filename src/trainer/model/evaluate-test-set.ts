@@ -89,7 +89,7 @@ async function scratchControl(context: TestSetContext): Promise<{ accuracy: numb
   const fresh = await tf.models.modelFromJSON({ modelTopology });
   const model = buildFineTuneModel(layersBase(spec, fresh, context.basePath), spec);
   try {
-    const targets = targetsFor(spec.head.labelSmoothing, spec.task.numClasses);
+    const targets = targetsFor(spec);
     model.full.compile({ optimizer: tf.train.adam(1e-3), loss: targets.loss, metrics: ['accuracy'] });
     const train = withTargets(exampleDataset(data.train, reader, { batchSize: spec.batchSize, shuffleSeed: spec.seed }), targets.training);
     const validation = withTargets(exampleDataset(data.validation, reader, { batchSize: spec.batchSize }), targets.validation);

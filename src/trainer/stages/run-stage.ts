@@ -53,7 +53,7 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
   const target = frozen ? model.head : model.full;
 
   const optimizer = createOptimizer(stage.optimizer.type, stage.optimizer.learningRate);
-  const targets = targetsFor(spec.head.labelSmoothing, spec.task.numClasses);
+  const targets = targetsFor(spec);
   target.compile({ optimizer, loss: targets.loss, metrics: ['accuracy'] });
   ctx.onStart({
     name: stage.name, index, total: spec.stages.length, epochs: stage.epochs, learningRate: stage.optimizer.learningRate,
