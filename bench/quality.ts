@@ -86,6 +86,9 @@ const MOBILENET_RUNS: Record<string, Run> = {
   'top 12 x3 without smoothing': {
     stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }], head: { labelSmoothing: 0 },
   },
+  'top 12 x3 BN train': {
+    stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 }, batchNormalization: 'Train' }],
+  },
   'top 12 x3 (adapted BN)': {
     stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }], ...adaptedBn,
   },

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
 import { type FineTuneJobSpec, resolveLocation, type Trials } from '../api/v1alpha1/index.ts';
 import { CheckpointStore, type SavedTrials, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
-import { type Batch, ExampleReader } from './data/batches.ts';
+import { ExampleReader, inputsOf } from './data/batches.ts';
 import { datasetFingerprint } from './data/fingerprint.ts';
 import { loadDataset } from './data/load-dataset.ts';
 import { preprocessingOf } from './data/preprocessing.ts';
@@ -121,7 +120,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     const inProgress = saved.inProgress?.stage === stage.name ? saved.inProgress : undefined;
     const result = await runStage({
       ...common, epochsBefore: epochsBefore(index),
-      onStart: report.stageStarted, onEpoch: report.epochEnded, initialEpoch: inProgress?.epoch ?? 0,
+      onStart: report.stageStarted, onEpoch: report.epochEnded, onBatchNormAdapted: report.batchNormAdapted, initialEpoch: inProgress?.epoch ?? 0,
       ...(inProgress?.batch !== undefined ? { resume: await interruptedState(checkpoints, inProgress) } : {}),
       ...(spec.checkpoint.everyEpochs ? {
         checkpointEvery: { epochs: spec.checkpoint.everyEpochs, save: (epoch: number) => checkpoints.saveEpoch(trained, stages, { stage: stage.name, epoch }) },
@@ -184,7 +183,9 @@ class TrialsPlan {
   }
 
   /** Runs the trials, each stage reported under the trial's name; `epochsBefore`: the frozen stages' epochs. */
-  run(ctx: Omit<StageContext, 'initialEpoch' | 'saveInterrupted' | 'onStart' | 'onEpoch'> & { report: Required<TrainingReporter> }): Promise<TrialsOutcome> {
+  run(
+    ctx: Omit<StageContext, 'initialEpoch' | 'saveInterrupted' | 'onStart' | 'onEpoch' | 'onBatchNormAdapted'> & { report: Required<TrainingReporter> },
+  ): Promise<TrialsOutcome> {
     const { report, interruption } = ctx;
     let epochsDone = 0;
     return runTrials(this.trials, this.tuning, this.firstTuned, {
@@ -192,6 +193,7 @@ class TrialsPlan {
       runStage: async (stage, index, trialName) => {
         const result = await runStage({
           ...ctx, epochsBefore: ctx.epochsBefore + epochsDone, initialEpoch: 0, onStart: report.trialStageStarted, onEpoch: report.epochEnded,
+          onBatchNormAdapted: report.batchNormAdapted,
           // An interrupted trial is not resumed: the next attempt runs the trials again from the frozen stages' checkpoint.
           saveInterrupted: async () => undefined,
         }, { ...stage, name: `${trialName}/${stage.name}` }, index).catch((err: unknown) => {
@@ -228,12 +230,4 @@ async function interruptedState(checkpoints: CheckpointStore, inProgress: StageI
     ...(inProgress.earlyStopping ? { earlyStopping: inProgress.earlyStopping } : {}),
     ...(inProgress.earlyStopping?.bestWeights ? { bestWeights: await checkpoints.bestWeights() } : {}),
   };
-}
-
-/** The preprocessed inputs of the readable examples, a batch at a time. */
-async function* inputsOf(batches: AsyncIterable<Batch>): AsyncGenerator<tf.Tensor> {
-  for await (const batch of batches) {
-    batch.ys.dispose();
-    yield batch.xs;
-  }
 }

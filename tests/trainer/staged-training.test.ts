@@ -33,7 +33,7 @@ const adaptedStatistics = (spec: FineTuneJobSpec): FineTuneJobSpec => ({ ...spec
 function recorder() {
   const events = {
     starts: [] as StageStart[], epochs: [] as EpochEnd[], ends: [] as StageResult[], resumed: [] as StageResult[][], skipped: [] as string[],
-    adapted: [] as { layers: number; examples: number }[],
+    adapted: [] as { layers: number; examples: number; stage?: string }[],
   };
   const reporter: TrainingReporter = {
     batchNormAdapted: (a) => events.adapted.push(a),
@@ -90,7 +90,11 @@ describe('staged training (docs/recipe.md §2-4)', () => {
       const spec = specFor(ws, {
         stages: [
           { name: 'head', epochs: 1 },
-          { name: 'top', epochs: 1, unfreeze: { policy: 'TopLayers', layers: 6 }, optimizer: { learningRate: 1e-4 }, batchNormalization: policy },
+          {
+            name: 'top', epochs: 1, unfreeze: { policy: 'TopLayers', layers: 6 }, optimizer: { learningRate: 1e-4 }, batchNormalization: policy,
+            // The epoch's weights, whether or not it beat the head stage.
+            earlyStopping: { restoreBestWeights: false },
+          },
         ],
       });
       const { events, reporter } = recorder();
@@ -103,8 +107,59 @@ describe('staged training (docs/recipe.md §2-4)', () => {
       const movingMean = (w: Map<string, Float32Array[]>) => w.get('bn2')![2]!;
       assert.equal(movingMean(before).every((v, i) => v === movingMean(after)[i]), policy === 'Frozen');
       assert.equal(events.starts[1]!.trainableBaseLayers, policy === 'Frozen' ? 2 : 3);
+      const trainExamples = (await loadDataset(spec)).train.length;
+      // Only bn2 trains (bn1 is below the top 6 layers): only its statistics are re-estimated.
+      assert.deepEqual(events.adapted, policy === 'Frozen' ? [] : [{ stage: 'top', layers: 1, examples: trainExamples }]);
     });
   }
+
+  /** The moving means of bn1 and bn2 of a model.json, end to end. */
+  const movingMeans = async (modelJson: string) => {
+    const weights = await layerWeights(modelJson);
+    return [...weights.get('bn1')![2]!, ...weights.get('bn2')![2]!];
+  };
+  const distance = (a: number[], b: number[]) => Math.hypot(...a.map((v, i) => v - b[i]!));
+
+  it('starts a batchNormalization: Train stage from BN statistics re-estimated on the training data, not the pretraining data\'s', async (t) => {
+    const ws = await workspace(t);
+    const head = { name: 'head', epochs: 1 };
+    // AdaBN's statistics for every BN layer, as model.batchNormStatistics Adapt computes them.
+    const reference = await runStagedTraining(
+      adaptedStatistics(specFor(ws, { stages: [head], output: { uri: `file://${join(ws.dir, 'reference')}` } })),
+      { reporters: [], cacheDir: ws.dir, backend: BACKEND },
+    );
+    // A rate too small to move any weight: only the statistics change, by moving averages of training batches.
+    const spec = specFor(ws, {
+      stages: [head, {
+        name: 'all', epochs: 1, unfreeze: { policy: 'All' }, optimizer: { learningRate: 1e-9 }, batchNormalization: 'Train',
+        earlyStopping: { restoreBestWeights: false },
+      }],
+    });
+    const outcome = await runStagedTraining(spec, { reporters: [], cacheDir: ws.dir, backend: BACKEND });
+    const [pretrained, adapted, trained] = await Promise.all([
+      movingMeans(ws.base), movingMeans(join(reference.outputPath, 'model.json')), movingMeans(join(outcome.outputPath, 'model.json')),
+    ]);
+    // Without the re-estimation, one epoch of momentum-0.99 updates leaves them next to the pretrained ones.
+    assert.ok(distance(trained, adapted) < 0.1 * distance(pretrained, adapted),
+      `moving means ${distance(trained, adapted)} from AdaBN's, ${distance(pretrained, adapted)} from the pretrained ones`);
+  });
+
+  it('ends a batchNormalization: Train stage that never beats its start with the BN statistics it started with', async (t) => {
+    const ws = await workspace(t);
+    const spec = specFor(ws, {
+      stages: [
+        { name: 'head', epochs: 1 },
+        // No epoch can improve by 1e9: the stage ends with the weights it began with.
+        { name: 'all', epochs: 2, unfreeze: { policy: 'All' }, batchNormalization: 'Train', earlyStopping: { minDelta: 1e9, patience: 1 } },
+      ],
+    });
+    const { events, reporter } = recorder();
+    const outcome = await runStagedTraining(spec, { reporters: [reporter], cacheDir: ws.dir, backend: BACKEND });
+    assert.equal(events.adapted.length, 1, 'the stage re-estimated its statistics');
+    assert.equal(outcome.stages[1]!.bestEpoch, 0);
+    const [before, after] = await Promise.all([layerWeights(ws.base), layerWeights(join(outcome.outputPath, 'model.json'))]);
+    for (const name of ['conv1', 'bn1', 'conv2', 'bn2', 'conv3']) assert.ok(same(before.get(name), after.get(name)), `${name} changed`);
+  });
 
   it('keeps the checkpoint hash of a spec that trains as before model.batchNormStatistics and head.labelSmoothing existed', () => {
     const spec = validSpec({ ...minimalSpec(), head: { labelSmoothing: 0 } });

@@ -74,7 +74,7 @@ const StageInput = z.strictObject({
   optimizer: Optimizer,
   earlyStopping: EarlyStopping,
   batchNormalization: z.enum(['Frozen', 'Train']).default('Frozen').meta({
-    description: 'Frozen: BatchNormalization layers of the base stay in inference mode with frozen statistics even when unfrozen (Keras behaviour; safe with small batches); the base\'s statistics, or those re-estimated on the training data with spec.model.batchNormStatistics: Adapt. Train: unfrozen BN layers update their statistics and train their scale and offset.',
+    description: 'Frozen: BatchNormalization layers of the base stay in inference mode with frozen statistics even when unfrozen (Keras behaviour; safe with small batches); the base\'s statistics, or those re-estimated on the training data with spec.model.batchNormStatistics: Adapt. Train: unfrozen BN layers normalise each batch with its own statistics, train their scale and offset and update their moving statistics, which are first re-estimated on the training data so validation uses the new data\'s from the first epoch (a stage that never beats its start ends with the statistics it began with).',
   }),
 }).meta({ description: 'One training stage.' });
 

@@ -68,6 +68,14 @@ export class ExampleReader {
   }
 }
 
+/** The preprocessed inputs of the readable examples, a batch at a time (the labels released). */
+export async function* inputsOf(batches: AsyncIterable<Batch>): AsyncGenerator<tf.Tensor> {
+  for await (const batch of batches) {
+    batch.ys.dispose();
+    yield batch.xs;
+  }
+}
+
 /** Where a resumed stage goes on: its first epoch is `epoch`, of which `batch` batches were trained already. */
 export interface ResumePoint { epoch: number; batch: number }
 

@@ -8,16 +8,20 @@ import type { BaseModel } from './load-base-model.ts';
  * correct them. One pass in training mode; each layer gets the mean and
  * variance of everything it saw in that pass (batches merged exactly, as
  * Chan et al.'s parallel variance does), not tfjs' moving average.
- * Returns how many layers were adapted (none for a graph base), on how many examples.
+ * `trainingOnly`: only the BN layers a stage trains (trainable), the
+ * others keep theirs. Returns how many layers were adapted (none for a
+ * graph base), on how many examples.
  */
 export async function adaptBatchNormStatistics(
   base: BaseModel,
   batches: AsyncIterable<tf.Tensor>,
+  { trainingOnly = false } = {},
 ): Promise<{ layers: number; examples: number }> {
   const none = { layers: 0, examples: 0 };
   if (base.format !== 'Layers') return none;
   // A momentum of 1 means statistics that never move (and nothing to read a batch's from): those stay.
-  const layers = base.layers.filter((layer) => layer.getClassName() === 'BatchNormalization' && momentumOf(layer) < 1);
+  const layers = base.layers.filter((layer) =>
+    layer.getClassName() === 'BatchNormalization' && momentumOf(layer) < 1 && (!trainingOnly || layer.trainable));
   if (!layers.length) return none;
   const extractor = tf.model({ inputs: base.inputs, outputs: base.features });
   const statistics = layers.map(movingStatistics);

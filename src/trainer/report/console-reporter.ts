@@ -7,7 +7,9 @@ export function consoleReporter(write: (line: string) => void = (line) => proces
   const at = () => new Date().toISOString();
   return {
     started: (i) => write(`${at()} backend ${i.backend} (${i.source}${i.gpu ? ', GPU' : ''}); ${i.train} training and ${i.validation} validation examples; classes: ${i.classes.join(', ')}`),
-    batchNormAdapted: (a) => write(`${at()} spec.model.batchNormStatistics Adapt: ${a.layers ? `the statistics of ${a.layers} BatchNormalization layers re-estimated on ${a.examples} training examples` : 'the base has no BatchNormalization layer to adapt (or no readable example)'}`),
+    batchNormAdapted: (a) => write(a.stage !== undefined
+      ? `${at()} stage "${a.stage}" (batchNormalization Train): the statistics of the ${a.layers} BatchNormalization layers it trains re-estimated on ${a.examples} training examples before its first epoch`
+      : `${at()} spec.model.batchNormStatistics Adapt: ${a.layers ? `the statistics of ${a.layers} BatchNormalization layers re-estimated on ${a.examples} training examples` : 'the base has no BatchNormalization layer to adapt (or no readable example)'}`),
     resumed: (done, inProgress) => write(`${at()} resuming from checkpoint: ${done.length ? `stage${done.length > 1 ? 's' : ''} ${done.map((s) => `"${s.name}"`).join(', ')} already completed, not run again` : 'no stage completed yet'}${inProgress ? `; stage "${inProgress.stage}" continues ${inProgress.batch !== undefined ? `at epoch ${inProgress.epoch + 1}, batch ${inProgress.batch + 1}, where the last attempt was stopped (optimizer and early stopping state restored)` : `after epoch ${inProgress.epoch}`}` : ''}`),
     checkpointDiscarded: (reason) => write(`${at()} ${reason}`),
     stageStarted: (s) => write(`${at()} stage ${s.index + 1}/${s.total} "${s.name}": up to ${s.epochs} epochs, learning rate ${s.learningRate}, ${s.trainableBaseLayers} base layers trainable${s.cachedFeatures ? ', head on cached base features' : ''}`),

@@ -44,8 +44,12 @@ export interface StageResult {
  */
 export interface TrainingReporter {
   started?(info: { backend: string; source: string; gpu: boolean; train: number; validation: number; classes: string[] }): void;
-  /** spec.model.batchNormStatistics Adapt: how many BN layers had their statistics re-estimated (0: none to adapt), on how many examples. */
-  batchNormAdapted?(info: { layers: number; examples: number }): void;
+  /**
+   * How many BN layers had their statistics re-estimated (0: none to adapt), on how many examples:
+   * before the first stage for spec.model.batchNormStatistics Adapt, or at the start of a stage
+   * (`stage`, "<candidate>/<stage>" in a trial) with batchNormalization Train.
+   */
+  batchNormAdapted?(info: { layers: number; examples: number; stage?: string }): void;
   resumed?(completed: StageResult[], inProgress?: StageInProgress): void;
   /** The digest of the data it trains on (a schedule's skipIfUnchanged compares it with the next run's). */
   datasetFingerprinted?(fingerprint: string): void;

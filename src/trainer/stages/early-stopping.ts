@@ -24,7 +24,6 @@ export class EarlyStoppingWithRestore extends tf.Callback {
   private bestWeights: tf.Tensor[] | undefined;
   private wait = 0;
   private stopped = false;
-  private snapshotAtStart = false;
 
   constructor(config: PlannedStage['earlyStopping']) {
     super();
@@ -52,19 +51,15 @@ export class EarlyStoppingWithRestore extends tf.Callback {
   /**
    * The stage's starting point as epoch 0 (Keras' `baseline`, plus its weights): an epoch must beat
    * the model the stage started from, and if none does, the stage ends with the weights it began
-   * with. An unfrozen stage whose rate is too high for its base then does no harm.
+   * with. An unfrozen stage whose rate is too high for its base then does no harm. The weights are
+   * taken now: whatever changes them before the first step (BN statistics re-estimated) is undone too.
    */
-  startFrom(value: number): void {
+  startFrom(model: tf.LayersModel, value: number): void {
     if (Number.isNaN(value)) return;
     this.best = value;
     this.bestEpoch = 0;
-    this.snapshotAtStart = this.config.restoreBestWeights;
-  }
-
-  override async onTrainBegin(): Promise<void> {
-    // The model is known from here on, and no step has changed its weights yet.
-    if (this.snapshotAtStart) this.snapshot();
-    this.snapshotAtStart = false;
+    this.setModel(model);
+    if (this.config.restoreBestWeights) this.snapshot();
   }
 
   /** What an interrupted stage saves: the counters, and the best epoch's weights (its model's getWeights() order). */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { augments } from '../data/augmentation.ts';
-import { type ExampleReader, exampleDataset, type ResumePoint, skippedBatches, tensorDataset } from '../data/batches.ts';
+import { type ExampleReader, exampleDataset, inputsOf, type ResumePoint, skippedBatches, tensorDataset } from '../data/batches.ts';
 import type { LoadedDataset } from '../data/example.ts';
 import { targetsFor, withTargets } from '../data/targets.ts';
 import type { Preprocessing } from '../data/preprocessing.ts';
@@ -14,6 +14,7 @@ import type { PlannedStage } from './stage-plan.ts';
 import { logValue } from './epoch-logs.ts';
 import { createOptimizer, LearningRateSchedule } from './learning-rate-schedule.ts';
 import { applyUnfreezePolicy } from './unfreeze-policy.ts';
+import { adaptBatchNormStatistics } from '../model/adapt-batch-norm.ts';
 
 export interface StageContext {
   spec: FineTuneJobSpec;
@@ -36,6 +37,8 @@ export interface StageContext {
   saveInterrupted(position: TrainingPosition, extras: InterruptedExtras): Promise<void>;
   onStart(stage: StageStart): void;
   onEpoch(epoch: EpochEnd): void;
+  /** A batchNormalization: Train stage re-estimated the statistics of the BN layers it trains. */
+  onBatchNormAdapted(adapted: { stage: string; layers: number; examples: number }): void;
 }
 
 /**
@@ -77,13 +80,14 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
   }
 
   const seed = spec.seed + 1000 * index;
+  const fresh = !ctx.resume && ctx.initialEpoch === 0;
   const owned: tf.Tensor[] = [];
   try {
     if (cachedFeatures) {
       const train = await extractFeatures(ctx, ctx.data.train, targets.training);
       const validation = await extractFeatures(ctx, ctx.data.validation, targets.validation);
       owned.push(train.xs, train.ys, validation.xs, validation.ys);
-      if (!ctx.resume && ctx.initialEpoch === 0) earlyStopping.startFrom(monitored(stage, target.evaluate(validation.xs, validation.ys)));
+      if (fresh) earlyStopping.startFrom(target, monitored(stage, target.evaluate(validation.xs, validation.ys)));
       await target.fitDataset(tensorDataset(train.xs, train.ys, spec.batchSize, seed, resumeAt), {
         epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: [validation.xs, validation.ys], callbacks, verbose: 0,
       });
@@ -96,7 +100,10 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
       const validation = withTargets(
         exampleDataset(ctx.data.validation, ctx.reader, { batchSize: spec.batchSize, ...(map ? { map } : {}) }), targets.validation,
       );
-      if (!ctx.resume && ctx.initialEpoch === 0) earlyStopping.startFrom(monitored(stage, await target.evaluateDataset(validation)));
+      if (fresh) {
+        earlyStopping.startFrom(target, monitored(stage, await target.evaluateDataset(validation)));
+        if (stage.batchNormalization === 'Train') await adaptTrainedBatchNorm(ctx, stage.name);
+      }
       await target.fitDataset(train, { epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: validation, callbacks, verbose: 0 });
     }
   } finally {
@@ -121,6 +128,22 @@ function monitored(stage: PlannedStage, evaluated: tf.Scalar | tf.Scalar[]): num
   if (stage.earlyStopping.monitor === 'val_loss') return loss!;
   if (stage.earlyStopping.monitor === 'val_acc') return accuracy ?? Number.NaN;
   return Number.NaN;
+}
+
+/**
+ * BN layers that start training normalise each batch with its own
+ * statistics, while validation uses the moving ones: left at the
+ * pretraining data's, those reach the new data's only after a few hundred
+ * steps (momentum 0.99), so early stopping judges the first epochs by a
+ * model that validates with neither. Re-estimating them on the training
+ * data first (AdaBN) makes the two agree from the first epoch. Runs after
+ * the stage's starting point is taken, so a stage that never beats it
+ * ends with the statistics it began with.
+ */
+async function adaptTrainedBatchNorm(ctx: StageContext, stage: string): Promise<void> {
+  const batches = inputsOf(ctx.reader.inBatches(ctx.data.train, ctx.spec.batchSize));
+  const adapted = await adaptBatchNormStatistics(ctx.model.base, batches, { trainingOnly: true });
+  if (adapted.layers) ctx.onBatchNormAdapted({ stage, ...adapted });
 }
 
 /** The base's features of every example, in batches, in inference mode, and their targets (the labels unless `toTargets`). */
