@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type FineTuneJobSpec, resolveLocation, type Trials } from '../api/v1alpha1/index.ts';
+import { batchNormalizationOf, type FineTuneJobSpec, resolveLocation, type Trials } from '../api/v1alpha1/index.ts';
 import { CheckpointStore, type SavedTrials, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
 import { ExampleReader, inputsOf } from './data/batches.ts';
 import { datasetFingerprint } from './data/fingerprint.ts';
@@ -68,7 +68,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
       const unfreeze = JSON.stringify(stage.unfreeze);
       if (checked.has(unfreeze)) continue;
       checked.add(unfreeze);
-      applyUnfreezePolicy(base.layers, stage, index);
+      applyUnfreezePolicy(base.layers, { ...stage, batchNormalization: batchNormalizationOf(stage, spec.batchSize) }, index);
       checkGraphGradients(base.graph, spec.model.input, { name: stage.name, index });
     }
   }
@@ -91,7 +91,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     report.batchNormAdapted(await adaptBatchNormStatistics(base, inputsOf(reader.inBatches(data.train, spec.batchSize))));
   }
 
-  const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize));
+  const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize), spec.batchSize);
   const tuning = spec.trials ? new TrialsPlan(spec.trials, specPlan) : undefined;
   let trials = saved.trials;
   if (trials) report.trialsUpdated(trials.results);

@@ -4,11 +4,11 @@ import { FINE_TUNE_LEARNING_RATE, HEAD_LEARNING_RATE, validateFineTuneJobSpec } 
 import { minimalSpec, validSpec } from './spec-fixtures.ts';
 
 describe('FineTuneJob spec defaults follow docs/recipe.md', () => {
-  it('gives a minimal spec the two recipe stages: frozen head at 1e-3, then full fine-tune at 1e-4 with BN frozen', () => {
+  it('gives a minimal spec the two recipe stages: frozen head at 1e-3, then full fine-tune at 1e-4, BN by batch size', () => {
     const spec = validSpec(minimalSpec());
     assert.deepEqual(spec.stages.map((s) => [s.name, s.unfreeze.policy, s.optimizer.learningRate, s.batchNormalization]), [
-      ['head', 'None', HEAD_LEARNING_RATE, 'Frozen'],
-      ['fine-tune', 'All', 1e-4, 'Frozen'],
+      ['head', 'None', HEAD_LEARNING_RATE, 'Auto'],
+      ['fine-tune', 'All', 1e-4, 'Auto'],
     ]);
   });
 

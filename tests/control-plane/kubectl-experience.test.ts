@@ -44,7 +44,7 @@ describe('kubectl shows FineTuneJobs as a platform engineer expects', () => {
     assert.equal(code, 0, stderr);
     assert.match(stdout, /Training stages, run in order/);
     assert.match(stdout, /unfreeze\s+<Object>\s+Which layers of the base train in this stage/);
-    assert.match(stdout, /batchNormalization\s+<string>\s+Frozen: BatchNormalization layers/);
+    assert.match(stdout, /batchNormalization\s+<string>\s+Auto \(default\): Train in a/);
   });
 
   it('explains a default through the short name', async () => {

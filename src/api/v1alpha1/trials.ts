@@ -5,12 +5,13 @@ import { Unfreeze } from './stage.ts';
 /**
  * The default candidates: head only, and 1e-4 with BatchNormalization frozen or training
  * (`npm run bench:quality`: either can be the better by several points, depending on how far the base's
- * statistics are from the data). Each fine-tuning candidate adds up to a third of the unfrozen stages'
- * time; add 1e-5 for a large base (docs/recipe.md §3).
+ * statistics are from the data), each set, so batchNormalization Auto does not make them one.
+ * Each fine-tuning candidate adds up to a third of the unfrozen stages' time; add 1e-5 for a large
+ * base (docs/recipe.md §3).
  */
 export const DEFAULT_TRIAL_CANDIDATES = [
   { name: 'head-only', headOnly: true },
-  { name: 'rate-1e-4', learningRate: 1e-4 },
+  { name: 'rate-1e-4', learningRate: 1e-4, batchNormalization: 'Frozen' as const },
   { name: 'rate-1e-4-train-bn', learningRate: 1e-4, batchNormalization: 'Train' as const },
 ];
 
@@ -38,7 +39,7 @@ export type TrialCandidate = z.output<typeof TrialCandidate>;
 
 export const Trials = z.strictObject({
   candidates: z.array(TrialCandidate).min(2).max(10).prefault(DEFAULT_TRIAL_CANDIDATES).meta({
-    description: 'The variants to try, in order of preference (a tie goes to the earlier). Default: head-only; every unfrozen stage at 1e-4; at 1e-4 with BatchNormalization training.',
+    description: 'The variants to try, in order of preference (a tie goes to the earlier). Default: head-only; every unfrozen stage at 1e-4 with BatchNormalization frozen; at 1e-4 with BatchNormalization training.',
     'x-kubernetes-list-type': 'map',
     'x-kubernetes-list-map-keys': ['name'],
   }),

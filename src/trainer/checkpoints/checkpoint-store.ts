@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import type { FineTuneJobSpec, TrialStatus } from '../../api/v1alpha1/index.ts';
+import { batchNormalizationOf, type FineTuneJobSpec, type TrialStatus } from '../../api/v1alpha1/index.ts';
 import { fileSystemModel } from '../model/file-io-handler.ts';
 import type { StageResult } from '../report/reporter.ts';
 
@@ -53,7 +53,9 @@ export function trainingSpecHash(spec: FineTuneJobSpec): string {
   const decisive = {
     task, model: { ...model, ...(batchNormStatistics !== 'Pretrained' ? { batchNormStatistics } : {}) },
     dataset, head: { ...head, ...(labelSmoothing !== 0 ? { labelSmoothing } : {}) },
-    stages, augmentation, batchSize, seed, ...(trials ? { trials } : {}),
+    // Auto hashes as what it does: Frozen (as before it existed) below 16 examples a batch, Train from there.
+    stages: stages.map((stage) => ({ ...stage, batchNormalization: batchNormalizationOf(stage, batchSize) })),
+    augmentation, batchSize, seed, ...(trials ? { trials } : {}),
   };
   return createHash('sha256').update(JSON.stringify(decisive)).digest('hex');
 }

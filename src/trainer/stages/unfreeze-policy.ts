@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
-import type { Stage } from '../../api/v1alpha1/index.ts';
 import { PermanentError } from '../errors.ts';
 import { isGraphBatchNorm } from '../model/graph-weights.ts';
+import type { PlannedStage } from './stage-plan.ts';
 
 /** What a policy acts on: a layer of a layers base, or a weight op of a graph base. */
 export type UnfreezableLayer = Pick<tf.layers.Layer, 'name' | 'trainable' | 'getClassName'> & { readonly weights: readonly unknown[] };
@@ -17,7 +17,9 @@ const matches = (layer: UnfreezableLayer, name: string) => layer.name === name |
  * layers re-frozen after, and the caller must recompile (tfjs collects the
  * trainable weights at compile time; without it nothing changes).
  */
-export function applyUnfreezePolicy(baseLayers: UnfreezableLayer[], stage: Stage, stageIndex: number): string[] {
+export function applyUnfreezePolicy(
+  baseLayers: UnfreezableLayer[], stage: Pick<PlannedStage, 'unfreeze' | 'batchNormalization'>, stageIndex: number,
+): string[] {
   const { policy, layers: top, fromLayer } = stage.unfreeze;
   let firstTrainable: number;
   switch (policy) {
