@@ -13,11 +13,11 @@ const summary = (stepsPerEpoch: number, stages?: unknown[]) =>
   planStages(stagesOf(stages), stepsPerEpoch, 32).map((s) => [s.name, s.epochs, s.earlyStopping.patience]);
 
 describe('stage plan: defaults budgeted in optimizer steps', () => {
-  it('gives a small dataset enough steps: 1,000 for the head, 2,000 unfrozen; patience ~100 steps frozen, ~400 unfrozen', () => {
-    // 400 training examples in batches of 32: 13 steps per epoch.
-    assert.deepEqual(summary(13), [['head', 77, 8], ['fine-tune', 154, 30]]);
+  it('gives a small dataset enough steps: 1,000 for the head, 4,000 unfrozen; patience ~100 steps frozen, ~400 unfrozen', () => {
+    // 400 training examples in batches of 32: 13 steps per epoch (the unfrozen stage at the 300-epoch cap).
+    assert.deepEqual(summary(13), [['head', 77, 8], ['fine-tune', 300, 30]]);
     // 2,000 examples: 63 steps per epoch.
-    assert.deepEqual(summary(63), [['head', 16, 3], ['fine-tune', 32, 7]]);
+    assert.deepEqual(summary(63), [['head', 16, 3], ['fine-tune', 64, 7]]);
   });
 
   it('gives a large dataset 10 epochs and a patience of 3, and a tiny one at most 300 epochs and a patience of 20 (30 unfrozen)', () => {
