@@ -68,7 +68,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
       const unfreeze = JSON.stringify(stage.unfreeze);
       if (checked.has(unfreeze)) continue;
       checked.add(unfreeze);
-      applyUnfreezePolicy(base.layers, { ...stage, batchNormalization: batchNormalizationOf(stage, spec.batchSize) }, index);
+      applyUnfreezePolicy(base.layers, { ...stage, batchNormalization: batchNormalizationOf(stage, spec) }, index);
       checkGraphGradients(base.graph, spec.model.input, { name: stage.name, index });
     }
   }
@@ -91,7 +91,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     report.batchNormAdapted(await adaptBatchNormStatistics(base, inputsOf(reader.inBatches(data.train, spec.batchSize))));
   }
 
-  const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize), spec.batchSize);
+  const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize), spec);
   const tuning = spec.trials ? new TrialsPlan(spec.trials, specPlan) : undefined;
   let trials = saved.trials;
   if (trials) report.trialsUpdated(trials.results);

@@ -10,7 +10,7 @@ const stagesOf = (stages?: unknown[]) => {
   return result.spec.stages;
 };
 const summary = (stepsPerEpoch: number, stages?: unknown[]) =>
-  planStages(stagesOf(stages), stepsPerEpoch, 32).map((s) => [s.name, s.epochs, s.earlyStopping.patience]);
+  planStages(stagesOf(stages), stepsPerEpoch, { batchSize: 32, model: { format: 'Layers' } }).map((s) => [s.name, s.epochs, s.earlyStopping.patience]);
 
 describe('stage plan: defaults budgeted in optimizer steps', () => {
   it('gives a small dataset enough steps: 1,000 for the head, 4,000 unfrozen; patience ~100 steps frozen, ~400 unfrozen', () => {
@@ -32,15 +32,18 @@ describe('stage plan: defaults budgeted in optimizer steps', () => {
     ]), [['head', 4, 1], ['tune', 13, 3]]);
   });
 
-  it('trains BatchNormalization in unfrozen stages by default from batches of 16 up, and keeps it frozen below or when set', () => {
+  it('trains BatchNormalization in unfrozen stages of a layers model by default from batches of 16 up, and keeps it frozen below, in a graph, or when set', () => {
     const stages = stagesOf([
       { name: 'head' },
       { name: 'top', unfreeze: { policy: 'TopLayers', layers: 2 } },
       { name: 'all', unfreeze: { policy: 'All' }, batchNormalization: 'Frozen' },
       { name: 'last', unfreeze: { policy: 'All' }, batchNormalization: 'Train' },
     ]);
-    const modes = (batchSize: number) => planStages(stages, 10, batchSize).map((s) => s.batchNormalization);
+    const modes = (batchSize: number, format: 'Layers' | 'Graph' = 'Layers') =>
+      planStages(stages, 10, { batchSize, model: { format } }).map((s) => s.batchNormalization);
     assert.deepEqual(modes(16), ['Frozen', 'Train', 'Frozen', 'Train']);
     assert.deepEqual(modes(15), ['Frozen', 'Frozen', 'Frozen', 'Train']);
+    // A graph's batch norm runs in inference mode: Auto leaves its scale and offset frozen too.
+    assert.deepEqual(modes(64, 'Graph'), ['Frozen', 'Frozen', 'Frozen', 'Train']);
   });
 });

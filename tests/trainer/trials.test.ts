@@ -43,7 +43,7 @@ describe('recipe trials (spec.trials)', () => {
       ],
     });
     assert.ok(valid.valid);
-    const plan = planStages(valid.spec.stages, 10, 32);
+    const plan = planStages(valid.spec.stages, 10, valid.spec);
     const changed = candidateStages(plan, { name: 'slow', headOnly: false, learningRate: 1e-5, batchNormalization: 'Train' });
     assert.deepEqual(changed.map((s) => [s.name, s.optimizer.learningRate, s.batchNormalization]), [
       ['head', 1e-3, 'Frozen'], ['top', 1e-5, 'Train'], ['all', 1e-5, 'Train'],

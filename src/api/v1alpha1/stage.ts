@@ -28,7 +28,7 @@ export const AUTO_PATIENCE = { frozen: { min: 3, max: 20 }, unfrozen: { min: 3, 
 /**
  * With batchNormalization Auto, unfrozen BN layers train on batches at least this large: below it a
  * batch's own mean and variance are too noisy to normalise with (Wu and He 2018, Group Normalization).
- * On `npm run bench:quality` BN training gained 1.8 points on A 100 and lost none elsewhere (docs/recipe.md §4).
+ * On `npm run bench:quality` BN training gained 1.8 points on A 100 and was level or better elsewhere (docs/recipe.md §4).
  */
 export const MIN_BATCH_SIZE_FOR_BATCH_NORM_TRAINING = 16;
 
@@ -82,7 +82,7 @@ const StageInput = z.strictObject({
   optimizer: Optimizer,
   earlyStopping: EarlyStopping,
   batchNormalization: z.enum(['Auto', 'Frozen', 'Train']).default('Auto').meta({
-    description: `Auto (default): Train in a stage that unfreezes layers when spec.batchSize is at least ${MIN_BATCH_SIZE_FOR_BATCH_NORM_TRAINING}, Frozen otherwise. Frozen: BatchNormalization layers of the base stay in inference mode with frozen statistics even when unfrozen (Keras behaviour; safe with small batches); the base's statistics, or those re-estimated on the training data with spec.model.batchNormStatistics: Adapt. Train: unfrozen BN layers normalise each batch with its own statistics, train their scale and offset and update their moving statistics, which are first re-estimated on the training data so validation uses the new data's from the first epoch (a stage that never beats its start ends with the statistics it began with).`,
+    description: `Auto (default): Train in a stage that unfreezes layers of a Layers model when spec.batchSize is at least ${MIN_BATCH_SIZE_FOR_BATCH_NORM_TRAINING}, Frozen otherwise. Frozen: BatchNormalization layers of the base stay in inference mode with frozen statistics even when unfrozen (Keras behaviour; safe with small batches); the base's statistics, or those re-estimated on the training data with spec.model.batchNormStatistics: Adapt. Train: unfrozen BN layers normalise each batch with its own statistics, train their scale and offset and update their moving statistics, which are first re-estimated on the training data so validation uses the new data's from the first epoch (a stage that never beats its start ends with the statistics it began with).`,
   }),
 }).meta({ description: 'One training stage.' });
 
@@ -98,11 +98,14 @@ export const Stage = StageInput.transform((stage) => ({
 
 export type Stage = z.output<typeof Stage>;
 
-/** What a stage does with the base's BN layers: `batchNormalization` with Auto resolved for the batch size. */
-export function batchNormalizationOf(stage: Pick<Stage, 'batchNormalization' | 'unfreeze'>, batchSize: number): 'Frozen' | 'Train' {
+/** What a stage does with the base's BN layers: `batchNormalization` with Auto resolved for the spec. */
+export function batchNormalizationOf(
+  stage: Pick<Stage, 'batchNormalization' | 'unfreeze'>, spec: { batchSize: number; model: { format: 'Layers' | 'Graph' } },
+): 'Frozen' | 'Train' {
   if (stage.batchNormalization !== 'Auto') return stage.batchNormalization;
-  // A frozen base trains no BN layer either way.
-  return stage.unfreeze.policy !== 'None' && batchSize >= MIN_BATCH_SIZE_FOR_BATCH_NORM_TRAINING ? 'Train' : 'Frozen';
+  // A frozen base trains no BN layer either way; a graph's batch norm cannot normalise with batch statistics.
+  const trains = stage.unfreeze.policy !== 'None' && spec.model.format === 'Layers';
+  return trains && spec.batchSize >= MIN_BATCH_SIZE_FOR_BATCH_NORM_TRAINING ? 'Train' : 'Frozen';
 }
 
 /** docs/recipe.md §2-3: train the head on a frozen base, then fine-tune the whole base at a small rate. */

@@ -53,8 +53,9 @@ export function trainingSpecHash(spec: FineTuneJobSpec): string {
   const decisive = {
     task, model: { ...model, ...(batchNormStatistics !== 'Pretrained' ? { batchNormStatistics } : {}) },
     dataset, head: { ...head, ...(labelSmoothing !== 0 ? { labelSmoothing } : {}) },
-    // Auto hashes as what it does: Frozen (as before it existed) below 16 examples a batch, Train from there.
-    stages: stages.map((stage) => ({ ...stage, batchNormalization: batchNormalizationOf(stage, batchSize) })),
+    // Auto hashes as what it does: Frozen (as before it existed) below 16 examples a batch and for a
+    // graph model, Train otherwise.
+    stages: stages.map((stage) => ({ ...stage, batchNormalization: batchNormalizationOf(stage, spec) })),
     augmentation, batchSize, seed, ...(trials ? { trials } : {}),
   };
   return createHash('sha256').update(JSON.stringify(decisive)).digest('hex');

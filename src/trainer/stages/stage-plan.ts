@@ -14,14 +14,14 @@ const clamp = (value: number, { min, max }: { min: number; max: number }) => Mat
  * the stage its step budget, unset patience about PATIENCE_STEPS steps (both
  * longer once layers are unfrozen), in whole epochs of `stepsPerEpoch` steps.
  * A warm-up always leaves at least one epoch after it. batchNormalization
- * Auto is resolved for `batchSize`.
+ * Auto is resolved for the spec's batch size and model format.
  */
-export function planStages(stages: Stage[], stepsPerEpoch: number, batchSize: number): PlannedStage[] {
+export function planStages(stages: Stage[], stepsPerEpoch: number, spec: Parameters<typeof batchNormalizationOf>[1]): PlannedStage[] {
   return stages.map((stage) => {
     const kind = stage.unfreeze.policy === 'None' ? 'frozen' : 'unfrozen';
     const epochs = stage.epochs ?? Math.max(clamp(Math.ceil(STEP_BUDGET[kind] / stepsPerEpoch), AUTO_EPOCHS), stage.optimizer.warmupEpochs + 1);
     const patience = stage.earlyStopping.patience ?? clamp(Math.ceil(PATIENCE_STEPS[kind] / stepsPerEpoch), AUTO_PATIENCE[kind]);
-    const batchNormalization = batchNormalizationOf(stage, batchSize);
+    const batchNormalization = batchNormalizationOf(stage, spec);
     return { ...stage, epochs, earlyStopping: { ...stage.earlyStopping, patience }, batchNormalization };
   });
 }
