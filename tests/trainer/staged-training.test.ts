@@ -162,7 +162,10 @@ describe('staged training (docs/recipe.md §2-4)', () => {
   });
 
   it('keeps the checkpoint hash of a spec that trains as before model.batchNormStatistics, head.labelSmoothing and batchNormalization Auto existed', () => {
-    const asBefore = { head: { labelSmoothing: 0 }, stages: [{ name: 'head' }, { name: 'fine-tune', unfreeze: { policy: 'All' as const }, batchNormalization: 'Frozen' as const }] };
+    const asBefore = {
+      head: { labelSmoothing: 0 },
+      stages: [{ name: 'head' }, { name: 'fine-tune', unfreeze: { policy: 'All' as const }, batchNormalization: 'Frozen' as const }],
+    };
     const spec = validSpec({ ...minimalSpec(), ...asBefore });
     // What the trainer of bd3a370, the commit before these fields, wrote for this spec: an upgrade resumes it.
     assert.equal(trainingSpecHash(spec), '120720348966ff031870123e3c64f737230355452c48d2c708edae9d9f48f2f1');
@@ -170,7 +173,8 @@ describe('staged training (docs/recipe.md §2-4)', () => {
     // The default smoothing trains otherwise: a job in flight across the upgrade starts afresh.
     assert.notEqual(trainingSpecHash(validSpec({ ...minimalSpec(), stages: asBefore.stages })), trainingSpecHash(spec));
     // Auto trains BN from 16 examples a batch (a new hash), and below that trains as Frozen did (the same one).
-    const auto = (batchSize: number) => validSpec({ ...minimalSpec(), ...asBefore, batchSize, stages: [{ name: 'head' }, { name: 'fine-tune', unfreeze: { policy: 'All' } }] });
+    const auto = (batchSize: number) =>
+      validSpec({ ...minimalSpec(), ...asBefore, batchSize, stages: [{ name: 'head' }, { name: 'fine-tune', unfreeze: { policy: 'All' } }] });
     const frozen = (batchSize: number) => validSpec({ ...minimalSpec(), ...asBefore, batchSize });
     assert.equal(auto(32).stages[1]!.batchNormalization, 'Auto');
     assert.notEqual(trainingSpecHash(auto(32)), trainingSpecHash(spec));
