@@ -82,13 +82,14 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
   const seed = spec.seed + 1000 * index;
   const fresh = !ctx.resume && ctx.initialEpoch === 0;
   const owned: tf.Tensor[] = [];
+  let history: tf.History;
   try {
     if (cachedFeatures) {
       const train = await extractFeatures(ctx, ctx.data.train, targets.training);
       const validation = await extractFeatures(ctx, ctx.data.validation, targets.validation);
       owned.push(train.xs, train.ys, validation.xs, validation.ys);
       if (fresh) earlyStopping.startFrom(target, monitored(stage, target.evaluate(validation.xs, validation.ys)));
-      await target.fitDataset(tensorDataset(train.xs, train.ys, spec.batchSize, seed, resumeAt), {
+      history = await target.fitDataset(tensorDataset(train.xs, train.ys, spec.batchSize, seed, resumeAt), {
         epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: [validation.xs, validation.ys], callbacks, verbose: 0,
       });
     } else {
@@ -104,7 +105,7 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
         earlyStopping.startFrom(target, monitored(stage, await target.evaluateDataset(validation)));
         if (stage.batchNormalization === 'Train') await adaptTrainedBatchNorm(ctx, stage.name);
       }
-      await target.fitDataset(train, { epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: validation, callbacks, verbose: 0 });
+      history = await target.fitDataset(train, { epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: validation, callbacks, verbose: 0 });
     }
   } finally {
     tf.dispose(owned);
@@ -113,7 +114,7 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
   if (interrupt.stoppedAt) throw new InterruptedError(ctx.interruption.reason, interrupt.stoppedAt);
   const outcome = earlyStopping.outcome();
   return {
-    name: stage.name, epochsRun: ctx.initialEpoch + epochsRun(target), bestEpoch: outcome.bestEpoch, monitor: outcome.monitor,
+    name: stage.name, epochsRun: ctx.initialEpoch + history.epoch.length, bestEpoch: outcome.bestEpoch, monitor: outcome.monitor,
     bestValue: outcome.bestValue, endReason: earlyStopping.endReason(), startTime, endTime: new Date().toISOString(),
   };
 }
@@ -160,10 +161,6 @@ async function extractFeatures(
   const result = { xs: tf.concat(features), ys: tf.tidy(() => (toTargets ? toTargets(tf.concat(labels)) : tf.concat(labels))) };
   tf.dispose([...features, ...labels]);
   return result;
-}
-
-function epochsRun(model: tf.LayersModel): number {
-  return (model as unknown as { history: { epoch: number[] } }).history.epoch.length;
 }
 
 /**
