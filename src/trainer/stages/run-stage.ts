@@ -105,7 +105,9 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
         earlyStopping.startFrom(target, monitored(stage, await target.evaluateDataset(validation)));
         if (stage.batchNormalization === 'Train') await adaptTrainedBatchNorm(ctx, stage.name);
       }
-      history = await target.fitDataset(train, { epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: validation, callbacks, verbose: 0 });
+      history = await target.fitDataset(train, {
+        epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: validation, callbacks, verbose: 0,
+      });
     }
   } finally {
     tf.dispose(owned);
