@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { batchNormalizationOf, type FineTuneJobSpec, resolveLocation, type Trials } from '../api/v1alpha1/index.ts';
 import { CheckpointStore, type SavedTrials, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
-import { ExampleReader, inputsOf } from './data/batches.ts';
+import { ExampleReader } from './data/batches.ts';
 import { datasetFingerprint } from './data/fingerprint.ts';
 import { loadDataset } from './data/load-dataset.ts';
 import { preprocessingOf } from './data/preprocessing.ts';
@@ -15,7 +15,7 @@ import { loadBaseModel } from './model/load-base-model.ts';
 import { evaluateTestSet } from './model/evaluate-test-set.ts';
 import { evaluateOnValidation, promoteIfBetter } from './model/promotion.ts';
 import { combineReporters, type StageResult, type TrainingReporter } from './report/reporter.ts';
-import { runStage, type StageContext } from './stages/run-stage.ts';
+import { reestimationBatches, runStage, type StageContext } from './stages/run-stage.ts';
 import { type PlannedStage, planStages } from './stages/stage-plan.ts';
 import { candidateStages, runTrials, trialStage, type TrialsOutcome } from './stages/trials.ts';
 import { applyUnfreezePolicy, keepFrozenBatchNormInInference } from './stages/unfreeze-policy.ts';
@@ -80,6 +80,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   const skip = (file: string, reason: string) => { skippedFiles.push(file); report.fileSkipped(file, reason); };
   for (const record of data.skipped) skip(record, 'not valid JSON');
   const reader = new ExampleReader(spec, preprocessing, skip);
+  const interruption = options.interruption ?? new Interruption();
   const checkpoints = new CheckpointStore(checkpointLocation.path, trainingSpecHash(spec), options.jobUid);
   const saved = await checkpoints.state();
   if (saved.discarded) report.checkpointDiscarded(saved.discarded);
@@ -88,7 +89,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     await checkpoints.restore(trained, saved);
     report.resumed([...stages], saved.inProgress);
   } else if (spec.model.batchNormStatistics === 'Adapt') {
-    report.batchNormAdapted(await adaptBatchNormStatistics(base, inputsOf(reader.inBatches(data.train, spec.batchSize))));
+    report.batchNormAdapted(await adaptBatchNormStatistics(base, reestimationBatches({ reader, data, spec, interruption })));
   }
 
   const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize), spec);
@@ -99,7 +100,6 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   const trialEpochs = tuning?.epochs ?? 0;
   const plannedEpochs = plan.reduce((sum, s) => sum + s.epochs, 0) + trialEpochs;
   const epochsBefore = (index: number) => plan.slice(0, index).reduce((sum, s) => sum + s.epochs, 0) + (tuning && index >= tuning.firstTuned ? trialEpochs : 0);
-  const interruption = options.interruption ?? new Interruption();
   const common = { spec, model, data, reader, preprocessing, plannedEpochs, featureCache: options.featureCache ?? true, interruption };
   for (let index = 0; index < plan.length; index++) {
     if (index < stages.length) continue;

@@ -67,4 +67,33 @@ describe('interruptions cost at most one batch (SIGTERM)', () => {
     const metadata = (dir: string) => JSON.parse(readFileSync(join(dir, 'metadata.json'), 'utf8')) as { stages: { bestValue: number }[] };
     assert.deepEqual(metadata(parts.outputPath).stages.map((s) => s.bestValue.toFixed(5)), metadata(whole.outputPath).stages.map((s) => s.bestValue.toFixed(5)));
   });
+
+  it('a stop during a stage\'s BatchNormalization re-estimation ends the attempt before training; the next runs the stage afresh', async (t) => {
+    const ws = await workspace(t, 40);
+    // batchSize 16: the fine-tune stage trains BN (Auto) and re-estimates its statistics before its first epoch.
+    const spec = (output: string) => specFor(ws, {
+      output: { uri: `file://${join(ws.dir, output)}` },
+      batchSize: 16,
+      stages: [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 2, unfreeze: { policy: 'All' }, optimizer: { learningRate: 1e-4 } }],
+    });
+    const whole = await runStagedTraining(spec('whole'), { reporters: [], cacheDir: ws.dir, backend: BACKEND });
+
+    const adapted: string[] = [];
+    const log: TrainingReporter = { batchNormAdapted: (info) => adapted.push(info.stage ?? 'model') };
+    // SIGTERM as the fine-tune stage starts: before its starting point is measured and its statistics re-estimated.
+    const interruption = new Interruption();
+    const stopAtStart: TrainingReporter = { stageStarted: (s) => { if (s.name === 'fine-tune') interruption.request('SIGTERM'); } };
+    const run = runStagedTraining(spec('parts'), { reporters: [stopAtStart, log], cacheDir: ws.dir, backend: BACKEND, interruption });
+    const error = await run.then(() => assert.fail('not interrupted'), (err: unknown) => err);
+    assert.ok(error instanceof InterruptedError, String(error));
+    assert.equal(error.position, undefined, 'stopped before the first batch, with nothing of the stage to save');
+    assert.match(error.message, /while re-estimating BatchNormalization statistics; the last stage checkpoint is kept/);
+    assert.deepEqual(adapted, []);
+
+    const parts = await runStagedTraining(spec('parts'), { reporters: [log], cacheDir: ws.dir, backend: BACKEND });
+    assert.deepEqual(adapted, ['fine-tune'], 'the next attempt re-estimates');
+    assert.deepEqual(parts.stages.map((s) => [s.name, s.epochsRun]), whole.stages.map((s) => [s.name, s.epochsRun]));
+    const difference = largestDifference(await weightsOf(join(whole.outputPath, 'model.json')), await weightsOf(join(parts.outputPath, 'model.json')));
+    assert.ok(difference < 1e-5, `the resumed model differs from the uninterrupted one by up to ${difference}`);
+  });
 });

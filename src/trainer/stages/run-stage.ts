@@ -8,7 +8,7 @@ import type { Preprocessing } from '../data/preprocessing.ts';
 import type { FineTuneModel } from '../model/fine-tune-model.ts';
 import type { EpochEnd, StageResult, StageStart } from '../report/reporter.ts';
 import type { EarlyStoppingState, InterruptedExtras, NamedTensor } from '../checkpoints/checkpoint-store.ts';
-import { InterruptedError, type Interruption, type TrainingPosition } from '../interruption.ts';
+import { InterruptedError, type Interruption, type TrainingPosition, untilInterrupted } from '../interruption.ts';
 import { EarlyStoppingWithRestore } from './early-stopping.ts';
 import type { PlannedStage } from './stage-plan.ts';
 import { logValue } from './epoch-logs.ts';
@@ -144,9 +144,20 @@ function monitored(stage: PlannedStage, evaluated: tf.Scalar | tf.Scalar[]): num
  * ends with the statistics it began with.
  */
 async function adaptTrainedBatchNorm(ctx: StageContext, stage: string): Promise<void> {
-  const batches = inputsOf(ctx.reader.inBatches(ctx.data.train, ctx.spec.batchSize));
-  const adapted = await adaptBatchNormStatistics(ctx.model.base, batches, { trainingOnly: true });
+  const adapted = await adaptBatchNormStatistics(ctx.model.base, reestimationBatches(ctx), { trainingOnly: true });
   if (adapted.layers) ctx.onBatchNormAdapted({ stage, ...adapted });
+}
+
+/**
+ * The training examples' inputs in batches, for a pass that re-estimates
+ * BatchNormalization statistics; a stop ends it at once (nothing of it is
+ * saved, so the next attempt runs it again).
+ */
+export function reestimationBatches(
+  { reader, data, spec, interruption }: Pick<StageContext, 'reader' | 'data' | 'spec' | 'interruption'>,
+): AsyncGenerator<tf.Tensor> {
+  const batches = inputsOf(reader.inBatches(data.train, spec.batchSize));
+  return untilInterrupted(batches, interruption, 'while re-estimating BatchNormalization statistics');
 }
 
 /** The base's features of every example, in batches, in inference mode, and their targets (the labels unless `toTargets`). */
