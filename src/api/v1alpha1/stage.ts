@@ -98,10 +98,11 @@ export const Stage = StageInput.transform((stage) => ({
 
 export type Stage = z.output<typeof Stage>;
 
+/** The parts of a spec that resolve batchNormalization Auto. */
+export interface BatchNormalizationInputs { batchSize: number; model: { format: 'Layers' | 'Graph' } }
+
 /** What a stage does with the base's BN layers: `batchNormalization` with Auto resolved for the spec. */
-export function batchNormalizationOf(
-  stage: Pick<Stage, 'batchNormalization' | 'unfreeze'>, spec: { batchSize: number; model: { format: 'Layers' | 'Graph' } },
-): 'Frozen' | 'Train' {
+export function batchNormalizationOf(stage: Pick<Stage, 'batchNormalization' | 'unfreeze'>, spec: BatchNormalizationInputs): 'Frozen' | 'Train' {
   if (stage.batchNormalization !== 'Auto') return stage.batchNormalization;
   // A frozen base trains no BN layer either way; a graph's batch norm cannot normalise with batch statistics.
   const trains = stage.unfreeze.policy !== 'None' && spec.model.format === 'Layers';

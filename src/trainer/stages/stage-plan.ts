@@ -1,4 +1,6 @@
-import { AUTO_EPOCHS, AUTO_PATIENCE, batchNormalizationOf, PATIENCE_STEPS, type Stage, STEP_BUDGET } from '../../api/v1alpha1/index.ts';
+import {
+  AUTO_EPOCHS, AUTO_PATIENCE, type BatchNormalizationInputs, batchNormalizationOf, PATIENCE_STEPS, type Stage, STEP_BUDGET,
+} from '../../api/v1alpha1/index.ts';
 
 /** A stage with the epochs, patience and BatchNormalization mode it runs with, defaults resolved for the dataset at hand. */
 export type PlannedStage = Omit<Stage, 'batchNormalization'> & {
@@ -16,7 +18,7 @@ const clamp = (value: number, { min, max }: { min: number; max: number }) => Mat
  * A warm-up always leaves at least one epoch after it. batchNormalization
  * Auto is resolved for the spec's batch size and model format.
  */
-export function planStages(stages: Stage[], stepsPerEpoch: number, spec: Parameters<typeof batchNormalizationOf>[1]): PlannedStage[] {
+export function planStages(stages: Stage[], stepsPerEpoch: number, spec: BatchNormalizationInputs): PlannedStage[] {
   return stages.map((stage) => {
     const kind = stage.unfreeze.policy === 'None' ? 'frozen' : 'unfrozen';
     const epochs = stage.epochs ?? Math.max(clamp(Math.ceil(STEP_BUDGET[kind] / stepsPerEpoch), AUTO_EPOCHS), stage.optimizer.warmupEpochs + 1);
