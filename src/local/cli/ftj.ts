@@ -6,9 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { FINETUNEJOB, type FineTuneJobStatus, GROUP, VERSION } from '../../api/v1alpha1/index.ts';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { FINETUNEJOB, type FineTuneJobStatus, GROUP, TRAINER_CONTAINER, VERSION } from '../../api/v1alpha1/index.ts';
 import { PooledKubeConfig } from '../../operator/runtime/pooled-kube-config.ts';
+import { containerLogFile } from '../node-agent/node-agent.ts';
 import { devKubeconfig, runDevEnvironment } from './dev-environment.ts';
 
 const DEFAULT_ROOT = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'finetune-operator', 'dev');
@@ -68,8 +69,11 @@ clusterOptions(program.command('status').argument('<name>', 'FineTuneJob name').
 clusterOptions(program.command('logs').argument('<name>', 'FineTuneJob name').description('trainer log of the job\'s current attempt (ftj dev); in a cluster use kubectl logs'))
   .action(async (name: string, o: { namespace: string; kubeconfig?: string; root: string }) => {
     const { status } = await readJob(o, name);
-    const file = join(o.root, 'logs', o.namespace, `${status?.podName ?? `${name}-trainer-1`}.log`);
-    if (!existsSync(file)) { console.error(`no local log at ${file}: in a cluster, use kubectl logs ${status?.podName ?? '<pod>'}`); process.exitCode = 1; return; }
+    const podName = status?.podName ?? `${name}-trainer-1`;
+    const core = kubeConfig(o.root, o.kubeconfig).makeApiClient(CoreV1Api);
+    const uid = (await core.readNamespacedPod({ name: podName, namespace: o.namespace }).catch(() => undefined))?.metadata?.uid;
+    const file = uid && containerLogFile(o.root, o.namespace, uid, TRAINER_CONTAINER);
+    if (!file || !existsSync(file)) { console.error(`no local log of pod ${podName} under ${o.root}: in a cluster, use kubectl logs ${podName}`); process.exitCode = 1; return; }
     process.stdout.write(readFileSync(file, 'utf8'));
   });
 
