@@ -8,7 +8,8 @@ if (command === 'build') {
   const binaries = await ensureBinaries();
   for (const [name, path] of Object.entries(binaries)) console.log(`${name}: ${path}`);
 } else if (command === 'up') {
-  const controlPlane = await new ControlPlane().start();
+  // Stopped below on SIGINT or SIGTERM, in order, with its data removed.
+  const controlPlane = await new ControlPlane({ handleSignals: false }).start();
   const { kubectl } = controlPlane.binaries;
   await installCRDs(kubectl, controlPlane.kubeconfigPath);
   const shown = relative(process.cwd(), kubectl).startsWith('..') ? kubectl : `./${relative(process.cwd(), kubectl)}`;

@@ -6,7 +6,8 @@ import { ControlPlane } from '../src/local/control-plane/index.ts';
 import { ensureDebianPackages } from '../src/local/debian-packages.ts';
 
 const files = process.argv.slice(2);
-const controlPlane = new ControlPlane();
+// This script stops the control plane on SIGINT and SIGTERM itself (below).
+const controlPlane = new ControlPlane({ handleSignals: false });
 let stopping: Promise<void> | undefined;
 const stop = () => (stopping ??= controlPlane.stop());
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { ROOT } from '../support/paths.ts';
-import { installCRDs, testNamespace } from '../support/cluster.ts';
+import { eventually, installCRDs, testNamespace } from '../support/cluster.ts';
 import { jobs, startOperator } from '../operator/support/operator-harness.ts';
 import { pretrainedBase } from '../trainer/support/workspace.ts';
 
@@ -24,6 +24,13 @@ function ftj(args: string[]): Promise<{ code: number | null; output: string }> {
 function processesMentioning(text: string): number[] {
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
     try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text); } catch { return false; }
+  }).map(Number);
+}
+
+/** Processes whose environment mentions `text` (a trainer has its node agent's folders there, not on its command line). */
+function processesWithEnvironment(text: string): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid).filter((pid) => {
+    try { return readFileSync(`/proc/${pid}/environ`, 'utf8').includes(text); } catch { return false; }
   }).map(Number);
 }
 
@@ -63,6 +70,39 @@ describe('ftj', () => {
     const run = /(quickstart-minutely-\d+): phase Succeeded/.exec(output)?.[1];
     assert.ok(run, output);
     assert.match(output, new RegExp(`model written to .*pvc/models/quickstart-minutely/${run}`));
+  });
+
+  it('Ctrl-C of ftj dev stops the running trainer with SIGTERM (it saves its point), then the agent, operator and control plane, and says so', async (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'ftj-dev-interrupt-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    cpSync(dirname(await pretrainedBase()), join(root, 'pvc', 'models', 'fashion-mnist-base'), { recursive: true });
+    const quickstart = parse(readFileSync(join(ROOT, 'examples', 'quickstart.yaml'), 'utf8'));
+    quickstart.spec.dataset.limit = 300;
+    // Long enough to be interrupted in the middle: many epochs, nothing stops it early.
+    quickstart.spec.stages = [{ name: 'head', epochs: 500, earlyStopping: { enabled: false } }];
+    writeFileSync(join(root, 'quickstart.yaml'), stringify(quickstart));
+
+    const child = spawn(process.execPath, [join(ROOT, 'src', 'local', 'cli', 'ftj.ts'), 'dev', '--root', root, '-f', join(root, 'quickstart.yaml')],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
+    t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await eventually(() => /quickstart: phase Running, stage head, epoch [2-9]/.test(output), `the trainer in its second epoch: ${output.slice(-2000)}`, 240_000);
+    const trainers = processesWithEnvironment(root).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('trainer/main.ts'));
+    assert.equal(trainers.length, 1, 'one trainer process runs');
+
+    child.kill('SIGINT');
+    const code = await exited;
+    assert.equal(code, 130, output);
+    for (const line of [/SIGINT: stopping/, /stopping quickstart-trainer-1 \(SIGTERM: a trainer saves its checkpoint and exits\)/, /stopping the control plane/, /the local cluster is stopped/]) {
+      assert.match(output, line);
+    }
+    const [log] = readdirSync(join(root, 'logs', 'default')).map((uid) => readFileSync(join(root, 'logs', 'default', uid, 'trainer.log'), 'utf8'));
+    assert.match(log ?? '', /INTERRUPTED: interrupted \(SIGTERM\) in stage "head" after \d+ epochs and \d+ batches; saved there/);
+    assert.deepEqual(processesWithEnvironment(root), [], 'no trainer outlives ftj dev');
+    assert.deepEqual(processesMentioning(join(root, 'control-plane')), [], 'no control-plane process outlives ftj dev');
   });
 
   it('ftj status prints the phase, the stage timeline and the conditions', async (t) => {

@@ -30,31 +30,41 @@ export async function runDevEnvironment(options: DevOptions): Promise<number> {
   const pvcRoot = join(root, 'pvc');
   rmSync(join(root, 'control-plane'), { recursive: true, force: true });
   mkdirSync(join(root, 'control-plane'), { recursive: true });
-  const controlPlane = new ControlPlane({ dir: join(root, 'control-plane'), log: print });
+  // This function stops the control plane itself, after the trainers, the agent and the operator.
+  const controlPlane = new ControlPlane({ dir: join(root, 'control-plane'), log: print, handleSignals: false });
   let agent: NodeAgent | undefined;
   let operator: OperatorManager | undefined;
-  const shutdown = async () => {
-    await agent?.stop().catch(() => undefined);
-    await operator?.stop().catch(() => undefined);
-    await controlPlane.stop();
-  };
+  // Ctrl-C (or SIGTERM) stops everything in order; a second one kills what is left at once.
   let interrupted = false;
-  const onSignal = () => { interrupted = true; };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) {
+      print(`${signal} again: killing the trainers and the control plane now`);
+      agent?.killAll();
+      controlPlane.kill();
+      process.exit(130);
+    }
+    interrupted = true;
+    print(`\n${signal}: stopping (Ctrl-C again to kill at once)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     await controlPlane.start();
+    if (interrupted) return 130;
     const { kubectl } = controlPlane.binaries;
     await installCRDs(kubectl, controlPlane.kubeconfigPath);
     const kc = new PooledKubeConfig();
     kc.loadFromFile(controlPlane.kubeconfigPath);
     await prepareQuickstartVolumes(pvcRoot, print);
+    if (interrupted) return 130;
     await createLocalClaims(kc, 'default', pvcRoot, QUICKSTART_CLAIMS);
     agent = new NodeAgent({ kubeConfig: kc, kubeconfigPath: controlPlane.kubeconfigPath, nodeName: 'local-node', capacity: { gpus: options.gpus }, root, log: () => undefined });
     await agent.start();
     operator = new OperatorManager({
       kubeConfig: kc, namespaces: [], workers: 2, port: 0, log: () => undefined,
       settings: { trainerImage: 'finetune/trainer:local', trainerServiceAccount: 'default', retryBaseSeconds: 5 },
+      // A chart installed into this cluster (helm install, run by the node agent) sees this operator and stands by.
+      leaderElection: { namespace: 'default', name: 'finetune-operator', identity: `ftj-dev-${process.pid}` },
     });
     await operator.start();
     print(`\nLocal cluster ready. In another shell:\n  export KUBECONFIG=${controlPlane.kubeconfigPath}\n  ${kubectl} get ftj -w     (kubectl logs works too)\n  bin/kubectl-ftj describe <name>   bin/kubectl-ftj logs <name> -f\n`);
@@ -64,13 +74,28 @@ export async function runDevEnvironment(options: DevOptions): Promise<number> {
     print(applied.stdout.trim());
     const appliedNames = (resource: string) => applied.stdout.split('\n')
       .map((l) => new RegExp(`^${resource}\\.finetune\\.dev/(\\S+)`).exec(l)?.[1]).filter((n): n is string => !!n);
-    return await stream(kc, appliedNames(FINETUNEJOB.singular), appliedNames(FINETUNESCHEDULE.singular), options, () => interrupted);
+    const code = await stream(kc, appliedNames(FINETUNEJOB.singular), appliedNames(FINETUNESCHEDULE.singular), options, () => interrupted);
+    return interrupted ? 130 : code;
   } finally {
+    await shutdown(print, controlPlane, agent, operator);
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
-    print('stopping the local cluster');
-    await shutdown();
   }
+}
+
+/**
+ * Stops the local cluster in order, saying what it stops: the trainers first (SIGTERM, so each saves
+ * its checkpoint, as on a node drain) with the node agent, then the operator, then the control plane.
+ */
+async function shutdown(print: (line: string) => void, controlPlane: ControlPlane, agent?: NodeAgent, operator?: OperatorManager): Promise<void> {
+  const pods = agent?.runningPods ?? [];
+  if (pods.length) print(`stopping ${pods.map((p) => p.pod).join(', ')} (SIGTERM: a trainer saves its checkpoint and exits)`);
+  await agent?.stop().catch((err: unknown) => print(`stopping the node agent failed: ${String(err)}`));
+  print('stopped the node agent; stopping the operator');
+  await operator?.stop().catch((err: unknown) => print(`stopping the operator failed: ${String(err)}`));
+  print('stopping the control plane');
+  await controlPlane.stop();
+  print('the local cluster is stopped');
 }
 
 /**
@@ -100,7 +125,11 @@ async function stream(kc: KubeConfig, jobs: string[], schedules: string[], optio
       );
       return { name, isRun: runs.has(name), gone: job === 'gone', status: job === 'gone' ? undefined : job?.status };
     }));
-    for (const { name, status } of statuses) {
+    for (const { name, status, gone, isRun } of statuses) {
+      if (gone) {
+        print(name, `${name}: deleted${isRun ? ' (a run pruned by its schedule\'s history limit)' : ''}`);
+        continue;
+      }
       const m = status?.metrics;
       // The stage's own epoch count (metrics still hold the previous stage's last epoch as a stage starts).
       const progress = status?.progress;

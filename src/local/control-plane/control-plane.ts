@@ -14,6 +14,11 @@ export interface ControlPlaneOptions {
   log?: (line: string) => void;
   /** Extra kube-apiserver flags (the fault tests shorten its watch history with them). */
   apiServerFlags?: string[];
+  /**
+   * Kill the components and re-raise when SIGINT or SIGTERM would end the process (default true). An
+   * owner that handles those signals itself, to stop other things first, passes false and calls stop().
+   */
+  handleSignals?: boolean;
 }
 
 interface Component { name: string; binary: string; args: string[]; process: ChildProcess; logFile: string }
@@ -45,7 +50,6 @@ export class ControlPlane {
    * nobody else handles the signal, stop the components and re-raise it.
    */
   private readonly onSignal = (signal: NodeJS.Signals) => {
-    if (process.listenerCount(signal) > 1) return;
     this.onExit();
     process.kill(process.pid, signal);
   };
@@ -62,7 +66,7 @@ export class ControlPlane {
   async start(): Promise<this> {
     this.binaries = this.options.binaries ?? await ensureBinaries({ log: this.log });
     process.once('exit', this.onExit);
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, this.onSignal);
+    if (this.options.handleSignals ?? true) for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, this.onSignal);
     mkdirSync(this.dir, { recursive: true });
     const [etcdClient, etcdPeer, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
     this.server = `https://127.0.0.1:${apiPort}`;
@@ -220,6 +224,11 @@ export class ControlPlane {
       req.on('error', reject);
       req.end();
     });
+  }
+
+  /** Kills every component at once (SIGKILL), for an owner that must exit now; stop() is the orderly way. */
+  kill(): void {
+    this.killAll('SIGKILL');
   }
 
   private killAll(signal: NodeJS.Signals): void {
