@@ -1,16 +1,19 @@
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
 export interface CommandResult { code: number; stdout: string; stderr: string }
 
 /**
- * kubectl's discovery cache for this process. kubectl 1.20 keeps a discovery
- * made before the CRDs existed and then reports their types as unknown, so
- * installCRDs clears it.
+ * kubectl's cache, one for every process of this user (kubectl keys its
+ * discovery by server address and writes each file atomically), instead of
+ * kubectl's ~/.kube/cache, which a user's other clusters share. kubectl 1.20
+ * keeps a discovery made before the CRDs existed and then reports their types
+ * as unknown, so installCRDs clears the discovery part.
  */
-const CACHE_DIR = join(tmpdir(), `ftj-kubectl-cache-${process.pid}`);
+export const KUBECTL_CACHE_DIR = join(tmpdir(), `ftj-kubectl-cache-${userInfo().uid}`);
+const CACHE_DIR = KUBECTL_CACHE_DIR;
 
 /** Runs a kubectl binary against a kubeconfig, feeding `input` on stdin. */
 export function runKubectl(binary: string, kubeconfig: string, args: string[], input = ''): Promise<CommandResult> {
