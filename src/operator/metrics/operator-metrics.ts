@@ -27,6 +27,7 @@ export class OperatorMetrics {
   private readonly activeWorkers: Gauge;
   private readonly restRequests: Counter;
   private readonly leader: Gauge;
+  private readonly standby: Gauge;
   private readonly stageTransitions: Counter;
   private readonly stageDuration: Histogram;
   private readonly jobDuration: Histogram;
@@ -44,6 +45,11 @@ export class OperatorMetrics {
     for (const [controller, workers] of Object.entries(options.workers)) maxReconciles.set({ controller }, workers);
     this.restRequests = new Counter({ name: 'rest_client_requests_total', help: 'Number of HTTP requests, partitioned by status code and method.', labelNames: ['code', 'method'], registers });
     this.leader = new Gauge({ name: 'leader_election_master_status', help: '1 when this replica is the leader.', labelNames: ['name'], registers });
+    this.standby = new Gauge({
+      name: 'finetune_operator_standing_by',
+      help: '1 while this leader stands by because another operator reconciles some of its namespaces (see its log and /readyz).',
+      registers,
+    });
     this.stageTransitions = new Counter({ name: 'finetune_stage_transitions_total', help: 'Stage transitions reported by trainers, by the stage entered.', labelNames: ['stage'], registers });
     this.stageDuration = new Histogram({ name: 'finetune_stage_duration_seconds', help: 'Duration of completed stages.', labelNames: ['stage'], buckets: [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200], registers });
     this.jobDuration = new Histogram({ name: 'finetune_job_duration_seconds', help: 'Duration of finished jobs, start to completion.', labelNames: ['result'], buckets: [60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400], registers });
@@ -149,6 +155,7 @@ export class OperatorMetrics {
   request(method: string, code: number): void { this.restRequests.inc({ method, code: String(code) }); }
 
   leading(name: string, isLeader: boolean): void { this.leader.set({ name }, isLeader ? 1 : 0); }
+  standingBy(standing: boolean): void { this.standby.set(standing ? 1 : 0); }
 
   retried(reason: string): void { this.retries.inc({ reason }); }
 

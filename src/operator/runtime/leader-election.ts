@@ -9,6 +9,9 @@ export interface LeaderElectionConfig {
   leaseDurationSeconds?: number;
   renewDeadlineSeconds?: number;
   retryPeriodSeconds?: number;
+  /** Labels and annotations the Lease carries (the operator's scope: operator-scope.ts), set at every renewal. */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
 /**
@@ -28,7 +31,7 @@ export class LeaderElector {
 
   constructor(kc: KubeConfig, config: LeaderElectionConfig) {
     this.api = kc.makeApiClient(CoordinationV1Api);
-    this.config = { leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2, ...config };
+    this.config = { leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2, labels: {}, annotations: {}, ...config };
   }
 
   get isLeader(): boolean { return this.leading; }
@@ -67,11 +70,11 @@ export class LeaderElector {
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
-    const { name, namespace, identity, leaseDurationSeconds } = this.config;
+    const { name, namespace, identity, leaseDurationSeconds, labels, annotations } = this.config;
     const now = new Date();
     const lease = await this.read();
     if (!lease) {
-      await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 } } });
+      await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace, labels, annotations }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 } } });
       return true;
     }
     const spec = lease.spec ?? {};
@@ -80,6 +83,11 @@ export class LeaderElector {
     const expired = !holder || renewedAt + (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000 < now.getTime();
     if (holder !== identity && !expired) return false;
     const takeover = holder !== identity;
+    lease.metadata = {
+      ...lease.metadata,
+      labels: { ...lease.metadata?.labels, ...labels },
+      annotations: { ...lease.metadata?.annotations, ...annotations },
+    };
     lease.spec = {
       ...spec,
       holderIdentity: identity,

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { FINETUNEJOB, FINETUNESCHEDULE, FINGERPRINT_FOR_LABEL, GROUP, JOB_NAME_LABEL, VERSION } from '../../api/v1alpha1/index.ts';
 import { EventRecorder } from '../controller/event-recorder.ts';
 import { type CachedJob, FineTuneJobController, jobKeyOfPod } from '../controller/finetunejob-controller.ts';
@@ -9,6 +9,7 @@ import { type ControllerName, OperatorMetrics } from '../metrics/operator-metric
 import type { ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
 import { stageEvents } from '../reconcile/stage-events.ts';
 import { type LeaderElectionConfig, LeaderElector } from './leader-election.ts';
+import { OPERATOR_LEASE_LABEL, scopeConflict, scopeMetadata } from './operator-scope.ts';
 import { ResilientInformer } from './resilient-informer.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -16,6 +17,8 @@ import { WorkQueue } from './work-queue.ts';
 const EVENT_FLUSH_MS = 10_000;
 /** Concurrent schedule reconciles: a schedule's reconcile is a few requests a day. */
 const SCHEDULE_WORKERS = 2;
+/** How often an operator checks that no other operator reconciles its namespaces (operator-scope.ts). */
+const SCOPE_CHECK_MS = 10_000;
 
 export interface OperatorConfig {
   kubeConfig: KubeConfig;
@@ -62,6 +65,9 @@ export class OperatorManager {
   private server: Server | undefined;
   private workers: Promise<void>[] = [];
   private resync: NodeJS.Timeout | undefined;
+  private scopeTimer: NodeJS.Timeout | undefined;
+  /** Why this operator stands by: another operator reconciles some of its namespaces. */
+  private standingBy: string | undefined;
   private running = false;
 
   constructor(config: OperatorConfig) {
@@ -133,7 +139,8 @@ export class OperatorManager {
       runs: (namespace, schedule) => this.jobInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
       probes: (namespace, schedule) => this.probeInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
     }, config.settings, this.events, this.metrics, config.clock);
-    this.elector = config.leaderElection ? new LeaderElector(kc, config.leaderElection) : undefined;
+    this.elector = config.leaderElection
+      ? new LeaderElector(kc, { ...config.leaderElection, ...scopeMetadata(config.namespaces) }) : undefined;
   }
 
   get address(): AddressInfo | undefined { return this.server?.address() as AddressInfo | undefined; }
@@ -145,7 +152,7 @@ export class OperatorManager {
     if (!this.elector) { await this.startControllers(); return; }
     this.metrics.leading(this.config.leaderElection!.name, false);
     this.elector.run({
-      onStart: () => { this.metrics.leading(this.config.leaderElection!.name, true); this.log('elected leader'); void this.startControllers(); },
+      onStart: () => { this.metrics.leading(this.config.leaderElection!.name, true); this.log('elected leader'); this.checkScope(); },
       onStop: () => { this.metrics.leading(this.config.leaderElection!.name, false); this.log('lost leadership; stopping'); void this.stop(); },
     });
   }
@@ -153,6 +160,7 @@ export class OperatorManager {
   /** Stops taking work, lets in-flight reconciles finish, releases the lease, writes the queued events. */
   async stop(): Promise<void> {
     clearInterval(this.resync);
+    clearTimeout(this.scopeTimer);
     this.queue.shutDown();
     this.scheduleQueue.shutDown();
     await Promise.all(this.workers);
@@ -170,6 +178,42 @@ export class OperatorManager {
     this.metrics.observeJob(job, old);
     const { name, namespace, uid } = job.metadata as { name: string; namespace: string; uid?: string };
     for (const event of stageEvents(old?.status, job.status)) this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event);
+  }
+
+  /**
+   * The leader reconciles only while no operator that came first reconciles any of its namespaces
+   * (operator-scope.ts); checked before it starts and then every SCOPE_CHECK_MS. One that finds such an
+   * operator after it started stops, as on a lost lease: its pod restarts and stands by.
+   */
+  private checkScope(): void {
+    const check = async () => {
+      if (!this.elector?.isLeader || this.queue.isShuttingDown) return;
+      const conflict = await this.findScopeConflict();
+      if (conflict && this.running) {
+        this.log(`stopping: ${conflict}`);
+        void this.stop();
+        return;
+      }
+      if (conflict !== this.standingBy) this.log(conflict ? `standing by: ${conflict}` : 'no other operator reconciles these namespaces');
+      this.standingBy = conflict;
+      this.metrics.standingBy(!!conflict);
+      if (!conflict && !this.running) void this.startControllers();
+      this.scopeTimer = setTimeout(() => void check(), SCOPE_CHECK_MS);
+      this.scopeTimer.unref();
+    };
+    void check();
+  }
+
+  private async findScopeConflict(): Promise<string | undefined> {
+    const lease = this.config.leaderElection!;
+    try {
+      const leases = await this.config.kubeConfig.makeApiClient(CoordinationV1Api).listLeaseForAllNamespaces({ labelSelector: OPERATOR_LEASE_LABEL });
+      return scopeConflict(lease, this.config.namespaces, leases.items, new Date());
+    } catch (err) {
+      // A check that cannot run (an older chart's RBAC) does not stop the operator; it says so.
+      this.log(`could not list operator Leases to check for another operator (${String(err).split('\n')[0]}); reconciling anyway`);
+      return undefined;
+    }
   }
 
   private get informers(): ResilientInformer<CachedJob | V1Pod | CachedSchedule>[] {
@@ -220,6 +264,7 @@ export class OperatorManager {
     } else if (url === '/healthz') {
       res.writeHead(200).end('ok');
     } else if (url === '/readyz') {
+      if (this.standingBy) { res.writeHead(503).end(`standing by: ${this.standingBy}`); return; }
       const ready = !this.elector || this.elector.isLeader ? this.running && this.informers.every((i) => i.hasSynced) : true;
       res.writeHead(ready ? 200 : 503).end(ready ? 'ok' : 'informers not synced');
     } else {
