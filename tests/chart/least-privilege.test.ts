@@ -15,7 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { API_VERSION, FINETUNESCHEDULE, GROUP, VERSION } from '../../src/api/v1alpha1/index.ts';
 import { ControlPlane } from '../../src/local/control-plane/index.ts';
@@ -69,6 +69,7 @@ const NEEDED_WITHOUT_A_REQUEST: Record<string, string> = {
   'finetune.dev/finetuneschedules/finalizers:update': 'the same check when a schedule\'s run names its schedule with blockOwnerDeletion',
   '/events:patch': 'an event that repeats one already written updates its count (client-go\'s correlator)',
   'finetune.dev/finetunejobs:get': 'a schedule whose run name is taken (409) reads that FineTuneJob to see whether it is its own',
+  '/serviceaccounts:patch': 'adopts a trainer ServiceAccount an earlier release made (adds the owner); tests/operator/trainer-access.test.ts runs it',
 };
 
 function operatorKubeconfig(token: string): string {
@@ -130,6 +131,13 @@ describe('least privilege: the operator and its trainers run under the chart\'s 
     t.after(() => agent.stop());
 
     await core.createNamespace({ body: { metadata: { name: TEAM } } });
+    // What a release installed earlier under another name left: a binding of its trainer role, now gone.
+    const rbac = kubeConfig().makeApiClient(RbacAuthorizationV1Api);
+    await rbac.createNamespacedRoleBinding({ namespace: TEAM, body: {
+      metadata: { name: 'finetune-trainer', labels: { 'app.kubernetes.io/managed-by': 'finetune-operator' } },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'old-finetune-operator-trainer' },
+      subjects: [{ kind: 'ServiceAccount', name: 'finetune-trainer', namespace: TEAM }],
+    } });
     const spec = (name: string, overrides: Record<string, unknown> = {}) => ({
       task: { type: 'ImageClassification', numClasses: 5 },
       model: { uri: `file://${base}`, outputKind: 'Classifier', input: { shape: [28, 28, 1] } },
@@ -184,9 +192,9 @@ describe('least privilege: the operator and its trainers run under the chart\'s 
     assert.deepEqual(refused, [], 'nothing either identity did was forbidden');
 
     const roles = (names: string[]) => manifests.filter((m) => (m.kind === 'ClusterRole' || m.kind === 'Role') && names.includes(m.metadata.name));
-    const operatorRoles = roles([`${RELEASE}-finetune-operator`, `${RELEASE}-finetune-operator-leader-election`]);
+    const operatorRoles = roles([`${RELEASE}-finetune-operator`, `${RELEASE}-finetune-operator-leader-election`, `${RELEASE}-finetune-operator-cluster`]);
     const trainerRoles = roles([`${RELEASE}-finetune-operator-trainer`]);
-    assert.equal(operatorRoles.length, 2);
+    assert.equal(operatorRoles.length, 3);
     assert.equal(trainerRoles.length, 1);
     for (const [who, granted] of [['operator', operatorRoles], ['trainer', trainerRoles]] as const) {
       const rules = granted.flatMap((role) => role.rules ?? []);
@@ -199,5 +207,12 @@ describe('least privilege: the operator and its trainers run under the chart\'s 
     }
     // And the trainer did nothing but read its job and apply its status.
     assert.deepEqual([...used(identities.trainer)].sort(), ['finetune.dev/finetunejobs/status:patch', 'finetune.dev/finetunejobs:get']);
+
+    // helm uninstall leaves the CRDs and jobs (Helm's convention), and takes the trainer's identity along.
+    await helm(['uninstall', RELEASE, '-n', SYSTEM]);
+    const gone = (read: Promise<unknown>) => read.then(() => false, (err: unknown) => err instanceof ApiException && err.code === 404);
+    await eventually(async () => await gone(core.readNamespacedServiceAccount({ name: 'finetune-trainer', namespace: TEAM }))
+      && await gone(rbac.readNamespacedRoleBinding({ name: 'finetune-trainer', namespace: TEAM })), 'the trainer ServiceAccount and RoleBinding removed with the release', 60_000);
+    assert.equal((await api.get('flowers'))?.status?.phase, 'Succeeded', 'the jobs stay');
   });
 });

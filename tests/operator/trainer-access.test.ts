@@ -53,10 +53,59 @@ describe('operator: the trainer\'s identity in any namespace', () => {
     const listPods = await asTrainer.makeApiClient(CoreV1Api).listNamespacedPod({ namespace: ns }).then(() => 200, (err: unknown) => (err instanceof ApiException ? err.code : 0));
     assert.equal(listPods, 403, 'the trainer cannot list pods');
 
+    // Both belong to the trainer ClusterRole: deleting it (helm uninstall) takes them along.
+    const account = await core.readNamespacedServiceAccount({ name: 'finetune-trainer', namespace: ns });
+    assert.deepEqual(account.metadata?.ownerReferences?.map((ref) => `${ref.kind}/${ref.name}`), [`ClusterRole/${clusterRole}`]);
+    assert.deepEqual(binding.metadata?.ownerReferences?.map((ref) => `${ref.kind}/${ref.name}`), [`ClusterRole/${clusterRole}`]);
+
     // Someone deletes the ServiceAccount: the next pod is refused once, and the retry provisions it again.
     await core.deleteNamespacedServiceAccount({ name: 'finetune-trainer', namespace: ns });
     await api.create('after-cleanup');
     await api.waitForPods('after-cleanup', 1, 30_000);
     await core.readNamespacedServiceAccount({ name: 'finetune-trainer', namespace: ns });
+  });
+
+  it('converges what an earlier release left (a binding of a role that is gone, no owner), and uninstalling removes it', async (t) => {
+    const ns = await testNamespace(t, 'op-access-old');
+    const rbac = kubeConfig().makeApiClient(RbacAuthorizationV1Api);
+    const core = kubeConfig().makeApiClient(CoreV1Api);
+    const clusterRole = `ftj-test-trainer-${randomBytes(3).toString('hex')}`;
+    await rbac.createClusterRole({ body: { metadata: { name: clusterRole }, rules: [
+      { apiGroups: [GROUP], resources: ['finetunejobs'], verbs: ['get'] },
+      { apiGroups: [GROUP], resources: ['finetunejobs/status'], verbs: ['patch'] },
+    ] } });
+    t.after(() => rbac.deleteClusterRole({ name: clusterRole }).then(() => undefined, () => undefined));
+    // What an operator of a release installed under another name made, before owners existed.
+    const labels = { 'app.kubernetes.io/managed-by': 'finetune-operator', 'app.kubernetes.io/component': 'trainer' };
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'finetune-trainer', labels } } });
+    await rbac.createNamespacedRoleBinding({ namespace: ns, body: {
+      metadata: { name: 'finetune-trainer', labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'old-release-finetune-operator-trainer' },
+      subjects: [{ kind: 'ServiceAccount', name: 'finetune-trainer', namespace: ns }],
+    } });
+    // A team's own binding of another name is not the operator's: it stays as it is.
+    await rbac.createNamespacedRoleBinding({ namespace: ns, body: {
+      metadata: { name: 'team-own' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+      subjects: [{ kind: 'ServiceAccount', name: 'finetune-trainer', namespace: ns }],
+    } });
+    const uidBefore = (await core.readNamespacedServiceAccount({ name: 'finetune-trainer', namespace: ns })).metadata!.uid;
+    startOperator(t, ns, undefined, { serviceAccount: 'finetune-trainer', clusterRole });
+    await jobs(ns).create('reinstalled');
+    await jobs(ns).waitForPods('reinstalled', 1);
+
+    const binding = await rbac.readNamespacedRoleBinding({ name: 'finetune-trainer', namespace: ns });
+    assert.equal(binding.roleRef.name, clusterRole, 'the binding now names this release\'s role');
+    const account = await core.readNamespacedServiceAccount({ name: 'finetune-trainer', namespace: ns });
+    assert.equal(account.metadata!.uid, uidBefore, 'the ServiceAccount is adopted, not re-created (its token stays valid)');
+    for (const owned of [binding, account]) {
+      assert.deepEqual(owned.metadata?.ownerReferences?.map((ref) => `${ref.kind}/${ref.name}`), [`ClusterRole/${clusterRole}`]);
+    }
+    assert.equal((await rbac.readNamespacedRoleBinding({ name: 'team-own', namespace: ns })).roleRef.name, 'view');
+
+    await rbac.deleteClusterRole({ name: clusterRole });
+    const gone = (read: Promise<unknown>) => read.then(() => false, (err: unknown) => err instanceof ApiException && err.code === 404);
+    await eventually(async () => await gone(core.readNamespacedServiceAccount({ name: 'finetune-trainer', namespace: ns }))
+      && await gone(rbac.readNamespacedRoleBinding({ name: 'finetune-trainer', namespace: ns })), 'the garbage collector removing both with their role', 60_000);
   });
 });

@@ -76,10 +76,12 @@ Cluster-wide (a ClusterRole) by default; a Role in each listed namespace when `n
 # its ServiceAccount, and a RoleBinding of the trainer ClusterRole, and nothing else. RBAC lets the
 # operator bind that role without the `bind` verb because it holds every permission the role grants
 # (get finetunejobs, patch finetunejobs/status); tests/chart/least-privilege.test.ts proves both.
+# get, patch and delete converge what an earlier release left (trainer-access.ts): the owner is added
+# to the ServiceAccount, a RoleBinding of another release's role is replaced (roleRef is immutable).
 - apiGroups: [""]
   resources: [serviceaccounts]
-  verbs: [create]
+  verbs: [get, create, patch]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [rolebindings]
-  verbs: [create]
+  verbs: [get, create, delete]
 {{- end }}
