@@ -267,10 +267,52 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     c.start();
     const unschedulable = (message: string) => ({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message }] });
     c.pod(1).status = unschedulable('0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims.');
-    assert.equal(c.step().status, undefined, 'unchanged: Pending');
+    c.step();
     assert.equal(c.state.job.status!.phase, 'Pending');
     c.pod(1).status = unschedulable('0/1 nodes are available: 1 Insufficient nvidia.com/gpu.');
     assert.equal(c.step().status!.phase, 'Queued');
+  });
+
+  it('says why the pod does not run, as kubectl describe pod would, first in the Reason column; clears it once the pod runs', () => {
+    const c = cluster();
+    c.start();
+    const trueReasons = () => (c.state.job.status?.conditions ?? []).filter((x) => x.status === 'True').map((x) => x.reason);
+    const message = () => c.state.job.status!.conditions.find((x) => x.type === 'PodPending')?.message;
+    c.pod(1).status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable',
+      message: '0/1 nodes are available: 1 persistentvolumeclaim "data.v2" not found.' }] };
+    const missingClaim = c.step();
+    assert.equal(c.state.job.status!.phase, 'Pending', 'a missing claim is no queue: Pending');
+    assert.equal(trueReasons()[0], 'Unschedulable', 'the Reason column shows the first True condition');
+    assert.equal(message(), 'pod flowers-trainer-1: 0/1 nodes are available: 1 persistentvolumeclaim "data.v2" not found.');
+    assert.match(c.state.job.status!.conditions.find((x) => x.type === 'Reconciling')!.message, /the job is pending: pod flowers-trainer-1: .*"data.v2" not found/);
+    assert.deepEqual(missingClaim.events.map((e) => `${e.type}/${e.reason}`), ['Warning/Unschedulable']);
+    assert.equal(c.step().status, undefined, 'the same reason again writes nothing');
+
+    c.pod(1).status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }], containerStatuses: [{
+      name: 'trainer', ready: false, restartCount: 0, image: 'i', imageID: '',
+      state: { waiting: { reason: 'CreateContainerConfigError', message: 'secret "s3-credentials" not found' } },
+    }] };
+    c.step();
+    assert.equal(trueReasons()[0], 'CreateContainerConfigError');
+    assert.equal(message(), 'pod flowers-trainer-1: secret "s3-credentials" not found');
+
+    c.pod(1).status!.containerStatuses![0]!.state = { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "i"' } };
+    c.step();
+    assert.equal(trueReasons()[0], 'ImagePullBackOff');
+
+    c.pod(1).status = { phase: 'Running' };
+    c.step();
+    assert.equal(c.conditions()['PodPending'], 'False/TrainerRunning');
+    assert.equal(trueReasons()[0], 'TrainerRunning');
+  });
+
+  it('records waiting for a GPU as the queue at work (a Normal event, phase Queued), not a fault', () => {
+    const c = cluster();
+    c.start();
+    c.pod(1).status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient nvidia.com/gpu.' }] };
+    const decision = c.step();
+    assert.equal(c.state.job.status!.phase, 'Queued');
+    assert.deepEqual(decision.events.map((e) => `${e.type}/${e.reason}`), ['Normal/Unschedulable']);
   });
 
   it('shows a pod the API server refused in the status, once, and clears it when a pod exists', () => {

@@ -22,6 +22,12 @@ export const ConditionType = {
   Suspended: 'Suspended',
   /** The API server refused the trainer pod (reason FailedCreatePod, its message); False once a pod exists. */
   PodCreateFailure: 'PodCreateFailure',
+  /**
+   * The trainer pod exists but does not run, and the reason and message say why, as `kubectl describe pod`
+   * shows them: the scheduler's (Unschedulable: no GPU free, a missing PersistentVolumeClaim) or its
+   * container's (CreateContainerConfigError: a missing Secret; ImagePullBackOff, ErrImagePull). False once it runs.
+   */
+  PodPending: 'PodPending',
   Restarting: 'Restarting',
   Running: 'Running',
   InvalidSpec: 'InvalidSpec',

@@ -143,6 +143,11 @@ class ReconcilePass {
   }
 
   finish(): Decision {
+    // Only a waiting pod has a reason to wait: a job that runs, finished or is suspended has none.
+    const { phase } = this.next;
+    if (phase !== 'Pending' && phase !== 'Queued' && isTrue(this.next.conditions, ConditionType.PodPending)) {
+      this.condition({ type: ConditionType.PodPending, status: 'False', reason: phase ?? 'Pending' });
+    }
     this.setKstatusConditions();
     this.next.observedGeneration = this.generation;
     if (!isDeepStrictEqual(this.next, this.current)) this.decision.status = this.next;
@@ -161,8 +166,12 @@ class ReconcilePass {
     this.condition(failed
       ? { type: ConditionType.Stalled, status: 'True', reason: failed.reason, message: failed.message }
       : { type: ConditionType.Stalled, status: 'False', reason: 'NotFailed' });
+    const pending = this.next.conditions.find((c) => c.type === ConditionType.PodPending && c.status === 'True');
     this.condition(inFlight
-      ? { type: ConditionType.Reconciling, status: 'True', reason: phase ?? 'Pending', message: `the job is ${(phase ?? 'Pending').toLowerCase()}` }
+      ? {
+        type: ConditionType.Reconciling, status: 'True', reason: phase ?? 'Pending',
+        message: `the job is ${(phase ?? 'Pending').toLowerCase()}${pending && phase !== 'Running' ? `: ${pending.message}` : ''}`,
+      }
       : { type: ConditionType.Reconciling, status: 'False', reason: phase! });
     if (phase === 'Succeeded') this.condition({ type: ConditionType.Ready, status: 'True', reason: 'Succeeded', message: 'the fine-tuned model was exported' });
   }
@@ -338,10 +347,43 @@ function observeActivePod(pass: ReconcilePass, pod: V1Pod): Decision {
       message: `pod ${pass.next.podName} is running`, event: 'Normal',
     });
     pass.condition({ type: ConditionType.Restarting, status: 'False', reason: 'TrainerRunning' });
+    clearPodPending(pass, 'TrainerRunning');
   } else {
     pass.next.phase = waitsForCapacity(pod) ? 'Queued' : 'Pending';
+    observePendingPod(pass, pod);
   }
   return pass.finish();
+}
+
+/**
+ * Why the trainer pod does not run, as `kubectl describe pod` says it: a container's waiting reason
+ * (a missing Secret, an image that cannot be pulled), else the scheduler's PodScheduled=False. A pod
+ * that is only being created (ContainerCreating, or not yet looked at) has no reason to show.
+ */
+function pendingReason(pod: V1Pod): { reason: string; message: string } | undefined {
+  const waiting = pod.status?.containerStatuses?.map((c) => c.state?.waiting).find((w) => w?.reason && !ROUTINE_WAITING.has(w.reason));
+  if (waiting) return { reason: waiting.reason!, message: waiting.message ?? waiting.reason! };
+  const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+  if (scheduled?.status === 'False') return { reason: scheduled.reason ?? 'Unschedulable', message: scheduled.message ?? 'the scheduler has not placed the pod' };
+  return undefined;
+}
+
+/** Waiting reasons of a container that is on its way: nothing to tell. */
+const ROUTINE_WAITING = new Set(['ContainerCreating', 'PodInitializing']);
+
+function observePendingPod(pass: ReconcilePass, pod: V1Pod): void {
+  const pending = pendingReason(pod);
+  if (!pending) { clearPodPending(pass, 'PodStarting'); return; }
+  // Waiting for a GPU is the queue at work (phase Queued), not a fault: recorded as Normal.
+  const event = pending.reason === 'Unschedulable' && pass.next.phase === 'Queued' ? 'Normal' : 'Warning';
+  pass.condition({
+    type: ConditionType.PodPending, status: 'True', reason: pending.reason,
+    message: `pod ${pod.metadata!.name}: ${pending.message}`, event,
+  });
+}
+
+function clearPodPending(pass: ReconcilePass, reason: string): void {
+  if (isTrue(pass.next.conditions, ConditionType.PodPending)) pass.condition({ type: ConditionType.PodPending, status: 'False', reason });
 }
 
 function waitsForCapacity(pod: V1Pod): boolean {
@@ -397,6 +439,7 @@ function startNextAttempt(pass: ReconcilePass, spec: FineTuneJobSpec, settings: 
   next.attempts = attempt;
   next.podName = pass.decision.createPod.metadata!.name!;
   next.phase = 'Pending';
+  clearPodPending(pass, 'PodCreated');
   const message = `created trainer pod ${next.podName} (attempt ${attempt})`;
   pass.condition({ type: ConditionType.Created, status: 'True', reason: 'PodCreated', message });
   pass.event('Normal', 'PodCreated', message);
