@@ -49,7 +49,8 @@ function checkModel({ model, task }: Spec, issue: Issue): void {
     for (const key of ['mean', 'std'] as const) {
       const values = input[key];
       if (values && values.length !== channels && values.length !== 1) {
-        issue(['model', 'input', key], `needs 1 or ${channels} values (one per channel), got ${values.length}`);
+        const wanted = channels === 1 ? '1 value (the image has one channel)' : `1 value (all channels) or ${channels} (one per channel)`;
+        issue(['model', 'input', key], `needs ${wanted}, got ${values.length}`);
       }
     }
   } else {
@@ -64,7 +65,7 @@ const FORMATS_BY_TASK = {
   TextClassification: ['CSV', 'JSONL'],
 } as const;
 
-function checkDataset({ dataset, task, augmentation }: Spec, issue: Issue): void {
+function checkDataset({ dataset, task, augmentation, model }: Spec, issue: Issue): void {
   const allowed: readonly string[] = FORMATS_BY_TASK[task.type];
   if (!allowed.includes(dataset.format)) {
     issue(['dataset', 'format'], `${dataset.format} cannot feed ${task.type}: use one of ${allowed.join(', ')}`);
@@ -72,12 +73,7 @@ function checkDataset({ dataset, task, augmentation }: Spec, issue: Issue): void
   if ((dataset.format === 'IDX') !== (dataset.idx !== undefined)) {
     issue(['dataset', 'idx'], dataset.format === 'IDX' ? 'format IDX needs idx.images and idx.labels' : `idx applies only to format IDX, not ${dataset.format}: remove it`);
   }
-  const tabular = dataset.format === 'CSV' || dataset.format === 'JSONL';
-  if (tabular) {
-    const { text, features } = dataset.fields;
-    if (task.type === 'TextClassification' && !text) issue(['dataset', 'fields', 'text'], 'TextClassification from CSV/JSONL needs fields.text: the column holding the text');
-    if (task.type === 'ImageClassification' && !features) issue(['dataset', 'fields', 'features'], 'image data from CSV/JSONL needs fields.features: the columns holding pixel values');
-  }
+  checkDatasetFields({ dataset, task, model }, issue);
   if (dataset.classNames && dataset.classNames.length !== task.numClasses) {
     issue(['dataset', 'classNames'], `lists ${dataset.classNames.length} classes but task.numClasses is ${task.numClasses}: make them agree`);
   }
@@ -93,6 +89,35 @@ function checkDataset({ dataset, task, augmentation }: Spec, issue: Issue): void
   const augmenting = augmentation.horizontalFlip || augmentation.zoom > 0 || augmentation.brightness > 0 || augmentation.contrast > 0;
   if (augmenting && task.type !== 'ImageClassification') {
     issue(['augmentation'], 'augmentation applies only to ImageClassification: remove it');
+  }
+}
+
+/**
+ * dataset.fields, against the format and the task: each field is read by one format and task only,
+ * and a field nobody reads would let a pod start and then fail on something unrelated.
+ */
+function checkDatasetFields({ dataset, task, model }: Pick<Spec, 'dataset' | 'task' | 'model'>, issue: Issue): void {
+  const { text, features, label } = dataset.fields;
+  const path = (field: string) => ['dataset', 'fields', field];
+  if (dataset.format !== 'CSV' && dataset.format !== 'JSONL') {
+    const set = [...(text !== undefined ? ['text'] : []), ...(features !== undefined ? ['features'] : []), ...(label !== 'label' ? ['label'] : [])];
+    for (const field of set) issue(path(field), `fields.${field} applies only to formats CSV and JSONL, not ${dataset.format}: remove it`);
+    return;
+  }
+  if (task.type === 'TextClassification') {
+    if (!text) issue(path('text'), 'TextClassification from CSV/JSONL needs fields.text: the column holding the text');
+    if (features) issue(path('features'), 'fields.features applies only to ImageClassification (pixel columns); TextClassification reads fields.text: remove it');
+    return;
+  }
+  if (text) issue(path('text'), 'fields.text applies only to TextClassification; image data from CSV/JSONL reads fields.features: remove it');
+  if (!features) {
+    issue(path('features'), 'image data from CSV/JSONL needs fields.features: the columns holding pixel values');
+    return;
+  }
+  const values = model.input.shape.reduce((product, size) => product * size, 1);
+  if (model.input.shape.length === 3 && features.length !== values) {
+    issue(path('features'), `lists ${features.length} columns, but model.input.shape [${model.input.shape.join(', ')}] takes ${values} `
+      + 'values (height × width × channels, one column each): make them agree');
   }
 }
 
