@@ -18,6 +18,12 @@ describe('FineTuneJob cross-field rules', () => {
     assert.match(errors.join('\n'), /spec\.stages\[1\]\.optimizer\.learningRate: .*lower it .*allowHighLearningRate/);
   });
 
+  it('asks for per-channel normalisation values in words that fit the image: one channel, or one or three', () => {
+    const model = (shape: number[], mean: number[]) => ({ ...minimalSpec(), model: { ...minimalSpec().model, input: { shape, mean } } });
+    assert.match(specErrors(model([28, 28, 1], [0.1, 0.2])).join('\n'), /spec\.model\.input\.mean: needs 1 value \(the image has one channel\), got 2$/m);
+    assert.match(specErrors(model([64, 64, 3], [0.1, 0.2])).join('\n'), /spec\.model\.input\.mean: needs 1 value \(all channels\) or 3 \(one per channel\), got 2$/m);
+  });
+
   it('accepts a high fine-tune rate when allowHighLearningRate forces it', () => {
     validSpec({ ...minimalSpec(), stages: [{ name: 'head' }, { name: 'ft', unfreeze: { policy: 'All' }, optimizer: { learningRate: 1e-3, allowHighLearningRate: true } }] });
   });
