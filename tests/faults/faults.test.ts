@@ -62,7 +62,7 @@ function simulateNodes(namespace: string, fails: (pod: V1Pod) => boolean, traini
         const owner = pod.metadata!.ownerReferences![0]!;
         const trainer = jobStatusReporter(kubeConfig(), { namespace, name: owner.name, uid: owner.uid }, () => undefined);
         const now = new Date().toISOString();
-        trainer.stageStarted!({ name: 'head', index: 0, total: 1, epochs: 1, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
+        trainer.stageStarted!({ name: 'head', index: 0, total: 1, epochs: 1, learningRate: 1e-3, trainableBaseLayers: 0, unfrozen: 'base frozen', cachedFeatures: true });
         trainer.stageEnded!({ name: 'head', epochsRun: 1, bestEpoch: 1, monitor: 'val_loss', bestValue: 0.5, endReason: 'EpochsDone', startTime: now, endTime: now });
         // As the real trainer ends: its last write, which it retries through an API server outage.
         trainer.exported!({ path: `/out/${owner.name}`, stages: [] });

@@ -25,11 +25,11 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
 
     // The trainer's own reporter: stage transitions through the status subresource.
     const trainer = jobStatusReporter(kubeConfig(), { namespace: ns, name: 'flowers' }, (m) => assert.fail(m));
-    trainer.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 2, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
+    trainer.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 2, learningRate: 1e-3, trainableBaseLayers: 0, unfrozen: 'base frozen', cachedFeatures: true });
     trainer.epochEnded!({ stage: 'head', epoch: 1, epochs: 2, metrics: { loss: 0.9, val_acc: 0.6123456789 }, samplesPerSecond: 40, percent: 25, eta: new Date() });
     trainer.stageEnded!({ name: 'head', epochsRun: 2, bestEpoch: 2, monitor: 'val_loss', bestValue: 0.7, endReason: 'EpochsDone', startTime: new Date().toISOString(), endTime: new Date().toISOString() });
     const reported = Date.now();
-    trainer.stageStarted!({ name: 'fine-tune', index: 1, total: 2, epochs: 3, learningRate: 1e-5, trainableBaseLayers: 10, cachedFeatures: false });
+    trainer.stageStarted!({ name: 'fine-tune', index: 1, total: 2, epochs: 3, learningRate: 1e-5, trainableBaseLayers: 10, unfrozen: 'all 10 base layers unfrozen (10 with weights)', cachedFeatures: false });
     await trainer.flush();
     const running = await api.waitFor('flowers', (j) => j.status?.stage === 'fine-tune', 'stage fine-tune', 1000);
     assert.ok(Date.now() - reported < 1000, 'a stage transition reaches .status.stage within a second');
@@ -178,7 +178,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     // A trainer of the first job still running (orphaned) cannot write into the second one, even its last word.
     const warnings: string[] = [];
     const stale = jobStatusReporter(kubeConfig(), { namespace: ns, name: 'again', uid: first.metadata.uid }, (m) => warnings.push(m));
-    stale.stageStarted!({ name: 'head', index: 0, total: 1, epochs: 2, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
+    stale.stageStarted!({ name: 'head', index: 0, total: 1, epochs: 2, learningRate: 1e-3, trainableBaseLayers: 0, unfrozen: 'base frozen', cachedFeatures: true });
     stale.failed!(new Error('the old trainer fails'));
     await stale.flush();
     assert.equal((await api.get('again'))!.status?.stages, undefined, 'nothing written into the new job');
@@ -191,7 +191,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     const [pod] = await api.waitForPods('killed', 1);
     await api.setPod(pod!, 'Running');
     const trainer = jobStatusReporter(kubeConfig(), { namespace: ns, name: 'killed' }, (m) => assert.fail(m));
-    trainer.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 5, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
+    trainer.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 5, learningRate: 1e-3, trainableBaseLayers: 0, unfrozen: 'base frozen', cachedFeatures: true });
     await trainer.flush();
     await api.waitFor('killed', (j) => j.status?.stages?.[0]?.state === 'Running', 'stage head Running');
 
@@ -208,7 +208,7 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     assert.equal(next!.metadata!.name, 'killed-trainer-2');
     const resumed = jobStatusReporter(kubeConfig(), { namespace: ns, name: 'killed' }, (m) => assert.fail(m));
     resumed.resumed!([], { stage: 'head', epoch: 2, batch: 5 });
-    resumed.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 5, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
+    resumed.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 5, learningRate: 1e-3, trainableBaseLayers: 0, unfrozen: 'base frozen', cachedFeatures: true });
     await resumed.flush();
     const again = await api.waitFor('killed', (j) => j.status?.stages?.[0]?.state === 'Running', 'stage head Running again');
     assert.equal(again.status!.stages![0]!.message, 'resumed at epoch 3, batch 6 from the checkpoint', 'the status says where it resumed');

@@ -49,7 +49,7 @@ describe('the trainer\'s status reporter', () => {
     const api = await flakyApiServer(0);
     t.after(api.close);
     const reporter = jobStatusReporter(api.kc, { namespace: 'team', name: 'flowers' }, () => undefined);
-    reporter.trialStageStarted!({ name: 'fast/fine-tune', index: 1, total: 2, epochs: 4, learningRate: 1e-4, trainableBaseLayers: 9, cachedFeatures: false });
+    reporter.trialStageStarted!({ name: 'fast/fine-tune', index: 1, total: 2, epochs: 4, learningRate: 1e-4, trainableBaseLayers: 9, unfrozen: 'all 9 base layers unfrozen (9 with weights)', cachedFeatures: false });
     reporter.trialsUpdated!([
       { name: 'head-only', settings: 'head only', state: 'Done', epochs: 0, endReason: 'HeadOnly', valLoss: 0.612345, valAccuracy: 0.75 },
       { name: 'fast', settings: 'learningRate 0.0001', state: 'Done', epochs: 4, endReason: 'EarlyStopped', valLoss: 0.512345, valAccuracy: 0.8, selected: true },

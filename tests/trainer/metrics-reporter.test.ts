@@ -8,8 +8,8 @@ describe('trainer Prometheus metrics', () => {
     const reporter = metricsReporter();
     const server = await reporter.listen(0);
     t.after(() => server.close());
-    reporter.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 5, learningRate: 1e-3, trainableBaseLayers: 0, cachedFeatures: true });
-    reporter.stageStarted!({ name: 'fine-tune', index: 1, total: 2, epochs: 3, learningRate: 1e-5, trainableBaseLayers: 12, cachedFeatures: false });
+    reporter.stageStarted!({ name: 'head', index: 0, total: 2, epochs: 5, learningRate: 1e-3, trainableBaseLayers: 0, unfrozen: 'base frozen', cachedFeatures: true });
+    reporter.stageStarted!({ name: 'fine-tune', index: 1, total: 2, epochs: 3, learningRate: 1e-5, trainableBaseLayers: 12, unfrozen: 'all 12 base layers unfrozen (12 with weights)', cachedFeatures: false });
     reporter.epochEnded!({ stage: 'fine-tune', epoch: 2, epochs: 3, metrics: { loss: 0.5, val_acc: 0.875 }, samplesPerSecond: 123, percent: 87.5, eta: new Date() });
     reporter.fileSkipped!('/data/broken.jpg', 'bad');
 

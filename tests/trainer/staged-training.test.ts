@@ -107,6 +107,9 @@ describe('staged training (docs/recipe.md §2-4)', () => {
       const movingMean = (w: Map<string, Float32Array[]>) => w.get('bn2')![2]!;
       assert.equal(movingMean(before).every((v, i) => v === movingMean(after)[i]), policy === 'Frozen');
       assert.equal(events.starts[1]!.trainableBaseLayers, policy === 'Frozen' ? 2 : 3);
+      // The log says what was asked and what it means on this base.
+      assert.equal(events.starts[1]!.unfrozen, `top 6 base layers unfrozen (${policy === 'Frozen' ? 2 : 3} with weights)`);
+      assert.equal(events.starts[0]!.unfrozen, 'base frozen');
       const trainExamples = (await loadDataset(spec)).train.length;
       // Only bn2 trains (bn1 is below the top 6 layers): only its statistics are re-estimated.
       assert.deepEqual(events.adapted, policy === 'Frozen' ? [] : [{ stage: 'top', layers: 1, examples: trainExamples }]);

@@ -12,10 +12,10 @@ export function consoleReporter(write: (line: string) => void = (line) => proces
       : `${at()} spec.model.batchNormStatistics Adapt: ${a.layers ? `the statistics of ${a.layers} BatchNormalization layers re-estimated on ${a.examples} training examples` : 'the base has no BatchNormalization layer to adapt (or no readable example)'}`),
     resumed: (done, inProgress) => write(`${at()} resuming from checkpoint: ${done.length ? `stage${done.length > 1 ? 's' : ''} ${done.map((s) => `"${s.name}"`).join(', ')} already completed, not run again` : 'no stage completed yet'}${inProgress ? `; stage "${inProgress.stage}" continues ${inProgress.batch !== undefined ? `at epoch ${inProgress.epoch + 1}, batch ${inProgress.batch + 1}, where the last attempt was stopped (optimizer and early stopping state restored)` : `after epoch ${inProgress.epoch}`}` : ''}`),
     checkpointDiscarded: (reason) => write(`${at()} ${reason}`),
-    stageStarted: (s) => write(`${at()} stage ${s.index + 1}/${s.total} "${s.name}": up to ${s.epochs} epochs, learning rate ${s.learningRate}, ${s.trainableBaseLayers} base layers trainable${s.cachedFeatures ? ', head on cached base features' : ''}`),
+    stageStarted: (s) => write(`${at()} stage ${s.index + 1}/${s.total} "${s.name}": up to ${s.epochs} epochs, learning rate ${s.learningRate}, ${s.unfrozen}${s.cachedFeatures ? ', head on cached base features' : ''}`),
     epochEnded: (e) => write(`${at()} [${e.stage}] epoch ${e.epoch}/${e.epochs} loss=${fixed(e.metrics.loss)} acc=${fixed(e.metrics.acc)} val_loss=${fixed(e.metrics.val_loss)} val_acc=${fixed(e.metrics.val_acc)} ${e.samplesPerSecond.toFixed(0)} samples/s ${e.percent.toFixed(0)}% ETA ${e.eta.toISOString()}`),
     stageEnded: (r) => write(`${at()} stage "${r.name}" ended (${r.endReason}) after ${r.epochsRun} epochs; best ${r.monitor}=${fixed(r.bestValue)} at epoch ${r.bestEpoch ?? '-'}`),
-    trialStageStarted: (s) => write(`${at()} trial stage "${s.name}": up to ${s.epochs} epochs, learning rate ${s.learningRate}, ${s.trainableBaseLayers} base layers trainable`),
+    trialStageStarted: (s) => write(`${at()} trial stage "${s.name}": up to ${s.epochs} epochs, learning rate ${s.learningRate}, ${s.unfrozen}`),
     trialsUpdated: (trials) => {
       const selected = trials.find((t) => t.selected);
       const last = trials.at(-1)!;

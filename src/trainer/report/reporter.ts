@@ -10,6 +10,8 @@ export interface StageStart {
   learningRate: number;
   /** Base layers (with weights) that train in this stage. */
   trainableBaseLayers: number;
+  /** What the stage's unfreeze policy asked for and what that means on this base (describeUnfreeze). */
+  unfrozen: string;
   /** The head trains on base features computed once (frozen base, no augmentation). */
   cachedFeatures: boolean;
 }

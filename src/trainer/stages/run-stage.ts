@@ -13,7 +13,7 @@ import { EarlyStoppingWithRestore } from './early-stopping.ts';
 import type { PlannedStage } from './stage-plan.ts';
 import { logValue } from './epoch-logs.ts';
 import { createOptimizer, LearningRateSchedule } from './learning-rate-schedule.ts';
-import { applyUnfreezePolicy } from './unfreeze-policy.ts';
+import { applyUnfreezePolicy, describeUnfreeze } from './unfreeze-policy.ts';
 import { adaptBatchNormStatistics } from '../model/adapt-batch-norm.ts';
 
 export interface StageContext {
@@ -60,7 +60,7 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
   target.compile({ optimizer, loss: targets.loss, metrics: ['accuracy'] });
   ctx.onStart({
     name: stage.name, index, total: spec.stages.length, epochs: stage.epochs, learningRate: stage.optimizer.learningRate,
-    trainableBaseLayers: trainable.length, cachedFeatures,
+    trainableBaseLayers: trainable.length, unfrozen: describeUnfreeze(model.base.layers, stage.unfreeze, trainable), cachedFeatures,
   });
 
   const earlyStopping = new EarlyStoppingWithRestore(stage.earlyStopping);

@@ -48,6 +48,21 @@ export function applyUnfreezePolicy(
 }
 
 /**
+ * What a stage's policy asked for and what it means on this base, for the log: "top 3 base layers
+ * unfrozen (1 with weights)" says why a stage trains fewer layers than the number asked for.
+ */
+export function describeUnfreeze(baseLayers: UnfreezableLayer[], { policy, layers, fromLayer }: PlannedStage['unfreeze'], trainable: string[]): string {
+  const unfrozen = baseLayers.filter((layer) => layer.trainable).length;
+  const withWeights = `${trainable.length} with weights`;
+  switch (policy) {
+    case 'None': return 'base frozen';
+    case 'All': return `all ${baseLayers.length} base layers unfrozen (${withWeights})`;
+    case 'TopLayers': return `top ${layers} base layer${layers === 1 ? '' : 's'} unfrozen (${withWeights})`;
+    case 'FromLayer': return `base layers from "${fromLayer}" up unfrozen: ${unfrozen} layers (${withWeights})`;
+  }
+}
+
+/**
  * Keeps every BatchNormalization layer that is not trainable in inference
  * mode, as Keras does. tfjs' BN updates its moving mean and variance whenever
  * it is called with training=true, frozen or not (tfjs #7250), which would
