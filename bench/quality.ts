@@ -16,6 +16,12 @@
 // - mobilenet-graph: its graph-model sibling (TF Hub feature vector).
 // Options: --base small --splits A,B --labels 25,100 --rounds 1 --first-round 1
 // --base-images 1000 --runs name,name (see RUNS and MOBILENET_RUNS).
+//
+// The scratch control (spec.evaluation.scratchControl) is checked against the
+// bare `scratch` run: `--runs scratch,'defaults + scratch control'` prints, per
+// cell, both accuracies and fails (exit 1) where the control is more than
+// SCRATCH_CONTROL_TOLERANCE points from the bare run: a control that trains the
+// scratch network worse than plain tfjs would overstate what transfer gains.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -46,7 +52,13 @@ const SPLITS = {
 } as const;
 
 /** A run: `scratch` is bare tfjs; every other one is the trainer with these spec fields (none: its defaults). */
-type Run = 'scratch' | (Partial<Pick<FineTuneJobSpecInput, 'stages' | 'trials' | 'augmentation' | 'head'>> & { batchNormStatistics?: 'Adapt' });
+type Run = 'scratch' | (Partial<Pick<FineTuneJobSpecInput, 'stages' | 'trials' | 'augmentation' | 'head'>> & {
+  batchNormStatistics?: 'Adapt';
+  /** spec.evaluation.scratchControl: the trainer also trains the network from scratch, checked against the `scratch` run. */
+  scratchControl?: boolean;
+});
+/** The most the scratch control may differ from the bare scratch run of the same cell, in points. */
+const SCRATCH_CONTROL_TOLERANCE = 2;
 const adaptedBn = { batchNormStatistics: 'Adapt' as const };
 const allLayers = (learningRate: number, more: object = {}) => ({ name: 'fine-tune', unfreeze: { policy: 'All' as const }, optimizer: { learningRate }, ...more });
 
@@ -55,6 +67,7 @@ const RUNS: Record<string, Run> = {
   'head only': { stages: [{ name: 'head' }] },
   'head only (adapted BN)': { stages: [{ name: 'head' }], ...adaptedBn },
   'defaults': {},
+  'defaults + scratch control': { scratchControl: true },
   'defaults without smoothing': { head: { labelSmoothing: 0 } },
   'dropout 0.5 without smoothing': { head: { dropout: 0.5, labelSmoothing: 0 } },
   'defaults (adapted BN)': adaptedBn,
@@ -173,13 +186,14 @@ async function scratch(train: Subset, test: Subset, seed: number): Promise<numbe
 }
 
 /** The trainer from a manifest's spec; its evaluation stage scores the exported model on the test set. */
-async function trainer(run: Exclude<Run, 'scratch'>, data: string, test: string, seed: number, work: string): Promise<{ accuracy: number; note: string }> {
-  const { batchNormStatistics, ...fields } = run;
+async function trainer(run: Exclude<Run, 'scratch'>, data: string, test: string, seed: number, work: string): Promise<{ accuracy: number; scratchControl?: number; note: string }> {
+  const { batchNormStatistics, scratchControl, ...fields } = run;
   const inputs = modelAndData(data, test);
   const spec = validateFineTuneJobSpec({
     task: { type: 'ImageClassification', numClasses: 5 },
     ...inputs,
     ...(batchNormStatistics ? { model: { ...inputs.model!, batchNormStatistics } } : {}),
+    ...(scratchControl ? { evaluation: { ...inputs.evaluation!, scratchControl } } : {}),
     output: { uri: `file://${work}` },
     resources: { gpus: 0 },
     seed,
@@ -187,21 +201,25 @@ async function trainer(run: Exclude<Run, 'scratch'>, data: string, test: string,
   });
   if (!spec.valid) throw new Error(spec.errors.join('; '));
   let accuracy = Number.NaN;
+  let control: number | undefined;
   let selected = '';
   const stages: string[] = [];
   await runStagedTraining(spec.spec, {
     reporters: [{
-      evaluated: (e) => { accuracy = e.accuracy; },
+      evaluated: (e) => { accuracy = e.accuracy; control = e.scratchAccuracy; },
       trialsUpdated: (trials) => { selected = trials.find((t) => t.selected)?.name ?? ''; },
       stageStarted: (s) => stages.push(`${s.name} ?/${s.epochs}`),
       stageEnded: (r) => { stages[stages.length - 1] = stages.at(-1)!.replace('?', `${r.epochsRun}${r.endReason === 'EarlyStopped' ? ' early-stopped' : ''}`); },
     }],
     cacheDir: work, backend: { name: 'wasm', source: '', gpu: false },
   });
-  return { accuracy, note: [...(selected ? [`selected ${selected}`] : []), ...stages].join('; ') };
+  const controlNote = control === undefined ? [] : [`scratch control ${(100 * control).toFixed(1)}%`];
+  return { accuracy, ...(control === undefined ? {} : { scratchControl: control }), note: [...controlNote, ...(selected ? [`selected ${selected}`] : []), ...stages].join('; ') };
 }
 
 const results = new Map<string, { accuracy: number[]; seconds: number[] }>();
+/** Per cell and round: the bare scratch run's accuracy and the scratch controls', for the check at the end. */
+const controls: { cell: string; scratch: number; control: number; run: string }[] = [];
 const row = (...cells: string[]) => console.log(`${cells[0]!.padEnd(6)} ${cells[1]!.padStart(6)} ${cells[2]!.padEnd(26)} ${cells[3]!.padStart(9)} ${cells[4]!.padStart(8)}  ${cells[5] ?? ''}`);
 console.log(`base: ${base}`);
 row('split', 'labels', 'run', 'test acc', 'seconds');
@@ -222,12 +240,17 @@ for (const split of values.splits!.split(',') as (keyof typeof SPLITS)[]) {
         writeIdx(data, train);
         writeIdx(test, testSubset);
       }
+      let bareScratch: number | undefined;
       for (const name of runs) {
         const run = catalogue[name]!;
         const started = Date.now();
-        const { accuracy, note } = run === 'scratch'
-          ? { accuracy: await scratch(train, testSubset, seed), note: '' }
+        const { accuracy, note, scratchControl } = run === 'scratch'
+          ? { accuracy: await scratch(train, testSubset, seed), note: '', scratchControl: undefined }
           : await trainer(run, data, test, seed, join(work, name.replace(/\W+/g, '-')));
+        if (run === 'scratch') bareScratch = accuracy;
+        if (scratchControl !== undefined && bareScratch !== undefined) {
+          controls.push({ cell: `${split} ${perClass} round ${round + 1}`, scratch: bareScratch, control: scratchControl, run: name });
+        }
         const seconds = (Date.now() - started) / 1000;
         row(split, String(perClass), name, `${(100 * accuracy).toFixed(1)}%`, seconds.toFixed(0), note);
         const key = `${split}\t${perClass}\t${name}`;
@@ -248,5 +271,20 @@ if (Number(values.rounds) > 1) {
     const [split, labels, name] = key.split('\t') as [string, string, string];
     const range = `[${(100 * Math.min(...cell.accuracy)).toFixed(1)}-${(100 * Math.max(...cell.accuracy)).toFixed(1)}]`;
     row(split, labels, name, `${(100 * mean(cell.accuracy)).toFixed(1)}%`, mean(cell.seconds).toFixed(0), range);
+  }
+}
+
+if (controls.length) {
+  console.log(`\nscratch control (spec.evaluation.scratchControl) against the bare scratch run of the same cell (within ${SCRATCH_CONTROL_TOLERANCE} points):`);
+  let failed = 0;
+  for (const { cell, scratch: bare, control, run } of controls) {
+    const points = 100 * (control - bare);
+    const ok = Math.abs(points) <= SCRATCH_CONTROL_TOLERANCE;
+    if (!ok) failed++;
+    console.log(`  ${cell.padEnd(16)} ${run}: control ${(100 * control).toFixed(1)}%, bare scratch ${(100 * bare).toFixed(1)}%, ${points >= 0 ? '+' : ''}${points.toFixed(1)} points ${ok ? 'ok' : 'FAILED'}`);
+  }
+  if (failed) {
+    console.log(`${failed} of ${controls.length} cells outside ${SCRATCH_CONTROL_TOLERANCE} points`);
+    process.exitCode = 1;
   }
 }

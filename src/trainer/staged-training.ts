@@ -142,7 +142,9 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   if (data.test) {
     // The scratch control's budget is the recipe's epochs as trained (the winner's, without the trials).
     const recipeEpochs = plan.reduce((sum, s) => sum + s.epochs, 0);
-    report.evaluated(await evaluateTestSet(model, { spec, data: { ...data, test: data.test }, reader, plannedEpochs: recipeEpochs, basePath: base.path, outputDir: output.path }));
+    report.evaluated(await evaluateTestSet(model, {
+      spec, data: { ...data, test: data.test }, reader, preprocessing, plannedEpochs: recipeEpochs, basePath: base.path, outputDir: output.path,
+    }));
   }
   if (spec.promotion) {
     const metrics = await evaluateOnValidation(model, data.validation, reader, spec.batchSize);

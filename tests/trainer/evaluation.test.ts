@@ -61,6 +61,21 @@ describe('the evaluation stage (spec.evaluation)', () => {
     assert.notEqual(status!.scratchAccuracy, status!.accuracy, 'a different model');
   });
 
+  it('scratchControl trains as the recipe\'s stages do: patience in steps, the whole step budget, the best epoch\'s weights', async (t) => {
+    const ws = await workspace(t);
+    const spec = specFor(ws, { stages: [{ name: 'head', epochs: 3 }, { name: 'fine-tune', epochs: 6, unfreeze: { policy: 'All' } }], evaluation: { split: 0.25, scratchControl: true } });
+    const data = await loadDataset(spec);
+    const stepsPerEpoch = Math.ceil(data.train.length / spec.batchSize);
+    const outcome = await runStagedTraining(spec, { reporters: [], cacheDir: ws.dir, backend: BACKEND });
+    const report = JSON.parse(await readFile(`${outcome.outputPath}/evaluation.json`, 'utf8')) as { scratch: { epochs: number; bestEpoch: number; patience: number } };
+    // An unfrozen stage's patience: about 400 steps, in whole epochs (at most 30). tfjs' earlyStopping(5) ended
+    // the old control after 5 noisy epochs, far short of the steps a network from scratch needs.
+    assert.equal(report.scratch.patience, Math.min(30, Math.max(3, Math.ceil(400 / stepsPerEpoch))));
+    assert.ok(report.scratch.patience > 5, `a small split gets more than 5 epochs of patience: ${report.scratch.patience}`);
+    assert.equal(report.scratch.epochs, 9, 'patience longer than the budget: the control trains for the recipe\'s whole budget');
+    assert.ok(report.scratch.bestEpoch >= 1 && report.scratch.bestEpoch <= 9, `the best epoch, whose weights it is scored with: ${report.scratch.bestEpoch}`);
+  });
+
   it('refuses both a split and a location, or neither, naming the field', () => {
     assert.match(specErrors({ ...minimalSpec(), evaluation: { split: 0.2, uri: 'file:///test' } }).join('\n'), /spec\.evaluation: set either split .* or a test set location/);
     assert.match(specErrors({ ...minimalSpec(), evaluation: {} }).join('\n'), /spec\.evaluation: set either split/);
