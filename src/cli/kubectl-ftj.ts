@@ -4,7 +4,7 @@
 // dist/kubectl-ftj.mjs that `npm pack` builds). It honours kubectl's --kubeconfig, --context,
 // -n/--namespace and -A, and the context's namespace.
 import { PassThrough } from 'node:stream';
-import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, Log, Watch } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, type CoreV1Event, CustomObjectsApi, type KubeConfig, Log, Watch } from '@kubernetes/client-node';
 import { Command, Option } from 'commander';
 import {
   ATTEMPT_LABEL, FINETUNEJOB, type FineTuneJobStatus, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, JOB_NAME_LABEL,
@@ -74,37 +74,69 @@ function describeError(err: unknown): string {
 
 const percent = (status: FineTuneJobStatus | undefined) => (status?.progress?.percent === undefined ? '' : `${Math.round(status.progress.percent)}%`);
 
+const SCHEDULE_KINDS = ['schedules', 'schedule', 'ftsched', FINETUNESCHEDULE.plural, FINETUNESCHEDULE.singular];
+const JOB_KINDS = ['jobs', 'job', 'ftj', FINETUNEJOB.plural, FINETUNEJOB.singular];
+
+/** Why a job is where it is: the reason of its first True condition, as kubectl's Reason column shows it. */
+const reasonOf = (status: FineTuneJobStatus | undefined) => status?.conditions?.find((c) => c.status === 'True')?.reason ?? '';
+
+type ListRef = { group: string; version: string; plural: string };
+type Listed<T> = { items: T[]; metadata?: { resourceVersion?: string } };
+
+/** The objects of the namespace (all of them with -A), sorted by namespace and name as kubectl lists them. */
+async function listSorted<T extends { metadata: Meta }>(ref: ListRef): Promise<Listed<T>> {
+  const { custom, namespace } = cluster();
+  const listed = (namespace === undefined
+    ? await custom.listClusterCustomObject(ref)
+    : await custom.listNamespacedCustomObject({ ...ref, namespace })) as Listed<T>;
+  const key = (item: T) => `${item.metadata.namespace}/${item.metadata.name}`;
+  return { ...listed, items: listed.items.sort((a, b) => key(a).localeCompare(key(b))) };
+}
+
 program.command('get')
-  .description('list FineTuneJobs (or, with "schedules", FineTuneSchedules): phase, stage, progress, validation accuracy, age')
-  .argument('[what]', '"jobs" (default) or "schedules"', 'jobs')
+  .description('list FineTuneJobs (or, with "schedules", FineTuneSchedules): phase, stage, progress, validation accuracy, reason, age; '
+    + 'get NAME (or get jobs NAME) shows one')
+  .argument('[what]', '"jobs" (default), "schedules", or a FineTuneJob\'s name', 'jobs')
+  .argument('[name]', 'only this one')
   .option('-w, --watch', 'jobs: keep watching, with a progress bar, epoch, ETA and samples/s per running job (plain lines when not a terminal)')
-  .action(action(async (what: string, options: { watch?: boolean }) => {
-    if (options.watch) { await watchJobs(); return; }
-    const { custom, namespace } = cluster();
+  .action(action(async (what: string, name: string | undefined, options: { watch?: boolean }) => {
+    const isSchedules = SCHEDULE_KINDS.includes(what);
+    // kubectl users type `get NAME`: a word that is no kind is a job's name.
+    if (!isSchedules && !JOB_KINDS.includes(what)) {
+      if (name !== undefined) throw new CliError(`unknown kind "${what}": use "jobs" or "schedules" (get jobs NAME, get schedules NAME)`);
+      name = what;
+    }
+    if (options.watch) {
+      if (isSchedules) throw new CliError('get -w watches jobs only; for schedules use kubectl get ftsched -w');
+      await watchJobs(name);
+      return;
+    }
+    const { namespace } = cluster();
     const all = namespace === undefined;
-    const list = async (ref: { group: string; version: string; plural: string }) => ((all
-      ? await custom.listClusterCustomObject(ref)
-      : await custom.listNamespacedCustomObject({ ...ref, namespace })) as { items: unknown[] }).items;
     const prefix = (meta: Meta) => (all ? [meta.namespace] : []);
     const headers = (columns: string[]) => [...(all ? ['namespace'] : []), ...columns];
+    const only = <T extends { metadata: Meta }>(items: T[], kind: string) => {
+      if (name === undefined) return items;
+      const found = items.filter((item) => item.metadata.name === name);
+      if (found.length === 0) throw new CliError(`${kind} "${name}" not found${all ? '' : ` in namespace ${namespaced(namespace)}`}`);
+      return found;
+    };
     let output: string;
-    if (['schedules', 'schedule', 'ftsched', FINETUNESCHEDULE.plural].includes(what)) {
-      const items = await list(schedulesRef) as Schedule[];
+    if (isSchedules) {
+      const items = only((await listSorted<Schedule>(schedulesRef)).items, FINETUNESCHEDULE.singular);
       output = table(headers(['name', 'schedule', 'suspend', 'active', 'last schedule', 'next', 'last success', 'age']), items.map((s) => [
         ...prefix(s.metadata), s.metadata.name, s.spec.schedule, String(s.spec.suspend ?? false), String(s.status?.activeCount ?? 0),
         s.status?.lastScheduleTime ? age(s.status.lastScheduleTime) : '<none>', s.status?.nextScheduleTime ?? '<none>',
         s.status?.lastSuccessfulRun?.name ?? '<none>', age(s.metadata.creationTimestamp),
       ]));
-    } else if (['jobs', 'job', 'ftj', FINETUNEJOB.plural].includes(what)) {
-      const items = await list(jobsRef) as Job[];
-      output = table(headers(['name', 'phase', 'stage', 'progress', 'val-acc', 'attempts', 'age']), items.map((j) => [
+    } else {
+      const items = only((await listSorted<Job>(jobsRef)).items, FINETUNEJOB.singular);
+      output = table(headers(['name', 'phase', 'stage', 'progress', 'val-acc', 'attempts', 'reason', 'age']), items.map((j) => [
         ...prefix(j.metadata), j.metadata.name, j.status?.phase ?? 'Pending', j.status?.stage ?? '', percent(j.status),
         j.status?.metrics?.valAccuracy === undefined ? '' : j.status.metrics.valAccuracy.toFixed(4), String(j.status?.attempts ?? 0),
-        age(j.metadata.creationTimestamp),
+        reasonOf(j.status), age(j.metadata.creationTimestamp),
       ]));
       if (items.length === 0) output = `No FineTuneJobs found${all ? '' : ` in ${namespace} namespace`}.`;
-    } else {
-      throw new CliError(`unknown kind "${what}": use "jobs" or "schedules"`);
     }
     process.stdout.write(`${output}\n`);
   }));
@@ -130,10 +162,11 @@ function progressLine(job: Job, bar: boolean): string[] {
 }
 
 /**
- * get -w: a watch (no polling) on the jobs; on a terminal, the table redrawn in place with a progress bar
- * per job; otherwise (a pipe, a log) one line per change, as `kubectl get -w` prints.
+ * get -w: the jobs as listed (sorted, and a refused read answered as kubectl answers it), then a watch
+ * from that list on (no polling); on a terminal, the table redrawn in place with a progress bar per job;
+ * otherwise (a pipe, a log) one line per change, as `kubectl get -w` prints.
  */
-async function watchJobs(): Promise<void> {
+async function watchJobs(name?: string): Promise<void> {
   const { kc, namespace } = cluster();
   const path = namespace === undefined ? `/apis/${GROUP}/${VERSION}/${FINETUNEJOB.plural}` : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${FINETUNEJOB.plural}`;
   const jobs = new Map<string, Job>();
@@ -143,19 +176,23 @@ async function watchJobs(): Promise<void> {
   let pending: NodeJS.Timeout | undefined;
   const redraw = () => {
     pending = undefined;
-    const rows = [...jobs.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map((job) => progressLine(job, true));
-    const text = table(['name', 'phase', 'stage', 'progress', 'epoch', 'eta', 'samples/s'], rows);
+    const rows = [...jobs.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name)).map((job) => [...progressLine(job, true), reasonOf(job.status)]);
+    const text = table(['name', 'phase', 'stage', 'progress', 'epoch', 'eta', 'samples/s', 'reason'], rows);
     process.stdout.write(`${drawnLines ? `\x1b[${drawnLines}A\x1b[J` : ''}${text}\n`);
     drawnLines = text.split('\n').length;
   };
   const changed = (key: string, job: Job | undefined) => {
     if (job) jobs.set(key, job); else jobs.delete(key);
     if (terminal) { pending ??= setTimeout(redraw, 100); return; }
-    const line = job ? progressLine(job, false).filter(Boolean).join('  ') : `${key} deleted`;
+    const line = job ? [...progressLine(job, false), reasonOf(job.status)].filter(Boolean).join('  ') : `${key} deleted`;
     if (printed.get(key) !== line) { process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${line}\n`); printed.set(key, line); }
   };
+  const wanted = (job: Job) => name === undefined || job.metadata.name === name;
+  const listed = await listSorted<Job>(jobsRef);
+  for (const job of listed.items.filter(wanted)) changed(`${job.metadata.namespace}/${job.metadata.name}`, job);
   await new Promise<void>((resolve, reject) => {
-    void new Watch(kc).watch(path, {}, (type, object: Job) => {
+    const query = { resourceVersion: listed.metadata?.resourceVersion, ...(name === undefined ? {} : { fieldSelector: `metadata.name=${name}` }) };
+    void new Watch(kc).watch(path, query, (type, object: Job) => {
       const key = `${object.metadata.namespace}/${object.metadata.name}`;
       changed(key, type === 'DELETED' ? undefined : object);
     }, (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())).catch(reject);
@@ -189,6 +226,10 @@ program.command('describe')
         }, (err: unknown) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve())).catch(reject);
     });
   }));
+
+/** When an event last happened, as kubectl sorts them: its series' last time, else lastTimestamp, else eventTime (microseconds). */
+const eventTime = (e: CoreV1Event) => new Date(e.series?.lastObservedTime ?? e.lastTimestamp ?? e.eventTime ?? 0);
+const eventCount = (e: CoreV1Event) => e.series?.count ?? e.count ?? 1;
 
 /** What describe prints for a job. */
 async function describeText(job: Job): Promise<string> {
@@ -238,10 +279,10 @@ async function describeText(job: Job): Promise<string> {
   lines.push('Conditions:');
   lines.push(table(['type', 'status', 'reason', 'message'], (status?.conditions ?? []).map((c) => [c.type, c.status, c.reason, c.message])).replace(/^/gm, '  '));
   const events = (await core.listNamespacedEvent({ namespace: metadata.namespace, fieldSelector: `involvedObject.uid=${metadata.uid}` })).items
-    .sort((a, b) => new Date(a.lastTimestamp ?? a.eventTime ?? 0).getTime() - new Date(b.lastTimestamp ?? b.eventTime ?? 0).getTime());
+    .sort((a, b) => eventTime(a).getTime() - eventTime(b).getTime());
   lines.push('Events:');
   lines.push(events.length ? table(['type', 'reason', 'age', 'message'], events.map((e) => [
-    e.type ?? '', e.reason ?? '', `${age(e.lastTimestamp ?? e.eventTime)}${(e.count ?? 1) > 1 ? ` (x${e.count})` : ''}`, e.message ?? '',
+    e.type ?? '', e.reason ?? '', `${age(eventTime(e))}${eventCount(e) > 1 ? ` (x${eventCount(e)})` : ''}`, e.message ?? '',
   ])).replace(/^/gm, '  ') : '  <none>');
   return `${lines.join('\n')}\n`;
 }

@@ -19,7 +19,7 @@ describe('FineTuneJob cross-field rules', () => {
   });
 
   it('asks for per-channel normalisation values in words that fit the image: one channel, or one or three', () => {
-    const model = (shape: number[], mean: number[]) => ({ ...minimalSpec(), model: { ...minimalSpec().model, input: { shape, mean } } });
+    const model = (shape: number[], mean: number[]) => ({ ...minimalSpec(), model: { uri: 'file:///models/base/model.json', input: { shape, mean } } });
     assert.match(specErrors(model([28, 28, 1], [0.1, 0.2])).join('\n'), /spec\.model\.input\.mean: needs 1 value \(the image has one channel\), got 2$/m);
     assert.match(specErrors(model([64, 64, 3], [0.1, 0.2])).join('\n'), /spec\.model\.input\.mean: needs 1 value \(all channels\) or 3 \(one per channel\), got 2$/m);
   });

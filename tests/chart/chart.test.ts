@@ -29,16 +29,23 @@ describe('the Helm chart, with the real helm 4', () => {
       }
       const operator = manifests.find((m) => (m.kind === 'ClusterRole' || m.kind === 'Role') && m.metadata.name === 'fto-finetune-operator')!;
       const grants = (resource: string) => operator.rules!.filter((r) => r.resources?.includes(resource));
-      assert.deepEqual(grants('serviceaccounts').map((r) => r.verbs), [['create']]);
+      // get and patch converge what an earlier release left (trainer-access.ts); create provisions.
+      assert.deepEqual(grants('serviceaccounts').map((r) => r.verbs), [['get', 'create', 'patch']]);
       // blockOwnerDeletion on the trainer pods' owner reference, under OwnerReferencesPermissionEnforcement.
       assert.deepEqual(grants('finetunejobs/finalizers').map((r) => r.verbs), [['update']]);
       // Schedules create their runs, delete them (history limits, Replace) and own them with blockOwnerDeletion.
       assert.deepEqual(grants('finetunejobs').map((r) => r.verbs), [['get', 'list', 'watch', 'create', 'delete']]);
       assert.deepEqual(grants('finetuneschedules/finalizers').map((r) => r.verbs), [['update']]);
       assert.deepEqual(grants('finetuneschedules/status').map((r) => r.verbs), [['patch']]);
-      assert.deepEqual(grants('rolebindings').map((r) => r.verbs), [['create']]);
+      assert.deepEqual(grants('rolebindings').map((r) => r.verbs), [['get', 'create', 'delete']]);
       // It binds the trainer's ClusterRole by holding its permissions, without the bind verb (tests/chart/least-privilege).
       assert.deepEqual(grants('clusterroles'), []);
+      // Cluster-wide, whatever namespaces says: other operators' Leases (list) and its own trainer ClusterRole (get), nothing else.
+      const cluster = manifests.find((m) => m.kind === 'ClusterRole' && m.metadata.name === 'fto-finetune-operator-cluster')!;
+      assert.deepEqual(cluster.rules, [
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['list'] },
+        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], resourceNames: ['fto-finetune-operator-trainer'], verbs: ['get'] },
+      ]);
       // helm 4 applies server-side: a Service port is a list-map keyed by port and protocol.
       for (const service of manifests.filter((m) => m.kind === 'Service')) {
         assert.ok(service.spec!.ports!.every((p) => p.protocol), `${service.metadata.name}: every port names its protocol`);
@@ -46,7 +53,7 @@ describe('the Helm chart, with the real helm 4', () => {
     }
   });
 
-  it('grants the operator a Role in each listed namespace, and nothing cluster-wide, when namespaces is set', async () => {
+  it('grants the operator a Role in each listed namespace, and cluster-wide only the Lease list and its trainer role, when namespaces is set', async () => {
     const scoped = await render(['--set', 'namespaces={team-a,team-b}']);
     const operatorObjects = scoped.filter((m) => m.metadata.name === 'fto-finetune-operator' && /Role/.test(m.kind));
     assert.deepEqual(operatorObjects.map((m) => `${m.kind}/${m.metadata.namespace}`).sort(),
@@ -102,6 +109,11 @@ describe('the Helm chart, with the real helm 4', () => {
     assert.match(await refused(['--set', 'workers=abc']), /at '\/workers': got string, want integer/);
     assert.match(await refused(['--set', 'replica=3']), /additional properties 'replica' not allowed/);
     assert.match(await refused(['--set', 'image.pullPolicy=Sometimes']), /\/image\/pullPolicy/);
+    assert.match(await refused(['--set', 'replicas=-1']), /\/replicas/);
+    // replicas: 0 pauses the operator (a common way to stop one for a while): allowed, and no PodDisruptionBudget.
+    const paused = await render(['--set', 'replicas=0']);
+    assert.equal((paused.find((m) => m.kind === 'Deployment') as unknown as { spec: { replicas: number } }).spec.replicas, 0);
+    assert.ok(!paused.some((m) => m.kind === 'PodDisruptionBudget'));
   });
 
   it('installs with helm 4\'s default (server-side apply) on the control plane, upgrades and uninstalls', async (t) => {

@@ -66,7 +66,7 @@ describe('kubectl ftj (the kubectl plugin)', () => {
     // The context's namespace, another context's, -n, -A.
     const own = await kubectl('ftj', 'get');
     assert.equal(own.code, 0, own.stderr);
-    assert.match(own.stdout, /^NAME\s+PHASE\s+STAGE\s+PROGRESS\s+VAL-ACC\s+ATTEMPTS\s+AGE\n/);
+    assert.match(own.stdout, /^NAME\s+PHASE\s+STAGE\s+PROGRESS\s+VAL-ACC\s+ATTEMPTS\s+REASON\s+AGE\n/);
     assert.match(own.stdout, /^flowers\s+Pending\s+/m);
     assert.doesNotMatch(own.stdout, /birds/);
     assert.match((await kubectl('ftj', 'get', '--context', 'team-b')).stdout, /^birds\s+Pending/m);
@@ -75,6 +75,12 @@ describe('kubectl ftj (the kubectl plugin)', () => {
     assert.match(all.stdout, /^NAMESPACE\s+NAME\s+PHASE/);
     assert.match(all.stdout, new RegExp(`^${teamA}\\s+flowers\\s`, 'm'));
     assert.match(all.stdout, new RegExp(`^${teamB}\\s+birds\\s`, 'm'));
+    // `get NAME`, as kubectl users type it, and the kind spelled out.
+    for (const args of [['get', 'flowers'], ['get', 'ftj', 'flowers'], ['get', 'finetunejob', 'flowers']]) {
+      const one = await kubectl('ftj', ...args);
+      assert.equal(one.code, 0, one.stderr);
+      assert.match(one.stdout, /^NAME\s+PHASE.*\nflowers\s+Pending\s+.*\n$/, args.join(' '));
+    }
 
     const described = await kubectl('ftj', 'describe', 'flowers');
     assert.equal(described.code, 0, described.stderr);
@@ -98,6 +104,8 @@ describe('kubectl ftj (the kubectl plugin)', () => {
     oneLine(await kubectl('ftj', 'describe', 'missing'), /^Error from server \(NotFound\): finetunejobs\.finetune\.dev "missing" not found$/m);
     oneLine(await kubectl('ftj', 'get', '--context', 'nope'), /^error: context "nope" not found in the kubeconfig \(contexts: team-a, team-b, nobody\)$/m);
     oneLine(await kubectl('ftj', 'get', '--context', 'nobody'), /^Error from server \(Forbidden\): finetunejobs\.finetune\.dev is forbidden: User "system:serviceaccount:.*:nobody" cannot list resource "finetunejobs"/m);
+    oneLine(await kubectl('ftj', 'get', '-w', '--context', 'nobody'), /^Error from server \(Forbidden\): finetunejobs\.finetune\.dev is forbidden: User "system:serviceaccount:.*:nobody" cannot list resource "finetunejobs"/m);
+    oneLine(await kubectl('ftj', 'get', 'missing'), /^error: finetunejob "missing" not found in namespace cli-a-\w+$/m);
     oneLine(await kubectl('ftj', 'retry', 'flowers'), /^error: FineTuneJob "flowers" is Pending: only a Failed job is retried$/m);
     oneLine(await kubectl('ftj', 'logs', 'flowers'), /^error: FineTuneJob "flowers" has no trainer pod yet \(phase Pending\)$/m);
 
@@ -181,6 +189,18 @@ describe('kubectl ftj (the kubectl plugin)', () => {
     let lines = '';
     piped.stdout.on('data', (d: Buffer) => { lines += d.toString(); });
     await eventually(() => /flowers {2}Pending/.test(lines), 'the job listed', 20_000);
+    // The first listing comes sorted by name, as kubectl lists: jobs made in another order.
+    for (const name of ['zebra', 'apples']) {
+      await custom.createNamespacedCustomObject({ ...ref, body: { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name }, spec: minimalSpec() } });
+    }
+    const sorted = await run(join(ROOT, 'bin', 'kubectl-ftj'), ['get', '-n', namespace], { env });
+    assert.deepEqual(sorted.stdout.split('\n').slice(1, 4).map((line) => line.split(' ')[0]), ['apples', 'flowers', 'zebra']);
+    const watching = spawn(join(ROOT, 'bin', 'kubectl-ftj'), ['get', '-w', '-n', namespace], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => watching.kill());
+    let first = '';
+    watching.stdout.on('data', (d: Buffer) => { first += d.toString(); });
+    await eventually(() => first.split('\n').length > 3, 'the first listing of get -w', 20_000);
+    assert.deepEqual(first.split('\n').slice(0, 3).map((line) => line.split(/\s+/)[1]), ['apples', 'flowers', 'zebra'], first);
     const progress = { percent: 45, epoch: 3, totalEpochs: 10, eta: new Date(Date.now() + 300_000).toISOString() };
     await report({ phase: 'Running', stage: 'head', progress, metrics: { samplesPerSecond: 450 } });
     await eventually(() => /flowers {2}Running {2}head {2}45% {2}epoch 3\/10 {2}ETA \d+m\S* {2}450\/s/.test(lines), `the progress line in: ${lines}`, 20_000);

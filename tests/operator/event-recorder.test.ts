@@ -27,6 +27,11 @@ describe('event recorder', () => {
     const { apiVersion, kind, name, uid } = events[0]!.involvedObject;
     assert.deepEqual({ apiVersion, kind, name, uid }, { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, name: 'job-a', uid: job.uid });
     assert.equal(events[0]!.reportingInstance, 'test-instance');
+    // Ordered by time as kubectl orders them, events of the same second keep their order: microseconds.
+    const byTime = [...events].sort((a, b) => new Date(a.eventTime!).getTime() - new Date(b.eventTime!).getTime() || Number(a.metadata!.resourceVersion) - Number(b.metadata!.resourceVersion));
+    assert.match(String(events[0]!.eventTime), /\.\d{6}Z$/, 'eventTime keeps microseconds');
+    assert.ok(new Set(events.map((e) => String(e.eventTime))).size > 1, 'the events do not all share one time');
+    assert.deepEqual(byTime.map((e) => e.message), events.map((e) => e.message));
   });
 
   it('aggregates a repeated event into one, with its count and last time, as client-go does', async (t) => {
@@ -43,9 +48,10 @@ describe('event recorder', () => {
     assert.deepEqual(codes, [201, 200, 200, 200, 200, 201]);
     const stored = async () => (await core.listNamespacedEvent({ namespace })).items.filter((e) => e.reason === 'FailedCreatePod');
     const events = await stored();
-    assert.deepEqual(events.map((e) => [e.message, e.count]).sort(), [['another message', 1], ['serviceaccount "x" not found', 5]]);
-    const repeated = events.find((e) => e.count === 5)!;
-    assert.ok(new Date(repeated.lastTimestamp!).getTime() >= new Date(repeated.firstTimestamp!).getTime());
+    const count = (e: (typeof events)[number]) => e.series?.count ?? 1;
+    assert.deepEqual(events.map((e) => [e.message, count(e)]).sort(), [['another message', 1], ['serviceaccount "x" not found', 5]]);
+    const repeated = events.find((e) => count(e) === 5)!;
+    assert.ok(new Date(repeated.series!.lastObservedTime!).getTime() >= new Date(repeated.eventTime!).getTime());
 
     // Once the stored event is gone (expired after an hour), a repeat is written anew.
     await core.deleteNamespacedEvent({ name: repeated.metadata!.name!, namespace });
@@ -53,6 +59,6 @@ describe('event recorder', () => {
     recorder.record(job, refused);
     await recorder.flush();
     assert.deepEqual(codes, [404, 201]);
-    assert.deepEqual((await stored()).map((e) => e.count).sort(), [1, 1]);
+    assert.deepEqual((await stored()).map((e) => e.series?.count ?? 1).sort(), [1, 1]);
   });
 });

@@ -1,6 +1,7 @@
 import { ApiException, CoreV1Api, type CoreV1Event, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { API_VERSION, FINETUNEJOB } from '../../api/v1alpha1/index.ts';
 import type { JobEvent } from '../reconcile/finetunejob-reconciler.ts';
+import { microTime } from '../runtime/micro-time.ts';
 
 /** The object an event is about: a FineTuneJob unless `kind` says otherwise (a FineTuneSchedule). */
 export interface JobRef { name: string; namespace: string; uid?: string; kind?: string }
@@ -17,9 +18,14 @@ const MAX_REMEMBERED_EVENTS = 4_096;
  * hold a reconcile, and a burst of them (1,000 new jobs) takes one request's
  * share of the API server instead of competing with the pod creations.
  * An event that repeats one already written (same object, type, reason and
- * message) updates that event's count and last time instead of adding
- * another, as client-go's correlator does: a job retrying for an hour has
- * one event, not hundreds.
+ * message) updates that event's series (count and last time) instead of
+ * adding another, as client-go's correlator does: a job retrying for an hour
+ * has one event, not hundreds.
+ *
+ * Events are written the events.k8s.io/v1 way through core/v1: eventTime with
+ * microseconds, and a series for repeats, not the second-precision
+ * first/lastTimestamp. kubectl orders events by time, and two of the same
+ * second (StageSucceeded head, StageStarted top) would otherwise come in any order.
  */
 export class EventRecorder {
   private readonly api: CoreV1Api;
@@ -55,7 +61,8 @@ export class EventRecorder {
         type: event.type, reason: event.reason, message: event.message,
         source: { component: 'finetune-operator' },
         reportingComponent: 'finetune.dev/operator', reportingInstance: this.instance,
-        firstTimestamp: now, lastTimestamp: now, count: 1,
+        // An event with an eventTime needs an action (what the operator did): it reconciles.
+        eventTime: microTime(now), action: 'Reconcile',
       },
     });
     this.writing ??= this.writeQueued();
@@ -87,7 +94,7 @@ export class EventRecorder {
     if (seen) {
       this.written.delete(key);
       try {
-        const patch = { count: seen.count + 1, lastTimestamp: body.lastTimestamp };
+        const patch = { series: { count: seen.count + 1, lastObservedTime: body.eventTime } };
         await this.api.patchNamespacedEvent({ name: seen.name, namespace, body: patch }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
         this.counted(200);
         this.remember(key, { name: seen.name, count: seen.count + 1 });
