@@ -125,19 +125,9 @@ async function stream(kc: KubeConfig, jobs: string[], schedules: string[], optio
       );
       return { name, isRun: runs.has(name), gone: job === 'gone', status: job === 'gone' ? undefined : job?.status };
     }));
-    for (const { name, status, gone, isRun } of statuses) {
-      if (gone) {
-        print(name, `${name}: deleted${isRun ? ' (a run pruned by its schedule\'s history limit)' : ''}`);
-        continue;
-      }
-      const m = status?.metrics;
-      // The stage's own epoch count (metrics still hold the previous stage's last epoch as a stage starts).
-      const progress = status?.progress;
-      print(name, `${name}: ${[
-        `phase ${status?.phase ?? 'Pending'}`,
-        status?.stage ? `stage ${status.stage}` : '',
-        progress?.epoch ? `epoch ${progress.epoch}/${progress.totalEpochs ?? '?'} loss ${m?.loss?.toFixed(4) ?? '-'} val_acc ${m?.valAccuracy?.toFixed(4) ?? '-'}` : '',
-      ].filter(Boolean).join(', ')}`);
+    for (const job of statuses) {
+      const { name, status } = job;
+      print(name, progressLine(job));
       if (status?.phase === 'Succeeded' && !seen.has(`${name}/done`)) {
         seen.set(`${name}/done`, 'done');
         for (const stage of status.stages ?? []) options.print(`         stage ${stage.name}: ${stage.epochsRun} epochs, best ${stage.monitor} ${stage.bestValue?.toFixed(4)} at epoch ${stage.bestEpoch} (${stage.endReason})`);
@@ -148,6 +138,19 @@ async function stream(kc: KubeConfig, jobs: string[], schedules: string[], optio
     if (interrupted() || (options.exitWhenDone && done)) return statuses.every((job) => job.status?.phase === 'Succeeded' || (job.isRun && job.gone)) ? 0 : 1;
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** The line `ftj dev` prints for a job: its phase, stage and epoch, or that it was deleted. */
+export function progressLine({ name, status, gone, isRun }: Watched): string {
+  if (gone) return `${name}: deleted${isRun ? ' (a run pruned by its schedule\'s history limit)' : ''}`;
+  const m = status?.metrics;
+  // The stage's own epoch count (metrics still hold the previous stage's last epoch as a stage starts).
+  const progress = status?.progress;
+  return `${name}: ${[
+    `phase ${status?.phase ?? 'Pending'}`,
+    status?.stage ? `stage ${status.stage}` : '',
+    progress?.epoch ? `epoch ${progress.epoch}/${progress.totalEpochs ?? '?'} loss ${m?.loss?.toFixed(4) ?? '-'} val_acc ${m?.valAccuracy?.toFixed(4) ?? '-'}` : '',
+  ].filter(Boolean).join(', ')}`;
 }
 
 /** A job `ftj dev` follows: `gone` once deleted; `status` undefined also while the operator has not written one yet, or on a failed read. */
