@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
@@ -82,6 +82,8 @@ describe('ftj', () => {
     quickstart.spec.stages = [{ name: 'head', epochs: 500, earlyStopping: { enabled: false } }];
     writeFileSync(join(root, 'quickstart.yaml'), stringify(quickstart));
 
+    const kubectlCaches = () => readdirSync(tmpdir()).filter((name) => name.startsWith('ftj-kubectl-cache-'));
+    const cachesBefore = kubectlCaches();
     const child = spawn(process.execPath, [join(ROOT, 'src', 'local', 'cli', 'ftj.ts'), 'dev', '--root', root, '-f', join(root, 'quickstart.yaml')],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
     t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
@@ -103,6 +105,9 @@ describe('ftj', () => {
     assert.match(log ?? '', /INTERRUPTED: interrupted \(SIGTERM\) in stage "head" after \d+ epochs and \d+ batches; saved there/);
     assert.deepEqual(processesWithEnvironment(root), [], 'no trainer outlives ftj dev');
     assert.deepEqual(processesMentioning(join(root, 'control-plane')), [], 'no control-plane process outlives ftj dev');
+    // kubectl's cache: one folder for every process of this user, not one left behind per process.
+    const added = kubectlCaches().filter((name) => !cachesBefore.includes(name));
+    assert.deepEqual(added.filter((name) => name !== `ftj-kubectl-cache-${userInfo().uid}`), []);
   });
 
   it('ftj status prints the phase, the stage timeline and the conditions', async (t) => {
