@@ -8,12 +8,16 @@
 #   lua5.4                  runs the Argo CD health check (deploy/argocd) in the tests
 #   prometheus              promtool checks and tests the chart's alerts in the tests
 #                           (apt brings its dependencies, e.g. fonts-glyphicons-halflings)
+# With the argument `tests` (npm test), also:
+#   ceph-mon ceph-osd       a one-node Ceph cluster, and radosgw, its S3 gateway: the real S3
+#   radosgw                 server the object-storage tests run against (69 MB, ~20 s, once)
 #
 # The control plane's build dependencies are installed by build-control-plane.sh.
 # Needs root or password-less sudo to install; otherwise it names the command.
 set -euo pipefail
 
 packages=(dataset-fashion-mnist lua5.4 prometheus)
+[ "${1:-}" = tests ] && packages+=(ceph-mon ceph-osd radosgw)
 
 find_missing() {
   missing=()
