@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { batchNormalizationOf, type FineTuneJobSpec, resolveLocation, type Trials } from '../api/v1alpha1/index.ts';
+import { batchNormalizationOf, type FineTuneJobSpec, type Trials } from '../api/v1alpha1/index.ts';
 import { CheckpointStore, type SavedTrials, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
 import { ExampleReader } from './data/batches.ts';
 import { datasetFingerprint } from './data/fingerprint.ts';
@@ -19,12 +20,14 @@ import { reestimationBatches, runStage, type StageContext } from './stages/run-s
 import { type PlannedStage, planStages } from './stages/stage-plan.ts';
 import { candidateStages, runTrials, trialStage, type TrialsOutcome } from './stages/trials.ts';
 import { applyUnfreezePolicy, keepFrozenBatchNormInInference } from './stages/unfreeze-policy.ts';
+import { publishFolder } from './storage/local-copy.ts';
+import { openStore, type Store } from './storage/store.ts';
 
 export interface TrainingOptions {
   reporters: TrainingReporter[];
   /** Root of PVC mounts (default /mnt/pvc). */
   pvcRoot?: string;
-  /** Where http(s) models are cached. */
+  /** Where remote models and data are cached, and remote outputs and checkpoints staged. */
   cacheDir: string;
   /** The spec's name and namespace, for the exported metadata. */
   jobName?: string;
@@ -37,7 +40,12 @@ export interface TrainingOptions {
   interruption?: Interruption;
 }
 
-export interface TrainingOutcome { outputPath: string; stages: StageResult[]; skippedFiles: string[] }
+/** `outputPath`: the exported model's folder (for an output in object storage, the local copy that was uploaded). */
+export interface TrainingOutcome { outputPath: string; outputURI: string; stages: StageResult[]; skippedFiles: string[] }
+
+/** Where a remote location is staged on this machine: one folder per URI under the cache. */
+const stagingDir = (cacheDir: string, kind: string, store: Store) =>
+  store.localPath ?? join(cacheDir, kind, createHash('sha256').update(store.uri).digest('hex').slice(0, 16));
 
 /**
  * Runs docs/recipe.md for one spec: load and check the base and the data, run the
@@ -46,14 +54,16 @@ export interface TrainingOutcome { outputPath: string; stages: StageResult[]; sk
  */
 export async function runStagedTraining(spec: FineTuneJobSpec, options: TrainingOptions): Promise<TrainingOutcome> {
   const report = combineReporters(...options.reporters);
-  const output = resolveLocation(spec.output, options.pvcRoot);
-  if (output.kind !== 'file') throw new PermanentError(`spec.output: models are written to files or PVCs, not ${output.url}`);
-  const checkpointLocation = spec.checkpoint.uri !== undefined || spec.checkpoint.pvc !== undefined
-    ? resolveLocation(spec.checkpoint, options.pvcRoot) : { kind: 'file' as const, path: join(output.path, 'checkpoints') };
-  if (checkpointLocation.kind !== 'file') throw new PermanentError('spec.checkpoint: checkpoints are written to files or PVCs');
+  // Outputs are written here, then (object storage) uploaded with model.json last; checkpoints next to the output by default.
+  const output = openStore(spec.output, options.pvcRoot);
+  if (/^https?:/.test(output.uri)) throw new PermanentError(`spec.output: ${output.uri}: http(s) locations are read-only; use s3://, a PVC or file://`);
+  const outputDir = stagingDir(options.cacheDir, 'outputs', output);
+  const checkpointStore = spec.checkpoint.uri !== undefined || spec.checkpoint.pvc !== undefined
+    ? openStore(spec.checkpoint, options.pvcRoot) : output.at('checkpoints');
+  if (/^https?:/.test(checkpointStore.uri)) throw new PermanentError(`spec.checkpoint: ${checkpointStore.uri}: http(s) locations are read-only`);
 
   const preprocessing = preprocessingOf(spec);
-  const [data, base] = await bothInputs(loadDataset(spec, options.pvcRoot), loadBaseModel(spec, options));
+  const [data, base] = await bothInputs(loadDataset(spec, options.pvcRoot, options.cacheDir), loadBaseModel(spec, options));
   // For a schedule's skipIfUnchanged; a fingerprint that cannot be taken (a server without HEAD) never stops training.
   await datasetFingerprint(spec, options.pvcRoot).then(report.datasetFingerprinted, () => undefined);
   if (data.classNames.length !== spec.task.numClasses) {
@@ -81,7 +91,8 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   for (const record of data.skipped) skip(record, 'not valid JSON');
   const reader = new ExampleReader(spec, preprocessing, skip);
   const interruption = options.interruption ?? new Interruption();
-  const checkpoints = new CheckpointStore(checkpointLocation.path, trainingSpecHash(spec), options.jobUid);
+  const checkpoints = new CheckpointStore(stagingDir(options.cacheDir, 'checkpoints', checkpointStore), trainingSpecHash(spec), options.jobUid,
+    checkpointStore.localPath === undefined ? { store: checkpointStore, onUpload: report.checkpointUploaded } : undefined);
   const saved = await checkpoints.state();
   if (saved.discarded) report.checkpointDiscarded(saved.discarded);
   const stages = [...saved.completed];
@@ -134,7 +145,7 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   if (interruption.requested) throw new InterruptedError(interruption.reason);
 
   report.exporting();
-  await exportModel(model, output.path, {
+  await exportModel(model, outputDir, {
     spec, preprocessing, classNames: data.classNames, stages, jobName: options.jobName,
     baseTrained: plan.some((stage) => stage.unfreeze.policy !== 'None'),
     ...(trials ? { trials: { metric: spec.trials!.metric, ...trials } } : {}),
@@ -142,16 +153,20 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   if (data.test) {
     // The scratch control's budget is the recipe's epochs as trained (the winner's, without the trials).
     const recipeEpochs = plan.reduce((sum, s) => sum + s.epochs, 0);
-    report.evaluated(await evaluateTestSet(model, {
-      spec, data: { ...data, test: data.test }, reader, preprocessing, plannedEpochs: recipeEpochs, basePath: base.path, outputDir: output.path,
-    }));
+    const evaluated = await evaluateTestSet(model, {
+      spec, data: { ...data, test: data.test }, reader, preprocessing, plannedEpochs: recipeEpochs, basePath: base.path, outputDir,
+    });
+    report.evaluated(output.localPath ? evaluated : { ...evaluated, report: output.at('evaluation.json').uri });
   }
+  // An output in object storage: every file, model.json last, so a reader that finds it finds its weights.
+  await publishFolder(outputDir, output, ['model.json']);
+  const outputURI = output.localPath ?? output.uri;
   if (spec.promotion) {
     const metrics = await evaluateOnValidation(model, data.validation, reader, spec.batchSize);
-    report.promotionDecided(await promoteIfBetter(spec, { job: options.jobName, dir: output.path }, metrics, options.pvcRoot));
+    report.promotionDecided(await promoteIfBetter(spec, { job: options.jobName, dir: outputURI }, metrics, options.pvcRoot));
   }
-  report.exported({ path: output.path, stages });
-  return { outputPath: output.path, stages, skippedFiles };
+  report.exported({ path: outputURI, stages });
+  return { outputPath: outputDir, outputURI, stages, skippedFiles };
 }
 
 /**

@@ -457,6 +457,18 @@ describe('trainer pod', () => {
     assert.notEqual(one!.metadata!.name, two!.metadata!.name);
   });
 
+  it('gives the trainer the storage Secret\'s keys as its environment, and no volume for a location in a bucket', () => {
+    const pod = buildTrainerPod({ name: 'j', namespace: 'team', uid: 'u' }, spec({
+      model: { uri: 's3://models/base/model.json', input: { shape: [64, 64, 3] } },
+      dataset: { uri: 's3://data/flowers', format: 'ImageFolder' },
+      output: { uri: 's3://models/out' },
+      storage: { secretRef: { name: 's3-credentials' } },
+    }), 1, SETTINGS_);
+    assert.deepEqual(pod.spec!.containers[0]!.envFrom, [{ secretRef: { name: 's3-credentials' } }]);
+    assert.ok(!pod.spec!.volumes!.some((v) => v.persistentVolumeClaim), 'no PersistentVolumeClaim');
+    assert.equal(buildTrainerPod({ name: 'j', namespace: 'team', uid: 'u' }, spec({}), 1, SETTINGS_).spec!.containers[0]!.envFrom, undefined);
+  });
+
   it('names the volume of a claim with dots (a valid claim name) as a DNS label, distinct per claim', () => {
     const pod = buildTrainerPod({ name: 'j', namespace: 'team', uid: 'u' }, spec({
       dataset: { pvc: { claimName: 'data.v1', path: 'x' }, format: 'ImageFolder' },

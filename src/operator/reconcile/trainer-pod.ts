@@ -90,6 +90,8 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
     name: TRAINER_CONTAINER,
     image: template.image ?? settings.trainerImage,
     ...(template.imagePullPolicy ? { imagePullPolicy: template.imagePullPolicy } : {}),
+    // Object storage credentials: the Secret's keys as the trainer's environment; the operator never reads it.
+    ...(spec.storage.secretRef ? { envFrom: [{ secretRef: { name: spec.storage.secretRef.name } }] } : {}),
     env,
     ports: [{ name: 'metrics', containerPort: TRAINER_METRICS_PORT }],
     resources: { requests: limits, limits },

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { batchNormalizationOf, type FineTuneJobSpec, type TrialStatus } from '../../api/v1alpha1/index.ts';
 import { fileSystemModel } from '../model/file-io-handler.ts';
 import type { StageResult } from '../report/reporter.ts';
+import { FileStore } from '../storage/file-store.ts';
+import type { Store } from '../storage/store.ts';
 
 /**
  * A stage saved part-way: after `epoch` epochs (checkpoint.everyEpochs), or,
@@ -38,6 +40,12 @@ export interface InterruptedExtras {
 export interface SavedTrials { results: TrialStatus[]; selected: string }
 
 interface CheckpointState { specHash: string; jobUid?: string; completed: StageResult[]; inProgress?: StageInProgress; trials?: SavedTrials }
+
+/** The remote state.json: the local one, and the generation of each folder it uses (FOLDER@GENERATION under the location). */
+interface RemoteState extends CheckpointState { folders: Record<string, string> }
+
+/** A checkpoint written to object storage: how much and how long (the SIGTERM save must fit in the grace period). */
+export interface CheckpointUpload { uri: string; bytes: number; seconds: number }
 
 /** What a saved checkpoint holds for this job; `discarded` says why one that exists is not resumed. */
 export interface SavedState { completed: StageResult[]; inProgress?: StageInProgress; trials?: SavedTrials; discarded?: string }
@@ -75,20 +83,27 @@ export class CheckpointStore {
   private readonly jobUid: string | undefined;
   /** Kept in every state written once the trials are decided. */
   private trials: SavedTrials | undefined;
+  private readonly remote: Store | undefined;
+  private readonly onUpload: ((upload: CheckpointUpload) => void) | undefined;
+  /** The folders the remote state.json names now, by local folder. */
+  private remoteFolders: Record<string, string> = {};
 
   /**
    * `jobUid`: the FineTuneJob's UID. A job deleted and re-created with the same name and recipe (or the
    * next run of a schedule writing to the same place) is a new job: it never resumes the old one's
    * checkpoint, which would export the old model without training.
    */
-  constructor(dir: string, specHash: string, jobUid?: string) {
+  constructor(dir: string, specHash: string, jobUid?: string, remote?: { store: Store; onUpload?: (upload: CheckpointUpload) => void }) {
     this.dir = dir;
     this.specHash = specHash;
     this.jobUid = jobUid;
+    this.remote = remote?.store;
+    this.onUpload = remote?.onUpload;
   }
 
   /** What an earlier attempt of this job and recipe got done (nothing when none, another recipe or another job). */
   async state(): Promise<SavedState> {
+    if (this.remote) await this.pull(this.remote);
     let state: CheckpointState;
     try {
       state = JSON.parse(await readFile(join(this.dir, 'state.json'), 'utf8')) as CheckpointState;
@@ -177,15 +192,71 @@ export class CheckpointStore {
 
   private async save(model: tf.LayersModel, folder: string, state: CheckpointState): Promise<void> {
     await saveTensors(join(this.dir, folder, 'weights.json'), Object.fromEntries([...weightsByKey(model)].map(([key, variable]) => [key, variable.read()])));
-    await this.writeState(state);
+    await this.writeState(state, folder);
   }
 
-  private async writeState(state: CheckpointState): Promise<void> {
+  private async writeState(state: CheckpointState, folder?: string): Promise<void> {
     await mkdir(this.dir, { recursive: true });
     await writeFile(join(this.dir, 'state.json.partial'), JSON.stringify(state, null, 2));
     await rename(join(this.dir, 'state.json.partial'), join(this.dir, 'state.json'));
+    if (this.remote) await this.push(this.remote, state, folder);
+  }
+
+  /**
+   * Commits a save to object storage. The folder just written goes to a new FOLDER@GENERATION, then
+   * state.json, naming it, is written last: an upload cut short (SIGKILL, a lost node) leaves the
+   * remote state.json naming the folders of the last save that completed. The folder it replaced is
+   * deleted after.
+   */
+  private async push(remote: Store, state: CheckpointState, folder: string | undefined): Promise<void> {
+    const started = performance.now();
+    let bytes = 0;
+    const folders = { ...this.remoteFolders };
+    if (folder) {
+      const generation = `${folder}@${Date.now().toString(36)}`;
+      for (const file of await new FileStore(join(this.dir, folder)).list()) {
+        await remote.at(`${generation}/${file.path}`).upload(join(this.dir, folder, file.path));
+        bytes += file.size;
+      }
+      folders[folder] = generation;
+    }
+    const text = JSON.stringify({ ...state, folders } satisfies RemoteState, null, 2);
+    await remote.at('state.json').write(text);
+    bytes += text.length;
+    await writeFile(join(this.dir, PULLED), text);
+    const replaced = folder ? this.remoteFolders[folder] : undefined;
+    this.remoteFolders = folders;
+    if (replaced && replaced !== folders[folder!]) await remote.at(replaced).remove().catch(() => undefined);
+    this.onUpload?.({ uri: remote.uri, bytes, seconds: (performance.now() - started) / 1000 });
+  }
+
+  /**
+   * Makes the local folder what the remote state.json says, when it says something else (a retry on
+   * another node starts with an empty disk; one on the same node finds its own copy current).
+   */
+  private async pull(remote: Store): Promise<void> {
+    if (!await remote.at('state.json').stat()) return;
+    const text = (await remote.at('state.json').read()).toString('utf8');
+    const local = await readFile(join(this.dir, PULLED), 'utf8').catch(() => undefined);
+    const { folders, ...state } = JSON.parse(text) as RemoteState;
+    this.remoteFolders = folders ?? {};
+    if (local === text) return;
+    await rm(this.dir, { recursive: true, force: true });
+    for (const [folder, generation] of Object.entries(this.remoteFolders)) {
+      for (const file of await remote.at(generation).list()) await remote.at(`${generation}/${file.path}`).download(join(this.dir, folder, file.path));
+    }
+    await this.writeLocalState(state);
+    await writeFile(join(this.dir, PULLED), text);
+  }
+
+  private async writeLocalState(state: CheckpointState): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    await writeFile(join(this.dir, 'state.json'), JSON.stringify(state, null, 2));
   }
 }
+
+/** The remote state.json this local folder was last made from, or last wrote. */
+const PULLED = 'remote-state.json';
 
 /** Named tensors as a weights manifest and its binary file, in their order. */
 async function saveTensors(path: string, tensors: Record<string, tf.Tensor>): Promise<void> {

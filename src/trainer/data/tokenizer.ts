@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { type FineTuneJobSpec, resolveLocation } from '../../api/v1alpha1/index.ts';
+import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { PermanentError } from '../errors.ts';
+import { DEFAULT_CACHE_DIR, localCopy } from '../storage/local-copy.ts';
+import { openStore } from '../storage/store.ts';
 
 export interface Tokenizer {
   kind: 'WordPiece' | 'Whitespace';
@@ -15,15 +17,15 @@ export interface Tokenizer {
  * longest-match with ## continuations, [CLS] ... [SEP] when the vocabulary has
  * them) or plain whitespace splitting.
  */
-export async function loadTokenizer(spec: FineTuneJobSpec, pvcRoot?: string): Promise<Tokenizer> {
+export async function loadTokenizer(spec: FineTuneJobSpec, pvcRoot?: string, cacheDir = DEFAULT_CACHE_DIR): Promise<Tokenizer> {
   const tokenizer = spec.model.input.tokenizer!;
-  const location = resolveLocation(tokenizer, pvcRoot);
-  if (location.kind !== 'file') throw new PermanentError('spec.model.input.tokenizer: the vocabulary is read from a file or PVC');
+  const store = openStore(tokenizer, pvcRoot);
   let text: string;
   try {
-    text = await readFile(location.path, 'utf8');
+    text = await readFile(await localCopy(store, cacheDir), 'utf8');
   } catch (err) {
-    throw new PermanentError(`cannot read the vocabulary ${location.path} (spec.model.input.tokenizer): ${(err as Error).message}`);
+    if (!(err instanceof PermanentError) && !(err as NodeJS.ErrnoException).code) throw err;
+    throw new PermanentError(`cannot read the vocabulary ${store.uri} (spec.model.input.tokenizer): ${(err as Error).message}`);
   }
   const vocabulary = new Map(text.split(/\r?\n/).filter((t) => t.length > 0).map((token, id) => [token, id]));
   return createTokenizer(vocabulary, tokenizer.kind, tokenizer.lowercase, spec.model.input.shape[0]!);

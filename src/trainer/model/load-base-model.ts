@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
-import { type FineTuneJobSpec, resolveLocation } from '../../api/v1alpha1/index.ts';
+import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { PermanentError } from '../errors.ts';
-import { fetchModel } from './fetch-model.ts';
+import { openStore } from '../storage/store.ts';
 import { fileSystemModel } from './file-io-handler.ts';
 import { GraphBaseLayer, type GraphWeightUnit } from './graph-base-layer.ts';
+import { localModelFiles } from './model-files.ts';
 import { type GraphNode, graphWeightOps } from './graph-weights.ts';
 
 /**
@@ -22,8 +23,7 @@ export interface LoadOptions { pvcRoot?: string; cacheDir: string }
 
 /** Loads the base model of the spec and checks its signature before any training starts. */
 export async function loadBaseModel(spec: FineTuneJobSpec, options: LoadOptions): Promise<BaseModel> {
-  const location = resolveLocation(spec.model, options.pvcRoot);
-  const path = location.kind === 'http' ? await fetchModel(location.url, { cacheDir: options.cacheDir }) : location.path;
+  const path = await localModelFiles(openStore(spec.model, options.pvcRoot), options.cacheDir);
   if (spec.model.provenance?.sha256) await checkDigest(path, spec.model.provenance.sha256);
   if (spec.model.format === 'Graph') return loadGraphBase(spec, path);
 

@@ -1,11 +1,9 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { FineTuneJobSpec, JobPromotion, PromotionMetric, PromotionStatus } from '../../api/v1alpha1/index.ts';
-import { resolveLocation } from '../../api/v1alpha1/index.ts';
 import { type ExampleReader, exampleDataset } from '../data/batches.ts';
 import type { Example } from '../data/example.ts';
 import { PermanentError } from '../errors.ts';
+import { openStore, type Store } from '../storage/store.ts';
 import type { FineTuneModel } from './fine-tune-model.ts';
 
 /** The pointer file's content: which job's model is promoted, where it is, and its metric. */
@@ -39,25 +37,23 @@ export function decidePromotion(value: number, previous: PromotionPointer | unde
 }
 
 /**
- * spec.promotion after export: compares the model with the one the pointer
- * file names and, only if it is better, replaces the file atomically (a
- * temporary file renamed over it), so a reader never sees half a file and a
- * worse model never replaces a better one.
+ * spec.promotion after export (and, in object storage, after the model's
+ * upload): compares the model with the one the pointer file names and, only if
+ * it is better, replaces the file atomically (a temporary file renamed over
+ * it, or one PUT), so a reader never sees half a file, a pointer never names a
+ * model not yet written, and a worse model never replaces a better one.
  */
 export async function promoteIfBetter(spec: FineTuneJobSpec, exported: { job: string | undefined; dir: string },
   metrics: { valLoss: number; valAccuracy: number }, pvcRoot?: string): Promise<PromotionStatus> {
   const promotion = spec.promotion!;
-  const location = resolveLocation(promotion.pointer, pvcRoot);
-  if (location.kind !== 'file') throw new PermanentError('spec.promotion.pointer: the pointer file is written to a file or a PVC, not a URL');
-  const previous = await readPointer(location.path);
+  const store = openStore(promotion.pointer, pvcRoot);
+  if (/^https?:/.test(store.uri)) throw new PermanentError(`spec.promotion.pointer: ${store.uri}: http(s) locations are read-only; use s3://, a PVC or file://`);
+  const previous = await readPointer(store);
   const value = promotion.metric === 'valAccuracy' ? metrics.valAccuracy : metrics.valLoss;
   const decision = decidePromotion(value, previous, promotion);
   if (decision.promoted) {
     const pointer: PromotionPointer = { ...(exported.job ? { job: exported.job } : {}), model: exported.dir, metric: promotion.metric, value, promotedAt: new Date().toISOString() };
-    await mkdir(dirname(location.path), { recursive: true });
-    const partial = `${location.path}.partial`;
-    await writeFile(partial, `${JSON.stringify(pointer, null, 2)}\n`);
-    await rename(partial, location.path);
+    await store.write(`${JSON.stringify(pointer, null, 2)}\n`);
   }
   const pointerURI = promotion.pointer.uri ?? `pvc://${promotion.pointer.pvc!.claimName}/${promotion.pointer.pvc!.path.replace(/^\/+/, '')}`;
   return {
@@ -66,13 +62,10 @@ export async function promoteIfBetter(spec: FineTuneJobSpec, exported: { job: st
   };
 }
 
-async function readPointer(path: string): Promise<PromotionPointer | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    return undefined; // none yet
-  }
+async function readPointer(store: Store): Promise<PromotionPointer | undefined> {
+  if (!await store.stat()) return undefined; // none yet
+  const text = (await store.read()).toString('utf8');
+  const path = store.localPath ?? store.uri;
   let parsed: Partial<PromotionPointer>;
   try {
     parsed = JSON.parse(text) as Partial<PromotionPointer>;

@@ -1,5 +1,5 @@
 import type { EvaluationStatus, PromotionStatus, StageEndReason, TrialStatus } from '../../api/v1alpha1/index.ts';
-import type { StageInProgress } from '../checkpoints/checkpoint-store.ts';
+import type { CheckpointUpload, StageInProgress } from '../checkpoints/checkpoint-store.ts';
 import type { InterruptedError } from '../interruption.ts';
 
 export interface StageStart {
@@ -57,6 +57,8 @@ export interface TrainingReporter {
   datasetFingerprinted?(fingerprint: string): void;
   /** A checkpoint exists but is not resumed (another recipe, or another job of the same name): why. */
   checkpointDiscarded?(reason: string): void;
+  /** A checkpoint was committed to object storage: how much, how long. */
+  checkpointUploaded?(upload: CheckpointUpload): void;
   stageStarted?(stage: StageStart): void;
   epochEnded?(epoch: EpochEnd): void;
   stageEnded?(result: StageResult): void;
@@ -83,7 +85,7 @@ export function combineReporters(...reporters: TrainingReporter[]): Required<Tra
     for (const reporter of reporters) (reporter[key] as ((...a: unknown[]) => void) | undefined)?.(...args);
   };
   return {
-    started: fan('started'), batchNormAdapted: fan('batchNormAdapted'), resumed: fan('resumed'), checkpointDiscarded: fan('checkpointDiscarded'), datasetFingerprinted: fan('datasetFingerprinted'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
+    started: fan('started'), batchNormAdapted: fan('batchNormAdapted'), resumed: fan('resumed'), checkpointUploaded: fan('checkpointUploaded'), checkpointDiscarded: fan('checkpointDiscarded'), datasetFingerprinted: fan('datasetFingerprinted'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
     stageEnded: fan('stageEnded'), trialStageStarted: fan('trialStageStarted'), trialsUpdated: fan('trialsUpdated'), fileSkipped: fan('fileSkipped'), exporting: fan('exporting'), evaluated: fan('evaluated'), promotionDecided: fan('promotionDecided'), exported: fan('exported'),
     failed: fan('failed'), interrupted: fan('interrupted'),
   };
