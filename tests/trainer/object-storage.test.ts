@@ -1,11 +1,14 @@
 // The trainer on object storage, against a real S3 server (Ceph's RADOS Gateway, started by `npm test`):
 // model, data, test set, output, checkpoints and the promotion pointer in buckets.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { fashionSubset } from '../../src/local/quickstart/fashion-mnist.ts';
 import type { CheckpointUpload } from '../../src/trainer/checkpoints/checkpoint-store.ts';
+import { loadDataset } from '../../src/trainer/data/load-dataset.ts';
 import { datasetFingerprint } from '../../src/trainer/data/fingerprint.ts';
 import { PermanentError } from '../../src/trainer/errors.ts';
 import { Interruption, InterruptedError } from '../../src/trainer/interruption.ts';
@@ -60,6 +63,33 @@ describe('object storage (s3://, against Ceph RGW)', () => {
     assert.ok(first.length >= 4, `the model's files and the data's in the cache: ${first.map(([file]) => file).join(', ')}`);
     await runStagedTraining({ ...spec, output: { uri: `s3://${bucket}/out/again` } }, { reporters: [], cacheDir, backend: BACKEND });
     assert.deepEqual(mtimes(), first, 'no cached file was written again');
+  });
+
+  it('reads an ImageFolder from a prefix with a "folder" per class, and a CSV from one object', async (t) => {
+    useS3Credentials(t);
+    const bucket = await testBucket('formats');
+    const dir = mkdtempSync(join(tmpdir(), 'ftj-s3-formats-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const subset = await fashionSubset([7, 9], 6);
+    const name = (i: number) => (subset.labels[i] === 0 ? 'sneaker' : 'boot');
+    for (let i = 0; i < subset.count; i++) {
+      mkdirSync(join(dir, 'images', name(i)), { recursive: true });
+      await sharp(Buffer.from(subset.images.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } }).png()
+        .toFile(join(dir, 'images', name(i), `${i}.png`));
+    }
+    const columns = Array.from({ length: 784 }, (_, i) => `p${i}`);
+    const rows = Array.from({ length: subset.count }, (_, i) => [name(i), ...subset.images.subarray(i * 784, (i + 1) * 784)].join(','));
+    writeFileSync(join(dir, 'shoes.csv'), `label,${columns.join(',')}\n${rows.join('\n')}\n`);
+    const images = await uploadTo(bucket, 'datasets/shoes', join(dir, 'images'));
+    const csv = await uploadTo(bucket, 'datasets/shoes.csv', join(dir, 'shoes.csv'));
+    const ws = await workspace(t);
+    const task = { type: 'ImageClassification' as const, numClasses: 2 };
+    const cacheDir = join(dir, 'cache');
+    for (const dataset of [{ uri: images, format: 'ImageFolder' as const }, { uri: csv, format: 'CSV' as const, fields: { label: 'label', features: columns } }]) {
+      const loaded = await loadDataset(specFor(ws, { task, dataset: { ...dataset, validation: { split: 0.25 } } }), undefined, cacheDir);
+      assert.deepEqual(loaded.classNames, ['boot', 'sneaker'], dataset.format);
+      assert.equal(loaded.train.length + loaded.validation.length, subset.count, dataset.format);
+    }
   });
 
   it('resumes from checkpoints in the bucket on another node (an empty cache), after a SIGTERM save', async (t) => {
