@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { API_VERSION, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, VERSION } from '../../src/api/v1alpha1/index.ts';
 import { runName } from '../../src/operator/reconcile/schedule-reconciler.ts';
+import { S3Store } from '../../src/trainer/storage/s3-store.ts';
 import { eventually, installCRDs, kubeConfig, kubectl } from '../support/cluster.ts';
+import { s3Credentials, testBucket, uploadTo, useS3Credentials } from '../support/object-store.ts';
 import { localCluster } from './support/local-cluster.ts';
 
 type Schedule = { metadata: { uid: string }; status?: FineTuneScheduleStatus };
@@ -17,20 +19,21 @@ type Schedule = { metadata: { uid: string }; status?: FineTuneScheduleStatus };
  * The local cluster with a FineTuneSchedule "nightly" due a few seconds after it is created (the operator's
  * clock is shifted), with `spec` on top of a daily schedule at that time; `moveTo` shifts the clock.
  */
-async function nightlySchedule(t: TestContext, stages: unknown[], spec: Record<string, unknown>) {
+async function nightlySchedule(t: TestContext, stages: unknown[], spec: Record<string, unknown>,
+  changeTemplate: (template: Record<string, unknown>, cluster: Awaited<ReturnType<typeof localCluster>>) => Promise<Record<string, unknown>> = async (template) => template) {
   const due = new Date(Math.ceil((Date.now() + 120_000) / 60_000) * 60_000);
   let offset = due.getTime() - 3_000 - Date.now();
   const cluster = await localCluster(t, { clock: () => new Date(Date.now() + offset) });
   const custom = kubeConfig().makeApiClient(CustomObjectsApi);
   const ref = { group: GROUP, version: VERSION, namespace: cluster.namespace, plural: FINETUNESCHEDULE.plural };
-  const template = { ...cluster.spec('nightly'), stages };
+  const template = await changeTemplate({ ...cluster.spec('nightly'), stages }, cluster);
   offset = due.getTime() - 3_000 - Date.now();
   await custom.createNamespacedCustomObject({ ...ref, body: {
     apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, metadata: { name: 'nightly' },
     spec: { schedule: `${due.getUTCMinutes()} ${due.getUTCHours()} * * *`, timeZone: 'Etc/UTC', jobTemplate: { spec: template }, ...spec },
   } });
   return {
-    cluster, due, template, custom,
+    cluster, due, template: template as ReturnType<typeof cluster.spec>, custom,
     schedule: async () => await custom.getNamespacedCustomObject({ ...ref, name: 'nightly' }) as Schedule,
     moveTo: (time: Date) => { offset = time.getTime() - Date.now(); },
   };
@@ -94,6 +97,41 @@ describe('scheduled retraining on the local node agent', () => {
     assert.equal((await schedule()).status!.lastScheduleTime, unchanged.toISOString());
 
     writeFileSync(join(root, 'data', 'notes.txt'), 'the labelling team added something');
+    const changed = await nextDay(2);
+    const run = runName('nightly', changed);
+    await api.waitFor(run, (job) => job.status?.phase === 'Succeeded', `${run} succeeded`, 180_000);
+  });
+
+  it('with data, output and the pointer in a bucket (a Secret\'s credentials): promoted, an unchanged night skipped from a listing, a new object runs', async (t) => {
+    useS3Credentials(t);
+    const bucket = await testBucket('nightly');
+    let data = '';
+    const { cluster, due, schedule, moveTo } = await nightlySchedule(t, [{ name: 'head', epochs: 1 }], { skipIfUnchanged: true, promotion: { metric: 'valAccuracy' } },
+      async (template, local) => {
+        data = await uploadTo(bucket, 'data', join(local.root, 'data'));
+        await kubeConfig().makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: local.namespace, body: { metadata: { name: 's3' }, stringData: s3Credentials() } });
+        return { ...template, dataset: { ...(template['dataset'] as object), uri: data }, output: { uri: `s3://${bucket}/nightly` }, storage: { secretRef: { name: 's3' } } };
+      });
+    const { namespace, api } = cluster;
+    const first = runName('nightly', due);
+    const firstJob = await api.waitFor(first, (job) => job.status?.phase === 'Succeeded' || job.status?.phase === 'Failed', `${first} finished`, 180_000);
+    assert.equal(firstJob.status!.phase, 'Succeeded', JSON.stringify(firstJob.status?.conditions));
+    assert.equal(firstJob.status!.outputURI, `s3://${bucket}/nightly/${first}`);
+    const pointer = JSON.parse((await new S3Store('s3', bucket, 'nightly/latest.json').read()).toString('utf8')) as { job: string; model: string };
+    assert.deepEqual([pointer.job, pointer.model], [`${namespace}/${first}`, `s3://${bucket}/nightly/${first}`]);
+    await eventually(async () => (await schedule()).status?.lastSuccessfulRun?.datasetFingerprint !== undefined, 'the first run\'s data fingerprint', 20_000);
+
+    const nextDay = async (days: number) => {
+      const time = new Date(due.getTime() + days * 24 * 3600_000);
+      moveTo(new Date(time.getTime() + 1_000));
+      await kubectl(['annotate', '--overwrite', 'ftsched', 'nightly', '-n', namespace, `test/wake=${days}`]);
+      return time;
+    };
+    const unchanged = await nextDay(1);
+    await eventually(async () => (await schedule()).status?.lastSkipped?.scheduledTime === unchanged.toISOString(), 'the unchanged night skipped', 120_000);
+    assert.equal(await api.get(runName('nightly', unchanged)), undefined, 'no run for it');
+
+    await new S3Store('s3', bucket, 'data/notes.txt').write('the labelling team added something');
     const changed = await nextDay(2);
     const run = runName('nightly', changed);
     await api.waitFor(run, (job) => job.status?.phase === 'Succeeded', `${run} succeeded`, 180_000);
