@@ -36,6 +36,13 @@ async function nightlySchedule(t: TestContext, stages: unknown[], spec: Record<s
     cluster, due, template: template as ReturnType<typeof cluster.spec>, custom,
     schedule: async () => await custom.getNamespacedCustomObject({ ...ref, name: 'nightly' }) as Schedule,
     moveTo: (time: Date) => { offset = time.getTime() - Date.now(); },
+    /** The scheduled time `days` after the first: the clock moved just past it, and the schedule woken. */
+    nextDay: async (days: number) => {
+      const time = new Date(due.getTime() + days * 24 * 3600_000);
+      offset = time.getTime() + 1_000 - Date.now();
+      await kubectl(['annotate', '--overwrite', 'ftsched', 'nightly', '-n', cluster.namespace, `test/wake=${days}`]);
+      return time;
+    },
   };
 }
 
@@ -79,18 +86,12 @@ describe('scheduled retraining on the local node agent', () => {
   });
 
   it('skipIfUnchanged: a probe pod finds the data unchanged and the night is skipped; new data runs', async (t) => {
-    const { cluster, due, schedule, moveTo } = await nightlySchedule(t, [{ name: 'head', epochs: 1 }], { skipIfUnchanged: true });
-    const { namespace, root, api } = cluster;
+    const { cluster, due, schedule, nextDay } = await nightlySchedule(t, [{ name: 'head', epochs: 1 }], { skipIfUnchanged: true });
+    const { root, api } = cluster;
     const first = runName('nightly', due);
     await api.waitFor(first, (job) => job.status?.phase === 'Succeeded', `${first} succeeded`, 180_000);
     await eventually(async () => (await schedule()).status?.lastSuccessfulRun?.datasetFingerprint !== undefined, 'the first run\'s data fingerprint', 20_000);
 
-    const nextDay = async (days: number) => {
-      const time = new Date(due.getTime() + days * 24 * 3600_000);
-      moveTo(new Date(time.getTime() + 1_000));
-      await kubectl(['annotate', '--overwrite', 'ftsched', 'nightly', '-n', namespace, `test/wake=${days}`]);
-      return time;
-    };
     const unchanged = await nextDay(1);
     await eventually(async () => (await schedule()).status?.lastSkipped?.scheduledTime === unchanged.toISOString(), 'the unchanged night skipped', 120_000);
     assert.equal(await api.get(runName('nightly', unchanged)), undefined, 'no run for it');
@@ -106,7 +107,7 @@ describe('scheduled retraining on the local node agent', () => {
     useS3Credentials(t);
     const bucket = await testBucket('nightly');
     let data = '';
-    const { cluster, due, schedule, moveTo } = await nightlySchedule(t, [{ name: 'head', epochs: 1 }], { skipIfUnchanged: true, promotion: { metric: 'valAccuracy' } },
+    const { cluster, due, schedule, nextDay } = await nightlySchedule(t, [{ name: 'head', epochs: 1 }], { skipIfUnchanged: true, promotion: { metric: 'valAccuracy' } },
       async (template, local) => {
         data = await uploadTo(bucket, 'data', join(local.root, 'data'));
         await kubeConfig().makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: local.namespace, body: { metadata: { name: 's3' }, stringData: s3Credentials() } });
@@ -121,12 +122,6 @@ describe('scheduled retraining on the local node agent', () => {
     assert.deepEqual([pointer.job, pointer.model], [`${namespace}/${first}`, `s3://${bucket}/nightly/${first}`]);
     await eventually(async () => (await schedule()).status?.lastSuccessfulRun?.datasetFingerprint !== undefined, 'the first run\'s data fingerprint', 20_000);
 
-    const nextDay = async (days: number) => {
-      const time = new Date(due.getTime() + days * 24 * 3600_000);
-      moveTo(new Date(time.getTime() + 1_000));
-      await kubectl(['annotate', '--overwrite', 'ftsched', 'nightly', '-n', namespace, `test/wake=${days}`]);
-      return time;
-    };
     const unchanged = await nextDay(1);
     await eventually(async () => (await schedule()).status?.lastSkipped?.scheduledTime === unchanged.toISOString(), 'the unchanged night skipped', 120_000);
     assert.equal(await api.get(runName('nightly', unchanged)), undefined, 'no run for it');

@@ -1,10 +1,22 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { before, describe, it } from 'node:test';
+import { before, describe, it, type TestContext } from 'node:test';
 import { ApiException, CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import { API_VERSION, FINETUNEJOB, GROUP, TRAINER_FIELD_MANAGER, VERSION } from '../../src/api/v1alpha1/index.ts';
 import { eventually, installCRDs, kubeConfig, testNamespace } from '../support/cluster.ts';
 import { jobs, startOperator } from './support/operator-harness.ts';
+
+/** The chart's trainer ClusterRole (get its job, patch its status), under a name of the test's own, deleted after it. */
+async function trainerClusterRole(t: TestContext): Promise<string> {
+  const rbac = kubeConfig().makeApiClient(RbacAuthorizationV1Api);
+  const name = `ftj-test-trainer-${randomBytes(3).toString('hex')}`;
+  await rbac.createClusterRole({ body: { metadata: { name }, rules: [
+    { apiGroups: [GROUP], resources: ['finetunejobs'], verbs: ['get'] },
+    { apiGroups: [GROUP], resources: ['finetunejobs/status'], verbs: ['patch'] },
+  ] } });
+  t.after(() => rbac.deleteClusterRole({ name }).then(() => undefined, () => undefined));
+  return name;
+}
 
 describe('operator: the trainer\'s identity in any namespace', () => {
   before(installCRDs);
@@ -13,13 +25,7 @@ describe('operator: the trainer\'s identity in any namespace', () => {
     const ns = await testNamespace(t, 'op-access');
     const rbac = kubeConfig().makeApiClient(RbacAuthorizationV1Api);
     const core = kubeConfig().makeApiClient(CoreV1Api);
-    // The chart's trainer ClusterRole (get its job, patch its status), under a name of this test's own.
-    const clusterRole = `ftj-test-trainer-${randomBytes(3).toString('hex')}`;
-    await rbac.createClusterRole({ body: { metadata: { name: clusterRole }, rules: [
-      { apiGroups: [GROUP], resources: ['finetunejobs'], verbs: ['get'] },
-      { apiGroups: [GROUP], resources: ['finetunejobs/status'], verbs: ['patch'] },
-    ] } });
-    t.after(() => rbac.deleteClusterRole({ name: clusterRole }).then(() => undefined, () => undefined));
+    const clusterRole = await trainerClusterRole(t);
     startOperator(t, ns, undefined, { serviceAccount: 'finetune-trainer', clusterRole });
     const api = jobs(ns);
     await api.create('anywhere');
@@ -69,12 +75,7 @@ describe('operator: the trainer\'s identity in any namespace', () => {
     const ns = await testNamespace(t, 'op-access-old');
     const rbac = kubeConfig().makeApiClient(RbacAuthorizationV1Api);
     const core = kubeConfig().makeApiClient(CoreV1Api);
-    const clusterRole = `ftj-test-trainer-${randomBytes(3).toString('hex')}`;
-    await rbac.createClusterRole({ body: { metadata: { name: clusterRole }, rules: [
-      { apiGroups: [GROUP], resources: ['finetunejobs'], verbs: ['get'] },
-      { apiGroups: [GROUP], resources: ['finetunejobs/status'], verbs: ['patch'] },
-    ] } });
-    t.after(() => rbac.deleteClusterRole({ name: clusterRole }).then(() => undefined, () => undefined));
+    const clusterRole = await trainerClusterRole(t);
     // What an operator of a release installed under another name made, before owners existed.
     const labels = { 'app.kubernetes.io/managed-by': 'finetune-operator', 'app.kubernetes.io/component': 'trainer' };
     await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'finetune-trainer', labels } } });

@@ -5,6 +5,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Binaries, ensureBinaries } from './binaries.ts';
+import { terminate } from '../processes.ts';
 import { freePort } from './free-port.ts';
 
 export interface ControlPlaneOptions {
@@ -236,19 +237,6 @@ export class ControlPlane {
       try { if (child.pid) process.kill(-child.pid, signal); } catch { /* already gone */ }
     }
   }
-}
-
-function terminate(child: ChildProcess, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return Promise.resolve();
-  const pid = child.pid;
-  return new Promise((resolve) => {
-    // Ref'd timers: the child is unref'd, so its exit alone would not keep the event loop alive to hear it.
-    const waiting = setInterval(() => undefined, 1_000);
-    const timer = setTimeout(() => { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
-    const done = () => { clearTimeout(timer); clearInterval(waiting); resolve(); };
-    child.once('exit', done);
-    try { process.kill(-pid, signal); } catch { done(); }
-  });
 }
 
 function tail(text: string, lines = 20): string {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../control-plane/free-port.ts';
+import { terminate } from '../processes.ts';
 
 const run = promisify(execFile);
 
@@ -169,16 +170,4 @@ rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
 rgw gc obj min wait = 0
 rgw gc processor period = 60
 `;
-}
-
-function terminate(child: ChildProcess, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || !child.pid) return Promise.resolve();
-  const pid = child.pid;
-  return new Promise((resolve) => {
-    const waiting = setInterval(() => undefined, 1_000);
-    const timer = setTimeout(() => { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
-    const done = () => { clearTimeout(timer); clearInterval(waiting); resolve(); };
-    child.once('exit', done);
-    try { process.kill(-pid, 'SIGTERM'); } catch { done(); }
-  });
 }
