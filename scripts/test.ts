@@ -2,7 +2,7 @@
 // whole run (each test file uses its own namespaces and buckets), then node's
 // test runner over tests/, then teardown, also when a test fails or the run is
 // interrupted.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { ControlPlane } from '../src/local/control-plane/index.ts';
 import { CephObjectStore } from '../src/local/object-store/ceph-object-store.ts';
 import { ensureDebianPackages } from '../src/local/debian-packages.ts';
@@ -14,8 +14,10 @@ const controlPlane = new ControlPlane({ handleSignals: false });
 const objectStore = new CephObjectStore({ log: (line) => console.error(line) });
 let stopping: Promise<void> | undefined;
 const stop = () => (stopping ??= Promise.all([controlPlane.stop(), objectStore.stop()]).then(() => undefined));
+let runner: ChildProcess | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => { void stop().then(() => process.exit(130)); });
+  // The test runner first (a SIGTERM to this process alone would leave it running), then the servers.
+  process.once(signal, () => { runner?.kill(signal); void stop().then(() => process.exit(130)); });
 }
 
 let code = 1;
@@ -25,14 +27,14 @@ try {
   const [, s3] = await Promise.all([controlPlane.start(), objectStore.start()]);
   // No single test may hang the run. (Not --test-force-exit: with it, results of a file
   // still being reported were lost while the run reported success.)
-  const runner = spawn(process.execPath, ['--test', '--test-timeout=900000', ...(files.length ? files : ['tests/**/*.test.ts'])], {
+  runner = spawn(process.execPath, ['--test', '--test-timeout=900000', ...(files.length ? files : ['tests/**/*.test.ts'])], {
     stdio: 'inherit',
     env: {
       ...process.env, FTJ_TEST_KUBECONFIG: controlPlane.kubeconfigPath, FTJ_TEST_KUBECTL: controlPlane.binaries.kubectl,
       FTJ_TEST_S3_ENDPOINT: s3.endpoint, FTJ_TEST_S3_ACCESS_KEY_ID: s3.accessKeyId, FTJ_TEST_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
     },
   });
-  code = await new Promise<number>((resolve) => runner.on('exit', (exit) => resolve(exit ?? 1)));
+  code = await new Promise<number>((resolve) => runner!.on('exit', (exit) => resolve(exit ?? 1)));
 } catch (err) {
   console.error(err instanceof Error ? err.message : err);
 } finally {

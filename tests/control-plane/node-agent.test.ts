@@ -89,6 +89,21 @@ describe('the local kubelet stand-in', () => {
     assert.equal(await phase('replaced'), 'Failed', 'the old container\'s exit was not reported on the new pod');
   });
 
+  it('stops the container of a running pod deleted with a grace period (SIGTERM), then removes the pod', async (t) => {
+    const namespace = await testNamespace(t, 'node-agent-delete');
+    const { agent, nodeName } = await startAgent(t, namespace, true);
+    const core = kubeConfig().makeApiClient(CoreV1Api);
+    await core.createNamespacedPod({ namespace, body: boundPod(nodeName, 'long', {
+      image: 'ghcr.io/finetune-operator/operator:0.1.0', args: [`--namespaces=${namespace}-none`],
+    }, false) });
+    await eventually(async () => agent.pidOf(namespace, 'long') !== undefined
+      && (await core.readNamespacedPod({ namespace, name: 'long' })).status?.phase === 'Running', 'the pod running', 60_000);
+    const pid = agent.pidOf(namespace, 'long')!;
+    await core.deleteNamespacedPod({ namespace, name: 'long' });
+    await eventually(() => core.readNamespacedPod({ namespace, name: 'long' }).then(() => false, () => true), 'the pod removed once its container exited', 60_000);
+    assert.equal(alive(pid), false, 'its container stopped');
+  });
+
   it('runs a pod with a 253-character name, and reports why it will not run another, without holding up the rest', async (t) => {
     const namespace = await testNamespace(t, 'node-agent-names');
     const { agent, nodeName } = await startAgent(t, namespace);

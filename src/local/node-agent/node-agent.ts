@@ -354,7 +354,8 @@ export class NodeAgent {
   /** Deletes a terminating pod for good, as the kubelet does once its containers are gone: this pod only, not a successor of its name. */
   private async removePod(pod: V1Pod): Promise<void> {
     const { name, namespace, uid } = pod.metadata as { name: string; namespace: string; uid: string };
-    await this.core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0, body: { preconditions: { uid } } }).catch(() => undefined);
+    // With a body, the API server reads the options from it (a gracePeriodSeconds query parameter beside it is ignored).
+    await this.core.deleteNamespacedPod({ name, namespace, body: { gracePeriodSeconds: 0, preconditions: { uid } } }).catch(() => undefined);
   }
 
   private async report(pod: V1Pod, phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed', status: V1ContainerStatus): Promise<void> {
