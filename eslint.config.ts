@@ -14,20 +14,25 @@ export default tseslint.config(
     },
   },
   {
-    // The architecture's one-way dependencies: api imports neither side; operator never loads tfjs.
+    // The architecture's one-way dependencies: api imports no other part; operator never loads tfjs nor the predictor.
     files: ['src/api/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/operator/**', '**/trainer/**', '**/local/**', '@tensorflow/*'] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: ['**/operator/**', '**/trainer/**', '**/predictor/**', '**/local/**', '@tensorflow/*'] }] },
   },
   {
     files: ['src/operator/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/trainer/**', '**/local/**', '@tensorflow/*'] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: ['**/trainer/**', '**/predictor/**', '**/local/**', '@tensorflow/*'] }] },
   },
   {
     files: ['src/cli/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/trainer/**', '**/local/**', '@tensorflow/*'] }] },
+    rules: { 'no-restricted-imports': ['error', { patterns: ['**/trainer/**', '**/predictor/**', '**/local/**', '@tensorflow/*'] }] },
   },
   {
     files: ['src/trainer/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['**/operator/**', '**/predictor/**', '**/local/**'] }] },
+  },
+  {
+    // The predictor shares the trainer's model loading and preprocessing (that is the point), and nothing of the operator.
+    files: ['src/predictor/**'],
     rules: { 'no-restricted-imports': ['error', { patterns: ['**/operator/**', '**/local/**'] }] },
   },
   {

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import sharp from 'sharp';
 import { PermanentError } from '../errors.ts';
+import { decodeImage } from './decode-image.ts';
 import { type Example, UnreadableFileError } from './example.ts';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.bmp', '.tif', '.tiff']);
@@ -27,20 +27,11 @@ export async function imageFolderExamples(root: string, classNames: string[] | u
     if (!files.length) throw new PermanentError(`${join(root, name)} (class "${name}") has no images`);
     for (const file of files) {
       const path = join(root, name, file);
-      examples.push({ label, source: path, shape: target, read: () => decodeImage(path, width, height, channels) });
+      examples.push({
+        label, source: path, shape: target,
+        read: () => decodeImage(path, width, height, channels).catch((err: unknown) => { throw new UnreadableFileError(path, (err as Error).message); }),
+      });
     }
   }
   return { examples, classNames: names };
-}
-
-async function decodeImage(path: string, width: number, height: number, channels: number): Promise<Uint8Array> {
-  try {
-    let image = sharp(path, { failOn: 'error' }).resize(width, height, { fit: 'fill' }).removeAlpha();
-    image = channels === 1 ? image.grayscale() : image.toColourspace('srgb');
-    const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== channels) throw new Error(`decoded to ${info.channels} channels, expected ${channels}`);
-    return data;
-  } catch (err) {
-    throw new UnreadableFileError(path, (err as Error).message);
-  }
 }

@@ -1,0 +1,105 @@
+/** One request's examples, waiting in the queue: their pixels or model-ready values, and its answer. */
+interface Waiting { pixels: Float32Array[]; ready: Float32Array[]; resolve(rows: Float32Array[]): void; reject(error: unknown): void }
+
+export interface BatcherOptions {
+  /** Examples in one model call at most. */
+  maxBatchSize: number;
+  /** How long the first waiting example waits for others before its batch runs anyway. */
+  maxWaitMs: number;
+  /** Examples waiting at most; past it a request is refused (QueueFullError: 503 with Retry-After). */
+  maxQueue: number;
+  /** Runs one batch through the model (pixels first, then ready values), returning a row of probabilities per example. */
+  run(pixels: Float32Array[], ready: Float32Array[]): Promise<Float32Array[]>;
+}
+
+export class QueueFullError extends Error {}
+
+/**
+ * Dynamic batching, as Triton's and KServe's batchers do it: requests that
+ * arrive together share one model call of up to maxBatchSize examples; the
+ * first waits at most maxWaitMs for company. One batch runs at a time (the
+ * model takes the whole device), the next forms while it runs. A full queue
+ * refuses new requests instead of growing without limit.
+ */
+export class DynamicBatcher {
+  private readonly options: BatcherOptions;
+  private readonly queue: Waiting[] = [];
+  private queued = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  /** Sizes of the batches run, for the metrics. */
+  onBatch: ((size: number) => void) | undefined;
+
+  constructor(options: BatcherOptions) {
+    this.options = options;
+  }
+
+  /** Examples waiting now. */
+  get depth(): number { return this.queued; }
+
+  /** The rows of probabilities of one request's examples, once its batch has run. */
+  submit(pixels: Float32Array[], ready: Float32Array[]): Promise<Float32Array[]> {
+    const size = pixels.length + ready.length;
+    if (this.queued + size > this.options.maxQueue) {
+      return Promise.reject(new QueueFullError(`${this.queued} examples are waiting (at most ${this.options.maxQueue}); try again shortly`));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ pixels, ready, resolve, reject });
+      this.queued += size;
+      this.schedule();
+    });
+  }
+
+  /** Resolves once every request submitted so far has its answer (graceful shutdown). */
+  async drain(): Promise<void> {
+    while (this.queue.length || this.running) {
+      if (!this.running) this.flush();
+      await this.running;
+    }
+  }
+
+  private schedule(): void {
+    if (this.running) return;
+    if (this.queued >= this.options.maxBatchSize) { this.flush(); return; }
+    this.timer ??= setTimeout(() => this.flush(), this.options.maxWaitMs);
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.running || !this.queue.length) return;
+    const batch: Waiting[] = [];
+    let size = 0;
+    // Whole requests, up to the batch size (a request larger than it runs alone).
+    while (this.queue.length && (batch.length === 0 || size + this.sizeOf(this.queue[0]!) <= this.options.maxBatchSize)) {
+      const next = this.queue.shift()!;
+      size += this.sizeOf(next);
+      batch.push(next);
+    }
+    this.queued -= size;
+    this.running = this.runBatch(batch, size).finally(() => {
+      this.running = undefined;
+      if (this.queue.length) this.schedule();
+    });
+  }
+
+  private async runBatch(batch: Waiting[], size: number): Promise<void> {
+    this.onBatch?.(size);
+    try {
+      const rows = await this.options.run(batch.flatMap((w) => w.pixels), batch.flatMap((w) => w.ready));
+      // Rows come back pixels first, then ready values, in request order within each.
+      let pixelRow = 0;
+      let readyRow = batch.reduce((n, w) => n + w.pixels.length, 0);
+      for (const waiting of batch) {
+        const own = [...rows.slice(pixelRow, pixelRow + waiting.pixels.length), ...rows.slice(readyRow, readyRow + waiting.ready.length)];
+        pixelRow += waiting.pixels.length;
+        readyRow += waiting.ready.length;
+        waiting.resolve(own);
+      }
+    } catch (err) {
+      for (const waiting of batch) waiting.reject(err);
+    }
+  }
+
+  private sizeOf(waiting: Waiting): number { return waiting.pixels.length + waiting.ready.length; }
+}
