@@ -98,6 +98,37 @@ describe('the Helm chart, with the real helm 4', () => {
     assert.equal(aggregated.length, 2, 'edit and view ClusterRoles aggregate into Kubernetes\' own');
   });
 
+  it('renders KServe\'s ClusterServingRuntime for the predictor (opt-in), which the example InferenceService selects', async () => {
+    assert.equal((await render()).find((m) => m.kind === 'ClusterServingRuntime'), undefined, 'off by default');
+    type Runtime = { apiVersion: string; spec: { supportedModelFormats: { name: string; version: string; autoSelect: boolean }[]; protocolVersions: string[];
+      containers: { name: string; image: string; args: string[]; ports: { containerPort: number }[] }[] } };
+    const runtime = (await render(['--set', 'kserve.servingRuntime.enabled=true'])).find((m) => m.kind === 'ClusterServingRuntime') as unknown as Runtime;
+    // KServe's documented contract (serving.kserve.io/v1alpha1 ServingRuntime): the formats it serves, the
+    // protocol, and a container named kserve-container that finds the model at /mnt/models.
+    assert.equal(runtime.apiVersion, 'serving.kserve.io/v1alpha1');
+    assert.deepEqual(runtime.spec.supportedModelFormats, [{ name: 'finetune-tfjs', version: '1', autoSelect: true }]);
+    assert.deepEqual(runtime.spec.protocolVersions, ['v2']);
+    const [container] = runtime.spec.containers;
+    assert.equal(container!.name, 'kserve-container');
+    assert.match(container!.image, /^ghcr\.io\/finetune-operator\/predictor:/);
+    assert.ok(container!.args.includes('--model=/mnt/models') && container!.args.includes('--model-name={{.Name}}'), container!.args.join(' '));
+    assert.deepEqual(container!.ports.map((p) => p.containerPort), [8080]);
+    const service = parse(readFileSync(join(ROOT, 'deploy', 'kserve', 'inferenceservice.yaml'), 'utf8')) as {
+      apiVersion: string; spec: { predictor: { model: { modelFormat: { name: string }; protocolVersion: string; storageUri: string } } };
+    };
+    assert.equal(service.apiVersion, 'serving.kserve.io/v1beta1');
+    assert.equal(service.spec.predictor.model.modelFormat.name, runtime.spec.supportedModelFormats[0]!.name);
+    assert.ok(runtime.spec.protocolVersions.includes(service.spec.predictor.model.protocolVersion));
+    assert.match(service.spec.predictor.model.storageUri, /^s3:\/\//);
+  });
+
+  it('the predictor without KServe: deploy/predictor/predictor.yaml is accepted by the API server', async (t) => {
+    const namespace = await testNamespace(t, 'predictor');
+    const applied = await kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', join(ROOT, 'deploy', 'predictor', 'predictor.yaml')]);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, /deployment\.apps\/flowers-predictor created \(server dry run\)/);
+  });
+
   it('ships the alerts promtool tests as a PrometheusRule, unchanged', async () => {
     const rule = (await render(['--set', 'prometheusRule.enabled=true'])).find((m) => m.kind === 'PrometheusRule') as unknown as { spec: unknown };
     assert.deepEqual(rule.spec, parse(readFileSync(join(CHART, 'files', 'prometheus-rules.yaml'), 'utf8')));

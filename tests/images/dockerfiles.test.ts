@@ -23,7 +23,7 @@ function filesUnder(dir: string): string[] {
 }
 
 describe('the Dockerfiles, by reading them', () => {
-  for (const image of ['operator', 'trainer']) {
+  for (const image of ['operator', 'trainer', 'predictor']) {
     it(`${image}: every COPY source exists and is in the build context (.dockerignore)`, () => {
       const sources = copiedSources(dockerfile(image));
       assert.ok(sources.length > 0);
@@ -54,6 +54,18 @@ describe('the Dockerfiles, by reading them', () => {
         assert.ok(copied.some((dir) => target.startsWith(`${dir}/`)), `${relative(ROOT, file)} imports ${target}, which the image lacks`);
       }
     }
+  });
+
+  it('predictor: copies the trainer\'s sources beside its own (the same preprocessing), and everything they import', () => {
+    const copied = copiedSources(dockerfile('predictor')).filter((s) => s.startsWith('src/'));
+    assert.deepEqual(copied.sort(), ['src/api', 'src/predictor', 'src/trainer']);
+    for (const file of filesUnder(join(ROOT, 'src', 'predictor')).filter((f) => f.endsWith('.ts'))) {
+      for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/from '(\.{1,2}\/[^']+)'/g)) {
+        const target = relative(ROOT, resolve(dirname(file), specifier!));
+        assert.ok(copied.some((dir) => target.startsWith(`${dir}/`)), `${relative(ROOT, file)} imports ${target}, which the image lacks`);
+      }
+    }
+    assert.match(dockerfile('predictor'), /^ENTRYPOINT \["node", "src\/predictor\/main\.ts"\]$/m);
   });
 
   it('trainer: fails to build without tfjs-node-gpu\'s binding and libtensorflow, and keeps CUDA\'s JIT cache where the pod mounts it', () => {
