@@ -48,11 +48,12 @@ interface Running {
 }
 
 /** What a pod's container runs here: the project's own entry points, on this machine's Node and CPU. */
-interface Program { kind: 'trainer' | 'operator'; entry: string; args: string[] }
+interface Program { kind: 'trainer' | 'operator' | 'predictor'; entry: string; args: string[] }
 
 const ENTRY = {
   trainer: join(import.meta.dirname, '..', '..', 'trainer', 'main.ts'),
   operator: join(import.meta.dirname, '..', '..', 'operator', 'main.ts'),
+  predictor: join(import.meta.dirname, '..', '..', 'predictor', 'main.ts'),
 };
 /** How long a container that could not be configured (a missing Secret) waits before the next try, as the kubelet backs off. */
 const CONFIG_RETRY_MS = 5_000;
@@ -247,8 +248,8 @@ export class NodeAgent {
     const program = programOf(pod, container, this.options.trainerMetricsPort ?? 0);
     if (!program) {
       const message = `container image "${container.image}" is not present on node ${this.options.nodeName}: the local node agent `
-        + 'runs only the project\'s trainer image (pods of FineTuneJobs, or an image named .../trainer) and operator image '
-        + '(.../operator, e.g. the chart\'s Deployment)';
+        + 'runs only the project\'s trainer image (pods of FineTuneJobs, or an image named .../trainer), operator image '
+        + '(.../operator, e.g. the chart\'s Deployment) and predictor image (.../predictor)';
       this.refused.set(uid, message);
       await this.reportWaiting(pod, container, 'ErrImageNeverPull', message);
       this.log(`not running ${namespace}/${name}: ${message}`);
@@ -263,7 +264,7 @@ export class NodeAgent {
       await this.reportWaiting(pod, container, 'CreateContainerConfigError', err.message);
       return;
     }
-    const kubeconfig = this.options.serviceAccountTokens || program.kind === 'operator'
+    const kubeconfig = this.options.serviceAccountTokens || program.kind !== 'trainer'
       ? await this.serviceAccountKubeconfig(pod) : this.options.kubeconfigPath;
     if (!kubeconfig || this.stopped) return;
     try {
@@ -385,8 +386,8 @@ export class NodeAgent {
 /**
  * The program a pod's container runs here: the trainer for the pods the operator makes (a job's attempts,
  * a schedule's fingerprint probes) and any image named .../trainer; the operator for an image named
- * .../operator (the chart's Deployment), with its own arguments and its metrics on a free port, since
- * every pod here shares this machine's ports. Anything else is not run.
+ * .../operator (the chart's Deployment) and the predictor for one named .../predictor, each with its own
+ * arguments on a free port, since every pod here shares this machine's ports. Anything else is not run.
  */
 export function programOf(pod: V1Pod, container: V1Container, trainerMetricsPort: number): Program | undefined {
   const labels = pod.metadata?.labels ?? {};
@@ -395,8 +396,9 @@ export function programOf(pod: V1Pod, container: V1Container, trainerMetricsPort
   if (labels[JOB_NAME_LABEL] !== undefined || labels[FINGERPRINT_FOR_LABEL] !== undefined || /trainer/.test(image)) {
     return { kind: 'trainer', entry: ENTRY.trainer, args: ['--metrics-port', String(trainerMetricsPort), ...args] };
   }
-  // commander takes the last of a repeated flag: the pod's --port gives way to a free one.
+  // commander takes the last of a repeated flag: the pod's --port gives way to a free one (the predictor logs it).
   if (/(^|-)operator$/.test(image)) return { kind: 'operator', entry: ENTRY.operator, args: [...args, '--port=0'] };
+  if (/(^|-)predictor$/.test(image)) return { kind: 'predictor', entry: ENTRY.predictor, args: [...args, '--port=0'] };
   return undefined;
 }
 
