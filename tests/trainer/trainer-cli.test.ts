@@ -74,7 +74,8 @@ describe('trainer entry point (the pod\'s command)', () => {
         spec: {
           task: { type: 'ImageClassification', numClasses: 2 },
           model: { uri: `file://${model}`, outputKind: 'Classifier', input: { shape: [28, 28, 1] } },
-          dataset: { uri: `file://${join(ws.dir, 'no-such.csv')}`, format: 'CSV', fields: { label: 'label', features: ['p0'] } },
+          // One column a pixel value, as the validator requires (28 x 28 x 1).
+          dataset: { uri: `file://${join(ws.dir, 'no-such.csv')}`, format: 'CSV', fields: { label: 'label', features: Array.from({ length: 784 }, (_, i) => `p${i}`) } },
           output: { uri: `file://${join(ws.dir, 'out')}` },
           resources: { gpus: 0 },
         },
