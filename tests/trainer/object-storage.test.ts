@@ -188,7 +188,7 @@ describe('object storage (s3://, against Ceph RGW)', () => {
     await assert.rejects(run(modelAt(model)), permanent(new RegExp(`spec\\.model\\.uri ${model} names a folder or prefix, not a model: point it at the model's model\\.json`)));
     await assert.rejects(run(modelAt(`s3://${bucket}/models/none/model.json`)), permanent(new RegExp(`s3://${bucket}/models/none/model\\.json does not exist`)));
     await assert.rejects(run(modelAt(`s3://no-such-bucket-${bucket}/base/model.json`)), permanent(/HEAD s3:\/\/no-such-bucket-.*: NoSuchBucket \(HTTP 404\).*the bucket does not exist/));
-    await assert.rejects(run({ dataset: { uri: `s3://${bucket}/no/data`, format: 'IDX', idx: IDX } }), permanent(/s3:\/\/.*\/no\/data\/images\.idx\.gz does not exist/));
+    await assert.rejects(run({ dataset: { uri: `s3://${bucket}/no/data`, format: 'IDX', idx: IDX } }), permanent(/s3:\/\/.*\/no\/data\/(images|labels)\.idx\.gz does not exist/));
 
     useS3Credentials(t, { AWS_SECRET_ACCESS_KEY: 'not-the-secret' });
     // A HEAD's 403 has no body (no SignatureDoesNotMatch to quote): the status and the keys to check.

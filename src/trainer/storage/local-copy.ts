@@ -29,20 +29,33 @@ export async function localCopy(store: Store, cacheDir: string, paths?: string[]
   const manifest = await readManifest(dir);
   const single = entries.length === 1 && entries[0]!.path === '';
   const fileOf = (entry: Entry) => join(dir, entry.path === '' ? basename(store.uri) || 'object' : entry.path);
-  for (const entry of entries) {
+  let fetched = 0;
+  const saveManifest = () => writeFile(join(dir, MANIFEST), JSON.stringify(manifest));
+  const copy = async (entry: Entry) => {
     const file = fileOf(entry);
     const object = entry.path === '' ? store : store.at(entry.path);
     const sizeOk = (size: number) => entry.size < 0 || size === entry.size;
     const cached = manifest[entry.path] === entry.etag && entry.etag !== '' && await stat(file).then((s) => sizeOk(s.size), () => false);
-    if (cached) continue;
+    if (cached) return;
     await object.download(file);
     const size = (await stat(file)).size;
     if (!sizeOk(size)) throw new Error(`${object.uri}: downloaded ${size} bytes of ${entry.size}; retried`);
     manifest[entry.path] = entry.etag;
-    await writeFile(join(dir, MANIFEST), JSON.stringify(manifest));
-  }
+    // Recorded in batches: a copy cut short only downloads again what it had not recorded.
+    if (++fetched % MANIFEST_EVERY === 0) await saveManifest();
+  };
+  // A few downloads at a time: an ImageFolder is thousands of small objects, each a request's round trip.
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_DOWNLOADS, entries.length) }, async () => {
+    while (next < entries.length) await copy(entries[next++]!);
+  }));
+  if (fetched % MANIFEST_EVERY !== 0) await saveManifest();
   return single ? fileOf(entries[0]!) : dir;
 }
+
+/** Objects downloaded at once, and how many between two writes of the manifest. */
+const PARALLEL_DOWNLOADS = 8;
+const MANIFEST_EVERY = 200;
 
 async function statOrFail(store: Store, path: string): Promise<Entry> {
   const entry = await store.at(path).stat();
