@@ -4,7 +4,9 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import { parse, stringify } from 'yaml';
+import { fashionSubset } from '../../src/local/quickstart/fashion-mnist.ts';
 import { ROOT } from '../support/paths.ts';
 import { eventually, installCRDs, testNamespace } from '../support/cluster.ts';
 import { jobs, startOperator } from '../operator/support/operator-harness.ts';
@@ -37,7 +39,7 @@ function processesWithEnvironment(text: string): number[] {
 describe('ftj', () => {
   before(installCRDs);
 
-  it('ftj dev (npm start) runs the quickstart on its own local cluster to Succeeded and cleans up', async (t) => {
+  it('ftj dev (npm start) runs the quickstart on its own local cluster to Succeeded, serves its model, and cleans up on Ctrl-C', async (t) => {
     const root = mkdtempSync(join(tmpdir(), 'ftj-dev-'));
     t.after(() => rmSync(root, { recursive: true, force: true }));
     // The quickstart's base, already pretrained by the tests (same recipe): ftj dev skips pretraining.
@@ -47,8 +49,31 @@ describe('ftj', () => {
     quickstart.spec.stages = [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } }];
     writeFileSync(join(root, 'quickstart.yaml'), stringify(quickstart));
 
-    const { code, output } = await ftj(['dev', '--root', root, '--exit-when-done', '-f', join(root, 'quickstart.yaml')]);
-    assert.equal(code, 0, output);
+    const child = spawn(process.execPath, [join(ROOT, 'src', 'local', 'cli', 'ftj.ts'), 'dev', '--root', root, '-f', join(root, 'quickstart.yaml')],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
+    t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+    // Once it succeeds, the quickstart's model is served: a newcomer can call it.
+    let url = '';
+    await eventually(() => {
+      url = /serving quickstart at (http:\/\/127\.0\.0\.1:\d+\/v2\/models\/quickstart\/infer)/.exec(output)?.[1] ?? '';
+      return url !== '';
+    }, `the served model: ${output.slice(-1500)}`, 300_000);
+    assert.match(output, /curl -s http:\/\/127\.0\.0\.1:\d+\/v2\/models\/quickstart\/infer/);
+    const subset = await fashionSubset([7], 1, 0, 't10k');
+    const image = await sharp(Buffer.from(subset.images), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({
+      inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], data: [image.toString('base64')] }], parameters: { top_k: 3 },
+    }) });
+    assert.equal(response.status, 200);
+    const top = (await response.json() as { outputs: { name: string; data: string[] }[] }).outputs.find((o) => o.name === 'top_classes')!;
+    assert.equal(top.data.length, 3);
+    assert.ok(top.data.every((name) => quickstart.spec.dataset.classNames.includes(name)), `class names: ${top.data.join(', ')}`);
+    child.kill('SIGINT');
+    assert.equal(await exited, 130, output);
     assert.match(output, /finetunejob\.finetune\.dev\/quickstart created/);
     assert.match(output, /export KUBECONFIG=/);
     // Short stages can pass between two polls of the stream; the summary lists them all.

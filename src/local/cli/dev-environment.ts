@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import {
   FINETUNEJOB, type FineTuneJobStatus, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, SCHEDULE_NAME_LABEL, VERSION,
 } from '../../api/v1alpha1/index.ts';
@@ -74,7 +74,9 @@ export async function runDevEnvironment(options: DevOptions): Promise<number> {
     print(applied.stdout.trim());
     const appliedNames = (resource: string) => applied.stdout.split('\n')
       .map((l) => new RegExp(`^${resource}\\.finetune\\.dev/(\\S+)`).exec(l)?.[1]).filter((n): n is string => !!n);
-    const code = await stream(kc, appliedNames(FINETUNEJOB.singular), appliedNames(FINETUNESCHEDULE.singular), options, () => interrupted);
+    // Each job that succeeds is served (not with --exit-when-done, which ends here): a predictor pod on the local node.
+    const serve = options.exitWhenDone ? undefined : (name: string, outputURI: string) => servePredictor(kc, agent!, name, outputURI, print);
+    const code = await stream(kc, appliedNames(FINETUNEJOB.singular), appliedNames(FINETUNESCHEDULE.singular), options, () => interrupted, serve);
     return interrupted ? 130 : code;
   } finally {
     await shutdown(print, controlPlane, agent, operator);
@@ -102,7 +104,8 @@ async function shutdown(print: (line: string) => void, controlPlane: ControlPlan
  * Prints phase, stage and epoch changes of the jobs (and of the runs of the schedules) as they happen;
  * returns 0 when all succeeded. With exitWhenDone, a schedule is done once its first run is.
  */
-async function stream(kc: KubeConfig, jobs: string[], schedules: string[], options: DevOptions, interrupted: () => boolean): Promise<number> {
+async function stream(kc: KubeConfig, jobs: string[], schedules: string[], options: DevOptions, interrupted: () => boolean,
+  onSucceeded?: (name: string, outputURI: string) => void): Promise<number> {
   const api = kc.makeApiClient(CustomObjectsApi);
   const seen = new Map<string, string>();
   const runs = new Set<string>();
@@ -132,12 +135,42 @@ async function stream(kc: KubeConfig, jobs: string[], schedules: string[], optio
         seen.set(`${name}/done`, 'done');
         for (const stage of status.stages ?? []) options.print(`         stage ${stage.name}: ${stage.epochsRun} epochs, best ${stage.monitor} ${stage.bestValue?.toFixed(4)} at epoch ${stage.bestEpoch} (${stage.endReason})`);
         options.print(`         model written to ${status.outputURI}`);
+        if (status.outputURI) onSucceeded?.(name, status.outputURI);
       }
     }
     const done = allFinished(statuses) && (schedules.length === 0 || runs.size > 0);
     if (interrupted() || (options.exitWhenDone && done)) return statuses.every((job) => job.status?.phase === 'Succeeded' || (job.isRun && job.gone)) ? 0 : 1;
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/**
+ * Serves a succeeded job's model: a pod of the predictor image on the local node (the node agent runs it as
+ * the predictor process, on a free port it logs), then the URL and a curl command to call it.
+ */
+function servePredictor(kc: KubeConfig, agent: NodeAgent, name: string, outputURI: string, print: (line: string) => void): void {
+  const pod = `${name}-predictor`.slice(0, 253);
+  const body = {
+    metadata: { name: pod, labels: { 'app.kubernetes.io/name': 'finetune-predictor', 'app.kubernetes.io/instance': name } },
+    spec: {
+      nodeName: 'local-node', restartPolicy: 'Always',
+      containers: [{ name: 'predictor', image: 'finetune/predictor:local', args: ['--model', outputURI, '--model-name', name] }],
+    },
+  };
+  void (async () => {
+    await kc.makeApiClient(CoreV1Api).createNamespacedPod({ namespace: 'default', body });
+    for (let tries = 0; tries < 300; tries++) {
+      const port = /listening on :(\d+)/.exec(agent.logs('default', pod))?.[1];
+      if (port) {
+        print(`         serving ${name} at http://127.0.0.1:${port}/v2/models/${name}/infer (pod ${pod}), e.g.:`);
+        print(`         curl -s http://127.0.0.1:${port}/v2/models/${name}/infer -H 'content-type: application/json' \\`);
+        print(`           -d "{\\"inputs\\":[{\\"name\\":\\"image\\",\\"datatype\\":\\"BYTES\\",\\"shape\\":[1],\\"data\\":[\\"$(base64 -w0 IMAGE.png)\\"]}]}"`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    print(`         the predictor of ${name} did not start: see ftj logs or kubectl logs ${pod}`);
+  })().catch((err: unknown) => print(`         could not serve ${name}: ${String(err).split('\n')[0]}`));
 }
 
 /** The line `ftj dev` prints for a job: its phase, stage and epoch, or that it was deleted. */
