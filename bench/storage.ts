@@ -135,7 +135,8 @@ async function training(): Promise<void> {
       model: { uri: `file://${base}`, outputKind: 'Classifier', input: { shape: [28, 28, 1] } },
       dataset: { uri, format: 'ImageFolder' },
       stages: [{ name: 'head', epochs: 1 }, { name: 'all', epochs: 3, unfreeze: { policy: 'All' }, earlyStopping: { enabled: false } }],
-      output: { uri: `file://${join(work, 'out', uri.replace(/\W+/g, '-'))}` }, resources: { gpus: 0 }, batchSize: 64,
+      // An output of its own each run: a second round would otherwise resume the first one's finished checkpoint.
+      output: { uri: `file://${mkdtempSync(join(work, 'out-'))}` }, resources: { gpus: 0 }, batchSize: 64,
     });
     if (!spec.valid) throw new Error(spec.errors.join('; '));
     const started = performance.now();
