@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { before, describe, it, type TestContext } from 'node:test';
 import sharp from 'sharp';
 import { parse, stringify } from 'yaml';
 import { fashionSubset } from '../../src/local/quickstart/fashion-mnist.ts';
@@ -36,6 +36,17 @@ function processesWithEnvironment(text: string): number[] {
   }).map(Number);
 }
 
+/** `ftj dev` on the quickstart.yaml in `root`, running until the test signals it: its output so far, and its exit. */
+function ftjDev(t: TestContext, root: string): { child: ChildProcess; readonly output: string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [join(ROOT, 'src', 'local', 'cli', 'ftj.ts'), 'dev', '--root', root, '-f', join(root, 'quickstart.yaml')],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
+  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+  return { child, get output() { return output; }, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+}
+
 describe('ftj', () => {
   before(installCRDs);
 
@@ -49,20 +60,14 @@ describe('ftj', () => {
     quickstart.spec.stages = [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } }];
     writeFileSync(join(root, 'quickstart.yaml'), stringify(quickstart));
 
-    const child = spawn(process.execPath, [join(ROOT, 'src', 'local', 'cli', 'ftj.ts'), 'dev', '--root', root, '-f', join(root, 'quickstart.yaml')],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
-    t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (exitCode) => resolve(exitCode)));
+    const dev = ftjDev(t, root);
     // Once it succeeds, the quickstart's model is served: a newcomer can call it.
     let url = '';
     await eventually(() => {
-      url = /serving quickstart at (http:\/\/127\.0\.0\.1:\d+\/v2\/models\/quickstart\/infer)/.exec(output)?.[1] ?? '';
+      url = /serving quickstart at (http:\/\/127\.0\.0\.1:\d+\/v2\/models\/quickstart\/infer)/.exec(dev.output)?.[1] ?? '';
       return url !== '';
-    }, `the served model: ${output.slice(-1500)}`, 300_000);
-    assert.match(output, /curl -s http:\/\/127\.0\.0\.1:\d+\/v2\/models\/quickstart\/infer/);
+    }, `the served model: ${dev.output.slice(-1500)}`, 300_000);
+    assert.match(dev.output, /curl -s http:\/\/127\.0\.0\.1:\d+\/v2\/models\/quickstart\/infer/);
     const subset = await fashionSubset([7], 1, 0, 't10k');
     const image = await sharp(Buffer.from(subset.images), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
     const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({
@@ -72,15 +77,15 @@ describe('ftj', () => {
     const top = (await response.json() as { outputs: { name: string; data: string[] }[] }).outputs.find((o) => o.name === 'top_classes')!;
     assert.equal(top.data.length, 3);
     assert.ok(top.data.every((name) => quickstart.spec.dataset.classNames.includes(name)), `class names: ${top.data.join(', ')}`);
-    child.kill('SIGINT');
-    assert.equal(await exited, 130, output);
-    assert.match(output, /finetunejob\.finetune\.dev\/quickstart created/);
-    assert.match(output, /export KUBECONFIG=/);
+    dev.child.kill('SIGINT');
+    assert.equal(await dev.exited, 130, dev.output);
+    assert.match(dev.output, /finetunejob\.finetune\.dev\/quickstart created/);
+    assert.match(dev.output, /export KUBECONFIG=/);
     // Short stages can pass between two polls of the stream; the summary lists them all.
-    assert.match(output, /quickstart: phase Succeeded/);
-    assert.match(output, /stage head: 2 epochs, best val_loss/);
-    assert.match(output, /stage fine-tune: 1 epochs, best val_loss/);
-    assert.match(output, /model written to .*pvc\/models\/quickstart/);
+    assert.match(dev.output, /quickstart: phase Succeeded/);
+    assert.match(dev.output, /stage head: 2 epochs, best val_loss/);
+    assert.match(dev.output, /stage fine-tune: 1 epochs, best val_loss/);
+    assert.match(dev.output, /model written to .*pvc\/models\/quickstart/);
     assert.deepEqual(processesMentioning(join(root, 'control-plane')), [], 'no control-plane process outlives ftj dev');
   });
 
@@ -109,22 +114,16 @@ describe('ftj', () => {
 
     const kubectlCaches = () => readdirSync(tmpdir()).filter((name) => name.startsWith('ftj-kubectl-cache-'));
     const cachesBefore = kubectlCaches();
-    const child = spawn(process.execPath, [join(ROOT, 'src', 'local', 'cli', 'ftj.ts'), 'dev', '--root', root, '-f', join(root, 'quickstart.yaml')],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
-    t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await eventually(() => /quickstart: phase Running, stage head, epoch [2-9]/.test(output), `the trainer in its second epoch: ${output.slice(-2000)}`, 240_000);
+    const dev = ftjDev(t, root);
+    await eventually(() => /quickstart: phase Running, stage head, epoch [2-9]/.test(dev.output), `the trainer in its second epoch: ${dev.output.slice(-2000)}`, 240_000);
     const trainers = processesWithEnvironment(root).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('trainer/main.ts'));
     assert.equal(trainers.length, 1, 'one trainer process runs');
 
-    child.kill('SIGINT');
-    const code = await exited;
-    assert.equal(code, 130, output);
+    dev.child.kill('SIGINT');
+    const code = await dev.exited;
+    assert.equal(code, 130, dev.output);
     for (const line of [/SIGINT: stopping/, /stopping quickstart-trainer-1 \(SIGTERM: a trainer saves its checkpoint and exits\)/, /stopping the control plane/, /the local cluster is stopped/]) {
-      assert.match(output, line);
+      assert.match(dev.output, line);
     }
     const [log] = readdirSync(join(root, 'logs', 'default')).map((uid) => readFileSync(join(root, 'logs', 'default', uid, 'trainer.log'), 'utf8'));
     assert.match(log ?? '', /INTERRUPTED: interrupted \(SIGTERM\) in stage "head" after \d+ epochs and \d+ batches; saved there/);
