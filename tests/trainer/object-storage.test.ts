@@ -37,6 +37,7 @@ describe('object storage (s3://, against Ceph RGW)', () => {
       evaluation: { uri: data },
       stages: [{ name: 'head', epochs: 2 }],
       output: { uri: `s3://${bucket}/out/flowers` },
+      checkpoint: { everyEpochs: 1 },
     });
     const exported: string[] = [];
     const uploads: CheckpointUpload[] = [];
@@ -51,6 +52,10 @@ describe('object storage (s3://, against Ceph RGW)', () => {
     const listed = (await new S3Store('s3', bucket, 'out/flowers').list()).map((entry) => entry.path);
     for (const file of ['model.json', 'metadata.json', 'evaluation.json', 'checkpoints/state.json']) assert.ok(listed.includes(file), `${file} in ${listed.join(', ')}`);
     assert.ok(listed.some((file) => /^checkpoints\/stage-1-head@\w+\/weights\.json$/.test(file)), 'the stage checkpoint, in a folder of its generation');
+    // Saved after each of the two epochs: the generation the second save replaced is deleted once state.json names the new one.
+    const inProgress = new Set(listed.filter((file) => file.startsWith('checkpoints/in-progress@')).map((file) => file.split('/')[1]));
+    assert.equal(inProgress.size, 1, `one in-progress generation left: ${[...inProgress].join(', ')}`);
+    assert.ok(uploads.length >= 3, `two epoch saves and the stage's: ${uploads.length}`);
     assert.ok(uploads.length >= 1 && uploads.every((u) => u.bytes > 0 && u.seconds >= 0));
     console.log(`checkpoint uploads: ${uploads.map((u) => `${(u.bytes / 1e6).toFixed(2)} MB in ${u.seconds.toFixed(3)} s`).join('; ')}`);
 
