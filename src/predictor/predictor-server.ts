@@ -35,6 +35,7 @@ export class PredictorServer {
   private readonly requests: Counter;
   private readonly latency: Histogram;
   private readonly batchSizes: Histogram;
+  private readonly modelInfo: Gauge;
   private model: ServedModel | undefined;
   private server: Server | undefined;
   private pointer: string | undefined;
@@ -60,15 +61,8 @@ export class PredictorServer {
     this.batcher.onBatch = (size) => this.batchSizes.observe(size);
     const batcher = this.batcher;
     new Gauge({ name: 'finetune_predictor_queue_depth', help: 'Examples waiting for a batch.', registers, collect() { this.set(batcher.depth); } });
-    const version = new Gauge({ name: 'finetune_predictor_model_info', help: '1 for the model version served now.', labelNames: ['model', 'version'], registers });
-    this.showVersion = () => {
-      version.reset();
-      if (this.model) version.set({ model: this.options.name, version: this.model.version }, 1);
-    };
+    this.modelInfo = new Gauge({ name: 'finetune_predictor_model_info', help: '1 for the model version served now.', labelNames: ['model', 'version'], registers });
   }
-
-  /** Sets finetune_predictor_model_info to the version served now. */
-  private readonly showVersion: () => void;
 
   get address(): AddressInfo { return this.server!.address() as AddressInfo; }
   get servedVersion(): string | undefined { return this.model?.version; }
@@ -174,6 +168,12 @@ export class PredictorServer {
         answer(500, 'error', { error: `the model failed: ${(err as Error).message}` });
       }
     }
+  }
+
+  /** Sets finetune_predictor_model_info to the version served now. */
+  private showVersion(): void {
+    this.modelInfo.reset();
+    if (this.model) this.modelInfo.set({ model: this.options.name, version: this.model.version }, 1);
   }
 
   private count(model: string, outcome: string, seconds: number): void {

@@ -105,23 +105,25 @@ export class ServedModel {
   }
 }
 
-/** The folder of the model at a location, and the pointer's version when it is one. */
-export async function resolveModel(location: string): Promise<{ folder: Store; version?: string; pointer?: Pointer }> {
-  const store = storeOf(location);
+/** A promotion pointer is any .json but model.json: latest.json, by the trainer's convention. */
+function isPointer(store: Store): boolean {
   const name = new URL(store.uri).pathname.split('/').pop() ?? '';
-  if (name === 'model.json') return { folder: store.beside('.') };
-  if (!name.endsWith('.json')) return { folder: store };
+  return name.endsWith('.json') && name !== 'model.json';
+}
+
+/** The folder of the model at a location, and the pointer's version when it is one. */
+async function resolveModel(location: string): Promise<{ folder: Store; version?: string }> {
+  const store = storeOf(location);
+  if (!isPointer(store)) return { folder: store.uri.endsWith('/model.json') ? store.beside('.') : store };
   const pointer = JSON.parse((await store.read()).toString('utf8')) as Pointer;
   if (typeof pointer.model !== 'string') throw new Error(`${store.uri} is not a promotion pointer (no "model")`);
-  return { folder: storeOf(pointer.model), version: pointer.job ?? pointer.promotedAt ?? pointer.model, pointer };
+  return { folder: storeOf(pointer.model), version: pointer.job ?? pointer.promotedAt ?? pointer.model };
 }
 
 /** The pointer's current content, to see whether it moved (undefined when `location` is no pointer). */
 export async function pointerTarget(location: string): Promise<string | undefined> {
   const store = storeOf(location);
-  const name = new URL(store.uri).pathname.split('/').pop() ?? '';
-  if (!name.endsWith('.json') || name === 'model.json') return undefined;
-  return (await store.read()).toString('utf8');
+  return isPointer(store) ? (await store.read()).toString('utf8') : undefined;
 }
 
 /** metadata.json of a local folder (for tests and tools). */

@@ -12,8 +12,7 @@ export interface CommandResult { code: number; stdout: string; stderr: string }
  * keeps a discovery made before the CRDs existed and then reports their types
  * as unknown, so installCRDs clears the discovery part.
  */
-export const KUBECTL_CACHE_DIR = join(tmpdir(), `ftj-kubectl-cache-${userInfo().uid}`);
-const CACHE_DIR = KUBECTL_CACHE_DIR;
+const CACHE_DIR = join(tmpdir(), `ftj-kubectl-cache-${userInfo().uid}`);
 
 /** Runs a kubectl binary against a kubeconfig, feeding `input` on stdin. */
 export function runKubectl(binary: string, kubeconfig: string, args: string[], input = ''): Promise<CommandResult> {
