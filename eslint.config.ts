@@ -8,23 +8,41 @@ export default tseslint.config(
   {
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: ['**/local/**'], message: 'production code must not import the local-mode stand-ins' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ group: ['**/local/**'], message: 'production code must not import the local-mode stand-ins' }],
+        },
+      ],
     },
   },
   {
     // The architecture's one-way dependencies: api imports no other part; operator never loads tfjs nor the predictor.
     files: ['src/api/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/operator/**', '**/trainer/**', '**/predictor/**', '**/local/**', '@tensorflow/*'] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['**/operator/**', '**/trainer/**', '**/predictor/**', '**/local/**', '@tensorflow/*'] },
+      ],
+    },
   },
   {
     files: ['src/operator/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/trainer/**', '**/predictor/**', '**/local/**', '@tensorflow/*'] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['**/trainer/**', '**/predictor/**', '**/local/**', '@tensorflow/*'] },
+      ],
+    },
   },
   {
     files: ['src/cli/**'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['**/trainer/**', '**/predictor/**', '**/local/**', '@tensorflow/*'] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['**/trainer/**', '**/predictor/**', '**/local/**', '@tensorflow/*'] },
+      ],
+    },
   },
   {
     files: ['src/trainer/**'],

@@ -40,15 +40,17 @@ import { loadDataset } from '../src/trainer/data/load-dataset.ts';
 import { runStagedTraining } from '../src/trainer/staged-training.ts';
 import { materialiseNsfwjsModel, MOBILENET_V2_GRAPH_FEATURES } from '../tests/trainer/support/nsfwjs-models.ts';
 
-const { values } = parseArgs({ options: {
-  base: { type: 'string', default: 'small' },
-  splits: { type: 'string', default: 'A,B' },
-  labels: { type: 'string' },
-  rounds: { type: 'string', default: '1' },
-  'first-round': { type: 'string', default: '1' },
-  'base-images': { type: 'string', default: '1000' },
-  runs: { type: 'string' },
-} });
+const { values } = parseArgs({
+  options: {
+    base: { type: 'string', default: 'small' },
+    splits: { type: 'string', default: 'A,B' },
+    labels: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
+    'first-round': { type: 'string', default: '1' },
+    'base-images': { type: 'string', default: '1000' },
+    runs: { type: 'string' },
+  },
+});
 
 const SPLITS = {
   A: { source: [0, 1, 2, 3, 4], target: [5, 6, 7, 8, 9] },
@@ -56,32 +58,48 @@ const SPLITS = {
 } as const;
 
 /** A run: `scratch` is bare tfjs; every other one is the trainer with these spec fields (none: its defaults). */
-type Run = 'scratch' | 'scratch-split' | (Partial<Pick<FineTuneJobSpecInput, 'stages' | 'trials' | 'augmentation' | 'head'>> & {
-  batchNormStatistics?: 'Adapt';
-  /** spec.evaluation.scratchControl: the trainer also trains the network from scratch, checked against the `scratch` run. */
-  scratchControl?: boolean;
-});
+type Run =
+  | 'scratch'
+  | 'scratch-split'
+  | (Partial<Pick<FineTuneJobSpecInput, 'stages' | 'trials' | 'augmentation' | 'head'>> & {
+      batchNormStatistics?: 'Adapt';
+      /** spec.evaluation.scratchControl: the trainer also trains the network from scratch, checked against the `scratch` run. */
+      scratchControl?: boolean;
+    });
 /** The most the scratch control may differ from the bare scratch run of the same cell, in points. */
 const SCRATCH_CONTROL_TOLERANCE = 2;
 const adaptedBn = { batchNormStatistics: 'Adapt' as const };
-const allLayers = (learningRate: number, more: object = {}) => ({ name: 'fine-tune', unfreeze: { policy: 'All' as const }, optimizer: { learningRate }, ...more });
+const allLayers = (learningRate: number, more: object = {}) => ({
+  name: 'fine-tune',
+  unfreeze: { policy: 'All' as const },
+  optimizer: { learningRate },
+  ...more,
+});
 
 const RUNS: Record<string, Run> = {
-  'scratch': 'scratch',
+  scratch: 'scratch',
   /** The same bare tfjs scratch on exactly the images the trainer trains on (its seeded 80% split): the scratch control's baseline. */
   'scratch (training split)': 'scratch-split',
   'head only': { stages: [{ name: 'head' }] },
   'head only (adapted BN)': { stages: [{ name: 'head' }], ...adaptedBn },
-  'defaults': {},
+  defaults: {},
   'defaults + scratch control': { scratchControl: true },
   'defaults without smoothing': { head: { labelSmoothing: 0 } },
   'dropout 0.5 without smoothing': { head: { dropout: 0.5, labelSmoothing: 0 } },
   'defaults (adapted BN)': adaptedBn,
-  'all 1e-4 BN train (adapted BN)': { stages: [{ name: 'head' }, allLayers(1e-4, { batchNormalization: 'Train' })], ...adaptedBn },
-  'trials': { trials: {} },
+  'all 1e-4 BN train (adapted BN)': {
+    stages: [{ name: 'head' }, allLayers(1e-4, { batchNormalization: 'Train' })],
+    ...adaptedBn,
+  },
+  trials: { trials: {} },
   'all 1e-5': { stages: [{ name: 'head' }, allLayers(1e-5)] },
   'all 1e-4 BN train': { stages: [{ name: 'head' }, allLayers(1e-4, { batchNormalization: 'Train' })] },
-  'all 1e-4 warm-up cosine': { stages: [{ name: 'head' }, allLayers(1e-4, { optimizer: { learningRate: 1e-4, warmupEpochs: 1, decay: { type: 'Cosine' } } })] },
+  'all 1e-4 warm-up cosine': {
+    stages: [
+      { name: 'head' },
+      allLayers(1e-4, { optimizer: { learningRate: 1e-4, warmupEpochs: 1, decay: { type: 'Cosine' } } }),
+    ],
+  },
   'defaults + flip': { augmentation: { horizontalFlip: true } },
   'defaults + zoom': { augmentation: { zoom: 0.1 } },
   'defaults + flip zoom': { augmentation: { horizontalFlip: true, zoom: 0.1 } },
@@ -89,10 +107,18 @@ const RUNS: Record<string, Run> = {
   'head x150': { stages: [{ name: 'head', epochs: 150 }, allLayers(1e-4)] },
   'all 1e-4 x30': { stages: [{ name: 'head' }, allLayers(1e-4, { epochs: 30 })] },
   'all 1e-4 patience 30': { stages: [{ name: 'head' }, allLayers(1e-4, { earlyStopping: { patience: 30 } })] },
-  'all 1e-4 BN train patience 30': { stages: [{ name: 'head' }, allLayers(1e-4, { batchNormalization: 'Train', earlyStopping: { patience: 30 } })] },
+  'all 1e-4 BN train patience 30': {
+    stages: [{ name: 'head' }, allLayers(1e-4, { batchNormalization: 'Train', earlyStopping: { patience: 30 } })],
+  },
   'all 1e-4 BN train x30': { stages: [{ name: 'head' }, allLayers(1e-4, { epochs: 30, batchNormalization: 'Train' })] },
   'trials + BN train': {
-    trials: { candidates: [{ name: 'head-only', headOnly: true }, { name: 'frozen-bn', learningRate: 1e-4 }, { name: 'train-bn', learningRate: 1e-4, batchNormalization: 'Train' }] },
+    trials: {
+      candidates: [
+        { name: 'head-only', headOnly: true },
+        { name: 'frozen-bn', learningRate: 1e-4 },
+        { name: 'train-bn', learningRate: 1e-4, batchNormalization: 'Train' },
+      ],
+    },
   },
 };
 
@@ -101,29 +127,49 @@ const MOBILENET_RUNS: Record<string, Run> = {
   'head only': { stages: [{ name: 'head' }] },
   'head only without smoothing': { stages: [{ name: 'head' }], head: { labelSmoothing: 0 } },
   'head only (adapted BN)': { stages: [{ name: 'head' }], ...adaptedBn },
-  'top 12 x3': { stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }] },
+  'top 12 x3': {
+    stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }],
+  },
   'top 12 x3 without smoothing': {
-    stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }], head: { labelSmoothing: 0 },
+    stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }],
+    head: { labelSmoothing: 0 },
   },
   'top 12 x3 BN train': {
-    stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 }, batchNormalization: 'Train' }],
+    stages: [
+      { name: 'head' },
+      { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 }, batchNormalization: 'Train' },
+    ],
   },
   'top 12 x3 (adapted BN)': {
-    stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }], ...adaptedBn,
+    stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }],
+    ...adaptedBn,
   },
   'trials x3': {
     stages: [{ name: 'head' }, { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'TopLayers', layers: 12 } }],
-    trials: { epochs: 1, candidates: [{ name: 'head-only', headOnly: true }, { name: 'rate-1e-4', learningRate: 1e-4 }, { name: 'rate-1e-5', learningRate: 1e-5 }] },
+    trials: {
+      epochs: 1,
+      candidates: [
+        { name: 'head-only', headOnly: true },
+        { name: 'rate-1e-4', learningRate: 1e-4 },
+        { name: 'rate-1e-5', learningRate: 1e-5 },
+      ],
+    },
   },
 };
 
 const base = values.base!;
-if (!['small', 'mobilenet', 'mobilenet-graph'].includes(base)) throw new Error(`--base ${base}: choose small, mobilenet or mobilenet-graph`);
+if (!['small', 'mobilenet', 'mobilenet-graph'].includes(base))
+  throw new Error(`--base ${base}: choose small, mobilenet or mobilenet-graph`);
 const mobile = base !== 'small';
 const catalogue = mobile ? MOBILENET_RUNS : RUNS;
-const runs = values.runs ? values.runs.split(',') : mobile ? Object.keys(MOBILENET_RUNS) : ['scratch', 'head only', 'defaults', 'trials'];
+const runs = values.runs
+  ? values.runs.split(',')
+  : mobile
+    ? Object.keys(MOBILENET_RUNS)
+    : ['scratch', 'head only', 'defaults', 'trials'];
 const unknown = runs.filter((name) => !(name in catalogue));
-if (unknown.length) throw new Error(`unknown runs ${unknown.join(', ')}: choose from ${Object.keys(catalogue).join(', ')}`);
+if (unknown.length)
+  throw new Error(`unknown runs ${unknown.join(', ')}: choose from ${Object.keys(catalogue).join(', ')}`);
 const labelCounts = (values.labels ?? (mobile ? '20' : '25,100')).split(',').map(Number);
 
 const cacheDir = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'finetune-operator', 'bench-quality');
@@ -145,22 +191,33 @@ async function smallBaseFor(split: keyof typeof SPLITS): Promise<string> {
 }
 
 /** The spec's model and data fields for the base; `data` and `test` are folders in the base's format. */
-function modelAndData(data: string, test: string): Pick<FineTuneJobSpecInput, 'model' | 'dataset' | 'evaluation' | 'batchSize'> {
+function modelAndData(
+  data: string,
+  test: string,
+): Pick<FineTuneJobSpecInput, 'model' | 'dataset' | 'evaluation' | 'batchSize'> {
   if (base === 'small') {
     const idx = { images: 'images.idx.gz', labels: 'labels.idx.gz' };
     return {
       model: { uri: `file://${smallModel}`, outputKind: 'Classifier', input: { shape: [28, 28, 1] } },
-      dataset: { uri: `file://${data}`, format: 'IDX', idx }, evaluation: { uri: `file://${test}` },
+      dataset: { uri: `file://${data}`, format: 'IDX', idx },
+      evaluation: { uri: `file://${test}` },
     };
   }
   const layers = base === 'mobilenet';
-  const modelJson = materialiseNsfwjsModel(layers ? 'mobilenet_v2' : 'mobilenet_v2_mid', join(cacheDir, layers ? 'mobilenet_v2' : 'mobilenet_v2_mid'));
+  const modelJson = materialiseNsfwjsModel(
+    layers ? 'mobilenet_v2' : 'mobilenet_v2_mid',
+    join(cacheDir, layers ? 'mobilenet_v2' : 'mobilenet_v2_mid'),
+  );
   return {
     model: {
-      uri: `file://${modelJson}`, outputKind: 'Classifier', input: { shape: [224, 224, 3] },
+      uri: `file://${modelJson}`,
+      outputKind: 'Classifier',
+      input: { shape: [224, 224, 3] },
       ...(layers ? { cutLayer: 'flatten_1' } : { format: 'Graph', cutLayer: MOBILENET_V2_GRAPH_FEATURES }),
     },
-    dataset: { uri: `file://${data}`, format: 'ImageFolder' }, evaluation: { uri: `file://${test}` }, batchSize: 8,
+    dataset: { uri: `file://${data}`, format: 'ImageFolder' },
+    evaluation: { uri: `file://${test}` },
+    batchSize: 8,
   };
 }
 let smallModel = '';
@@ -170,12 +227,19 @@ async function writeImageFolder(dir: string, subset: Subset): Promise<void> {
   for (let i = 0; i < subset.count; i++) {
     const folder = join(dir, `class-${subset.labels[i]}`);
     mkdirSync(folder, { recursive: true });
-    await sharp(Buffer.from(subset.images.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } })
-      .png().toFile(join(folder, `${String(i).padStart(5, '0')}.png`));
+    await sharp(Buffer.from(subset.images.subarray(i * 784, (i + 1) * 784)), {
+      raw: { width: 28, height: 28, channels: 1 },
+    })
+      .png()
+      .toFile(join(folder, `${String(i).padStart(5, '0')}.png`));
   }
 }
 
-const pixels = (subset: Subset) => tf.tensor4d(Float32Array.from(subset.images, (v) => v / 255), [subset.count, 28, 28, 1]);
+const pixels = (subset: Subset) =>
+  tf.tensor4d(
+    Float32Array.from(subset.images, (v) => v / 255),
+    [subset.count, 28, 28, 1],
+  );
 
 /**
  * The same network from scratch in bare tfjs, on every label (no validation split, no early stopping),
@@ -191,7 +255,10 @@ async function scratch(train: Subset, test: Subset, seed: number): Promise<numbe
   await model.fit(xs, ys, { epochs, batchSize: 32, shuffle: true, verbose: 0 });
   const accuracy = tf.tidy(() => {
     const predicted = (model.predict(pixels(test), { batchSize: 500 }) as tf.Tensor).argMax(-1);
-    return predicted.equal(tf.tensor1d(Array.from(test.labels), 'int32')).mean().dataSync()[0]!;
+    return predicted
+      .equal(tf.tensor1d(Array.from(test.labels), 'int32'))
+      .mean()
+      .dataSync()[0]!;
   });
   tf.dispose([xs, ys]);
   model.dispose();
@@ -201,7 +268,12 @@ async function scratch(train: Subset, test: Subset, seed: number): Promise<numbe
 /** The examples the trainer trains on (its seeded, stratified validation split held out), as a subset of `train`. */
 async function trainingSplit(train: Subset, data: string, test: string, seed: number): Promise<Subset> {
   if (mobile) throw new Error('scratch (training split) runs with --base small only');
-  const spec = validateFineTuneJobSpec({ task: { type: 'ImageClassification', numClasses: 5 }, ...modelAndData(data, test), output: { uri: 'file:///unused' }, seed });
+  const spec = validateFineTuneJobSpec({
+    task: { type: 'ImageClassification', numClasses: 5 },
+    ...modelAndData(data, test),
+    output: { uri: 'file:///unused' },
+    seed,
+  });
   if (!spec.valid) throw new Error(spec.errors.join('; '));
   const indices = (await loadDataset(spec.spec)).train.map((example) => Number(example.source.split('#').at(-1)));
   const images = new Uint8Array(indices.length * 784);
@@ -210,7 +282,13 @@ async function trainingSplit(train: Subset, data: string, test: string, seed: nu
 }
 
 /** The trainer from a manifest's spec; its evaluation stage scores the exported model on the test set. */
-async function trainer(run: Exclude<Run, 'scratch' | 'scratch-split'>, data: string, test: string, seed: number, work: string): Promise<{ accuracy: number; scratchControl?: number; note: string }> {
+async function trainer(
+  run: Exclude<Run, 'scratch' | 'scratch-split'>,
+  data: string,
+  test: string,
+  seed: number,
+  work: string,
+): Promise<{ accuracy: number; scratchControl?: number; note: string }> {
   const { batchNormStatistics, scratchControl, ...fields } = run;
   const inputs = modelAndData(data, test);
   const spec = validateFineTuneJobSpec({
@@ -229,22 +307,41 @@ async function trainer(run: Exclude<Run, 'scratch' | 'scratch-split'>, data: str
   let selected = '';
   const stages: string[] = [];
   await runStagedTraining(spec.spec, {
-    reporters: [{
-      evaluated: (e) => { accuracy = e.accuracy; control = e.scratchAccuracy; },
-      trialsUpdated: (trials) => { selected = trials.find((t) => t.selected)?.name ?? ''; },
-      stageStarted: (s) => stages.push(`${s.name} ?/${s.epochs}`),
-      stageEnded: (r) => { stages[stages.length - 1] = stages.at(-1)!.replace('?', `${r.epochsRun}${r.endReason === 'EarlyStopped' ? ' early-stopped' : ''}`); },
-    }],
-    cacheDir: work, backend: { name: 'wasm', source: '', gpu: false },
+    reporters: [
+      {
+        evaluated: (e) => {
+          accuracy = e.accuracy;
+          control = e.scratchAccuracy;
+        },
+        trialsUpdated: (trials) => {
+          selected = trials.find((t) => t.selected)?.name ?? '';
+        },
+        stageStarted: (s) => stages.push(`${s.name} ?/${s.epochs}`),
+        stageEnded: (r) => {
+          stages[stages.length - 1] = stages
+            .at(-1)!
+            .replace('?', `${r.epochsRun}${r.endReason === 'EarlyStopped' ? ' early-stopped' : ''}`);
+        },
+      },
+    ],
+    cacheDir: work,
+    backend: { name: 'wasm', source: '', gpu: false },
   });
   const controlNote = control === undefined ? [] : [`scratch control ${(100 * control).toFixed(1)}%`];
-  return { accuracy, ...(control === undefined ? {} : { scratchControl: control }), note: [...controlNote, ...(selected ? [`selected ${selected}`] : []), ...stages].join('; ') };
+  return {
+    accuracy,
+    ...(control === undefined ? {} : { scratchControl: control }),
+    note: [...controlNote, ...(selected ? [`selected ${selected}`] : []), ...stages].join('; '),
+  };
 }
 
 const results = new Map<string, { accuracy: number[]; seconds: number[] }>();
 /** Per cell and round: the bare scratch run's accuracy and the scratch controls', for the check at the end. */
 const controls: { cell: string; scratch: number; control: number; run: string }[] = [];
-const row = (...cells: string[]) => console.log(`${cells[0]!.padEnd(6)} ${cells[1]!.padStart(6)} ${cells[2]!.padEnd(26)} ${cells[3]!.padStart(9)} ${cells[4]!.padStart(8)}  ${cells[5] ?? ''}`);
+const row = (...cells: string[]) =>
+  console.log(
+    `${cells[0]!.padEnd(6)} ${cells[1]!.padStart(6)} ${cells[2]!.padEnd(26)} ${cells[3]!.padStart(9)} ${cells[4]!.padStart(8)}  ${cells[5] ?? ''}`,
+  );
 console.log(`base: ${base}`);
 row('split', 'labels', 'run', 'test acc', 'seconds');
 for (const split of values.splits!.split(',') as (keyof typeof SPLITS)[]) {
@@ -268,13 +365,27 @@ for (const split of values.splits!.split(',') as (keyof typeof SPLITS)[]) {
       for (const name of runs) {
         const run = catalogue[name]!;
         const started = Date.now();
-        const { accuracy, note, scratchControl } = run === 'scratch' || run === 'scratch-split'
-          ? { accuracy: await scratch(run === 'scratch' ? train : await trainingSplit(train, data, test, seed), testSubset, seed), note: '', scratchControl: undefined }
-          : await trainer(run, data, test, seed, join(work, name.replace(/\W+/g, '-')));
+        const { accuracy, note, scratchControl } =
+          run === 'scratch' || run === 'scratch-split'
+            ? {
+                accuracy: await scratch(
+                  run === 'scratch' ? train : await trainingSplit(train, data, test, seed),
+                  testSubset,
+                  seed,
+                ),
+                note: '',
+                scratchControl: undefined,
+              }
+            : await trainer(run, data, test, seed, join(work, name.replace(/\W+/g, '-')));
         // The control's baseline: bare scratch on the trainer's own training split when that ran, else on every label.
         if (run === 'scratch-split' || (run === 'scratch' && bareScratch === undefined)) bareScratch = accuracy;
         if (scratchControl !== undefined && bareScratch !== undefined) {
-          controls.push({ cell: `${split} ${perClass} round ${round + 1}`, scratch: bareScratch, control: scratchControl, run: name });
+          controls.push({
+            cell: `${split} ${perClass} round ${round + 1}`,
+            scratch: bareScratch,
+            control: scratchControl,
+            run: name,
+          });
         }
         const seconds = (Date.now() - started) / 1000;
         row(split, String(perClass), name, `${(100 * accuracy).toFixed(1)}%`, seconds.toFixed(0), note);
@@ -290,7 +401,9 @@ for (const split of values.splits!.split(',') as (keyof typeof SPLITS)[]) {
 }
 
 if (Number(values.rounds) > 1) {
-  console.log(`\nsummary over ${values.rounds} rounds (each its own labels and seed): mean test accuracy [min-max], mean seconds`);
+  console.log(
+    `\nsummary over ${values.rounds} rounds (each its own labels and seed): mean test accuracy [min-max], mean seconds`,
+  );
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   for (const [key, cell] of results) {
     const [split, labels, name] = key.split('\t') as [string, string, string];
@@ -300,13 +413,17 @@ if (Number(values.rounds) > 1) {
 }
 
 if (controls.length) {
-  console.log(`\nscratch control (spec.evaluation.scratchControl) against the bare scratch run of the same cell (within ${SCRATCH_CONTROL_TOLERANCE} points):`);
+  console.log(
+    `\nscratch control (spec.evaluation.scratchControl) against the bare scratch run of the same cell (within ${SCRATCH_CONTROL_TOLERANCE} points):`,
+  );
   let failed = 0;
   for (const { cell, scratch: bare, control, run } of controls) {
     const points = 100 * (control - bare);
     const ok = Math.abs(points) <= SCRATCH_CONTROL_TOLERANCE;
     if (!ok) failed++;
-    console.log(`  ${cell.padEnd(16)} ${run}: control ${(100 * control).toFixed(1)}%, bare scratch ${(100 * bare).toFixed(1)}%, ${points >= 0 ? '+' : ''}${points.toFixed(1)} points ${ok ? 'ok' : 'FAILED'}`);
+    console.log(
+      `  ${cell.padEnd(16)} ${run}: control ${(100 * control).toFixed(1)}%, bare scratch ${(100 * bare).toFixed(1)}%, ${points >= 0 ? '+' : ''}${points.toFixed(1)} points ${ok ? 'ok' : 'FAILED'}`,
+    );
   }
   if (failed) {
     console.log(`${failed} of ${controls.length} cells outside ${SCRATCH_CONTROL_TOLERANCE} points`);

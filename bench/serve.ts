@@ -23,7 +23,9 @@ import { runStagedTraining } from '../src/trainer/staged-training.ts';
 import { readMetadata } from '../src/predictor/served-model.ts';
 import type { ImagePreprocessing } from '../src/trainer/data/preprocessing.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '2' } } });
+const { values } = parseArgs({
+  options: { seconds: { type: 'string', default: '5' }, rounds: { type: 'string', default: '2' } },
+});
 const seconds = Number(values.seconds);
 const work = mkdtempSync(join(tmpdir(), 'ftj-bench-serve-'));
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
@@ -37,18 +39,34 @@ try {
   const spec = validateFineTuneJobSpec({
     task: { type: 'ImageClassification', numClasses: 5 },
     model: { uri: `file://${base}`, outputKind: 'Classifier', input: { shape: [28, 28, 1] } },
-    dataset: { uri: `file://${join(work, 'data')}`, format: 'IDX', idx: { images: 'images.idx.gz', labels: 'labels.idx.gz' } },
-    stages: [{ name: 'head', epochs: 1 }], output: { uri: `file://${join(work, 'model')}` }, resources: { gpus: 0 },
+    dataset: {
+      uri: `file://${join(work, 'data')}`,
+      format: 'IDX',
+      idx: { images: 'images.idx.gz', labels: 'labels.idx.gz' },
+    },
+    stages: [{ name: 'head', epochs: 1 }],
+    output: { uri: `file://${join(work, 'model')}` },
+    resources: { gpus: 0 },
   });
   if (!spec.valid) throw new Error(spec.errors.join('; '));
-  const { outputPath } = await runStagedTraining(spec.spec, { reporters: [], cacheDir: work, backend: { name: backend.name, source: backend.source, gpu: false } });
+  const { outputPath } = await runStagedTraining(spec.spec, {
+    reporters: [],
+    cacheDir: work,
+    backend: { name: backend.name, source: backend.source, gpu: false },
+  });
   const example = Array.from(data.images.subarray(0, 784));
 
   // Bare model.predict on the same preprocessed example, batches of 1, 8, 64.
   const model = await tf.loadLayersModel(fileSystemModel(join(outputPath, 'model.json')));
   const preprocessing = (await readMetadata(outputPath)).preprocessing as ImagePreprocessing;
   const bare = async (batch: number) => {
-    const input = preprocess(tf.tensor4d(Float32Array.from({ length: batch * 784 }, (_, i) => example[i % 784]!), [batch, 28, 28, 1]), preprocessing);
+    const input = preprocess(
+      tf.tensor4d(
+        Float32Array.from({ length: batch * 784 }, (_, i) => example[i % 784]!),
+        [batch, 28, 28, 1],
+      ),
+      preprocessing,
+    );
     const latencies: number[] = [];
     const until = performance.now() + seconds * 1000;
     let examples = 0;
@@ -64,24 +82,41 @@ try {
     return { throughput: examples / seconds, latencies: latencies.sort((a, b) => a - b) };
   };
 
-  const server = new PredictorServer({ name: 'fashion', location: outputPath, cacheDir: work, port: 0, maxBatchSize: 64, maxBatchWaitMs: 2, log: () => undefined });
+  const server = new PredictorServer({
+    name: 'fashion',
+    location: outputPath,
+    cacheDir: work,
+    port: 0,
+    maxBatchSize: 64,
+    maxBatchWaitMs: 2,
+    log: () => undefined,
+  });
   await server.start();
   const url = `http://127.0.0.1:${server.address.port}`;
-  const body = JSON.stringify({ inputs: [{ name: 'x', datatype: 'UINT8', shape: [1, 28, 28, 1], data: example }], parameters: { top_k: 1 } });
+  const body = JSON.stringify({
+    inputs: [{ name: 'x', datatype: 'UINT8', shape: [1, 28, 28, 1], data: example }],
+    parameters: { top_k: 1 },
+  });
   const served = async (clients: number) => {
     const latencies: number[] = [];
     let examples = 0;
     const until = performance.now() + seconds * 1000;
-    await Promise.all(Array.from({ length: clients }, async () => {
-      while (performance.now() < until) {
-        const started = performance.now();
-        const response = await fetch(`${url}/v2/models/fashion/infer`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
-        if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
-        await response.arrayBuffer();
-        latencies.push(performance.now() - started);
-        examples++;
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (performance.now() < until) {
+          const started = performance.now();
+          const response = await fetch(`${url}/v2/models/fashion/infer`, {
+            method: 'POST',
+            body,
+            headers: { 'content-type': 'application/json' },
+          });
+          if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+          await response.arrayBuffer();
+          latencies.push(performance.now() - started);
+          examples++;
+        }
+      }),
+    );
     return { throughput: examples / seconds, latencies: latencies.sort((a, b) => a - b) };
   };
   const http = async () => {
@@ -97,20 +132,30 @@ try {
 
   await served(8); // warm-up: the model's first calls, the HTTP connections
   await bare(64);
-  console.log(`backend ${backend.name}; ${seconds} s a cell; model: the small Fashion-MNIST base with its head (28x28x1, 5 classes)`);
+  console.log(
+    `backend ${backend.name}; ${seconds} s a cell; model: the small Fashion-MNIST base with its head (28x28x1, 5 classes)`,
+  );
   console.log('round  clients  served ex/s  p50 ms  p99 ms | bare batch  ex/s   p50 ms  p99 ms | ratio');
   const ms = (v: number) => v.toFixed(2).padStart(6);
   for (let round = 1; round <= Number(values.rounds); round++) {
-    for (const [clients, batch] of [[1, 1], [8, 8], [64, 64]] as const) {
+    for (const [clients, batch] of [
+      [1, 1],
+      [8, 8],
+      [64, 64],
+    ] as const) {
       const s = await served(clients);
       const b = await bare(batch);
-      console.log(`${String(round).padEnd(6)} ${String(clients).padStart(7)}  ${s.throughput.toFixed(0).padStart(11)} ${ms(percentile(s.latencies, 0.5))} ${ms(percentile(s.latencies, 0.99))} | `
-        + `${String(batch).padStart(10)} ${b.throughput.toFixed(0).padStart(6)} ${ms(percentile(b.latencies, 0.5))} ${ms(percentile(b.latencies, 0.99))} | ${(s.throughput / b.throughput).toFixed(3)}`);
+      console.log(
+        `${String(round).padEnd(6)} ${String(clients).padStart(7)}  ${s.throughput.toFixed(0).padStart(11)} ${ms(percentile(s.latencies, 0.5))} ${ms(percentile(s.latencies, 0.99))} | ` +
+          `${String(batch).padStart(10)} ${b.throughput.toFixed(0).padStart(6)} ${ms(percentile(b.latencies, 0.5))} ${ms(percentile(b.latencies, 0.99))} | ${(s.throughput / b.throughput).toFixed(3)}`,
+      );
     }
     const [one, single, trip] = [await served(1), await bare(1), await http()];
     const budget = percentile(single.latencies, 0.99) + percentile(trip, 0.99);
-    console.log(`       p99 with 1 client ${ms(percentile(one.latencies, 0.99))} ms against bare predict + HTTP ${ms(budget)} ms `
-      + `(${ms(percentile(single.latencies, 0.99))} + ${ms(percentile(trip, 0.99))}): ${(percentile(one.latencies, 0.99) - budget).toFixed(2)} ms over (goal <= 2)`);
+    console.log(
+      `       p99 with 1 client ${ms(percentile(one.latencies, 0.99))} ms against bare predict + HTTP ${ms(budget)} ms ` +
+        `(${ms(percentile(single.latencies, 0.99))} + ${ms(percentile(trip, 0.99))}): ${(percentile(one.latencies, 0.99) - budget).toFixed(2)} ms over (goal <= 2)`,
+    );
   }
   await server.stop();
 } finally {

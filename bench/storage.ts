@@ -32,11 +32,13 @@ import { localCopy } from '../src/trainer/storage/local-copy.ts';
 import { s3Client } from '../src/trainer/storage/s3-client.ts';
 import { S3Store } from '../src/trainer/storage/s3-store.ts';
 
-const { values } = parseArgs({ options: {
-  megabytes: { type: 'string', default: '500' },
-  rounds: { type: 'string', default: '3' },
-  images: { type: 'string', default: '10000' },
-} });
+const { values } = parseArgs({
+  options: {
+    megabytes: { type: 'string', default: '500' },
+    rounds: { type: 'string', default: '3' },
+    images: { type: 'string', default: '10000' },
+  },
+});
 
 const work = mkdtempSync(join(tmpdir(), 'ftj-bench-storage-'));
 const server = new CephObjectStore({ memstoreBytes: 6 * 1024 ** 3, log: () => undefined });
@@ -44,7 +46,10 @@ const mb = (bytes: number) => bytes / 1024 ** 2;
 try {
   const endpoint = await server.start();
   Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: endpoint.accessKeyId, AWS_SECRET_ACCESS_KEY: endpoint.secretAccessKey, AWS_ENDPOINT_URL: endpoint.endpoint, AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: endpoint.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: endpoint.secretAccessKey,
+    AWS_ENDPOINT_URL: endpoint.endpoint,
+    AWS_DEFAULT_REGION: 'us-east-1',
   });
   const client = s3Client('s3');
   await client.send(new CreateBucketCommand({ Bucket: 'bench' }));
@@ -60,7 +65,9 @@ try {
 async function measured(run: () => Promise<void>): Promise<{ seconds: number; rssGrowth: number }> {
   const before = process.memoryUsage().rss;
   let peak = before;
-  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 20);
   const started = performance.now();
   try {
     await run();
@@ -74,11 +81,14 @@ async function download(client: ReturnType<typeof s3Client>): Promise<void> {
   const bytes = Number(values.megabytes) * 1024 ** 2;
   const file = join(work, 'object.bin');
   const out = createWriteStream(file);
-  for (let written = 0; written < bytes; written += 16 * 1024 ** 2) out.write(randomBytes(Math.min(16 * 1024 ** 2, bytes - written)));
+  for (let written = 0; written < bytes; written += 16 * 1024 ** 2)
+    out.write(randomBytes(Math.min(16 * 1024 ** 2, bytes - written)));
   await new Promise((resolve) => out.end(resolve));
   const object = new S3Store('s3', 'bench', 'big/object.bin');
   const upload = await measured(() => object.upload(file));
-  console.log(`\nupload of ${mb(bytes).toFixed(0)} MB (multipart, 16 MiB parts): ${(mb(bytes) / upload.seconds).toFixed(0)} MB/s`);
+  console.log(
+    `\nupload of ${mb(bytes).toFixed(0)} MB (multipart, 16 MiB parts): ${(mb(bytes) / upload.seconds).toFixed(0)} MB/s`,
+  );
   rmSync(file);
 
   const bare = async () => {
@@ -104,10 +114,13 @@ async function download(client: ReturnType<typeof s3Client>): Promise<void> {
     const [b, t] = [results.get(bare)!, results.get(trainer)!];
     const speed = (r: { seconds: number }) => mb(bytes) / r.seconds;
     ratios.push(speed(t) / speed(b));
-    const cell = (r: { seconds: number; rssGrowth: number }) => `${speed(r).toFixed(0).padStart(5)} MB/s ${mb(r.rssGrowth).toFixed(0).padStart(4)} MB`.padEnd(22);
+    const cell = (r: { seconds: number; rssGrowth: number }) =>
+      `${speed(r).toFixed(0).padStart(5)} MB/s ${mb(r.rssGrowth).toFixed(0).padStart(4)} MB`.padEnd(22);
     console.log(`${String(round).padEnd(6)} ${cell(b)} ${cell(t)} ${ratios.at(-1)!.toFixed(3)}`);
   }
-  console.log(`mean ratio ${(ratios.reduce((a, b) => a + b, 0) / ratios.length).toFixed(3)} (goal >= 0.9; RSS growth goal < 100 MB)`);
+  console.log(
+    `mean ratio ${(ratios.reduce((a, b) => a + b, 0) / ratios.length).toFixed(3)} (goal >= 0.9; RSS growth goal < 100 MB)`,
+  );
 }
 
 async function training(): Promise<void> {
@@ -118,12 +131,17 @@ async function training(): Promise<void> {
   for (let i = 0; i < subset.count; i++) {
     const folder = join(images, `class-${subset.labels[i]}`);
     mkdirSync(folder, { recursive: true });
-    await sharp(Buffer.from(subset.images.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } })
-      .png().toFile(join(folder, `${String(i).padStart(5, '0')}.png`));
+    await sharp(Buffer.from(subset.images.subarray(i * 784, (i + 1) * 784)), {
+      raw: { width: 28, height: 28, channels: 1 },
+    })
+      .png()
+      .toFile(join(folder, `${String(i).padStart(5, '0')}.png`));
   }
   const bucket = new S3Store('s3', 'bench', 'images');
   const files = await new FileStore(images).list();
-  const uploaded = await measured(async () => { for (const file of files) await bucket.at(file.path).upload(join(images, file.path)); });
+  const uploaded = await measured(async () => {
+    for (const file of files) await bucket.at(file.path).upload(join(images, file.path));
+  });
   console.log(`\n${files.length} PNGs uploaded one object each in ${uploaded.seconds.toFixed(1)} s`);
   const base = join(work, 'base', 'model.json');
   await pretrainBase(base, 200, 2);
@@ -134,29 +152,45 @@ async function training(): Promise<void> {
       task: { type: 'ImageClassification', numClasses: TRANSFER_CLASSES.length },
       model: { uri: `file://${base}`, outputKind: 'Classifier', input: { shape: [28, 28, 1] } },
       dataset: { uri, format: 'ImageFolder' },
-      stages: [{ name: 'head', epochs: 1 }, { name: 'all', epochs: 3, unfreeze: { policy: 'All' }, earlyStopping: { enabled: false } }],
+      stages: [
+        { name: 'head', epochs: 1 },
+        { name: 'all', epochs: 3, unfreeze: { policy: 'All' }, earlyStopping: { enabled: false } },
+      ],
       // An output of its own each run: a second round would otherwise resume the first one's finished checkpoint.
-      output: { uri: `file://${mkdtempSync(join(work, 'out-'))}` }, resources: { gpus: 0 }, batchSize: 64,
+      output: { uri: `file://${mkdtempSync(join(work, 'out-'))}` },
+      resources: { gpus: 0 },
+      batchSize: 64,
     });
     if (!spec.valid) throw new Error(spec.errors.join('; '));
     const started = performance.now();
     let ready = 0;
     const speeds: number[] = [];
     await runStagedTraining(spec.spec, {
-      reporters: [{
-        started: () => { ready = (performance.now() - started) / 1000; },
-        epochEnded: (e) => { if (e.stage === 'all' && e.epoch > 1) speeds.push(e.samplesPerSecond); },
-      }],
-      cacheDir: mkdtempSync(join(work, 'train-cache-')), backend: { name: 'wasm', source: '', gpu: false },
+      reporters: [
+        {
+          started: () => {
+            ready = (performance.now() - started) / 1000;
+          },
+          epochEnded: (e) => {
+            if (e.stage === 'all' && e.epoch > 1) speeds.push(e.samplesPerSecond);
+          },
+        },
+      ],
+      cacheDir: mkdtempSync(join(work, 'train-cache-')),
+      backend: { name: 'wasm', source: '', gpu: false },
     });
     return { ready, speed: speeds.reduce((a, b) => a + b, 0) / speeds.length };
   };
-  console.log(`training on ${files.length} images, all layers, epochs 2-3 of the unfrozen stage (samples/s); seconds until training starts`);
+  console.log(
+    `training on ${files.length} images, all layers, epochs 2-3 of the unfrozen stage (samples/s); seconds until training starts`,
+  );
   console.log('round  local disk              bucket (s3://)          ratio');
   for (let round = 1; round <= Math.min(2, Number(values.rounds)); round++) {
     const local = await run(`file://${images}`);
     const remote = await run(bucket.uri);
-    console.log(`${String(round).padEnd(6)} ${`${local.speed.toFixed(0)}/s, ready in ${local.ready.toFixed(1)} s`.padEnd(23)} `
-      + `${`${remote.speed.toFixed(0)}/s, ready in ${remote.ready.toFixed(1)} s`.padEnd(23)} ${(remote.speed / local.speed).toFixed(3)}`);
+    console.log(
+      `${String(round).padEnd(6)} ${`${local.speed.toFixed(0)}/s, ready in ${local.ready.toFixed(1)} s`.padEnd(23)} ` +
+        `${`${remote.speed.toFixed(0)}/s, ready in ${remote.ready.toFixed(1)} s`.padEnd(23)} ${(remote.speed / local.speed).toFixed(3)}`,
+    );
   }
 }

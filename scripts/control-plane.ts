@@ -25,7 +25,10 @@ FineTuneJob and FineTuneSchedule CRDs installed. In another shell:
 Ctrl-C stops the control plane and removes its data.`);
   // The components are unref'd child processes: keep this process alive until asked to stop.
   const keepAlive = setInterval(() => undefined, 60_000);
-  await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve); });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   clearInterval(keepAlive);
   await controlPlane.stop();
 } else {

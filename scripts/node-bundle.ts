@@ -10,7 +10,9 @@ export async function nodeBundle(entry: string, outfile: string): Promise<string
     format: 'esm',
     target: 'node22',
     // CommonJS dependencies (undici, prom-client) call require() for Node's built-ins; an ES module has none.
-    banner: { js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as createRequireForBundle } from 'node:module'; const require = createRequireForBundle(import.meta.url);",
+    },
     logLevel: 'warning',
   });
   return outfile;

@@ -17,7 +17,10 @@ const stop = () => (stopping ??= Promise.all([controlPlane.stop(), objectStore.s
 let runner: ChildProcess | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   // The test runner first (a SIGTERM to this process alone would leave it running), then the servers.
-  process.once(signal, () => { runner?.kill(signal); void stop().then(() => process.exit(130)); });
+  process.once(signal, () => {
+    runner?.kill(signal);
+    void stop().then(() => process.exit(130));
+  });
 }
 
 let code = 1;
@@ -27,13 +30,21 @@ try {
   const [, s3] = await Promise.all([controlPlane.start(), objectStore.start()]);
   // No single test may hang the run. (Not --test-force-exit: with it, results of a file
   // still being reported were lost while the run reported success.)
-  runner = spawn(process.execPath, ['--test', '--test-timeout=900000', ...(files.length ? files : ['tests/**/*.test.ts'])], {
-    stdio: 'inherit',
-    env: {
-      ...process.env, FTJ_TEST_KUBECONFIG: controlPlane.kubeconfigPath, FTJ_TEST_KUBECTL: controlPlane.binaries.kubectl,
-      FTJ_TEST_S3_ENDPOINT: s3.endpoint, FTJ_TEST_S3_ACCESS_KEY_ID: s3.accessKeyId, FTJ_TEST_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+  runner = spawn(
+    process.execPath,
+    ['--test', '--test-timeout=900000', ...(files.length ? files : ['tests/**/*.test.ts'])],
+    {
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        FTJ_TEST_KUBECONFIG: controlPlane.kubeconfigPath,
+        FTJ_TEST_KUBECTL: controlPlane.binaries.kubectl,
+        FTJ_TEST_S3_ENDPOINT: s3.endpoint,
+        FTJ_TEST_S3_ACCESS_KEY_ID: s3.accessKeyId,
+        FTJ_TEST_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      },
     },
-  });
+  );
   code = await new Promise<number>((resolve) => runner!.on('exit', (exit) => resolve(exit ?? 1)));
 } catch (err) {
   console.error(err instanceof Error ? err.message : err);

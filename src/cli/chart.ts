@@ -1,15 +1,24 @@
 /** A series of a chart: its symbol and points (x, y); a null y is a gap. */
-export interface ChartSeries { label: string; symbol: string; points: [number, number | null][] }
+export interface ChartSeries {
+  label: string;
+  symbol: string;
+  points: [number, number | null][];
+}
 
 /**
  * A line chart in plain characters, as a terminal shows it: each series' points on a grid of
  * `width` x `height` cells scaled to the data, the y range labelled on the left, the x range
  * below, a legend last. Two series in one cell show as '#'.
  */
-export function lineChart(series: ChartSeries[], options: { width?: number; height?: number; xLabel?: string } = {}): string {
+export function lineChart(
+  series: ChartSeries[],
+  options: { width?: number; height?: number; xLabel?: string } = {},
+): string {
   const width = options.width ?? 50;
   const height = options.height ?? 8;
-  const points = series.flatMap((s) => s.points.filter((p): p is [number, number] => p[1] !== null && Number.isFinite(p[1])));
+  const points = series.flatMap((s) =>
+    s.points.filter((p): p is [number, number] => p[1] !== null && Number.isFinite(p[1])),
+  );
   if (points.length === 0) return '  (no data)';
   const xs = points.map(([x]) => x);
   const ys = points.map(([, y]) => y);
@@ -33,7 +42,9 @@ export function lineChart(series: ChartSeries[], options: { width?: number; heig
   });
   lines.push(`${' '.repeat(margin)} +${'-'.repeat(width)}`);
   const [from, to] = [String(xMin), String(xMax)];
-  lines.push(`${' '.repeat(margin + 2)}${from}${to.padStart(width - from.length)}${options.xLabel ? ` ${options.xLabel}` : ''}`);
+  lines.push(
+    `${' '.repeat(margin + 2)}${from}${to.padStart(width - from.length)}${options.xLabel ? ` ${options.xLabel}` : ''}`,
+  );
   lines.push(`${' '.repeat(margin + 2)}${series.map((s) => `${s.symbol} ${s.label}`).join('   ')}`);
   return lines.join('\n');
 }

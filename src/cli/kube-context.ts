@@ -1,6 +1,11 @@
 import { KubeConfig } from '@kubernetes/client-node';
 
-export interface KubeFlags { kubeconfig?: string; context?: string; namespace?: string; allNamespaces?: boolean }
+export interface KubeFlags {
+  kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  allNamespaces?: boolean;
+}
 
 /** A user error: printed as one line, exit code 1, never a stack trace. */
 export class CliError extends Error {
@@ -14,15 +19,19 @@ export class CliError extends Error {
  */
 export function kubeContext(flags: KubeFlags): { kc: KubeConfig; namespace: string | undefined } {
   const kc = new KubeConfig();
-  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig); else kc.loadFromDefault();
+  if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
+  else kc.loadFromDefault();
   if (flags.context) {
     if (!kc.getContextObject(flags.context)) {
       const known = kc.getContexts().map((c) => c.name);
-      throw new CliError(`context "${flags.context}" not found in the kubeconfig${known.length ? ` (contexts: ${known.join(', ')})` : ''}`);
+      throw new CliError(
+        `context "${flags.context}" not found in the kubeconfig${known.length ? ` (contexts: ${known.join(', ')})` : ''}`,
+      );
     }
     kc.setCurrentContext(flags.context);
   }
-  if (!kc.getCurrentCluster()) throw new CliError('no cluster: set --kubeconfig, $KUBECONFIG or ~/.kube/config, as for kubectl');
+  if (!kc.getCurrentCluster())
+    throw new CliError('no cluster: set --kubeconfig, $KUBECONFIG or ~/.kube/config, as for kubectl');
   if (flags.allNamespaces) return { kc, namespace: undefined };
   const contextNamespace = kc.getContextObject(kc.getCurrentContext())?.namespace;
   return { kc, namespace: flags.namespace ?? contextNamespace ?? 'default' };

@@ -11,15 +11,19 @@ const INSTALL_SCRIPT = join(import.meta.dirname, '..', '..', 'hack', 'install-de
  */
 export function ensureDebianPackages(set: 'run' | 'tests' = 'run'): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [INSTALL_SCRIPT, ...(set === 'tests' ? ['tests'] : [])], { stdio: ['ignore', 'inherit', 'pipe'] });
+    const child = spawn('bash', [INSTALL_SCRIPT, ...(set === 'tests' ? ['tests'] : [])], {
+      stdio: ['ignore', 'inherit', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       process.stderr.write(chunk);
     });
     child.on('error', reject);
-    child.on('exit', (code) => code === 0
-      ? resolve()
-      : reject(new Error(`${INSTALL_SCRIPT} failed (exit ${code}): ${stderr.trim().split('\n').at(-1) ?? ''}`)));
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${INSTALL_SCRIPT} failed (exit ${code}): ${stderr.trim().split('\n').at(-1) ?? ''}`)),
+    );
   });
 }

@@ -10,9 +10,23 @@ export function terminate(child: ChildProcess, graceMs: number, signal: NodeJS.S
   return new Promise((resolve) => {
     // Ref'd timers: the child is unref'd, so its exit alone would not keep the event loop alive to hear it.
     const waiting = setInterval(() => undefined, 1_000);
-    const timer = setTimeout(() => { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } }, graceMs);
-    const done = () => { clearTimeout(timer); clearInterval(waiting); resolve(); };
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, graceMs);
+    const done = () => {
+      clearTimeout(timer);
+      clearInterval(waiting);
+      resolve();
+    };
     child.once('exit', done);
-    try { process.kill(-pid, signal); } catch { done(); }
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      done();
+    }
   });
 }

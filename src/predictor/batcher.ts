@@ -1,5 +1,10 @@
 /** One request's examples, waiting in the queue: their pixels or model-ready values, and its answer. */
-interface Waiting { pixels: Float32Array[]; ready: Float32Array[]; resolve(rows: Float32Array[]): void; reject(error: unknown): void }
+interface Waiting {
+  pixels: Float32Array[];
+  ready: Float32Array[];
+  resolve(rows: Float32Array[]): void;
+  reject(error: unknown): void;
+}
 
 export interface BatcherOptions {
   /** Examples in one model call at most. */
@@ -35,13 +40,17 @@ export class DynamicBatcher {
   }
 
   /** Examples waiting now. */
-  get depth(): number { return this.queued; }
+  get depth(): number {
+    return this.queued;
+  }
 
   /** The rows of probabilities of one request's examples, once its batch has run. */
   submit(pixels: Float32Array[], ready: Float32Array[]): Promise<Float32Array[]> {
     const size = pixels.length + ready.length;
     if (this.queued + size > this.options.maxQueue) {
-      return Promise.reject(new QueueFullError(`${this.queued} examples are waiting (at most ${this.options.maxQueue}); try again shortly`));
+      return Promise.reject(
+        new QueueFullError(`${this.queued} examples are waiting (at most ${this.options.maxQueue}); try again shortly`),
+      );
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ pixels, ready, resolve, reject });
@@ -60,7 +69,10 @@ export class DynamicBatcher {
 
   private schedule(): void {
     if (this.running) return;
-    if (this.queued >= this.options.maxBatchSize) { this.flush(); return; }
+    if (this.queued >= this.options.maxBatchSize) {
+      this.flush();
+      return;
+    }
     this.timer ??= setTimeout(() => this.flush(), this.options.maxWaitMs);
   }
 
@@ -71,7 +83,10 @@ export class DynamicBatcher {
     const batch: Waiting[] = [];
     let size = 0;
     // Whole requests, up to the batch size (a request larger than it runs alone).
-    while (this.queue.length && (batch.length === 0 || size + this.sizeOf(this.queue[0]!) <= this.options.maxBatchSize)) {
+    while (
+      this.queue.length &&
+      (batch.length === 0 || size + this.sizeOf(this.queue[0]!) <= this.options.maxBatchSize)
+    ) {
       const next = this.queue.shift()!;
       size += this.sizeOf(next);
       batch.push(next);
@@ -86,12 +101,18 @@ export class DynamicBatcher {
   private async runBatch(batch: Waiting[], size: number): Promise<void> {
     this.onBatch?.(size);
     try {
-      const rows = await this.options.run(batch.flatMap((w) => w.pixels), batch.flatMap((w) => w.ready));
+      const rows = await this.options.run(
+        batch.flatMap((w) => w.pixels),
+        batch.flatMap((w) => w.ready),
+      );
       // Rows come back pixels first, then ready values, in request order within each.
       let pixelRow = 0;
       let readyRow = batch.reduce((n, w) => n + w.pixels.length, 0);
       for (const waiting of batch) {
-        const own = [...rows.slice(pixelRow, pixelRow + waiting.pixels.length), ...rows.slice(readyRow, readyRow + waiting.ready.length)];
+        const own = [
+          ...rows.slice(pixelRow, pixelRow + waiting.pixels.length),
+          ...rows.slice(readyRow, readyRow + waiting.ready.length),
+        ];
         pixelRow += waiting.pixels.length;
         readyRow += waiting.ready.length;
         waiting.resolve(own);
@@ -101,5 +122,7 @@ export class DynamicBatcher {
     }
   }
 
-  private sizeOf(waiting: Waiting): number { return waiting.pixels.length + waiting.ready.length; }
+  private sizeOf(waiting: Waiting): number {
+    return waiting.pixels.length + waiting.ready.length;
+  }
 }

@@ -14,7 +14,13 @@ export class RequestError extends Error {
 }
 
 /** One input tensor of an inference request (Open Inference Protocol / KServe V2, JSON). */
-interface RequestInput { name?: unknown; shape?: unknown; datatype?: unknown; data?: unknown; parameters?: unknown }
+interface RequestInput {
+  name?: unknown;
+  shape?: unknown;
+  datatype?: unknown;
+  data?: unknown;
+  parameters?: unknown;
+}
 
 /** What a request asks: the examples to classify, as the model's pixels 0-255 (`pixels`) or model-ready input (`ready`), and the top k. */
 export interface ParsedRequest {
@@ -33,24 +39,41 @@ const DATATYPES = ['BYTES', 'UINT8', 'FP32'];
  * is one of: BYTES, base64-encoded images (PNG, JPEG, WebP; any size: resized as in training); UINT8,
  * pixels in the model's input shape [N, H, W, C] (or [H, W, C]); FP32, model-ready values in that shape.
  */
-export async function parseInferenceRequest(body: unknown, p: ImagePreprocessing, classes: number): Promise<ParsedRequest> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new RequestError(400, 'the body must be a JSON object with "inputs"');
+export async function parseInferenceRequest(
+  body: unknown,
+  p: ImagePreprocessing,
+  classes: number,
+): Promise<ParsedRequest> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new RequestError(400, 'the body must be a JSON object with "inputs"');
   const request = body as { id?: unknown; inputs?: unknown; parameters?: { top_k?: unknown } };
-  if (!Array.isArray(request.inputs) || request.inputs.length === 0) throw new RequestError(400, '"inputs" must be a non-empty list of tensors');
+  if (!Array.isArray(request.inputs) || request.inputs.length === 0)
+    throw new RequestError(400, '"inputs" must be a non-empty list of tensors');
   const topK = request.parameters?.top_k ?? Math.min(5, classes);
   if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 1 || topK > classes) {
-    throw new RequestError(400, `parameters.top_k must be a whole number from 1 to ${classes}, got ${JSON.stringify(topK)}`);
+    throw new RequestError(
+      400,
+      `parameters.top_k must be a whole number from 1 to ${classes}, got ${JSON.stringify(topK)}`,
+    );
   }
-  const parsed: ParsedRequest = { id: typeof request.id === 'string' ? request.id : undefined, pixels: [], ready: [], topK };
+  const parsed: ParsedRequest = {
+    id: typeof request.id === 'string' ? request.id : undefined,
+    pixels: [],
+    ready: [],
+    topK,
+  };
   for (const [index, input] of (request.inputs as RequestInput[]).entries()) {
     const where = `inputs[${index}]${typeof input?.name === 'string' ? ` ("${input.name}")` : ''}`;
     if (typeof input !== 'object' || input === null) throw new RequestError(400, `${where} must be a tensor object`);
     if (typeof input.datatype !== 'string' || !DATATYPES.includes(input.datatype)) {
-      throw new RequestError(400, `${where}: datatype ${JSON.stringify(input.datatype)} is not served: use BYTES (encoded images), UINT8 (pixels) or FP32 (model-ready values)`);
+      throw new RequestError(
+        400,
+        `${where}: datatype ${JSON.stringify(input.datatype)} is not served: use BYTES (encoded images), UINT8 (pixels) or FP32 (model-ready values)`,
+      );
     }
     const data = flatten(input.data, where);
     if (input.datatype === 'BYTES') {
-      parsed.pixels.push(...await Promise.all(data.map((item, i) => decodeEncoded(item, `${where}.data[${i}]`, p))));
+      parsed.pixels.push(...(await Promise.all(data.map((item, i) => decodeEncoded(item, `${where}.data[${i}]`, p)))));
     } else {
       const examples = splitExamples(data, input.shape, where, p, input.datatype);
       (input.datatype === 'UINT8' ? parsed.pixels : parsed.ready).push(...examples);
@@ -60,47 +83,91 @@ export async function parseInferenceRequest(body: unknown, p: ImagePreprocessing
 }
 
 function flatten(data: unknown, where: string): unknown[] {
-  if (!Array.isArray(data) || data.length === 0) throw new RequestError(400, `${where}: "data" must be a non-empty list`);
+  if (!Array.isArray(data) || data.length === 0)
+    throw new RequestError(400, `${where}: "data" must be a non-empty list`);
   return (data as unknown[]).flat(Infinity);
 }
 
 async function decodeEncoded(item: unknown, where: string, p: ImagePreprocessing): Promise<Float32Array> {
-  if (typeof item !== 'string') throw new RequestError(400, `${where}: a BYTES element must be a base64 string of an encoded image`);
+  if (typeof item !== 'string')
+    throw new RequestError(400, `${where}: a BYTES element must be a base64 string of an encoded image`);
   const bytes = Buffer.from(item, 'base64');
   if (bytes.length === 0) throw new RequestError(400, `${where}: empty: expected a base64-encoded PNG or JPEG`);
   try {
     return Float32Array.from(await decodeImage(bytes, p.width, p.height, p.channels));
   } catch (err) {
-    throw new RequestError(400, `${where}: not an image this server decodes (PNG, JPEG, WebP): ${(err as Error).message}`);
+    throw new RequestError(
+      400,
+      `${where}: not an image this server decodes (PNG, JPEG, WebP): ${(err as Error).message}`,
+    );
   }
 }
 
-function splitExamples(data: unknown[], shape: unknown, where: string, p: ImagePreprocessing, datatype: string): Float32Array[] {
+function splitExamples(
+  data: unknown[],
+  shape: unknown,
+  where: string,
+  p: ImagePreprocessing,
+  datatype: string,
+): Float32Array[] {
   const expected = [p.height, p.width, p.channels];
-  const dims = Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d > 0) ? shape as number[] : undefined;
+  const dims =
+    Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d > 0) ? (shape as number[]) : undefined;
   const batch = dims?.length === 4 ? dims[0]! : 1;
   const perExample = dims?.length === 4 ? dims.slice(1) : dims;
   if (!perExample || perExample.join() !== expected.join()) {
-    throw new RequestError(400, `${where}: shape ${JSON.stringify(shape)} does not fit the model's input [N, ${expected.join(', ')}] (or [${expected.join(', ')}]); `
-      + 'send any other size as an encoded image (BYTES), which is resized as in training');
+    throw new RequestError(
+      400,
+      `${where}: shape ${JSON.stringify(shape)} does not fit the model's input [N, ${expected.join(', ')}] (or [${expected.join(', ')}]); ` +
+        'send any other size as an encoded image (BYTES), which is resized as in training',
+    );
   }
   const size = expected.reduce((a, b) => a * b, 1);
-  if (data.length !== batch * size) throw new RequestError(400, `${where}: ${data.length} values for shape ${JSON.stringify(shape)}, which holds ${batch * size}`);
+  if (data.length !== batch * size)
+    throw new RequestError(
+      400,
+      `${where}: ${data.length} values for shape ${JSON.stringify(shape)}, which holds ${batch * size}`,
+    );
   const values = Float32Array.from(data, (value, i) => {
-    const valid = typeof value === 'number' && Number.isFinite(value) && (datatype !== 'UINT8' || (Number.isInteger(value) && value >= 0 && value <= 255));
-    if (!valid) throw new RequestError(400, `${where}.data[${i}]: ${JSON.stringify(value)} is not ${datatype === 'UINT8' ? 'a whole number from 0 to 255' : 'a finite number'}`);
+    const valid =
+      typeof value === 'number' &&
+      Number.isFinite(value) &&
+      (datatype !== 'UINT8' || (Number.isInteger(value) && value >= 0 && value <= 255));
+    if (!valid)
+      throw new RequestError(
+        400,
+        `${where}.data[${i}]: ${JSON.stringify(value)} is not ${datatype === 'UINT8' ? 'a whole number from 0 to 255' : 'a finite number'}`,
+      );
     return value as number;
   });
   return Array.from({ length: batch }, (_, i) => values.subarray(i * size, (i + 1) * size));
 }
 
 /** The response of an inference: each example's probabilities and its top k class names (Open Inference Protocol, JSON). */
-export function inferenceResponse(model: { name: string; version: string }, id: string | undefined, probabilities: Float32Array[], classNames: string[], topK: number) {
-  const top = probabilities.map((row) => [...row.keys()].sort((a, b) => row[b]! - row[a]!).slice(0, topK).map((i) => classNames[i]!));
+export function inferenceResponse(
+  model: { name: string; version: string },
+  id: string | undefined,
+  probabilities: Float32Array[],
+  classNames: string[],
+  topK: number,
+) {
+  const top = probabilities.map((row) =>
+    [...row.keys()]
+      .sort((a, b) => row[b]! - row[a]!)
+      .slice(0, topK)
+      .map((i) => classNames[i]!),
+  );
   return {
-    model_name: model.name, model_version: model.version, ...(id !== undefined ? { id } : {}),
+    model_name: model.name,
+    model_version: model.version,
+    ...(id !== undefined ? { id } : {}),
     outputs: [
-      { name: 'probabilities', datatype: 'FP32', shape: [probabilities.length, classNames.length], data: probabilities.flatMap((row) => [...row]) },
+      {
+        name: 'probabilities',
+        datatype: 'FP32',
+        shape: [probabilities.length, classNames.length],
+        data: probabilities.flatMap((row) => [...row]),
+      },
       { name: 'top_classes', datatype: 'BYTES', shape: [probabilities.length, topK], data: top.flat() },
     ],
   };

@@ -43,29 +43,67 @@ export class PredictorServer {
   private stopping = false;
 
   constructor(options: PredictorOptions) {
-    this.options = { maxBatchSize: 32, maxBatchWaitMs: 5, maxQueue: 1024, pollSeconds: 30, maxBodyBytes: 8 * 1024 * 1024, ...options };
+    this.options = {
+      maxBatchSize: 32,
+      maxBatchWaitMs: 5,
+      maxQueue: 1024,
+      pollSeconds: 30,
+      maxBodyBytes: 8 * 1024 * 1024,
+      ...options,
+    };
     this.log = options.log ?? ((line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`));
     this.batcher = new DynamicBatcher({
-      maxBatchSize: this.options.maxBatchSize, maxWaitMs: this.options.maxBatchWaitMs, maxQueue: this.options.maxQueue,
+      maxBatchSize: this.options.maxBatchSize,
+      maxWaitMs: this.options.maxBatchWaitMs,
+      maxQueue: this.options.maxQueue,
       // The model of the moment: a swap takes effect at the next batch.
       run: (pixels, ready) => this.model!.predict(pixels, ready),
     });
     const registers = [this.registry];
     const labelNames = ['model', 'outcome'];
-    this.requests = new Counter({ name: 'finetune_predictor_requests_total', help: 'Inference requests by model and outcome (ok, bad_request, not_found, overloaded, error).', labelNames, registers });
+    this.requests = new Counter({
+      name: 'finetune_predictor_requests_total',
+      help: 'Inference requests by model and outcome (ok, bad_request, not_found, overloaded, error).',
+      labelNames,
+      registers,
+    });
     this.latency = new Histogram({
-      name: 'finetune_predictor_request_duration_seconds', help: 'Inference request latency by model and outcome.', labelNames, registers,
+      name: 'finetune_predictor_request_duration_seconds',
+      help: 'Inference request latency by model and outcome.',
+      labelNames,
+      registers,
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     });
-    this.batchSizes = new Histogram({ name: 'finetune_predictor_batch_size', help: 'Examples per model call.', registers, buckets: [1, 2, 4, 8, 16, 32, 64, 128] });
+    this.batchSizes = new Histogram({
+      name: 'finetune_predictor_batch_size',
+      help: 'Examples per model call.',
+      registers,
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+    });
     this.batcher.onBatch = (size) => this.batchSizes.observe(size);
     const batcher = this.batcher;
-    new Gauge({ name: 'finetune_predictor_queue_depth', help: 'Examples waiting for a batch.', registers, collect() { this.set(batcher.depth); } });
-    this.modelInfo = new Gauge({ name: 'finetune_predictor_model_info', help: '1 for the model version served now.', labelNames: ['model', 'version'], registers });
+    new Gauge({
+      name: 'finetune_predictor_queue_depth',
+      help: 'Examples waiting for a batch.',
+      registers,
+      collect() {
+        this.set(batcher.depth);
+      },
+    });
+    this.modelInfo = new Gauge({
+      name: 'finetune_predictor_model_info',
+      help: '1 for the model version served now.',
+      labelNames: ['model', 'version'],
+      registers,
+    });
   }
 
-  get address(): AddressInfo { return this.server!.address() as AddressInfo; }
-  get servedVersion(): string | undefined { return this.model?.version; }
+  get address(): AddressInfo {
+    return this.server!.address() as AddressInfo;
+  }
+  get servedVersion(): string | undefined {
+    return this.model?.version;
+  }
 
   /** Loads the model, then serves; a pointer is watched from then on. */
   async start(): Promise<void> {
@@ -79,7 +117,10 @@ export class PredictorServer {
 
   /** Checks the pointer now (also on a timer, and on SIGHUP in main.ts); swaps in the model it names if it moved. */
   async checkPointer(): Promise<void> {
-    const target = await pointerTarget(this.options.location).catch((err: unknown) => { this.log(`cannot read ${this.options.location}: ${String(err)}`); return undefined; });
+    const target = await pointerTarget(this.options.location).catch((err: unknown) => {
+      this.log(`cannot read ${this.options.location}: ${String(err)}`);
+      return undefined;
+    });
     if (target === undefined || target === this.pointer) return;
     try {
       const next = await ServedModel.load(this.options.location, this.options.cacheDir);
@@ -104,7 +145,13 @@ export class PredictorServer {
   }
 
   private watchPointer(): void {
-    this.poll = setTimeout(() => void this.checkPointer().finally(() => { if (!this.stopping) this.watchPointer(); }), this.options.pollSeconds * 1000);
+    this.poll = setTimeout(
+      () =>
+        void this.checkPointer().finally(() => {
+          if (!this.stopping) this.watchPointer();
+        }),
+      this.options.pollSeconds * 1000,
+    );
     this.poll.unref();
   }
 
@@ -116,8 +163,10 @@ export class PredictorServer {
     const name = this.options.name;
     const model = this.model!;
     if (req.method === 'GET' && path === '/v2/health/live') return json(200, { live: true });
-    if (req.method === 'GET' && path === '/v2/health/ready') return json(this.stopping ? 503 : 200, { ready: !this.stopping });
-    if (req.method === 'GET' && path === '/v2') return json(200, { name: 'finetune-operator-predictor', version: '0.1.0', extensions: [] });
+    if (req.method === 'GET' && path === '/v2/health/ready')
+      return json(this.stopping ? 503 : 200, { ready: !this.stopping });
+    if (req.method === 'GET' && path === '/v2')
+      return json(200, { name: 'finetune-operator-predictor', version: '0.1.0', extensions: [] });
     if (req.method === 'GET' && path === '/metrics') {
       this.showVersion();
       res.writeHead(200, { 'content-type': this.registry.contentType }).end(await this.registry.metrics());
@@ -131,7 +180,9 @@ export class PredictorServer {
     }
     if (req.method === 'GET' && match[2] === undefined) {
       return json(200, {
-        name, versions: [model.version], platform: 'tfjs-layers',
+        name,
+        versions: [model.version],
+        platform: 'tfjs-layers',
         inputs: [{ name: 'input', datatype: 'BYTES|UINT8|FP32', shape: [-1, ...model.inputShape] }],
         outputs: [
           { name: 'probabilities', datatype: 'FP32', shape: [-1, model.classNames.length] },
@@ -141,11 +192,15 @@ export class PredictorServer {
       });
     }
     if (req.method === 'GET' && match[2] === '/ready') return json(200, { name, ready: true });
-    if (req.method !== 'POST' || match[2] !== '/infer') return json(405, { error: `${req.method} ${path} is not served: POST /v2/models/${name}/infer` });
+    if (req.method !== 'POST' || match[2] !== '/infer')
+      return json(405, { error: `${req.method} ${path} is not served: POST /v2/models/${name}/infer` });
     await this.infer(req, json);
   }
 
-  private async infer(req: IncomingMessage, json: (status: number, body: unknown, headers?: Record<string, string>) => void): Promise<void> {
+  private async infer(
+    req: IncomingMessage,
+    json: (status: number, body: unknown, headers?: Record<string, string>) => void,
+  ): Promise<void> {
     const started = performance.now();
     const name = this.options.name;
     const answer = (status: number, outcome: string, body: unknown, headers?: Record<string, string>) => {
@@ -155,11 +210,19 @@ export class PredictorServer {
     try {
       const body = await readBody(req, this.options.maxBodyBytes);
       let parsedJson: unknown;
-      try { parsedJson = JSON.parse(body.toString('utf8')); } catch (err) { throw new RequestError(400, `the body is not JSON: ${(err as Error).message}`); }
+      try {
+        parsedJson = JSON.parse(body.toString('utf8'));
+      } catch (err) {
+        throw new RequestError(400, `the body is not JSON: ${(err as Error).message}`);
+      }
       const model = this.model!;
       const request = await parseInferenceRequest(parsedJson, model.preprocessing, model.classNames.length);
       const rows = await this.batcher.submit(request.pixels, request.ready);
-      answer(200, 'ok', inferenceResponse({ name, version: model.version }, request.id, rows, model.classNames, request.topK));
+      answer(
+        200,
+        'ok',
+        inferenceResponse({ name, version: model.version }, request.id, rows, model.classNames, request.topK),
+      );
     } catch (err) {
       if (err instanceof RequestError) answer(err.status, 'bad_request', { error: err.message });
       else if (err instanceof QueueFullError) answer(503, 'overloaded', { error: err.message }, { 'retry-after': '1' });
@@ -188,17 +251,30 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limit) {
       req.resume();
-      reject(new RequestError(413, `the body has ${declared} bytes; at most ${limit} are accepted (send fewer examples per request)`));
+      reject(
+        new RequestError(
+          413,
+          `the body has ${declared} bytes; at most ${limit} are accepted (send fewer examples per request)`,
+        ),
+      );
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) { req.destroy(); reject(new RequestError(413, `the body is larger than ${limit} bytes (send fewer examples per request)`)); return; }
+      if (size > limit) {
+        req.destroy();
+        reject(new RequestError(413, `the body is larger than ${limit} bytes (send fewer examples per request)`));
+        return;
+      }
       chunks.push(chunk);
     });
-    req.on('end', () => (size === 0 ? reject(new RequestError(400, 'the body is empty: send a JSON inference request')) : resolve(Buffer.concat(chunks))));
+    req.on('end', () =>
+      size === 0
+        ? reject(new RequestError(400, 'the body is empty: send a JSON inference request'))
+        : resolve(Buffer.concat(chunks)),
+    );
     req.on('error', reject);
   });
 }

@@ -17,7 +17,11 @@ interface ExportMetadata {
 }
 
 /** A promotion pointer (latest.json), as the trainer writes it. */
-interface Pointer { model: string; job?: string; promotedAt?: string }
+interface Pointer {
+  model: string;
+  job?: string;
+  promotedAt?: string;
+}
 
 /**
  * Where the model to serve is: a folder or its model.json (a path, as KServe
@@ -56,14 +60,23 @@ export class ServedModel {
     const folder = resolved.folder;
     const metadata = JSON.parse((await folder.at('metadata.json').read()).toString('utf8')) as ExportMetadata;
     if (metadata.preprocessing?.kind !== 'image') {
-      throw new Error(`${folder.uri}: a ${metadata.preprocessing?.kind ?? 'model without preprocessing'} model; this predictor serves image classifiers (text: not yet)`);
+      throw new Error(
+        `${folder.uri}: a ${metadata.preprocessing?.kind ?? 'model without preprocessing'} model; this predictor serves image classifiers (text: not yet)`,
+      );
     }
     if (metadata.baseModel?.exportedModelIsHeadOnly) {
-      throw new Error(`${folder.uri}: the head of a Graph base; this predictor serves Layers exports (a Graph base with its head: not yet)`);
+      throw new Error(
+        `${folder.uri}: the head of a Graph base; this predictor serves Layers exports (a Graph base with its head: not yet)`,
+      );
     }
     const modelJson = await localModelFiles(folder.at('model.json'), cacheDir);
     const model = await tf.loadLayersModel(fileSystemModel(modelJson));
-    return new ServedModel(folder.uri, resolved.version ?? metadata.job ?? metadata.exportedAt ?? 'unknown', model, metadata);
+    return new ServedModel(
+      folder.uri,
+      resolved.version ?? metadata.job ?? metadata.exportedAt ?? 'unknown',
+      model,
+      metadata,
+    );
   }
 
   /** [height, width, channels] of one example. */
@@ -81,14 +94,19 @@ export class ServedModel {
     try {
       const [h, w, c] = this.inputShape;
       const size = h * w * c;
-      const joined = (rows: Float32Array[]) => { const all = new Float32Array(rows.length * size); rows.forEach((r, i) => all.set(r, i * size)); return all; };
+      const joined = (rows: Float32Array[]) => {
+        const all = new Float32Array(rows.length * size);
+        rows.forEach((r, i) => all.set(r, i * size));
+        return all;
+      };
       const output = tf.tidy(() => {
         const parts: tf.Tensor4D[] = [];
-        if (pixels.length) parts.push(preprocess(tf.tensor4d(joined(pixels), [pixels.length, h, w, c]), this.preprocessing));
+        if (pixels.length)
+          parts.push(preprocess(tf.tensor4d(joined(pixels), [pixels.length, h, w, c]), this.preprocessing));
         if (ready.length) parts.push(tf.tensor4d(joined(ready), [ready.length, h, w, c]));
         return this.model.predict(parts.length === 1 ? parts[0]! : tf.concat(parts)) as tf.Tensor2D;
       });
-      const values = await output.data() as Float32Array;
+      const values = (await output.data()) as Float32Array;
       output.dispose();
       const classes = this.classNames.length;
       return Array.from({ length: values.length / classes }, (_, i) => values.slice(i * classes, (i + 1) * classes));

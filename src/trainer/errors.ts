@@ -10,7 +10,13 @@ export class PermanentError extends Error {
   override readonly name = 'PermanentError';
 }
 
-const TFJS_LAYERS_ERRORS = new Set(['ValueError', 'RuntimeError', 'AttributeError', 'NotImplementedError', 'IndexError']);
+const TFJS_LAYERS_ERRORS = new Set([
+  'ValueError',
+  'RuntimeError',
+  'AttributeError',
+  'NotImplementedError',
+  'IndexError',
+]);
 
 /** The exit code for an error: invalid input and bugs are not retried; an interruption resumes; anything else may be transient. */
 export function exitCodeFor(error: unknown): number {

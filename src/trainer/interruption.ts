@@ -23,7 +23,11 @@ export class Interruption {
 }
 
 /** Where training stopped: `batch` batches into the stage's epoch `epoch` (both counted from 0 done). */
-export interface TrainingPosition { stage: string; epoch: number; batch: number }
+export interface TrainingPosition {
+  stage: string;
+  epoch: number;
+  batch: number;
+}
 
 /** Thrown once the interrupted point is saved; main exits with TrainerExitCode.Interrupted. */
 export class InterruptedError extends Error {
@@ -32,9 +36,11 @@ export class InterruptedError extends Error {
 
   /** `when`: what was running, without a position (nothing of it saved). */
   constructor(reason: string, position?: TrainingPosition, when = 'between stages') {
-    super(position
-      ? `interrupted (${reason}) in stage "${position.stage}" after ${position.epoch} epochs and ${position.batch} batches; saved there`
-      : `interrupted (${reason}) ${when}; the last stage checkpoint is kept`);
+    super(
+      position
+        ? `interrupted (${reason}) in stage "${position.stage}" after ${position.epoch} epochs and ${position.batch} batches; saved there`
+        : `interrupted (${reason}) ${when}; the last stage checkpoint is kept`,
+    );
     this.position = position;
   }
 }
@@ -47,7 +53,9 @@ export class InterruptedError extends Error {
  * cannot outlast the pod's grace period.
  */
 export async function* untilInterrupted<T extends tf.TensorContainer>(
-  batches: AsyncIterable<T>, interruption: Interruption, when: string,
+  batches: AsyncIterable<T>,
+  interruption: Interruption,
+  when: string,
 ): AsyncGenerator<T> {
   for await (const batch of batches) {
     if (interruption.requested) {

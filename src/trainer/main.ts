@@ -10,7 +10,12 @@ import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import {
-  DEFAULT_TERMINATION_LOG, TERMINATION_LOG_ENV, TRAINER_ENV, TRAINER_METRICS_PORT, TrainerExitCode, validateFineTuneJobSpec,
+  DEFAULT_TERMINATION_LOG,
+  TERMINATION_LOG_ENV,
+  TRAINER_ENV,
+  TRAINER_METRICS_PORT,
+  TrainerExitCode,
+  validateFineTuneJobSpec,
 } from '../api/v1alpha1/index.ts';
 import { describeGpus, gpuLogLines } from './backend/gpu-report.ts';
 import { selectBackend } from './backend/select-backend.ts';
@@ -40,9 +45,14 @@ const reporters: TrainingReporter[] = [console_, metrics];
 const jobName = process.env[TRAINER_ENV.jobName];
 const jobNamespace = process.env[TRAINER_ENV.jobNamespace];
 const jobUid = process.env[TRAINER_ENV.jobUid];
-const jobStatus = jobName && jobNamespace
-  ? jobStatusReporter(defaultKubeConfig(), { name: jobName, namespace: jobNamespace, ...(jobUid ? { uid: jobUid } : {}) }, (m) => console.warn(m))
-  : undefined;
+const jobStatus =
+  jobName && jobNamespace
+    ? jobStatusReporter(
+        defaultKubeConfig(),
+        { name: jobName, namespace: jobNamespace, ...(jobUid ? { uid: jobUid } : {}) },
+        (m) => console.warn(m),
+      )
+    : undefined;
 if (jobStatus) reporters.push(jobStatus);
 
 function defaultKubeConfig(): KubeConfig {
@@ -64,14 +74,23 @@ async function main(): Promise<number> {
     console.log(`${new Date().toISOString()} dataset fingerprint ${fingerprint}`);
     return TrainerExitCode.Success;
   }
-  const backend = await selectBackend({ requireGpu: spec.resources.gpus > 0, allowCpu: process.env['FTJ_ALLOW_CPU'] === '1' });
+  const backend = await selectBackend({
+    requireGpu: spec.resources.gpus > 0,
+    allowCpu: process.env['FTJ_ALLOW_CPU'] === '1',
+  });
   // Which GPU, and whether libtensorflow has native kernels for it or CUDA compiles them at start (minutes to hours).
-  if (backend.gpu) for (const line of gpuLogLines(await describeGpus())) console.log(`${new Date().toISOString()} ${line}`);
+  if (backend.gpu)
+    for (const line of gpuLogLines(await describeGpus())) console.log(`${new Date().toISOString()} ${line}`);
   const port = Number(values['metrics-port']);
   const server = port > 0 ? await metrics.listen(port) : undefined;
   try {
     await runStagedTraining(spec, {
-      reporters, backend, cacheDir: values['cache-dir']!, jobName: name, interruption, ...(jobUid ? { jobUid } : {}),
+      reporters,
+      backend,
+      cacheDir: values['cache-dir']!,
+      jobName: name,
+      interruption,
+      ...(jobUid ? { jobUid } : {}),
       ...(values['pvc-root'] ? { pvcRoot: values['pvc-root'] } : {}),
     });
   } finally {
@@ -85,14 +104,18 @@ async function readSpec(path: string) {
   const source = inline ? `$${TRAINER_ENV.spec}` : path;
   let document: { metadata?: { name?: string; namespace?: string }; spec?: unknown } & Record<string, unknown>;
   try {
-    document = parse(inline ?? await readFile(path, 'utf8')) as typeof document;
+    document = parse(inline ?? (await readFile(path, 'utf8'))) as typeof document;
   } catch (err) {
     throw new PermanentError(`cannot read the job spec ${source}: ${(err as Error).message}`);
   }
   const result = validateFineTuneJobSpec(document.spec ?? document);
-  if (!result.valid) throw new PermanentError(`invalid FineTuneJob spec in ${source}:\n  ${result.errors.join('\n  ')}`);
+  if (!result.valid)
+    throw new PermanentError(`invalid FineTuneJob spec in ${source}:\n  ${result.errors.join('\n  ')}`);
   const meta = document.metadata;
-  return { spec: result.spec, name: meta?.name ? `${meta.namespace ? `${meta.namespace}/` : ''}${meta.name}` : undefined };
+  return {
+    spec: result.spec,
+    name: meta?.name ? `${meta.namespace ? `${meta.namespace}/` : ''}${meta.name}` : undefined,
+  };
 }
 
 process.exitCode = await main().catch((err: unknown) => {

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { batchNormalizationOf, type FineTuneJobSpec, type Trials } from '../api/v1alpha1/index.ts';
-import { CheckpointStore, type SavedTrials, type StageInProgress, trainingSpecHash } from './checkpoints/checkpoint-store.ts';
+import {
+  CheckpointStore,
+  type SavedTrials,
+  type StageInProgress,
+  trainingSpecHash,
+} from './checkpoints/checkpoint-store.ts';
 import { ExampleReader } from './data/batches.ts';
 import { datasetFingerprint } from './data/fingerprint.ts';
 import { loadDataset } from './data/load-dataset.ts';
@@ -41,7 +46,12 @@ export interface TrainingOptions {
 }
 
 /** `outputPath`: the exported model's folder (for an output in object storage, the local copy that was uploaded). */
-export interface TrainingOutcome { outputPath: string; outputURI: string; stages: StageResult[]; skippedFiles: string[] }
+export interface TrainingOutcome {
+  outputPath: string;
+  outputURI: string;
+  stages: StageResult[];
+  skippedFiles: string[];
+}
 
 /** Where a remote location is staged on this machine: one folder per URI under the cache. */
 const stagingDir = (cacheDir: string, kind: string, store: Store) =>
@@ -56,22 +66,36 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   const report = combineReporters(...options.reporters);
   // Outputs are written here, then (object storage) uploaded with model.json last; checkpoints next to the output by default.
   const output = openStore(spec.output, options.pvcRoot);
-  if (/^https?:/.test(output.uri)) throw new PermanentError(`spec.output: ${output.uri}: http(s) locations are read-only; use s3://, a PVC or file://`);
+  if (/^https?:/.test(output.uri))
+    throw new PermanentError(
+      `spec.output: ${output.uri}: http(s) locations are read-only; use s3://, a PVC or file://`,
+    );
   const outputDir = stagingDir(options.cacheDir, 'outputs', output);
-  const checkpointStore = spec.checkpoint.uri !== undefined || spec.checkpoint.pvc !== undefined
-    ? openStore(spec.checkpoint, options.pvcRoot) : output.at('checkpoints');
-  if (/^https?:/.test(checkpointStore.uri)) throw new PermanentError(`spec.checkpoint: ${checkpointStore.uri}: http(s) locations are read-only`);
+  const checkpointStore =
+    spec.checkpoint.uri !== undefined || spec.checkpoint.pvc !== undefined
+      ? openStore(spec.checkpoint, options.pvcRoot)
+      : output.at('checkpoints');
+  if (/^https?:/.test(checkpointStore.uri))
+    throw new PermanentError(`spec.checkpoint: ${checkpointStore.uri}: http(s) locations are read-only`);
 
   const preprocessing = preprocessingOf(spec);
-  const [data, base] = await bothInputs(loadDataset(spec, options.pvcRoot, options.cacheDir), loadBaseModel(spec, options));
+  const [data, base] = await bothInputs(
+    loadDataset(spec, options.pvcRoot, options.cacheDir),
+    loadBaseModel(spec, options),
+  );
   // For a schedule's skipIfUnchanged; a fingerprint that cannot be taken (a server without HEAD) never stops training.
   await datasetFingerprint(spec, options.pvcRoot).then(report.datasetFingerprinted, () => undefined);
   if (data.classNames.length !== spec.task.numClasses) {
-    throw new PermanentError(`the dataset has ${data.classNames.length} classes (${data.classNames.join(', ')}) but spec.task.numClasses is ${spec.task.numClasses}`);
+    throw new PermanentError(
+      `the dataset has ${data.classNames.length} classes (${data.classNames.join(', ')}) but spec.task.numClasses is ${spec.task.numClasses}`,
+    );
   }
   if (base.format === 'Layers') keepFrozenBatchNormInInference(base.layers);
   if (base.format === 'Graph') {
-    const variants = [spec.stages, ...(spec.trials?.candidates ?? []).map((candidate) => candidateStages(spec.stages, candidate))];
+    const variants = [
+      spec.stages,
+      ...(spec.trials?.candidates ?? []).map((candidate) => candidateStages(spec.stages, candidate)),
+    ];
     // One forward and backward pass per distinct unfreeze setting (most candidates change only the rate).
     const checked = new Set<string>();
     for (const [index, stage] of variants.flatMap((stages) => [...stages.entries()])) {
@@ -84,15 +108,31 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   }
   const model = buildFineTuneModel(base, spec);
   const trained = model.full;
-  report.started({ backend: options.backend.name, source: options.backend.source, gpu: options.backend.gpu, train: data.train.length, validation: data.validation.length, classes: data.classNames });
+  report.started({
+    backend: options.backend.name,
+    source: options.backend.source,
+    gpu: options.backend.gpu,
+    train: data.train.length,
+    validation: data.validation.length,
+    classes: data.classNames,
+  });
 
   const skippedFiles: string[] = [];
-  const skip = (file: string, reason: string) => { skippedFiles.push(file); report.fileSkipped(file, reason); };
+  const skip = (file: string, reason: string) => {
+    skippedFiles.push(file);
+    report.fileSkipped(file, reason);
+  };
   for (const record of data.skipped) skip(record, 'not valid JSON');
   const reader = new ExampleReader(spec, preprocessing, skip);
   const interruption = options.interruption ?? new Interruption();
-  const checkpoints = new CheckpointStore(stagingDir(options.cacheDir, 'checkpoints', checkpointStore), trainingSpecHash(spec), options.jobUid,
-    checkpointStore.localPath === undefined ? { store: checkpointStore, onUpload: report.checkpointUploaded } : undefined);
+  const checkpoints = new CheckpointStore(
+    stagingDir(options.cacheDir, 'checkpoints', checkpointStore),
+    trainingSpecHash(spec),
+    options.jobUid,
+    checkpointStore.localPath === undefined
+      ? { store: checkpointStore, onUpload: report.checkpointUploaded }
+      : undefined,
+  );
   const saved = await checkpoints.state();
   if (saved.discarded) report.checkpointDiscarded(saved.discarded);
   const stages = [...saved.completed];
@@ -100,7 +140,9 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     await checkpoints.restore(trained, saved);
     report.resumed([...stages], saved.inProgress);
   } else if (spec.model.batchNormStatistics === 'Adapt') {
-    report.batchNormAdapted(await adaptBatchNormStatistics(base, reestimationBatches({ reader, data, spec, interruption })));
+    report.batchNormAdapted(
+      await adaptBatchNormStatistics(base, reestimationBatches({ reader, data, spec, interruption })),
+    );
   }
 
   const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize), spec);
@@ -110,8 +152,19 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   let plan = tuning?.withWinner(trials) ?? specPlan;
   const trialEpochs = tuning?.epochs ?? 0;
   const plannedEpochs = plan.reduce((sum, s) => sum + s.epochs, 0) + trialEpochs;
-  const epochsBefore = (index: number) => plan.slice(0, index).reduce((sum, s) => sum + s.epochs, 0) + (tuning && index >= tuning.firstTuned ? trialEpochs : 0);
-  const common = { spec, model, data, reader, preprocessing, plannedEpochs, featureCache: options.featureCache ?? true, interruption };
+  const epochsBefore = (index: number) =>
+    plan.slice(0, index).reduce((sum, s) => sum + s.epochs, 0) +
+    (tuning && index >= tuning.firstTuned ? trialEpochs : 0);
+  const common = {
+    spec,
+    model,
+    data,
+    reader,
+    preprocessing,
+    plannedEpochs,
+    featureCache: options.featureCache ?? true,
+    interruption,
+  };
   for (let index = 0; index < plan.length; index++) {
     if (index < stages.length) continue;
     if (interruption.requested) throw new InterruptedError(interruption.reason);
@@ -129,15 +182,28 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     }
     const stage = plan[index]!;
     const inProgress = saved.inProgress?.stage === stage.name ? saved.inProgress : undefined;
-    const result = await runStage({
-      ...common, epochsBefore: epochsBefore(index),
-      onStart: report.stageStarted, onEpoch: report.epochEnded, onBatchNormAdapted: report.batchNormAdapted, initialEpoch: inProgress?.epoch ?? 0,
-      ...(inProgress?.batch !== undefined ? { resume: await interruptedState(checkpoints, inProgress) } : {}),
-      ...(spec.checkpoint.everyEpochs ? {
-        checkpointEvery: { epochs: spec.checkpoint.everyEpochs, save: (epoch: number) => checkpoints.saveEpoch(trained, stages, { stage: stage.name, epoch }) },
-      } : {}),
-      saveInterrupted: (position, extras) => checkpoints.saveInterrupted(trained, stages, position, extras),
-    }, stage, index);
+    const result = await runStage(
+      {
+        ...common,
+        epochsBefore: epochsBefore(index),
+        onStart: report.stageStarted,
+        onEpoch: report.epochEnded,
+        onBatchNormAdapted: report.batchNormAdapted,
+        initialEpoch: inProgress?.epoch ?? 0,
+        ...(inProgress?.batch !== undefined ? { resume: await interruptedState(checkpoints, inProgress) } : {}),
+        ...(spec.checkpoint.everyEpochs
+          ? {
+              checkpointEvery: {
+                epochs: spec.checkpoint.everyEpochs,
+                save: (epoch: number) => checkpoints.saveEpoch(trained, stages, { stage: stage.name, epoch }),
+              },
+            }
+          : {}),
+        saveInterrupted: (position, extras) => checkpoints.saveInterrupted(trained, stages, position, extras),
+      },
+      stage,
+      index,
+    );
     stages.push(result);
     report.stageEnded(result);
     await checkpoints.saveStage(trained, stages);
@@ -146,7 +212,11 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
 
   report.exporting();
   await exportModel(model, outputDir, {
-    spec, preprocessing, classNames: data.classNames, stages, jobName: options.jobName,
+    spec,
+    preprocessing,
+    classNames: data.classNames,
+    stages,
+    jobName: options.jobName,
     baseTrained: plan.some((stage) => stage.unfreeze.policy !== 'None'),
     ...(trials ? { trials: { metric: spec.trials!.metric, ...trials } } : {}),
   });
@@ -154,7 +224,13 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     // The scratch control's budget is the recipe's epochs as trained (the winner's, without the trials).
     const recipeEpochs = plan.reduce((sum, s) => sum + s.epochs, 0);
     const evaluated = await evaluateTestSet(model, {
-      spec, data: { ...data, test: data.test }, reader, preprocessing, plannedEpochs: recipeEpochs, basePath: base.path, outputDir,
+      spec,
+      data: { ...data, test: data.test },
+      reader,
+      preprocessing,
+      plannedEpochs: recipeEpochs,
+      basePath: base.path,
+      outputDir,
     });
     report.evaluated(output.localPath ? evaluated : { ...evaluated, report: output.at('evaluation.json').uri });
   }
@@ -163,7 +239,9 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   const outputURI = output.localPath ?? output.uri;
   if (spec.promotion) {
     const metrics = await evaluateOnValidation(model, data.validation, reader, spec.batchSize);
-    report.promotionDecided(await promoteIfBetter(spec, { job: options.jobName, dir: outputURI }, metrics, options.pvcRoot));
+    report.promotionDecided(
+      await promoteIfBetter(spec, { job: options.jobName, dir: outputURI }, metrics, options.pvcRoot),
+    );
   }
   report.exported({ path: outputURI, stages });
   return { outputPath: outputDir, outputURI, stages, skippedFiles };
@@ -185,8 +263,15 @@ class TrialsPlan {
     this.trials = trials;
     this.specPlan = specPlan;
     this.firstTuned = specPlan.findIndex((stage) => stage.unfreeze.policy !== 'None');
-    this.epochs = trials.candidates.reduce((sum, candidate) =>
-      sum + candidateStages(this.tuning, candidate).reduce((stageSum, stage) => stageSum + trialStage(stage, trials).epochs, 0), 0);
+    this.epochs = trials.candidates.reduce(
+      (sum, candidate) =>
+        sum +
+        candidateStages(this.tuning, candidate).reduce(
+          (stageSum, stage) => stageSum + trialStage(stage, trials).epochs,
+          0,
+        ),
+      0,
+    );
   }
 
   private get tuning(): PlannedStage[] {
@@ -201,19 +286,29 @@ class TrialsPlan {
 
   /** Runs the trials, each stage reported under the trial's name; `epochsBefore`: the frozen stages' epochs. */
   run(
-    ctx: Omit<StageContext, 'initialEpoch' | 'saveInterrupted' | 'onStart' | 'onEpoch' | 'onBatchNormAdapted'> & { report: Required<TrainingReporter> },
+    ctx: Omit<StageContext, 'initialEpoch' | 'saveInterrupted' | 'onStart' | 'onEpoch' | 'onBatchNormAdapted'> & {
+      report: Required<TrainingReporter>;
+    },
   ): Promise<TrialsOutcome> {
     const { report, interruption } = ctx;
     let epochsDone = 0;
     return runTrials(this.trials, this.tuning, this.firstTuned, {
       model: ctx.model.full,
       runStage: async (stage, index, trialName) => {
-        const result = await runStage({
-          ...ctx, epochsBefore: ctx.epochsBefore + epochsDone, initialEpoch: 0, onStart: report.trialStageStarted, onEpoch: report.epochEnded,
-          onBatchNormAdapted: report.batchNormAdapted,
-          // An interrupted trial is not resumed: the next attempt runs the trials again from the frozen stages' checkpoint.
-          saveInterrupted: async () => undefined,
-        }, { ...stage, name: `${trialName}/${stage.name}` }, index).catch((err: unknown) => {
+        const result = await runStage(
+          {
+            ...ctx,
+            epochsBefore: ctx.epochsBefore + epochsDone,
+            initialEpoch: 0,
+            onStart: report.trialStageStarted,
+            onEpoch: report.epochEnded,
+            onBatchNormAdapted: report.batchNormAdapted,
+            // An interrupted trial is not resumed: the next attempt runs the trials again from the frozen stages' checkpoint.
+            saveInterrupted: async () => undefined,
+          },
+          { ...stage, name: `${trialName}/${stage.name}` },
+          index,
+        ).catch((err: unknown) => {
           throw err instanceof InterruptedError ? new InterruptedError(interruption.reason) : err;
         });
         epochsDone += stage.epochs;
@@ -232,7 +327,8 @@ class TrialsPlan {
  */
 async function bothInputs<D, M>(data: Promise<D>, model: Promise<M>): Promise<[D, M]> {
   const [dataResult, modelResult] = await Promise.allSettled([data, model]);
-  if (dataResult.status === 'fulfilled' && modelResult.status === 'fulfilled') return [dataResult.value, modelResult.value];
+  if (dataResult.status === 'fulfilled' && modelResult.status === 'fulfilled')
+    return [dataResult.value, modelResult.value];
   const errors = [dataResult, modelResult].flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
   if (errors.length === 1) throw errors[0]!;
   const message = errors.map((e) => e.message).join('\n');

@@ -33,7 +33,10 @@ describe('generated CRDs', () => {
         for (const key of ['anyOf', 'oneOf', 'allOf', '$ref', 'default']) {
           assert.ok(!(key in node), `${crd.metadata.name}${path} has ${key}`);
         }
-        assert.ok(!(node.properties && node.additionalProperties), `${crd.metadata.name}${path} mixes properties and additionalProperties`);
+        assert.ok(
+          !(node.properties && node.additionalProperties),
+          `${crd.metadata.name}${path} mixes properties and additionalProperties`,
+        );
       }
     }
   });
@@ -51,10 +54,16 @@ describe('generated CRDs', () => {
   });
 
   it('refuse a zod union, which no structural schema can express', () => {
-    assert.throws(() => toStructuralSchema(z.object({ a: z.union([z.string(), z.number()]) })), /\.a: unions and references/);
+    assert.throws(
+      () => toStructuralSchema(z.object({ a: z.union([z.string(), z.number()]) })),
+      /\.a: unions and references/,
+    );
   });
 
   it('refuse a node without a type', () => {
-    assert.throws(() => toStructuralSchema(z.object({ a: z.unknown() })), /\.a: every node of a structural schema needs a type/);
+    assert.throws(
+      () => toStructuralSchema(z.object({ a: z.unknown() })),
+      /\.a: every node of a structural schema needs a type/,
+    );
   });
 });

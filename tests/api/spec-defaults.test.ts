@@ -6,10 +6,13 @@ import { minimalSpec, validSpec } from './spec-fixtures.ts';
 describe('FineTuneJob spec defaults follow docs/recipe.md', () => {
   it('gives a minimal spec the two recipe stages: frozen head at 1e-3, then full fine-tune at 1e-4, BN by batch size', () => {
     const spec = validSpec(minimalSpec());
-    assert.deepEqual(spec.stages.map((s) => [s.name, s.unfreeze.policy, s.optimizer.learningRate, s.batchNormalization]), [
-      ['head', 'None', HEAD_LEARNING_RATE, 'Auto'],
-      ['fine-tune', 'All', 1e-4, 'Auto'],
-    ]);
+    assert.deepEqual(
+      spec.stages.map((s) => [s.name, s.unfreeze.policy, s.optimizer.learningRate, s.batchNormalization]),
+      [
+        ['head', 'None', HEAD_LEARNING_RATE, 'Auto'],
+        ['fine-tune', 'All', 1e-4, 'Auto'],
+      ],
+    );
   });
 
   it('defaults the head to Dropout 0.2 without hidden layers or L2, trained with label smoothing 0.1', () => {
@@ -18,11 +21,16 @@ describe('FineTuneJob spec defaults follow docs/recipe.md', () => {
 
   it('defaults early stopping to val_loss, min delta 0, restoring the best weights; epochs and patience are left to the step plan', () => {
     const [stage] = validSpec(minimalSpec()).stages;
-    assert.deepEqual(stage!.earlyStopping, { enabled: true, monitor: 'val_loss', minDelta: 0, restoreBestWeights: true });
+    assert.deepEqual(stage!.earlyStopping, {
+      enabled: true,
+      monitor: 'val_loss',
+      minDelta: 0,
+      restoreBestWeights: true,
+    });
     assert.equal(stage!.epochs, undefined);
   });
 
-  it('derives a stage\'s learning rate from its unfreeze policy when the rate is omitted', () => {
+  it("derives a stage's learning rate from its unfreeze policy when the rate is omitted", () => {
     const spec = validSpec({
       ...minimalSpec(),
       stages: [{ name: 'head' }, { name: 'top', unfreeze: { policy: 'TopLayers', layers: 4 } }],
@@ -44,7 +52,7 @@ describe('FineTuneJob spec defaults follow docs/recipe.md', () => {
     assert.deepEqual(spec.retryPolicy.rules, [{ action: 'FailJob', onExitCodes: { operator: 'In', values: [2, 5] } }]);
   });
 
-  it('does not change the input object (the operator never rewrites a user\'s spec)', () => {
+  it("does not change the input object (the operator never rewrites a user's spec)", () => {
     const input = minimalSpec();
     const before = structuredClone(input);
     validateFineTuneJobSpec(input);

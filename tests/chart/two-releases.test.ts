@@ -30,38 +30,73 @@ describe('two Helm releases on one cluster', () => {
     const root = mkdtempSync(join(tmpdir(), 'ftj-two-releases-'));
     t.after(() => rmSync(root, { recursive: true, force: true }));
     const agent = new NodeAgent({
-      kubeConfig: kubeConfig(), kubeconfigPath: controlPlane.kubeconfigPath, serviceAccountTokens: true,
-      nodeName: 'node', capacity: { gpus: 1 }, root, log: () => undefined,
+      kubeConfig: kubeConfig(),
+      kubeconfigPath: controlPlane.kubeconfigPath,
+      serviceAccountTokens: true,
+      nodeName: 'node',
+      capacity: { gpus: 1 },
+      root,
+      log: () => undefined,
     });
     await agent.start();
     t.after(() => agent.stop());
     const core = kubeConfig().makeApiClient(CoreV1Api);
     for (const name of ['team-alpha', 'team-beta']) await core.createNamespace({ body: { metadata: { name } } });
 
-    const install = (release: string, namespaces: string[]) => helm(['install', release, CHART, '-n', `ops-${release}`, '--create-namespace',
-      '--set', 'replicas=1', ...(namespaces.length ? ['--set', `namespaces={${namespaces.join(',')}}`] : [])]);
-    const operatorPod = async (release: string): Promise<V1Pod | undefined> => (await core.listNamespacedPod({
-      namespace: `ops-${release}`, labelSelector: `app.kubernetes.io/instance=${release}`,
-    })).items.find((pod) => !pod.metadata?.deletionTimestamp);
+    const install = (release: string, namespaces: string[]) =>
+      helm([
+        'install',
+        release,
+        CHART,
+        '-n',
+        `ops-${release}`,
+        '--create-namespace',
+        '--set',
+        'replicas=1',
+        ...(namespaces.length ? ['--set', `namespaces={${namespaces.join(',')}}`] : []),
+      ]);
+    const operatorPod = async (release: string): Promise<V1Pod | undefined> =>
+      (
+        await core.listNamespacedPod({
+          namespace: `ops-${release}`,
+          labelSelector: `app.kubernetes.io/instance=${release}`,
+        })
+      ).items.find((pod) => !pod.metadata?.deletionTimestamp);
     const logOf = async (release: string) => {
       const pod = await operatorPod(release);
       return pod ? agent.logs(`ops-${release}`, pod.metadata!.name!) : '';
     };
     const untilLogged = (release: string, text: string, what: string) =>
-      eventually(async () => (await logOf(release)).includes(text), `${release}: ${what}`, 90_000)
-        .catch(async (err: Error) => assert.fail(`${err.message}\n${release}'s log:\n${(await logOf(release)).slice(-2000)}`));
+      eventually(async () => (await logOf(release)).includes(text), `${release}: ${what}`, 90_000).catch(
+        async (err: Error) => assert.fail(`${err.message}\n${release}'s log:\n${(await logOf(release)).slice(-2000)}`),
+      );
 
     await install('alpha', ['team-alpha']);
     await install('beta', ['team-beta']);
-    await untilLogged('alpha', 'reconciling FineTuneJobs and FineTuneSchedules in team-alpha', 'reconciling its namespace');
-    await untilLogged('beta', 'reconciling FineTuneJobs and FineTuneSchedules in team-beta', 'reconciling its namespace');
-    assert.equal((await operatorPod('alpha'))?.status?.phase, 'Running', 'the chart\'s Deployment runs as the real operator');
+    await untilLogged(
+      'alpha',
+      'reconciling FineTuneJobs and FineTuneSchedules in team-alpha',
+      'reconciling its namespace',
+    );
+    await untilLogged(
+      'beta',
+      'reconciling FineTuneJobs and FineTuneSchedules in team-beta',
+      'reconciling its namespace',
+    );
+    assert.equal(
+      (await operatorPod('alpha'))?.status?.phase,
+      'Running',
+      "the chart's Deployment runs as the real operator",
+    );
 
     // A release for every namespace overlaps both: it stands by and says which operator it defers to.
     await install('gamma', []);
     await untilLogged('gamma', 'standing by: the operator of Lease ops-', 'standing by');
     const standing = await logOf('gamma');
-    assert.match(standing, /already reconciles namespaces team-(alpha|beta), which overlaps this one's \(all namespaces\)/);
+    assert.match(
+      standing,
+      /already reconciles namespaces team-(alpha|beta), which overlaps this one's \(all namespaces\)/,
+    );
     assert.doesNotMatch(standing, /reconciling FineTuneJobs/, 'the younger operator reconciles nothing');
 
     // Once both are uninstalled (their operators release their Leases on SIGTERM), it takes over.

@@ -10,7 +10,13 @@ import { invalidFineTuneJobs } from '../support/manifests.ts';
 async function apiServerRejection(namespace: string, body: object): Promise<string | undefined> {
   const api = kubeConfig().makeApiClient(CustomObjectsApi);
   try {
-    await api.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, body });
+    await api.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: FINETUNEJOB.plural,
+      body,
+    });
     return undefined;
   } catch (err) {
     if (err instanceof ApiException && err.code === 422) return String(err.body);
@@ -34,7 +40,10 @@ describe('invalid FineTuneJobs are refused with the field named', () => {
         const message = await apiServerRejection(namespace, manifest);
         assert.ok(message, 'the API server accepted it');
         // The 1.20 schema validator names list items without their index (spec.stages.name).
-        assert.ok(message.includes(field) || message.includes(field.replace(/\[\d+\]/g, '')), `message does not name ${field}: ${message}`);
+        assert.ok(
+          message.includes(field) || message.includes(field.replace(/\[\d+\]/g, '')),
+          `message does not name ${field}: ${message}`,
+        );
       } else if (by === 'kubectl') {
         const result = await kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', '-'], stringify(manifest));
         assert.notEqual(result.code, 0, 'kubectl accepted it');

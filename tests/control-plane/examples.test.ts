@@ -13,7 +13,12 @@ describe('kubectl apply -f examples/', () => {
       const first = await kubectl(args);
       assert.equal(first.code, 0, first.stderr);
       for (const { manifest } of exampleManifests()) {
-        assert.match(first.stdout, new RegExp(`${manifest.kind.toLowerCase()}\\.finetune\\.dev/${manifest.metadata.name} (created|serverside-applied)`));
+        assert.match(
+          first.stdout,
+          new RegExp(
+            `${manifest.kind.toLowerCase()}\\.finetune\\.dev/${manifest.metadata.name} (created|serverside-applied)`,
+          ),
+        );
       }
       const again = await kubectl(args);
       assert.equal(again.code, 0, again.stderr);

@@ -6,21 +6,33 @@ import { minimalSpec } from '../api/spec-fixtures.ts';
 import { installCRDs, kubeConfig, kubectl, testNamespace } from '../support/cluster.ts';
 
 const plural = FINETUNEJOB.plural;
-type Job = { metadata: { name: string; generation: number }; spec: Record<string, unknown>; status?: Record<string, unknown> };
+type Job = {
+  metadata: { name: string; generation: number };
+  spec: Record<string, unknown>;
+  status?: Record<string, unknown>;
+};
 
 async function createJob(namespace: string, name: string): Promise<Job> {
   const api = kubeConfig().makeApiClient(CustomObjectsApi);
-  return await api.createNamespacedCustomObject({
-    group: GROUP, version: VERSION, namespace, plural,
+  return (await api.createNamespacedCustomObject({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural,
     body: { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name }, spec: minimalSpec() },
-  }) as Job;
+  })) as Job;
 }
 
 async function writeStatus(namespace: string, job: Job, status: Record<string, unknown>): Promise<Job> {
   const api = kubeConfig().makeApiClient(CustomObjectsApi);
-  return await api.replaceNamespacedCustomObjectStatus({
-    group: GROUP, version: VERSION, namespace, plural, name: job.metadata.name, body: { ...job, status },
-  }) as Job;
+  return (await api.replaceNamespacedCustomObjectStatus({
+    group: GROUP,
+    version: VERSION,
+    namespace,
+    plural,
+    name: job.metadata.name,
+    body: { ...job, status },
+  })) as Job;
 }
 
 const now = new Date().toISOString();
@@ -32,14 +44,20 @@ const runningStatus = {
   attempts: 2,
   conditions: [
     { type: 'Running', status: 'True', reason: 'TrainerRunning', message: '', lastTransitionTime: now },
-    { type: 'Restarting', status: 'False', reason: 'PodDeleted', message: 'an earlier pod was deleted', lastTransitionTime: now },
+    {
+      type: 'Restarting',
+      status: 'False',
+      reason: 'PodDeleted',
+      message: 'an earlier pod was deleted',
+      lastTransitionTime: now,
+    },
   ],
 };
 
 describe('kubectl shows FineTuneJobs as a platform engineer expects', () => {
   before(installCRDs);
 
-  it('explains spec.stages with the schema\'s descriptions', async () => {
+  it("explains spec.stages with the schema's descriptions", async () => {
     const { code, stdout, stderr } = await kubectl(['explain', 'finetunejob.spec.stages']);
     assert.equal(code, 0, stderr);
     assert.match(stdout, /Training stages, run in order/);
@@ -67,7 +85,10 @@ describe('kubectl shows FineTuneJobs as a platform engineer expects', () => {
     await writeStatus(namespace, job, runningStatus);
     const { stdout } = await kubectl(['get', 'ftj', 'train', '-n', namespace, '-o', 'wide', '--no-headers']);
     const [name, phase, stage, epoch, valAcc, attempts, reason] = stdout.trim().split(/\s+/);
-    assert.deepEqual([name, phase, stage, epoch, valAcc, attempts, reason], ['train', 'Running', 'fine-tune', '3', '0.9123', '2', 'TrainerRunning']);
+    assert.deepEqual(
+      [name, phase, stage, epoch, valAcc, attempts, reason],
+      ['train', 'Running', 'fine-tune', '3', '0.9123', '2', 'TrainerRunning'],
+    );
     assert.doesNotMatch(stdout, /PodDeleted/);
   });
 
@@ -79,10 +100,14 @@ describe('kubectl shows FineTuneJobs as a platform engineer expects', () => {
     assert.equal(afterStatus.spec['batchSize'], undefined, 'a status write changed the spec');
     assert.equal(afterStatus.metadata.generation, job.metadata.generation);
 
-    const replaced = await api.replaceNamespacedCustomObject({
-      group: GROUP, version: VERSION, namespace, plural, name: 'split',
+    const replaced = (await api.replaceNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural,
+      name: 'split',
       body: { ...afterStatus, spec: { ...afterStatus.spec, batchSize: 16 }, status: { phase: 'Failed' } },
-    }) as Job;
+    })) as Job;
     assert.equal(replaced.status?.['phase'], 'Running', 'a spec write changed the status');
     assert.equal(replaced.metadata.generation, job.metadata.generation + 1, 'a spec change bumps the generation');
   });

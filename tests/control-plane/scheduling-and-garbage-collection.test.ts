@@ -12,7 +12,9 @@ function gpuPod(name: string, node: string): V1Pod {
     metadata: { name },
     spec: {
       nodeSelector: { 'kubernetes.io/hostname': node },
-      containers: [{ name: 'trainer', image: 'finetune/trainer:test', resources: { limits: { 'nvidia.com/gpu': '1' } } }],
+      containers: [
+        { name: 'trainer', image: 'finetune/trainer:test', resources: { limits: { 'nvidia.com/gpu': '1' } } },
+      ],
     },
   };
 }
@@ -26,7 +28,9 @@ describe('the control plane does what the operator relies on', () => {
     const unregister = await registerNode(kubeConfig(), node, { gpus: 2 });
     t.after(unregister);
     // The kubelet-style heartbeat that keeps the node-lifecycle controller from tainting the node.
-    const lease = await kubeConfig().makeApiClient(CoordinationV1Api).readNamespacedLease({ name: node, namespace: 'kube-node-lease' });
+    const lease = await kubeConfig()
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ name: node, namespace: 'kube-node-lease' });
     assert.ok(Date.now() - new Date(lease.spec!.renewTime!).getTime() < 15_000, 'the node lease was renewed just now');
     const core = kubeConfig().makeApiClient(CoreV1Api);
     for (const name of ['a', 'b', 'c']) await core.createNamespacedPod({ namespace, body: gpuPod(name, node) });
@@ -37,7 +41,9 @@ describe('the control plane does what the operator relies on', () => {
     }, 'two pods bound');
     await eventually(async () => {
       const events = (await core.listNamespacedEvent({ namespace })).items;
-      return events.some((e) => e.reason === 'FailedScheduling' && /Insufficient nvidia\.com\/gpu/.test(e.message ?? ''));
+      return events.some(
+        (e) => e.reason === 'FailedScheduling' && /Insufficient nvidia\.com\/gpu/.test(e.message ?? ''),
+      );
     }, 'FailedScheduling for the third pod');
     const pods = (await core.listNamespacedPod({ namespace })).items;
     assert.equal(pods.filter((p) => !p.spec?.nodeName).length, 1);
@@ -47,18 +53,43 @@ describe('the control plane does what the operator relies on', () => {
     const namespace = await testNamespace(t, 'gc');
     const custom = kubeConfig().makeApiClient(CustomObjectsApi);
     const core = kubeConfig().makeApiClient(CoreV1Api);
-    const job = await custom.createNamespacedCustomObject({
-      group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural,
+    const job = (await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: FINETUNEJOB.plural,
       body: { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name: 'owner' }, spec: minimalSpec() },
-    }) as { metadata: { uid: string } };
+    })) as { metadata: { uid: string } };
     await core.createNamespacedPod({
       namespace,
       body: {
         ...gpuPod('owned', 'no-such-node'),
-        metadata: { name: 'owned', ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNEJOB.kind, name: 'owner', uid: job.metadata.uid, controller: true, blockOwnerDeletion: true }] },
+        metadata: {
+          name: 'owned',
+          ownerReferences: [
+            {
+              apiVersion: API_VERSION,
+              kind: FINETUNEJOB.kind,
+              name: 'owner',
+              uid: job.metadata.uid,
+              controller: true,
+              blockOwnerDeletion: true,
+            },
+          ],
+        },
       },
     });
-    await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name: 'owner' });
-    await eventually(async () => (await core.listNamespacedPod({ namespace })).items.length === 0, 'the owned pod to be collected', 60_000);
+    await custom.deleteNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: FINETUNEJOB.plural,
+      name: 'owner',
+    });
+    await eventually(
+      async () => (await core.listNamespacedPod({ namespace })).items.length === 0,
+      'the owned pod to be collected',
+      60_000,
+    );
   });
 });

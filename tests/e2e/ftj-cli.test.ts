@@ -14,37 +14,76 @@ import { pretrainedBase } from '../trainer/support/workspace.ts';
 
 function ftj(args: string[]): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'src', 'local', 'cli', 'ftj.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
+    const child = spawn(process.execPath, [join(ROOT, 'src', 'local', 'cli', 'ftj.ts'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, KUBECONFIG: '' },
+    });
     let output = '';
-    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
     child.on('exit', (code) => resolve({ code, output }));
   });
 }
 
 /** Processes whose command line mentions `text` (nothing may outlive ftj dev). */
 function processesMentioning(text: string): number[] {
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((pid) => {
-    try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text); } catch { return false; }
-  }).map(Number);
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 /** Processes whose environment mentions `text` (a trainer has its node agent's folders there, not on its command line). */
 function processesWithEnvironment(text: string): number[] {
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid).filter((pid) => {
-    try { return readFileSync(`/proc/${pid}/environ`, 'utf8').includes(text); } catch { return false; }
-  }).map(Number);
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, 'utf8').includes(text);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 /** `ftj dev` on the quickstart.yaml in `root`, running until the test signals it: its output so far, and its exit. */
-function ftjDev(t: TestContext, root: string): { child: ChildProcess; readonly output: string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [join(ROOT, 'src', 'local', 'cli', 'ftj.ts'), 'dev', '--root', root, '-f', join(root, 'quickstart.yaml')],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } });
-  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+function ftjDev(
+  t: TestContext,
+  root: string,
+): { child: ChildProcess; readonly output: string; exited: Promise<number | null> } {
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'src', 'local', 'cli', 'ftj.ts'), 'dev', '--root', root, '-f', join(root, 'quickstart.yaml')],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: '' } },
+  );
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   let output = '';
-  child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-  return { child, get output() { return output; }, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+  child.stdout.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    output += d.toString();
+  });
+  return {
+    child,
+    get output() {
+      return output;
+    },
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+  };
 }
 
 describe('ftj', () => {
@@ -57,26 +96,47 @@ describe('ftj', () => {
     cpSync(dirname(await pretrainedBase()), join(root, 'pvc', 'models', 'fashion-mnist-base'), { recursive: true });
     const quickstart = parse(readFileSync(join(ROOT, 'examples', 'quickstart.yaml'), 'utf8'));
     quickstart.spec.dataset.limit = 300;
-    quickstart.spec.stages = [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } }];
+    quickstart.spec.stages = [
+      { name: 'head', epochs: 2 },
+      { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } },
+    ];
     writeFileSync(join(root, 'quickstart.yaml'), stringify(quickstart));
 
     const dev = ftjDev(t, root);
     // Once it succeeds, the quickstart's model is served: a newcomer can call it.
     let url = '';
-    await eventually(() => {
-      url = /serving quickstart at (http:\/\/127\.0\.0\.1:\d+\/v2\/models\/quickstart\/infer)/.exec(dev.output)?.[1] ?? '';
-      return url !== '';
-    }, `the served model: ${dev.output.slice(-1500)}`, 300_000);
+    await eventually(
+      () => {
+        url =
+          /serving quickstart at (http:\/\/127\.0\.0\.1:\d+\/v2\/models\/quickstart\/infer)/.exec(dev.output)?.[1] ??
+          '';
+        return url !== '';
+      },
+      `the served model: ${dev.output.slice(-1500)}`,
+      300_000,
+    );
     assert.match(dev.output, /curl -s http:\/\/127\.0\.0\.1:\d+\/v2\/models\/quickstart\/infer/);
     const subset = await fashionSubset([7], 1, 0, 't10k');
-    const image = await sharp(Buffer.from(subset.images), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
-    const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({
-      inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], data: [image.toString('base64')] }], parameters: { top_k: 3 },
-    }) });
+    const image = await sharp(Buffer.from(subset.images), { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toBuffer();
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        inputs: [{ name: 'image', datatype: 'BYTES', shape: [1], data: [image.toString('base64')] }],
+        parameters: { top_k: 3 },
+      }),
+    });
     assert.equal(response.status, 200);
-    const top = (await response.json() as { outputs: { name: string; data: string[] }[] }).outputs.find((o) => o.name === 'top_classes')!;
+    const top = ((await response.json()) as { outputs: { name: string; data: string[] }[] }).outputs.find(
+      (o) => o.name === 'top_classes',
+    )!;
     assert.equal(top.data.length, 3);
-    assert.ok(top.data.every((name) => quickstart.spec.dataset.classNames.includes(name)), `class names: ${top.data.join(', ')}`);
+    assert.ok(
+      top.data.every((name) => quickstart.spec.dataset.classNames.includes(name)),
+      `class names: ${top.data.join(', ')}`,
+    );
     dev.child.kill('SIGINT');
     assert.equal(await dev.exited, 130, dev.output);
     assert.match(dev.output, /finetunejob\.finetune\.dev\/quickstart created/);
@@ -89,11 +149,18 @@ describe('ftj', () => {
     assert.deepEqual(processesMentioning(join(root, 'control-plane')), [], 'no control-plane process outlives ftj dev');
   });
 
-  it('ftj dev runs examples/minute-schedule.yaml: the schedule\'s first run, to Succeeded', async (t) => {
+  it("ftj dev runs examples/minute-schedule.yaml: the schedule's first run, to Succeeded", async (t) => {
     const root = mkdtempSync(join(tmpdir(), 'ftj-dev-schedule-'));
     t.after(() => rmSync(root, { recursive: true, force: true }));
     cpSync(dirname(await pretrainedBase()), join(root, 'pvc', 'models', 'fashion-mnist-base'), { recursive: true });
-    const { code, output } = await ftj(['dev', '--root', root, '--exit-when-done', '-f', join(ROOT, 'examples', 'minute-schedule.yaml')]);
+    const { code, output } = await ftj([
+      'dev',
+      '--root',
+      root,
+      '--exit-when-done',
+      '-f',
+      join(ROOT, 'examples', 'minute-schedule.yaml'),
+    ]);
     assert.equal(code, 0, output);
     assert.match(output, /finetuneschedule\.finetune\.dev\/quickstart-minutely created/);
     assert.match(output, /schedule quickstart-minutely: next run \d{4}-/);
@@ -115,23 +182,42 @@ describe('ftj', () => {
     const kubectlCaches = () => readdirSync(tmpdir()).filter((name) => name.startsWith('ftj-kubectl-cache-'));
     const cachesBefore = kubectlCaches();
     const dev = ftjDev(t, root);
-    await eventually(() => /quickstart: phase Running, stage head, epoch [2-9]/.test(dev.output), `the trainer in its second epoch: ${dev.output.slice(-2000)}`, 240_000);
-    const trainers = processesWithEnvironment(root).filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('trainer/main.ts'));
+    await eventually(
+      () => /quickstart: phase Running, stage head, epoch [2-9]/.test(dev.output),
+      `the trainer in its second epoch: ${dev.output.slice(-2000)}`,
+      240_000,
+    );
+    const trainers = processesWithEnvironment(root).filter((pid) =>
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('trainer/main.ts'),
+    );
     assert.equal(trainers.length, 1, 'one trainer process runs');
 
     dev.child.kill('SIGINT');
     const code = await dev.exited;
     assert.equal(code, 130, dev.output);
-    for (const line of [/SIGINT: stopping/, /stopping quickstart-trainer-1 \(SIGTERM: a trainer saves its checkpoint and exits\)/, /stopping the control plane/, /the local cluster is stopped/]) {
+    for (const line of [
+      /SIGINT: stopping/,
+      /stopping quickstart-trainer-1 \(SIGTERM: a trainer saves its checkpoint and exits\)/,
+      /stopping the control plane/,
+      /the local cluster is stopped/,
+    ]) {
       assert.match(dev.output, line);
     }
-    const [log] = readdirSync(join(root, 'logs', 'default')).map((uid) => readFileSync(join(root, 'logs', 'default', uid, 'trainer.log'), 'utf8'));
-    assert.match(log ?? '', /INTERRUPTED: interrupted \(SIGTERM\) in stage "head" after \d+ epochs and \d+ batches; saved there/);
+    const [log] = readdirSync(join(root, 'logs', 'default')).map((uid) =>
+      readFileSync(join(root, 'logs', 'default', uid, 'trainer.log'), 'utf8'),
+    );
+    assert.match(
+      log ?? '',
+      /INTERRUPTED: interrupted \(SIGTERM\) in stage "head" after \d+ epochs and \d+ batches; saved there/,
+    );
     assert.deepEqual(processesWithEnvironment(root), [], 'no trainer outlives ftj dev');
     assert.deepEqual(processesMentioning(join(root, 'control-plane')), [], 'no control-plane process outlives ftj dev');
     // kubectl's cache: one folder for every process of this user, not one left behind per process.
     const added = kubectlCaches().filter((name) => !cachesBefore.includes(name));
-    assert.deepEqual(added.filter((name) => name !== `ftj-kubectl-cache-${userInfo().uid}`), []);
+    assert.deepEqual(
+      added.filter((name) => name !== `ftj-kubectl-cache-${userInfo().uid}`),
+      [],
+    );
   });
 
   it('ftj status prints the phase, the stage timeline and the conditions', async (t) => {
@@ -141,10 +227,25 @@ describe('ftj', () => {
     await api.create('shown');
     // No node in this namespace's world: the pod is created, then Queued by the scheduler.
     const job = await api.waitFor('shown', (j) => j.status?.attempts === 1, 'the pod to be created');
-    const { code, output } = await ftj(['status', 'shown', '-n', namespace, '--kubeconfig', process.env['FTJ_TEST_KUBECONFIG']!]);
+    const { code, output } = await ftj([
+      'status',
+      'shown',
+      '-n',
+      namespace,
+      '--kubeconfig',
+      process.env['FTJ_TEST_KUBECONFIG']!,
+    ]);
     assert.equal(code, 0, output);
-    assert.match(output, new RegExp(`^shown \\(${namespace}\\): (Pending|Queued), attempt 1$`, 'm'), JSON.stringify(job.status));
-    assert.match(output, /Created=True \(PodCreated\): created trainer pod shown-trainer-1/, JSON.stringify(job.status));
+    assert.match(
+      output,
+      new RegExp(`^shown \\(${namespace}\\): (Pending|Queued), attempt 1$`, 'm'),
+      JSON.stringify(job.status),
+    );
+    assert.match(
+      output,
+      /Created=True \(PodCreated\): created trainer pod shown-trainer-1/,
+      JSON.stringify(job.status),
+    );
   });
 
   it('ftj --help lists the commands', async () => {

@@ -20,14 +20,17 @@ const IDX = { images: 'images.idx.gz', labels: 'labels.idx.gz' };
 describe('end to end: object storage', () => {
   before(installCRDs);
 
-  it('trains from a bucket into a bucket with a Secret\'s credentials; a SIGKILLed trainer\'s retry, on an empty disk, resumes from the bucket', async (t) => {
+  it("trains from a bucket into a bucket with a Secret's credentials; a SIGKILLed trainer's retry, on an empty disk, resumes from the bucket", async (t) => {
     const { root, namespace, agent, api, spec } = await localCluster(t, { perClass: 80 });
     useS3Credentials(t);
     const bucket = await testBucket('e2e');
     const model = await uploadTo(bucket, 'models/base', dirname(await pretrainedBase()));
     const data = await uploadTo(bucket, 'data', join(root, 'data'));
     const core = kubeConfig().makeApiClient(CoreV1Api);
-    await core.createNamespacedSecret({ namespace, body: { metadata: { name: 's3-credentials' }, stringData: s3Credentials() } });
+    await core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 's3-credentials' }, stringData: s3Credentials() },
+    });
     const base = spec('in-bucket', SLOW_STAGES);
     await api.create('in-bucket', {
       ...base,
@@ -36,13 +39,25 @@ describe('end to end: object storage', () => {
       output: { uri: `s3://${bucket}/out/in-bucket` },
       storage: { secretRef: { name: 's3-credentials' } },
     });
-    await eventually(() => /\[fine-tune\] epoch 2\//.test(agent.logs(namespace, 'in-bucket-trainer-1')), 'the trainer in its fine-tune stage', 180_000);
-    assert.match(agent.logs(namespace, 'in-bucket-trainer-1'), new RegExp(`checkpoint committed to s3://${bucket}/out/in-bucket/checkpoints: [\\d.]+ MB in [\\d.]+ s`));
+    await eventually(
+      () => /\[fine-tune\] epoch 2\//.test(agent.logs(namespace, 'in-bucket-trainer-1')),
+      'the trainer in its fine-tune stage',
+      180_000,
+    );
+    assert.match(
+      agent.logs(namespace, 'in-bucket-trainer-1'),
+      new RegExp(`checkpoint committed to s3://${bucket}/out/in-bucket/checkpoints: [\\d.]+ MB in [\\d.]+ s`),
+    );
     process.kill(-agent.pidOf(namespace, 'in-bucket-trainer-1')!, 'SIGKILL');
     // The retry lands on a node with nothing on its disk: no cached model, data or checkpoint.
     rmSync(join(root, 'cache'), { recursive: true, force: true });
 
-    const job = await api.waitFor('in-bucket', (j) => j.status?.phase === 'Succeeded' || j.status?.phase === 'Failed', 'the job to finish', 300_000);
+    const job = await api.waitFor(
+      'in-bucket',
+      (j) => j.status?.phase === 'Succeeded' || j.status?.phase === 'Failed',
+      'the job to finish',
+      300_000,
+    );
     const second = agent.logs(namespace, 'in-bucket-trainer-2');
     assert.equal(job.status!.phase, 'Succeeded', second);
     assert.match(second, /resuming from checkpoint: stage "head" already completed, not run again/);
@@ -58,20 +73,36 @@ describe('end to end: object storage', () => {
     const model = await uploadTo(bucket, 'models/base', dirname(await pretrainedBase()));
     const inBucket = (name: string, secret: string) => {
       const base = spec(name, [{ name: 'head', epochs: 1 }]);
-      return { ...base, model: { ...base.model, uri: `${model}/model.json` }, output: { uri: `s3://${bucket}/out/${name}` }, storage: { secretRef: { name: secret } } };
+      return {
+        ...base,
+        model: { ...base.model, uri: `${model}/model.json` },
+        output: { uri: `s3://${bucket}/out/${name}` },
+        storage: { secretRef: { name: secret } },
+      };
     };
     await api.create('no-secret', inBucket('no-secret', 'missing-credentials'));
-    const waiting = await api.waitFor('no-secret', (j) => j.status?.conditions.some((c) => c.type === 'PodPending' && c.status === 'True') ?? false, 'the pod to wait', 60_000);
+    const waiting = await api.waitFor(
+      'no-secret',
+      (j) => j.status?.conditions.some((c) => c.type === 'PodPending' && c.status === 'True') ?? false,
+      'the pod to wait',
+      60_000,
+    );
     const pending = waiting.status!.conditions.find((c) => c.type === 'PodPending')!;
     assert.equal(pending.reason, 'CreateContainerConfigError');
     assert.equal(pending.message, 'pod no-secret-trainer-1: secret "missing-credentials" not found');
 
     const core = kubeConfig().makeApiClient(CoreV1Api);
-    await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'wrong' }, stringData: { ...s3Credentials(), AWS_SECRET_ACCESS_KEY: 'not-it' } } });
+    await core.createNamespacedSecret({
+      namespace,
+      body: { metadata: { name: 'wrong' }, stringData: { ...s3Credentials(), AWS_SECRET_ACCESS_KEY: 'not-it' } },
+    });
     await api.create('wrong-keys', inBucket('wrong-keys', 'wrong'));
     const failed = await api.waitFor('wrong-keys', (j) => j.status?.phase === 'Failed', 'the job to fail', 120_000);
     const reason = failed.status!.conditions.find((c) => c.type === 'Failed')!;
-    assert.match(reason.message, new RegExp(`s3://${bucket}/models/base/model\\.json: Forbidden \\(HTTP 403\\).*AWS_SECRET_ACCESS_KEY`));
+    assert.match(
+      reason.message,
+      new RegExp(`s3://${bucket}/models/base/model\\.json: Forbidden \\(HTTP 403\\).*AWS_SECRET_ACCESS_KEY`),
+    );
     assert.equal(failed.status!.attempts, 1, 'not retried: wrong keys stay wrong');
   });
 });

@@ -14,10 +14,21 @@ describe('end to end: operator, real scheduler, node agent and trainer', () => {
   it('runs a FineTuneJob to Succeeded: both stages in .status.stages, a model that loads and predicts', async (t) => {
     const { root, namespace, agent, api, spec } = await localCluster(t);
     await api.create('quickstart', spec('quickstart'));
-    const job = await api.waitFor('quickstart', (j) => j.status?.phase === 'Succeeded' || j.status?.phase === 'Failed', 'the job to finish', 180_000);
+    const job = await api.waitFor(
+      'quickstart',
+      (j) => j.status?.phase === 'Succeeded' || j.status?.phase === 'Failed',
+      'the job to finish',
+      180_000,
+    );
     const logs = agent.logs(namespace, 'quickstart-trainer-1');
     assert.equal(job.status!.phase, 'Succeeded', logs);
-    assert.deepEqual(job.status!.stages!.map((s) => [s.name, s.state]), [['head', 'Succeeded'], ['fine-tune', 'Succeeded']]);
+    assert.deepEqual(
+      job.status!.stages!.map((s) => [s.name, s.state]),
+      [
+        ['head', 'Succeeded'],
+        ['fine-tune', 'Succeeded'],
+      ],
+    );
     assert.ok(job.status!.stages!.every((s) => s.startTime && s.endTime && s.bestValue !== undefined));
     const output = join(root, 'output', 'quickstart');
     assert.equal(job.status!.outputURI, output);

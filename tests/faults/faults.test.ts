@@ -46,69 +46,138 @@ function simulateNodes(namespace: string, fails: (pod: V1Pod) => boolean, traini
       if (alive) live.set(job, (live.get(job) ?? 0) + 1);
     }
     state.maxLivePerJob = Math.max(state.maxLivePerJob, ...live.values());
-    await Promise.all(pods.map(async (pod) => {
-      const uid = pod.metadata!.uid!;
-      const ref = { name: pod.metadata!.name!, namespace };
-      if (pod.metadata!.deletionTimestamp) {
-        await core.deleteNamespacedPod({ ...ref, gracePeriodSeconds: 0 }).catch(() => undefined);
-        return;
-      }
-      const since = handled.get(uid);
-      if (since === undefined && !pod.status?.phase?.match(/Succeeded|Failed/)) {
-        handled.set(uid, Date.now());
-        await updatePodStatus(core, ref, (s) => ({ ...s, phase: 'Running', containerStatuses: [container({ running: { startedAt: new Date() } })] }));
-      } else if (since !== undefined && since > 0 && Date.now() - since > trainingMs) {
-        handled.set(uid, -1);
-        const owner = pod.metadata!.ownerReferences![0]!;
-        const trainer = jobStatusReporter(kubeConfig(), { namespace, name: owner.name, uid: owner.uid }, () => undefined);
-        const now = new Date().toISOString();
-        trainer.stageStarted!({ name: 'head', index: 0, total: 1, epochs: 1, learningRate: 1e-3, trainableBaseLayers: 0, unfrozen: 'base frozen', cachedFeatures: true });
-        trainer.stageEnded!({ name: 'head', epochsRun: 1, bestEpoch: 1, monitor: 'val_loss', bestValue: 0.5, endReason: 'EpochsDone', startTime: now, endTime: now });
-        // As the real trainer ends: its last write, which it retries through an API server outage.
-        trainer.exported!({ path: `/out/${owner.name}`, stages: [] });
-        await trainer.flush();
-        const exitCode = fails(pod) ? 3 : 0;
-        await updatePodStatus(core, ref, (s) => ({
-          ...s, phase: exitCode ? 'Failed' : 'Succeeded',
-          containerStatuses: [container({ terminated: { exitCode, finishedAt: new Date(), startedAt: new Date(), reason: exitCode ? 'Error' : 'Completed' } })],
-        }));
-      }
-    }));
+    await Promise.all(
+      pods.map(async (pod) => {
+        const uid = pod.metadata!.uid!;
+        const ref = { name: pod.metadata!.name!, namespace };
+        if (pod.metadata!.deletionTimestamp) {
+          await core.deleteNamespacedPod({ ...ref, gracePeriodSeconds: 0 }).catch(() => undefined);
+          return;
+        }
+        const since = handled.get(uid);
+        if (since === undefined && !pod.status?.phase?.match(/Succeeded|Failed/)) {
+          handled.set(uid, Date.now());
+          await updatePodStatus(core, ref, (s) => ({
+            ...s,
+            phase: 'Running',
+            containerStatuses: [container({ running: { startedAt: new Date() } })],
+          }));
+        } else if (since !== undefined && since > 0 && Date.now() - since > trainingMs) {
+          handled.set(uid, -1);
+          const owner = pod.metadata!.ownerReferences![0]!;
+          const trainer = jobStatusReporter(
+            kubeConfig(),
+            { namespace, name: owner.name, uid: owner.uid },
+            () => undefined,
+          );
+          const now = new Date().toISOString();
+          trainer.stageStarted!({
+            name: 'head',
+            index: 0,
+            total: 1,
+            epochs: 1,
+            learningRate: 1e-3,
+            trainableBaseLayers: 0,
+            unfrozen: 'base frozen',
+            cachedFeatures: true,
+          });
+          trainer.stageEnded!({
+            name: 'head',
+            epochsRun: 1,
+            bestEpoch: 1,
+            monitor: 'val_loss',
+            bestValue: 0.5,
+            endReason: 'EpochsDone',
+            startTime: now,
+            endTime: now,
+          });
+          // As the real trainer ends: its last write, which it retries through an API server outage.
+          trainer.exported!({ path: `/out/${owner.name}`, stages: [] });
+          await trainer.flush();
+          const exitCode = fails(pod) ? 3 : 0;
+          await updatePodStatus(core, ref, (s) => ({
+            ...s,
+            phase: exitCode ? 'Failed' : 'Succeeded',
+            containerStatuses: [
+              container({
+                terminated: {
+                  exitCode,
+                  finishedAt: new Date(),
+                  startedAt: new Date(),
+                  reason: exitCode ? 'Error' : 'Completed',
+                },
+              }),
+            ],
+          }));
+        }
+      }),
+    );
   };
   const loop = (async () => {
     while (!state.stopped) {
-      await step().catch(() => { state.errors++; });
+      await step().catch(() => {
+        state.errors++;
+      });
       await new Promise((r) => setTimeout(r, 100));
     }
   })();
-  return { state, stop: async () => { state.stopped = true; await loop; } };
+  return {
+    state,
+    stop: async () => {
+      state.stopped = true;
+      await loop;
+    },
+  };
 }
 
-const container = (state: object) => ({ name: 'trainer', ready: false, restartCount: 0, image: 'finetune/trainer:test', imageID: '', state });
+const container = (state: object) => ({
+  name: 'trainer',
+  ready: false,
+  restartCount: 0,
+  image: 'finetune/trainer:test',
+  imageID: '',
+  state,
+});
 
 /** The operator as its own process (main.ts, as the image runs it), so it can be SIGKILLed. */
 function operatorProcess(namespace: string, args: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [OPERATOR, `--namespaces=${namespace}`, '--retry-base-seconds=1', '--trainer-service-account=default', ...args], {
-    env: { ...process.env, KUBECONFIG: controlPlane.kubeconfigPath }, stdio: 'ignore',
-  });
+  const child = spawn(
+    process.execPath,
+    [OPERATOR, `--namespaces=${namespace}`, '--retry-base-seconds=1', '--trainer-service-account=default', ...args],
+    {
+      env: { ...process.env, KUBECONFIG: controlPlane.kubeconfigPath },
+      stdio: 'ignore',
+    },
+  );
   return child;
 }
 
-const kill = (child: ChildProcess) => new Promise<void>((resolve) => {
-  if (child.exitCode !== null || child.signalCode !== null) { resolve(); return; }
-  child.once('exit', () => resolve());
-  child.kill('SIGKILL');
-});
+const kill = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve();
+      return;
+    }
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
 
 /** Every job Succeeded with exactly the attempts it needed, one pod per attempt, its reported stage kept. */
 async function checkOutcome(api: Api, names: string[], attemptsOf: (name: string) => number) {
   const outcome = { duplicates: 0, lost: 0, stuck: 0, historyLost: 0 };
   for (const name of names) {
     const job = await api.get(name);
-    if (!job) { outcome.lost++; continue; }
-    if (job.status?.phase !== 'Succeeded') { outcome.stuck++; continue; }
+    if (!job) {
+      outcome.lost++;
+      continue;
+    }
+    if (job.status?.phase !== 'Succeeded') {
+      outcome.stuck++;
+      continue;
+    }
     const pods = await api.pods(name);
-    outcome.duplicates += Math.max(0, pods.length - attemptsOf(name)) + Math.max(0, (job.status.attempts ?? 0) - attemptsOf(name));
+    outcome.duplicates +=
+      Math.max(0, pods.length - attemptsOf(name)) + Math.max(0, (job.status.attempts ?? 0) - attemptsOf(name));
     if (!job.status.stages?.some((s) => s.name === 'head' && s.state === 'Succeeded')) outcome.historyLost++;
   }
   return outcome;
@@ -131,7 +200,11 @@ describe('faults injected into a real control plane', () => {
     const failsFirst = (name: string) => Number(name.slice(4)) % 10 === 0;
     const attemptsOf = (name: string) => (failsFirst(name) ? 2 : 1);
     // Each pod trains for 3 s and the jobs arrive over 10 s, so kills land at every moment of the run.
-    const nodes = simulateNodes(namespace, (pod) => failsFirst(pod.metadata!.ownerReferences![0]!.name) && pod.metadata!.name!.endsWith('-1'), 3_000);
+    const nodes = simulateNodes(
+      namespace,
+      (pod) => failsFirst(pod.metadata!.ownerReferences![0]!.name) && pod.metadata!.name!.endsWith('-1'),
+      3_000,
+    );
     t.after(() => nodes.stop());
 
     let operator = operatorProcess(namespace);
@@ -144,7 +217,8 @@ describe('faults injected into a real control plane', () => {
       }
     })();
     let kills = 0;
-    const done = async () => (await Promise.all(names.map(async (n) => (await api.get(n))?.status?.phase === 'Succeeded'))).every(Boolean);
+    const done = async () =>
+      (await Promise.all(names.map(async (n) => (await api.get(n))?.status?.phase === 'Succeeded'))).every(Boolean);
 
     while (!(await done())) {
       assert.ok(Date.now() - started < 300_000, 'the run finished within 5 minutes');
@@ -158,7 +232,13 @@ describe('faults injected into a real control plane', () => {
     await creating;
     await nodes.stop();
     const outcome = await checkOutcome(api, names, attemptsOf);
-    const figures = { kills, jobs: names.length, ...outcome, maxLivePodsPerJob: nodes.state.maxLivePerJob, seconds: Math.round((Date.now() - started) / 1000) };
+    const figures = {
+      kills,
+      jobs: names.length,
+      ...outcome,
+      maxLivePodsPerJob: nodes.state.maxLivePerJob,
+      seconds: Math.round((Date.now() - started) / 1000),
+    };
     t.diagnostic(`operator SIGKILL run: ${JSON.stringify(figures)}`);
     assert.ok(kills >= 5, `the operator was killed ${kills} times`);
     assert.deepEqual(outcome, { duplicates: 0, lost: 0, stuck: 0, historyLost: 0 });
@@ -182,7 +262,12 @@ describe('faults injected into a real control plane', () => {
       await api.waitFor(name, (j) => j.status?.phase === 'Succeeded', `${name} Succeeded after the outage`, 120_000);
     }
     await nodes.stop();
-    assert.deepEqual(await checkOutcome(api, [...before, ...afterOutage], () => 1), { duplicates: 0, lost: 0, stuck: 0, historyLost: 0 });
+    assert.deepEqual(await checkOutcome(api, [...before, ...afterOutage], () => 1), {
+      duplicates: 0,
+      lost: 0,
+      stuck: 0,
+      historyLost: 0,
+    });
   });
 
   it('a watch answered 410 Gone relists with a consistent read, never from the watch cache (resourceVersion "0")', async (t) => {
@@ -192,9 +277,18 @@ describe('faults injected into a real control plane', () => {
     const core = kc.makeApiClient(CoreV1Api);
     const lists: (string | undefined)[] = [];
     const errors: unknown[] = [];
-    const informer = new ResilientInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${namespace}/configmaps`,
-      (resourceVersion) => { lists.push(resourceVersion); return core.listNamespacedConfigMap({ namespace, resourceVersion }) as Promise<KubernetesListObject<V1ConfigMap>>; },
-      {}, { onError: (err) => errors.push(err) });
+    const informer = new ResilientInformer<V1ConfigMap>(
+      kc,
+      `/api/v1/namespaces/${namespace}/configmaps`,
+      (resourceVersion) => {
+        lists.push(resourceVersion);
+        return core.listNamespacedConfigMap({ namespace, resourceVersion }) as Promise<
+          KubernetesListObject<V1ConfigMap>
+        >;
+      },
+      {},
+      { onError: (err) => errors.push(err) },
+    );
     t.after(() => informer.stop());
     await informer.start();
     assert.deepEqual(lists, ['0'], 'the first list is served from the watch cache');
@@ -202,14 +296,27 @@ describe('faults injected into a real control plane', () => {
     // Writes elsewhere move etcd's revision on; compaction makes the informer's resourceVersion too old, and
     // its next watch (they end after 2-4 s here) is answered 410 Gone: client-node relists through our list.
     await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'seen-before' } } });
-    const churn = setInterval(() => void core.createNamespacedConfigMap({ namespace: other, body: { metadata: { generateName: 'churn-' } } }).catch(() => undefined), 100);
+    const churn = setInterval(
+      () =>
+        void core
+          .createNamespacedConfigMap({ namespace: other, body: { metadata: { generateName: 'churn-' } } })
+          .catch(() => undefined),
+      100,
+    );
     t.after(() => clearInterval(churn));
     await eventually(() => lists.length >= 2, 'a relist after 410 Gone', 60_000);
     clearInterval(churn);
-    assert.equal(lists[1], undefined, `the relist after 410 asked for resourceVersion ${JSON.stringify(lists[1])}: a consistent read is ""`);
+    assert.equal(
+      lists[1],
+      undefined,
+      `the relist after 410 asked for resourceVersion ${JSON.stringify(lists[1])}: a consistent read is ""`,
+    );
     assert.deepEqual(errors, [], 'no watch error: the 410 was handled as a relist');
     await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'seen-after' } } });
-    await eventually(() => ['seen-before', 'seen-after'].every((n) => informer.get(n, namespace)), 'the cache to hold both config maps');
+    await eventually(
+      () => ['seen-before', 'seen-after'].every((n) => informer.get(n, namespace)),
+      'the cache to hold both config maps',
+    );
   });
 
   it('two replicas, the leader SIGKILLed: the other leads within the lease duration, and no job gets two pods', async (t) => {
@@ -217,20 +324,32 @@ describe('faults injected into a real control plane', () => {
     const api = jobs(namespace);
     const nodes = simulateNodes(namespace, () => false);
     t.after(() => nodes.stop());
-    const lease = ['--leader-elect', `--lease-namespace=${namespace}`, '--lease-duration-seconds=4', '--renew-deadline-seconds=3'];
+    const lease = [
+      '--leader-elect',
+      `--lease-namespace=${namespace}`,
+      '--lease-duration-seconds=4',
+      '--renew-deadline-seconds=3',
+    ];
     const ports = [await freePort(), await freePort()];
     const replicas = ports.map((port) => operatorProcess(namespace, [...lease, `--port=${port}`]));
     t.after(() => Promise.all(replicas.map(kill)));
     const leading = async (port: number) => {
-      const metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
+      const metrics = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+        (r) => r.text(),
+        () => '',
+      );
       return /^leader_election_master_status\{name="finetune-operator"\} 1$/m.test(metrics);
     };
     let leader = -1;
-    await eventually(async () => {
-      const states = await Promise.all(ports.map(leading));
-      leader = states.indexOf(true);
-      return states.filter(Boolean).length === 1;
-    }, 'exactly one leader', 30_000);
+    await eventually(
+      async () => {
+        const states = await Promise.all(ports.map(leading));
+        leader = states.indexOf(true);
+        return states.filter(Boolean).length === 1;
+      },
+      'exactly one leader',
+      30_000,
+    );
     for (let i = 0; i < 10; i++) await api.create(`first-${i}`);
     await api.waitFor('first-9', (j) => j.status?.phase === 'Succeeded', 'the first jobs done', 60_000);
 
@@ -240,13 +359,16 @@ describe('faults injected into a real control plane', () => {
     for (let i = 0; i < 10; i++) await api.create(`second-${i}`);
     await eventually(() => leading(ports[follower]!), 'the other replica to lead', 30_000);
     const takeover = (Date.now() - killedAt) / 1000;
-    for (let i = 0; i < 10; i++) await api.waitFor(`second-${i}`, (j) => j.status?.phase === 'Succeeded', `second-${i} done`, 60_000);
+    for (let i = 0; i < 10; i++)
+      await api.waitFor(`second-${i}`, (j) => j.status?.phase === 'Succeeded', `second-${i} done`, 60_000);
     await nodes.stop();
     t.diagnostic(`leader SIGKILL: the other replica led after ${takeover.toFixed(1)} s (lease 4 s)`);
     assert.ok(takeover < 4 + 3, `took over after ${takeover} s: within the lease duration plus a retry period`);
-    const names = [...Array.from({ length: 10 }, (_, i) => `first-${i}`), ...Array.from({ length: 10 }, (_, i) => `second-${i}`)];
+    const names = [
+      ...Array.from({ length: 10 }, (_, i) => `first-${i}`),
+      ...Array.from({ length: 10 }, (_, i) => `second-${i}`),
+    ];
     assert.deepEqual(await checkOutcome(api, names, () => 1), { duplicates: 0, lost: 0, stuck: 0, historyLost: 0 });
     assert.equal(nodes.state.maxLivePerJob, 1);
   });
 });
-

@@ -16,37 +16,76 @@ function lua(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) return `{${value.map(lua).join(', ')}}`;
-  return `{${Object.entries(value).map(([k, v]) => `[${JSON.stringify(k)}] = ${lua(v)}`).join(', ')}}`;
+  return `{${Object.entries(value)
+    .map(([k, v]) => `[${JSON.stringify(k)}] = ${lua(v)}`)
+    .join(', ')}}`;
 }
 
 /** Runs the health script with Debian's Lua 5.4, as Argo CD's gopher-lua would. */
 function health(obj: object): { status: string; message: string } {
   const program = `obj = ${lua(obj)}\nlocal hs = dofile(${JSON.stringify(SCRIPT)})\nio.write(hs.status, "\\t", hs.message)`;
-  const [status, message] = execFileSync('lua5.4', ['-'], { input: program, encoding: 'utf8' }).split('\t') as [string, string];
+  const [status, message] = execFileSync('lua5.4', ['-'], { input: program, encoding: 'utf8' }).split('\t') as [
+    string,
+    string,
+  ];
   return { status, message };
 }
 
 /** The statuses the operator really writes, through the pure reconcile: the job in each phase. */
 function lifecycle() {
-  const job = { metadata: { name: 'nightly', namespace: 'team', uid: 'u1', generation: 1 }, spec: minimalSpec() as Record<string, unknown>, status: undefined as FineTuneJobStatus | undefined };
+  const job = {
+    metadata: { name: 'nightly', namespace: 'team', uid: 'u1', generation: 1 },
+    spec: minimalSpec() as Record<string, unknown>,
+    status: undefined as FineTuneJobStatus | undefined,
+  };
   let pods: V1Pod[] = [];
   const step = () => {
-    const decision = reconcileFineTuneJob({ job, pods, now: new Date('2026-11-30T10:00:00Z') }, { trainerImage: 'i', trainerServiceAccount: 'sa', retryBaseSeconds: 10 });
+    const decision = reconcileFineTuneJob(
+      { job, pods, now: new Date('2026-11-30T10:00:00Z') },
+      { trainerImage: 'i', trainerServiceAccount: 'sa', retryBaseSeconds: 10 },
+    );
     if (decision.status) job.status = { ...job.status, ...decision.status };
     if (decision.createPod) pods.push({ ...decision.createPod, status: { phase: 'Pending' } });
     return structuredClone(job);
   };
   const pod = () => pods[pods.length - 1]!;
-  const terminated = (exitCode: number) => ({ phase: exitCode ? 'Failed' : 'Succeeded', containerStatuses: [{ name: 'trainer', ready: false, restartCount: 0, image: '', imageID: '', state: { terminated: { exitCode } } }] });
+  const terminated = (exitCode: number) => ({
+    phase: exitCode ? 'Failed' : 'Succeeded',
+    containerStatuses: [
+      { name: 'trainer', ready: false, restartCount: 0, image: '', imageID: '', state: { terminated: { exitCode } } },
+    ],
+  });
   return {
-    created: () => { step(); return structuredClone(job); },
+    created: () => {
+      step();
+      return structuredClone(job);
+    },
     pending: () => step(),
-    running: () => { pod().status = { phase: 'Running' }; return step(); },
-    succeeded: () => { pod().status = terminated(0); return step(); },
-    failed: () => { pod().status = terminated(2); return step(); },
-    suspended: () => { job.spec = { ...job.spec, suspend: true }; return step(); },
-    edited: () => { job.metadata.generation++; return structuredClone(job); },
-    reset: () => { job.status = undefined; pods = []; job.spec = minimalSpec(); },
+    running: () => {
+      pod().status = { phase: 'Running' };
+      return step();
+    },
+    succeeded: () => {
+      pod().status = terminated(0);
+      return step();
+    },
+    failed: () => {
+      pod().status = terminated(2);
+      return step();
+    },
+    suspended: () => {
+      job.spec = { ...job.spec, suspend: true };
+      return step();
+    },
+    edited: () => {
+      job.metadata.generation++;
+      return structuredClone(job);
+    },
+    reset: () => {
+      job.status = undefined;
+      pods = [];
+      job.spec = minimalSpec();
+    },
   };
 }
 

@@ -2,19 +2,31 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { FineTuneJobStatus } from '../../src/api/v1alpha1/index.ts';
-import { type Decision, podCreateRefused, reconcileFineTuneJob } from '../../src/operator/reconcile/finetunejob-reconciler.ts';
+import {
+  type Decision,
+  podCreateRefused,
+  reconcileFineTuneJob,
+} from '../../src/operator/reconcile/finetunejob-reconciler.ts';
 import { buildTrainerPod } from '../../src/operator/reconcile/trainer-pod.ts';
 import { validateFineTuneJobSpec } from '../../src/api/v1alpha1/index.ts';
 import { minimalSpec } from '../api/spec-fixtures.ts';
 
-const SETTINGS = { trainerImage: 'finetune/trainer:test', trainerServiceAccount: 'finetune-trainer', retryBaseSeconds: 10 };
+const SETTINGS = {
+  trainerImage: 'finetune/trainer:test',
+  trainerServiceAccount: 'finetune-trainer',
+  retryBaseSeconds: 10,
+};
 const T0 = new Date('2026-11-28T10:00:00Z');
 const later = (s: number) => new Date(T0.getTime() + s * 1000);
 
 /** A job plus the pods "the cluster" has; `step` reconciles and applies the decision as the API would. */
 function cluster(spec: Record<string, unknown> = minimalSpec()) {
   const state = {
-    job: { metadata: { name: 'flowers', namespace: 'team', uid: 'uid-1', generation: 1 }, spec, status: undefined as FineTuneJobStatus | undefined },
+    job: {
+      metadata: { name: 'flowers', namespace: 'team', uid: 'uid-1', generation: 1 },
+      spec,
+      status: undefined as FineTuneJobStatus | undefined,
+    },
     pods: [] as V1Pod[],
   };
   const step = (now = T0): Decision => {
@@ -25,22 +37,51 @@ function cluster(spec: Record<string, unknown> = minimalSpec()) {
     return decision;
   };
   /** Creates the first pod, then reconciles again as the pod's watch event makes the operator do. */
-  const start = (now = T0): Decision => { step(now); return step(now); };
+  const start = (now = T0): Decision => {
+    step(now);
+    return step(now);
+  };
   const pod = (attempt: number) => state.pods.find((p) => p.metadata!.name === `flowers-trainer-${attempt}`)!;
   const exit = (attempt: number, exitCode: number, at = T0) => {
-    pod(attempt).status = { phase: exitCode === 0 ? 'Succeeded' : 'Failed', containerStatuses: [{ name: 'trainer', ready: false, restartCount: 0, image: '', imageID: '', state: { terminated: { exitCode, finishedAt: at } } }] };
+    pod(attempt).status = {
+      phase: exitCode === 0 ? 'Succeeded' : 'Failed',
+      containerStatuses: [
+        {
+          name: 'trainer',
+          ready: false,
+          restartCount: 0,
+          image: '',
+          imageID: '',
+          state: { terminated: { exitCode, finishedAt: at } },
+        },
+      ],
+    };
   };
-  const conditions = () => Object.fromEntries((state.job.status?.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}`]));
+  const conditions = () =>
+    Object.fromEntries((state.job.status?.conditions ?? []).map((c) => [c.type, `${c.status}/${c.reason}`]));
   return { state, step, start, pod, exit, conditions };
 }
 
 describe('FineTuneJob reconcile (pure state machine)', () => {
   it('creates the first trainer pod with GPU limits, owner, security context and the spec', () => {
-    const c = cluster({ ...minimalSpec(), resources: { gpus: 1, memory: '8Gi' }, dataset: { pvc: { claimName: 'data', path: 'flowers' }, format: 'ImageFolder' } });
+    const c = cluster({
+      ...minimalSpec(),
+      resources: { gpus: 1, memory: '8Gi' },
+      dataset: { pvc: { claimName: 'data', path: 'flowers' }, format: 'ImageFolder' },
+    });
     const decision = c.step();
     const pod = decision.createPod!;
     assert.equal(pod.metadata!.name, 'flowers-trainer-1');
-    assert.deepEqual(pod.metadata!.ownerReferences, [{ apiVersion: 'finetune.dev/v1alpha1', kind: 'FineTuneJob', name: 'flowers', uid: 'uid-1', controller: true, blockOwnerDeletion: true }]);
+    assert.deepEqual(pod.metadata!.ownerReferences, [
+      {
+        apiVersion: 'finetune.dev/v1alpha1',
+        kind: 'FineTuneJob',
+        name: 'flowers',
+        uid: 'uid-1',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
     const container = pod.spec!.containers[0]!;
     assert.deepEqual(container.resources!.limits, { 'nvidia.com/gpu': '1', memory: '8Gi' });
     assert.deepEqual(container.resources!.requests, container.resources!.limits);
@@ -48,14 +89,23 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.equal(container.securityContext!.allowPrivilegeEscalation, false);
     assert.equal(pod.spec!.securityContext!.seccompProfile!.type, 'RuntimeDefault');
     assert.equal(pod.spec!.restartPolicy, 'Never');
-    assert.deepEqual(pod.spec!.volumes!.find((v) => v.name === 'pvc-data')!.persistentVolumeClaim, { claimName: 'data', readOnly: true });
+    assert.deepEqual(pod.spec!.volumes!.find((v) => v.name === 'pvc-data')!.persistentVolumeClaim, {
+      claimName: 'data',
+      readOnly: true,
+    });
     assert.equal(JSON.parse(container.env!.find((e) => e.name === 'FTJ_SPEC')!.value!).spec.resources.gpus, 1);
-    assert.equal(decision.status, undefined, 'a new job\'s first pass only creates the pod');
+    assert.equal(decision.status, undefined, "a new job's first pass only creates the pod");
     assert.deepEqual(decision.events, []);
     const observed = c.step();
-    assert.deepEqual([c.state.job.status!.phase, c.state.job.status!.attempts, c.state.job.status!.podName], ['Pending', 1, 'flowers-trainer-1']);
+    assert.deepEqual(
+      [c.state.job.status!.phase, c.state.job.status!.attempts, c.state.job.status!.podName],
+      ['Pending', 1, 'flowers-trainer-1'],
+    );
     assert.equal(c.conditions()['Created'], 'True/PodCreated');
-    assert.deepEqual(observed.events.map((e) => e.reason), ['PodCreated']);
+    assert.deepEqual(
+      observed.events.map((e) => e.reason),
+      ['PodCreated'],
+    );
     assert.equal(observed.createPod, undefined, 'the observed pod is not created twice');
   });
 
@@ -65,7 +115,9 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     const parsed = validateFineTuneJobSpec(spec);
     assert.ok(parsed.valid);
     const cache = (pod: V1Pod) => ({
-      env: Object.fromEntries(pod.spec!.containers[0]!.env!.filter((e) => e.name.startsWith('CUDA_')).map((e) => [e.name, e.value])),
+      env: Object.fromEntries(
+        pod.spec!.containers[0]!.env!.filter((e) => e.name.startsWith('CUDA_')).map((e) => [e.name, e.value]),
+      ),
       mount: pod.spec!.containers[0]!.volumeMounts!.find((m) => m.name === 'cuda-cache')?.mountPath,
       volume: pod.spec!.volumes!.find((v) => v.name === 'cuda-cache'),
     });
@@ -73,16 +125,23 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.deepEqual(perPod.env, { CUDA_CACHE_PATH: '/var/cache/cuda', CUDA_CACHE_MAXSIZE: String(4 * 1024 ** 3) });
     assert.equal(perPod.mount, '/var/cache/cuda');
     assert.deepEqual(perPod.volume, { name: 'cuda-cache', emptyDir: {} });
-    const perNode = cache(buildTrainerPod(job, parsed.spec, 1, { ...SETTINGS, cudaCacheHostPath: '/var/cache/finetune-cuda' }));
-    assert.deepEqual(perNode.volume, { name: 'cuda-cache', hostPath: { path: '/var/cache/finetune-cuda', type: 'DirectoryOrCreate' } });
+    const perNode = cache(
+      buildTrainerPod(job, parsed.spec, 1, { ...SETTINGS, cudaCacheHostPath: '/var/cache/finetune-cuda' }),
+    );
+    assert.deepEqual(perNode.volume, {
+      name: 'cuda-cache',
+      hostPath: { path: '/var/cache/finetune-cuda', type: 'DirectoryOrCreate' },
+    });
     const cpu = validateFineTuneJobSpec({ ...minimalSpec(), resources: { gpus: 0 } });
     assert.ok(cpu.valid);
     assert.equal(cache(buildTrainerPod(job, cpu.spec, 1, SETTINGS)).volume, undefined, 'a CPU trainer needs none');
   });
 
-  it('passes Kueue\'s queue and priority-class labels to the trainer pod, and no other job label', () => {
+  it("passes Kueue's queue and priority-class labels to the trainer pod, and no other job label", () => {
     const c = cluster();
-    Object.assign(c.state.job.metadata, { labels: { 'kueue.x-k8s.io/queue-name': 'gpu-queue', 'kueue.x-k8s.io/priority-class': 'nightly', team: 'vision' } });
+    Object.assign(c.state.job.metadata, {
+      labels: { 'kueue.x-k8s.io/queue-name': 'gpu-queue', 'kueue.x-k8s.io/priority-class': 'nightly', team: 'vision' },
+    });
     const labels = c.step().createPod!.metadata!.labels!;
     assert.equal(labels['kueue.x-k8s.io/queue-name'], 'gpu-queue');
     assert.equal(labels['kueue.x-k8s.io/priority-class'], 'nightly');
@@ -101,7 +160,12 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
   it('goes Queued while the scheduler cannot place the pod', () => {
     const c = cluster();
     c.start();
-    c.pod(1).status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: 'Insufficient nvidia.com/gpu' }] };
+    c.pod(1).status = {
+      phase: 'Pending',
+      conditions: [
+        { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: 'Insufficient nvidia.com/gpu' },
+      ],
+    };
     assert.equal(c.step().status!.phase, 'Queued');
   });
 
@@ -113,7 +177,10 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.equal(c.state.job.status!.phase, 'Succeeded');
     assert.equal(c.state.job.status!.completionTime, later(61).toISOString());
     assert.equal(c.conditions()['Succeeded'], 'True/TrainerSucceeded');
-    assert.deepEqual(decision.events.map((e) => e.reason), ['TrainerSucceeded']);
+    assert.deepEqual(
+      decision.events.map((e) => e.reason),
+      ['TrainerSucceeded'],
+    );
   });
 
   it('fails at once on a permanent exit code (2), without retrying', () => {
@@ -213,7 +280,7 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.deepEqual(c.step(), { deletePods: [], deleteJob: false, events: [] });
   });
 
-  it('never takes an earlier job\'s pods of the same name for its own: deletes them, then starts attempt 1', () => {
+  it("never takes an earlier job's pods of the same name for its own: deletes them, then starts attempt 1", () => {
     const c = cluster();
     c.start();
     c.exit(1, 0);
@@ -224,10 +291,17 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     leftover[0]!.metadata!.ownerReferences = [];
     c.state.job = { ...c.state.job, metadata: { ...c.state.job.metadata, uid: 'uid-2' }, status: undefined };
     const first = c.step();
-    assert.deepEqual([c.state.job.status!.phase, c.state.job.status!.attempts], ['Pending', 0], 'not Succeeded without training');
+    assert.deepEqual(
+      [c.state.job.status!.phase, c.state.job.status!.attempts],
+      ['Pending', 0],
+      'not Succeeded without training',
+    );
     assert.deepEqual(first.deletePods, ['flowers-trainer-1']);
     assert.equal(first.createPod, undefined, 'no pod while the old one (and its trainer) may still be there');
-    assert.deepEqual(first.events.map((e) => e.reason), ['DeletingStalePod']);
+    assert.deepEqual(
+      first.events.map((e) => e.reason),
+      ['DeletingStalePod'],
+    );
     assert.equal(c.state.pods.length, 0);
     const created = c.step();
     assert.equal(created.createPod!.metadata!.name, 'flowers-trainer-1');
@@ -235,7 +309,7 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.equal(created.createPod!.spec!.containers[0]!.env!.find((e) => e.name === 'FTJ_JOB_UID')!.value, 'uid-2');
   });
 
-  it('does not count an earlier job\'s failed pods toward backoffLimit', () => {
+  it("does not count an earlier job's failed pods toward backoffLimit", () => {
     const c = cluster({ ...minimalSpec(), backoffLimit: 0 });
     c.start();
     c.exit(1, 3);
@@ -265,7 +339,10 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
   it('stays Pending, not Queued, while the pod waits for its volumes to bind', () => {
     const c = cluster();
     c.start();
-    const unschedulable = (message: string) => ({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message }] });
+    const unschedulable = (message: string) => ({
+      phase: 'Pending',
+      conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message }],
+    });
     c.pod(1).status = unschedulable('0/1 nodes are available: 1 pod has unbound immediate PersistentVolumeClaims.');
     c.step();
     assert.equal(c.state.job.status!.phase, 'Pending');
@@ -276,27 +353,58 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
   it('says why the pod does not run, as kubectl describe pod would, first in the Reason column; clears it once the pod runs', () => {
     const c = cluster();
     c.start();
-    const trueReasons = () => (c.state.job.status?.conditions ?? []).filter((x) => x.status === 'True').map((x) => x.reason);
+    const trueReasons = () =>
+      (c.state.job.status?.conditions ?? []).filter((x) => x.status === 'True').map((x) => x.reason);
     const message = () => c.state.job.status!.conditions.find((x) => x.type === 'PodPending')?.message;
-    c.pod(1).status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable',
-      message: '0/1 nodes are available: 1 persistentvolumeclaim "data.v2" not found.' }] };
+    c.pod(1).status = {
+      phase: 'Pending',
+      conditions: [
+        {
+          type: 'PodScheduled',
+          status: 'False',
+          reason: 'Unschedulable',
+          message: '0/1 nodes are available: 1 persistentvolumeclaim "data.v2" not found.',
+        },
+      ],
+    };
     const missingClaim = c.step();
     assert.equal(c.state.job.status!.phase, 'Pending', 'a missing claim is no queue: Pending');
     assert.equal(trueReasons()[0], 'Unschedulable', 'the Reason column shows the first True condition');
-    assert.equal(message(), 'pod flowers-trainer-1: 0/1 nodes are available: 1 persistentvolumeclaim "data.v2" not found.');
-    assert.match(c.state.job.status!.conditions.find((x) => x.type === 'Reconciling')!.message, /the job is pending: pod flowers-trainer-1: .*"data.v2" not found/);
-    assert.deepEqual(missingClaim.events.map((e) => `${e.type}/${e.reason}`), ['Warning/Unschedulable']);
+    assert.equal(
+      message(),
+      'pod flowers-trainer-1: 0/1 nodes are available: 1 persistentvolumeclaim "data.v2" not found.',
+    );
+    assert.match(
+      c.state.job.status!.conditions.find((x) => x.type === 'Reconciling')!.message,
+      /the job is pending: pod flowers-trainer-1: .*"data.v2" not found/,
+    );
+    assert.deepEqual(
+      missingClaim.events.map((e) => `${e.type}/${e.reason}`),
+      ['Warning/Unschedulable'],
+    );
     assert.equal(c.step().status, undefined, 'the same reason again writes nothing');
 
-    c.pod(1).status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'True' }], containerStatuses: [{
-      name: 'trainer', ready: false, restartCount: 0, image: 'i', imageID: '',
-      state: { waiting: { reason: 'CreateContainerConfigError', message: 'secret "s3-credentials" not found' } },
-    }] };
+    c.pod(1).status = {
+      phase: 'Pending',
+      conditions: [{ type: 'PodScheduled', status: 'True' }],
+      containerStatuses: [
+        {
+          name: 'trainer',
+          ready: false,
+          restartCount: 0,
+          image: 'i',
+          imageID: '',
+          state: { waiting: { reason: 'CreateContainerConfigError', message: 'secret "s3-credentials" not found' } },
+        },
+      ],
+    };
     c.step();
     assert.equal(trueReasons()[0], 'CreateContainerConfigError');
     assert.equal(message(), 'pod flowers-trainer-1: secret "s3-credentials" not found');
 
-    c.pod(1).status!.containerStatuses![0]!.state = { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "i"' } };
+    c.pod(1).status!.containerStatuses![0]!.state = {
+      waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "i"' },
+    };
     c.step();
     assert.equal(trueReasons()[0], 'ImagePullBackOff');
 
@@ -309,22 +417,46 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
   it('records waiting for a GPU as the queue at work (a Normal event, phase Queued), not a fault', () => {
     const c = cluster();
     c.start();
-    c.pod(1).status = { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available: 1 Insufficient nvidia.com/gpu.' }] };
+    c.pod(1).status = {
+      phase: 'Pending',
+      conditions: [
+        {
+          type: 'PodScheduled',
+          status: 'False',
+          reason: 'Unschedulable',
+          message: '0/1 nodes are available: 1 Insufficient nvidia.com/gpu.',
+        },
+      ],
+    };
     const decision = c.step();
     assert.equal(c.state.job.status!.phase, 'Queued');
-    assert.deepEqual(decision.events.map((e) => `${e.type}/${e.reason}`), ['Normal/Unschedulable']);
+    assert.deepEqual(
+      decision.events.map((e) => `${e.type}/${e.reason}`),
+      ['Normal/Unschedulable'],
+    );
   });
 
   it('shows a pod the API server refused in the status, once, and clears it when a pod exists', () => {
     const c = cluster();
-    const refused = podCreateRefused({ job: c.state.job, pods: [], now: T0 }, 'flowers-trainer-1', 'serviceaccount "missing" not found');
+    const refused = podCreateRefused(
+      { job: c.state.job, pods: [], now: T0 },
+      'flowers-trainer-1',
+      'serviceaccount "missing" not found',
+    );
     assert.equal(refused.status!.phase, 'Pending');
     const failure = refused.status!.conditions.find((x) => x.type === 'PodCreateFailure')!;
     assert.deepEqual([failure.status, failure.reason], ['True', 'FailedCreatePod']);
     assert.match(failure.message, /serviceaccount "missing" not found/);
-    assert.deepEqual(refused.events.map((e) => e.reason), ['FailedCreatePod']);
+    assert.deepEqual(
+      refused.events.map((e) => e.reason),
+      ['FailedCreatePod'],
+    );
     c.state.job.status = refused.status;
-    const again = podCreateRefused({ job: c.state.job, pods: [], now: later(10) }, 'flowers-trainer-1', 'serviceaccount "missing" not found');
+    const again = podCreateRefused(
+      { job: c.state.job, pods: [], now: later(10) },
+      'flowers-trainer-1',
+      'serviceaccount "missing" not found',
+    );
     assert.equal(again.status, undefined, 'a second refusal changes nothing');
     assert.deepEqual(again.events, [], 'and records no second event');
     c.step();
@@ -333,7 +465,11 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
   });
 
   it('retries a trainer stopped by SIGTERM (exit 4, its point saved) without counting it, whatever the rules say', () => {
-    const c = cluster({ ...minimalSpec(), backoffLimit: 0, retryPolicy: { rules: [{ action: 'Count', onExitCodes: { operator: 'NotIn', values: [0] } }] } });
+    const c = cluster({
+      ...minimalSpec(),
+      backoffLimit: 0,
+      retryPolicy: { rules: [{ action: 'Count', onExitCodes: { operator: 'NotIn', values: [0] } }] },
+    });
     c.start();
     c.exit(1, 4);
     const retry = c.step();
@@ -342,7 +478,7 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     assert.equal(c.state.job.status!.failedAttempts, 0);
   });
 
-  it('gives the trainer pod a termination grace period to save its point (60 s, or podTemplate\'s)', () => {
+  it("gives the trainer pod a termination grace period to save its point (60 s, or podTemplate's)", () => {
     assert.equal(cluster().step().createPod!.spec!.terminationGracePeriodSeconds, 60);
     const custom = cluster({ ...minimalSpec(), podTemplate: { terminationGracePeriodSeconds: 300 } });
     assert.equal(custom.step().createPod!.spec!.terminationGracePeriodSeconds, 300);
@@ -355,16 +491,31 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     c.step();
     const head = { name: 'head', state: 'Succeeded', epochsRun: 3 } as const;
     const fineTune = { name: 'fine-tune', state: 'Running', epochsRun: 2, startTime: T0.toISOString() } as const;
-    c.state.job.status = { ...c.state.job.status!, stage: 'fine-tune', stages: [head, fineTune], metrics: { epoch: 2, loss: 0.5 } };
+    c.state.job.status = {
+      ...c.state.job.status!,
+      stage: 'fine-tune',
+      stages: [head, fineTune],
+      metrics: { epoch: 2, loss: 0.5 },
+    };
     c.pod(1).metadata!.deletionTimestamp = T0;
     assert.equal(c.step().trainerStatus, undefined, 'a terminating trainer may still report its own interruption');
     delete c.pod(1).metadata!.deletionTimestamp;
     c.exit(1, 137, T0); // SIGKILL: no report
     const decision = c.step(later(1));
     const settled = decision.trainerStatus!;
-    assert.deepEqual(settled.stages!.map((s) => [s.name, s.state, s.endReason]), [['head', 'Succeeded', undefined], ['fine-tune', 'Interrupted', 'Interrupted']]);
+    assert.deepEqual(
+      settled.stages!.map((s) => [s.name, s.state, s.endReason]),
+      [
+        ['head', 'Succeeded', undefined],
+        ['fine-tune', 'Interrupted', 'Interrupted'],
+      ],
+    );
     assert.match(settled.stages![1]!.message!, /stopped without reporting.*the next attempt resumes/);
-    assert.deepEqual(settled.metrics, { epoch: 2, loss: 0.5 }, 'the trainer\'s other fields are kept: the apply owns them all');
+    assert.deepEqual(
+      settled.metrics,
+      { epoch: 2, loss: 0.5 },
+      "the trainer's other fields are kept: the apply owns them all",
+    );
     c.state.job.status = { ...c.state.job.status!, ...settled };
     assert.equal(c.step(later(2)).trainerStatus, undefined, 'settled once');
 
@@ -373,7 +524,10 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     c.exit(2, 137, later(30));
     const failed = c.step(later(31));
     assert.equal(c.state.job.status!.phase, 'Failed');
-    assert.deepEqual(failed.trainerStatus!.stages!.map((s) => s.state), ['Succeeded', 'Failed']);
+    assert.deepEqual(
+      failed.trainerStatus!.stages!.map((s) => s.state),
+      ['Succeeded', 'Failed'],
+    );
   });
 
   it('says that a spec edited while an attempt runs applies from the next attempt, and that a finished job does not run again', () => {
@@ -384,13 +538,19 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     c.state.job.metadata.generation = 2;
     c.state.job.spec = { ...minimalSpec(), batchSize: 16 };
     const edited = c.step();
-    assert.deepEqual(edited.events.map((e) => e.reason), ['SpecChanged']);
+    assert.deepEqual(
+      edited.events.map((e) => e.reason),
+      ['SpecChanged'],
+    );
     assert.equal(edited.createPod, undefined, 'the running attempt is left alone');
     assert.deepEqual(c.step().events, [], 'said once');
     c.exit(1, 0);
     c.step();
     c.state.job.metadata.generation = 3;
-    assert.deepEqual(c.step().events.map((e) => e.reason), ['SpecChangeIgnored']);
+    assert.deepEqual(
+      c.step().events.map((e) => e.reason),
+      ['SpecChangeIgnored'],
+    );
     assert.equal(c.state.job.status!.phase, 'Succeeded');
   });
 
@@ -399,7 +559,8 @@ describe('FineTuneJob reconcile (pure state machine)', () => {
     // Reconciling=True is InProgress, Stalled=True is Failed, anything else is Current.
     const kstatus = (job: { metadata: { generation: number }; status?: FineTuneJobStatus }) => {
       const status = job.status;
-      if (status?.observedGeneration !== undefined && status.observedGeneration !== job.metadata.generation) return 'InProgress';
+      if (status?.observedGeneration !== undefined && status.observedGeneration !== job.metadata.generation)
+        return 'InProgress';
       const isTrue = (type: string) => status?.conditions?.some((c) => c.type === type && c.status === 'True');
       if (isTrue('Reconciling')) return 'InProgress';
       if (isTrue('Stalled')) return 'Failed';
@@ -446,7 +607,9 @@ describe('trainer pod', () => {
 
   it('is valid for a job name of 253 characters: label value and pod name within their limits, distinct per name', () => {
     const long = (end: string) => `${'a'.repeat(61)}.${'b'.repeat(120)}.${'c'.repeat(69)}${end}`;
-    const [one, two] = ['x', 'y'].map((end) => buildTrainerPod({ name: long(end), namespace: 'team', uid: 'u' }, spec({}), 12, SETTINGS_));
+    const [one, two] = ['x', 'y'].map((end) =>
+      buildTrainerPod({ name: long(end), namespace: 'team', uid: 'u' }, spec({}), 12, SETTINGS_),
+    );
     for (const pod of [one!, two!]) {
       const label = pod.metadata!.labels!['finetune.dev/job-name']!;
       assert.ok(label.length <= 63 && LABEL_VALUE.test(label), label);
@@ -457,27 +620,43 @@ describe('trainer pod', () => {
     assert.notEqual(one!.metadata!.name, two!.metadata!.name);
   });
 
-  it('gives the trainer the storage Secret\'s keys as its environment, and no volume for a location in a bucket', () => {
-    const pod = buildTrainerPod({ name: 'j', namespace: 'team', uid: 'u' }, spec({
-      model: { uri: 's3://models/base/model.json', input: { shape: [64, 64, 3] } },
-      dataset: { uri: 's3://data/flowers', format: 'ImageFolder' },
-      output: { uri: 's3://models/out' },
-      storage: { secretRef: { name: 's3-credentials' } },
-    }), 1, SETTINGS_);
+  it("gives the trainer the storage Secret's keys as its environment, and no volume for a location in a bucket", () => {
+    const pod = buildTrainerPod(
+      { name: 'j', namespace: 'team', uid: 'u' },
+      spec({
+        model: { uri: 's3://models/base/model.json', input: { shape: [64, 64, 3] } },
+        dataset: { uri: 's3://data/flowers', format: 'ImageFolder' },
+        output: { uri: 's3://models/out' },
+        storage: { secretRef: { name: 's3-credentials' } },
+      }),
+      1,
+      SETTINGS_,
+    );
     assert.deepEqual(pod.spec!.containers[0]!.envFrom, [{ secretRef: { name: 's3-credentials' } }]);
     assert.ok(!pod.spec!.volumes!.some((v) => v.persistentVolumeClaim), 'no PersistentVolumeClaim');
-    assert.equal(buildTrainerPod({ name: 'j', namespace: 'team', uid: 'u' }, spec({}), 1, SETTINGS_).spec!.containers[0]!.envFrom, undefined);
+    assert.equal(
+      buildTrainerPod({ name: 'j', namespace: 'team', uid: 'u' }, spec({}), 1, SETTINGS_).spec!.containers[0]!.envFrom,
+      undefined,
+    );
   });
 
   it('names the volume of a claim with dots (a valid claim name) as a DNS label, distinct per claim', () => {
-    const pod = buildTrainerPod({ name: 'j', namespace: 'team', uid: 'u' }, spec({
-      dataset: { pvc: { claimName: 'data.v1', path: 'x' }, format: 'ImageFolder' },
-      output: { pvc: { claimName: 'data-v1', path: 'out' } },
-    }), 1, SETTINGS_);
+    const pod = buildTrainerPod(
+      { name: 'j', namespace: 'team', uid: 'u' },
+      spec({
+        dataset: { pvc: { claimName: 'data.v1', path: 'x' }, format: 'ImageFolder' },
+        output: { pvc: { claimName: 'data-v1', path: 'out' } },
+      }),
+      1,
+      SETTINGS_,
+    );
     const names = pod.spec!.volumes!.map((v) => v.name);
     for (const name of names) assert.ok(name.length <= 63 && DNS_LABEL.test(name), name);
     assert.equal(new Set(names).size, names.length);
     const mounts = pod.spec!.containers[0]!.volumeMounts!;
-    assert.equal(mounts.find((m) => m.mountPath === '/mnt/pvc/data.v1')!.name, pod.spec!.volumes!.find((v) => v.persistentVolumeClaim?.claimName === 'data.v1')!.name);
+    assert.equal(
+      mounts.find((m) => m.mountPath === '/mnt/pvc/data.v1')!.name,
+      pod.spec!.volumes!.find((v) => v.persistentVolumeClaim?.claimName === 'data.v1')!.name,
+    );
   });
 });

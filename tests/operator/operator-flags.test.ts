@@ -5,13 +5,24 @@ import { describe, it } from 'node:test';
 
 const MAIN = join(import.meta.dirname, '..', '..', 'src', 'operator', 'main.ts');
 const run = (args: string[], env: Record<string, string> = {}) =>
-  spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, KUBECONFIG: '/nonexistent', ...env } });
+  spawnSync(process.execPath, [MAIN, ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, KUBECONFIG: '/nonexistent', ...env },
+  });
 
 describe('operator flags', () => {
   it('--help lists every flag with its environment variable, and exits 0', () => {
     const result = run(['--help']);
     assert.equal(result.status, 0, result.stderr);
-    for (const flag of ['--namespaces', '--workers', '--port', '--trainer-image', '--leader-elect', '--resync-seconds']) {
+    for (const flag of [
+      '--namespaces',
+      '--workers',
+      '--port',
+      '--trainer-image',
+      '--leader-elect',
+      '--resync-seconds',
+    ]) {
       assert.match(result.stdout, new RegExp(flag));
     }
     assert.match(result.stdout, /env:\s+FTJ_WORKERS/);

@@ -7,11 +7,20 @@ import { kubeConfig, testNamespace } from '../support/cluster.ts';
 
 /** This process's established TCP connections to `port` (its socket inodes matched in /proc/net/tcp*). */
 function connectionsTo(port: number): number {
-  const inodes = new Set(readdirSync('/proc/self/fd').map((fd) => {
-    try { return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1]; } catch { return undefined; }
-  }).filter(Boolean));
+  const inodes = new Set(
+    readdirSync('/proc/self/fd')
+      .map((fd) => {
+        try {
+          return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+        } catch {
+          return undefined;
+        }
+      })
+      .filter(Boolean),
+  );
   const portHex = port.toString(16).toUpperCase().padStart(4, '0');
-  return ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((file) => readFileSync(file, 'utf8').split('\n').slice(1))
+  return ['/proc/net/tcp', '/proc/net/tcp6']
+    .flatMap((file) => readFileSync(file, 'utf8').split('\n').slice(1))
     .map((line) => line.trim().split(/\s+/))
     .filter((cols) => cols[2]?.endsWith(`:${portHex}`) && cols[3] === '01' && inodes.has(cols[9]!)).length;
 }
@@ -20,9 +29,12 @@ async function createConfigMaps(kc: KubeConfig, namespace: string, prefix: strin
   const core = kc.makeApiClient(CoreV1Api);
   const names = Array.from({ length: 120 }, (_, i) => `${prefix}-${i}`);
   let next = 0;
-  await Promise.all(Array.from({ length: 10 }, async () => {
-    while (next < names.length) await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: names[next++]! } } });
-  }));
+  await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      while (next < names.length)
+        await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: names[next++]! } } });
+    }),
+  );
   return connectionsTo(Number(new URL(kc.getCurrentCluster()!.server).port));
 }
 
@@ -39,6 +51,9 @@ describe('PooledKubeConfig', () => {
     const plainConnections = await createConfigMaps(plain, namespace, 'plain');
     t.diagnostic(`connections for 120 requests: pooled ${pooledConnections}, plain ${plainConnections}`);
     // If client-node starts pooling by itself, this fails: PooledKubeConfig can then go.
-    assert.ok(plainConnections >= pooledConnections + 60, `plain client-node: ${plainConnections} connections (pooled: ${pooledConnections})`);
+    assert.ok(
+      plainConnections >= pooledConnections + 60,
+      `plain client-node: ${plainConnections} connections (pooled: ${pooledConnections})`,
+    );
   });
 });

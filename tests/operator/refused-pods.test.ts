@@ -9,18 +9,26 @@ import { condition, withOperator } from './support/operator-harness.ts';
  * that come from valid jobs must give valid pods.
  */
 const REFUSED: [string, Record<string, unknown>, RegExp][] = [
-  ['no-account', { podTemplate: { serviceAccountName: 'does-not-exist' } }, /serviceaccount "does-not-exist" not found/],
+  [
+    'no-account',
+    { podTemplate: { serviceAccountName: 'does-not-exist' } },
+    /serviceaccount "does-not-exist" not found/,
+  ],
   ['no-priority', { podTemplate: { priorityClassName: 'does-not-exist' } }, /PriorityClass.*does-not-exist/i],
   ['bad-label', { podTemplate: { labels: { team: 'not a label value!' } } }, /metadata\.labels/],
   ['bad-env', { podTemplate: { env: [{ name: '1-NOT-AN-ENV', value: 'x' }] } }, /env\[\d+\]\.name/],
   ['bad-volume', { podTemplate: { volumes: [{ name: 'Not_A_Label', emptyDir: {} }] } }, /volumes\[\d+\]\.name/],
-  ['bad-toleration', { podTemplate: { tolerations: [{ key: 'gpu', operator: 'Sometimes' }] } }, /tolerations\[0\]\.operator/],
+  [
+    'bad-toleration',
+    { podTemplate: { tolerations: [{ key: 'gpu', operator: 'Sometimes' }] } },
+    /tolerations\[0\]\.operator/,
+  ],
 ];
 
 describe('operator: pods the API server refuses, and valid jobs that need care', () => {
   before(installCRDs);
 
-  it('shows every refusal in the status with the API server\'s message; long names and dotted claims give valid pods', async (t) => {
+  it("shows every refusal in the status with the API server's message; long names and dotted claims give valid pods", async (t) => {
     const { api } = await withOperator(t, 'op-corpus');
     for (const [name, spec] of REFUSED) await api.create(name, spec);
     const long = `a${'-long'.repeat(16)}-job-name-that-is-longer-than-a-label-value-may-be`;
@@ -29,7 +37,11 @@ describe('operator: pods the API server refuses, and valid jobs that need care',
     await api.create('dotted-claim', { output: { pvc: { claimName: 'models.v2', path: 'out' } } });
 
     for (const [name, , message] of REFUSED) {
-      const job = await api.waitFor(name, (j) => condition(j, 'PodCreateFailure') === 'True/FailedCreatePod', `${name}: PodCreateFailure`);
+      const job = await api.waitFor(
+        name,
+        (j) => condition(j, 'PodCreateFailure') === 'True/FailedCreatePod',
+        `${name}: PodCreateFailure`,
+      );
       assert.equal(job.status!.phase, 'Pending', name);
       assert.match(job.status!.conditions!.find((c) => c.type === 'PodCreateFailure')!.message, message, name);
     }

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ApiextensionsV1Api, CoreV1Api, CustomObjectsApi, type KubernetesObject, type KubernetesListObject, type V1ConfigMap } from '@kubernetes/client-node';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubernetesObject,
+  type KubernetesListObject,
+  type V1ConfigMap,
+} from '@kubernetes/client-node';
 import { ResilientInformer } from '../../src/operator/runtime/resilient-informer.ts';
 import { eventually, kubeConfig, testNamespace } from '../support/cluster.ts';
 
@@ -13,25 +20,62 @@ describe('resilient informer', () => {
     const custom = kc.makeApiClient(CustomObjectsApi);
     const errors: unknown[] = [];
     const added: string[] = [];
-    const informer = new ResilientInformer<KubernetesObject>(kc, `/apis/${group}/v1/${plural}`,
-      () => custom.listClusterCustomObject({ group, version: 'v1', plural }) as Promise<KubernetesListObject<KubernetesObject>>,
-      { add: (obj) => added.push(obj.metadata!.name!) }, { onError: (err) => errors.push(err) });
+    const informer = new ResilientInformer<KubernetesObject>(
+      kc,
+      `/apis/${group}/v1/${plural}`,
+      () =>
+        custom.listClusterCustomObject({ group, version: 'v1', plural }) as Promise<
+          KubernetesListObject<KubernetesObject>
+        >,
+      { add: (obj) => added.push(obj.metadata!.name!) },
+      { onError: (err) => errors.push(err) },
+    );
     t.after(() => informer.stop());
 
     // The resource does not exist yet: the first list fails (404), the informer backs off and retries.
     await informer.start().catch((err: unknown) => errors.push(err));
     await eventually(() => errors.length >= 1, 'a list error', 10_000);
     const ext = kc.makeApiClient(ApiextensionsV1Api);
-    await ext.createCustomResourceDefinition({ body: {
-      metadata: { name: `${plural}.${group}` },
-      spec: { group, scope: 'Namespaced', names: { plural, kind: `Probe${plural}`, singular: plural.slice(0, -1) },
-        versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } } }] },
-    } });
-    t.after(() => ext.deleteCustomResourceDefinition({ name: `${plural}.${group}` }).then(() => undefined, () => undefined));
-    await eventually(async () => {
-      await custom.createNamespacedCustomObject({ group, version: 'v1', namespace: 'default', plural, body: { apiVersion: `${group}/v1`, kind: `Probe${plural}`, metadata: { name: 'seen' } } }).catch(() => undefined);
-      return added.includes('seen');
-    }, 'the informer to recover and see the object', 40_000);
+    await ext.createCustomResourceDefinition({
+      body: {
+        metadata: { name: `${plural}.${group}` },
+        spec: {
+          group,
+          scope: 'Namespaced',
+          names: { plural, kind: `Probe${plural}`, singular: plural.slice(0, -1) },
+          versions: [
+            {
+              name: 'v1',
+              served: true,
+              storage: true,
+              schema: { openAPIV3Schema: { type: 'object', x_kubernetes_preserve_unknown_fields: true } },
+            },
+          ],
+        },
+      },
+    });
+    t.after(() =>
+      ext.deleteCustomResourceDefinition({ name: `${plural}.${group}` }).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    await eventually(
+      async () => {
+        await custom
+          .createNamespacedCustomObject({
+            group,
+            version: 'v1',
+            namespace: 'default',
+            plural,
+            body: { apiVersion: `${group}/v1`, kind: `Probe${plural}`, metadata: { name: 'seen' } },
+          })
+          .catch(() => undefined);
+        return added.includes('seen');
+      },
+      'the informer to recover and see the object',
+      40_000,
+    );
     assert.ok(errors.length >= 1);
     assert.ok(informer.hasSynced);
   });
@@ -40,18 +84,32 @@ describe('resilient informer', () => {
     const kc = kubeConfig();
     const namespace = await testNamespace(t, 'index');
     const core = kc.makeApiClient(CoreV1Api);
-    const informer = new ResilientInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${namespace}/configmaps`,
-      () => core.listNamespacedConfigMap({ namespace, labelSelector: 'team' }), {},
-      { labelSelector: 'team', indexBy: (cm) => cm.metadata?.labels?.['team'] });
+    const informer = new ResilientInformer<V1ConfigMap>(
+      kc,
+      `/api/v1/namespaces/${namespace}/configmaps`,
+      () => core.listNamespacedConfigMap({ namespace, labelSelector: 'team' }),
+      {},
+      { labelSelector: 'team', indexBy: (cm) => cm.metadata?.labels?.['team'] },
+    );
     t.after(() => informer.stop());
-    const create = (name: string, team: string) => core.createNamespacedConfigMap({ namespace, body: { metadata: { name, labels: { team } } } });
+    const create = (name: string, team: string) =>
+      core.createNamespacedConfigMap({ namespace, body: { metadata: { name, labels: { team } } } });
     await create('a', 'red');
     await informer.start();
     await create('b', 'red');
     await create('c', 'blue');
-    const names = (team: string) => informer.byIndex(team).map((cm) => cm.metadata!.name).sort().join(',');
+    const names = (team: string) =>
+      informer
+        .byIndex(team)
+        .map((cm) => cm.metadata!.name)
+        .sort()
+        .join(',');
     await eventually(() => names('red') === 'a,b' && names('blue') === 'c', 'listed and watched objects indexed');
-    await core.patchNamespacedConfigMap({ namespace, name: 'b', body: [{ op: 'replace', path: '/metadata/labels/team', value: 'blue' }] });
+    await core.patchNamespacedConfigMap({
+      namespace,
+      name: 'b',
+      body: [{ op: 'replace', path: '/metadata/labels/team', value: 'blue' }],
+    });
     await eventually(() => names('red') === 'a' && names('blue') === 'b,c', 'a relabelled object moves to its new key');
     await core.deleteNamespacedConfigMap({ namespace, name: 'a' });
     await eventually(() => names('red') === '' && names('blue') === 'b,c', 'a deleted object leaves the index');
@@ -63,8 +121,15 @@ describe('resilient informer', () => {
     const core = kc.makeApiClient(CoreV1Api);
     await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'listed' } } });
     const asked: (string | undefined)[] = [];
-    const informer = new ResilientInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${namespace}/configmaps`,
-      (resourceVersion) => { asked.push(resourceVersion); return core.listNamespacedConfigMap({ namespace, resourceVersion }); }, {});
+    const informer = new ResilientInformer<V1ConfigMap>(
+      kc,
+      `/api/v1/namespaces/${namespace}/configmaps`,
+      (resourceVersion) => {
+        asked.push(resourceVersion);
+        return core.listNamespacedConfigMap({ namespace, resourceVersion });
+      },
+      {},
+    );
     t.after(() => informer.stop());
     await informer.start();
     assert.ok(informer.get('listed', namespace), 'the listed object is cached');
@@ -76,8 +141,12 @@ describe('resilient informer', () => {
     const namespace = await testNamespace(t, 'stop');
     const core = kc.makeApiClient(CoreV1Api);
     const seen: string[] = [];
-    const informer = new ResilientInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${namespace}/configmaps`,
-      () => core.listNamespacedConfigMap({ namespace }), { add: (cm) => seen.push(cm.metadata!.name!) });
+    const informer = new ResilientInformer<V1ConfigMap>(
+      kc,
+      `/api/v1/namespaces/${namespace}/configmaps`,
+      () => core.listNamespacedConfigMap({ namespace }),
+      { add: (cm) => seen.push(cm.metadata!.name!) },
+    );
     const starting = informer.start();
     await informer.stop(); // while the list is in flight
     await starting.catch(() => undefined);

@@ -3,7 +3,10 @@ import { describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { FineTuneJobStatus, FineTuneScheduleStatus } from '../../src/api/v1alpha1/index.ts';
 import {
-  reconcileFineTuneSchedule, runName, type ScheduleDecision, type ScheduleRun,
+  reconcileFineTuneSchedule,
+  runName,
+  type ScheduleDecision,
+  type ScheduleRun,
 } from '../../src/operator/reconcile/schedule-reconciler.ts';
 import { minimalSpec } from '../api/spec-fixtures.ts';
 
@@ -18,10 +21,21 @@ const at = (iso: string) => new Date(iso);
 function cluster(spec: Record<string, unknown> = {}) {
   const state = {
     schedule: {
-      metadata: { name: 'nightly', namespace: 'team', uid: 'sched-uid', generation: 1, creationTimestamp: CREATED.toISOString() },
+      metadata: {
+        name: 'nightly',
+        namespace: 'team',
+        uid: 'sched-uid',
+        generation: 1,
+        creationTimestamp: CREATED.toISOString(),
+      },
       spec: {
-        schedule: '30 2 * * *', timeZone: 'Europe/Berlin', concurrencyPolicy: 'Forbid',
-        jobTemplate: { metadata: { labels: { team: 'vision' } }, spec: { ...minimalSpec(), output: { pvc: { claimName: 'models', path: 'flowers' } } } },
+        schedule: '30 2 * * *',
+        timeZone: 'Europe/Berlin',
+        concurrencyPolicy: 'Forbid',
+        jobTemplate: {
+          metadata: { labels: { team: 'vision' } },
+          spec: { ...minimalSpec(), output: { pvc: { claimName: 'models', path: 'flowers' } } },
+        },
         ...spec,
       } as Record<string, unknown>,
       status: undefined as FineTuneScheduleStatus | undefined,
@@ -31,20 +45,32 @@ function cluster(spec: Record<string, unknown> = {}) {
   };
   let uids = 0;
   const step = (now: Date): ScheduleDecision => {
-    const decision = reconcileFineTuneSchedule({ schedule: state.schedule, runs: state.runs, probes: state.probes, now }, SETTINGS);
+    const decision = reconcileFineTuneSchedule(
+      { schedule: state.schedule, runs: state.runs, probes: state.probes, now },
+      SETTINGS,
+    );
     state.probes = state.probes.filter((pod) => !decision.deleteProbes.includes(pod.metadata!.name!));
     if (decision.createProbe) state.probes.push({ ...decision.createProbe, status: { phase: 'Pending' } });
     state.runs = state.runs.filter((run) => !decision.deleteRuns.includes(run.metadata!.name!));
     if (decision.createRun) {
       const { metadata, spec } = decision.createRun;
-      state.runs.push({ metadata: { ...metadata, uid: `run-${++uids}`, creationTimestamp: now.toISOString() }, spec, status: { phase: 'Running', startTime: now.toISOString(), conditions: [] } });
+      state.runs.push({
+        metadata: { ...metadata, uid: `run-${++uids}`, creationTimestamp: now.toISOString() },
+        spec,
+        status: { phase: 'Running', startTime: now.toISOString(), conditions: [] },
+      });
     }
     if (decision.status) state.schedule.status = decision.status;
     return decision;
   };
   const finish = (name: string, phase: 'Succeeded' | 'Failed', when: Date) => {
     const run = state.runs.find((r) => r.metadata!.name === name)!;
-    run.status = { ...run.status, phase, completionTime: when.toISOString(), ...(phase === 'Succeeded' ? { outputURI: `pvc://models/flowers/${name}` } : {}) } as FineTuneJobStatus;
+    run.status = {
+      ...run.status,
+      phase,
+      completionTime: when.toISOString(),
+      ...(phase === 'Succeeded' ? { outputURI: `pvc://models/flowers/${name}` } : {}),
+    } as FineTuneJobStatus;
   };
   const condition = (type: string) => {
     const c = state.schedule.status?.conditions?.find((x) => x.type === type);
@@ -74,7 +100,16 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     assert.equal(run.metadata.name, runName('nightly', at('2026-06-02T00:30:00Z')));
     assert.deepEqual(run.metadata.labels, { team: 'vision', 'finetune.dev/schedule-name': 'nightly' });
     assert.equal(run.metadata.annotations['finetune.dev/scheduled-time'], '2026-06-02T00:30:00.000Z');
-    assert.deepEqual(run.metadata.ownerReferences, [{ apiVersion: 'finetune.dev/v1alpha1', kind: 'FineTuneSchedule', name: 'nightly', uid: 'sched-uid', controller: true, blockOwnerDeletion: true }]);
+    assert.deepEqual(run.metadata.ownerReferences, [
+      {
+        apiVersion: 'finetune.dev/v1alpha1',
+        kind: 'FineTuneSchedule',
+        name: 'nightly',
+        uid: 'sched-uid',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ]);
     assert.deepEqual(run.spec['output'], { pvc: { claimName: 'models', path: `flowers/nightly-${minutes}` } });
     assert.deepEqual(c.reasons(decision), ['SuccessfulCreate']);
     assert.deepEqual(decision.outcomes, ['created']);
@@ -84,7 +119,10 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     // The run's watch event brings the schedule back: it is active now, and nothing else is created.
     const again = c.step(at('2026-06-02T00:30:01Z'));
     assert.equal(again.createRun, undefined);
-    assert.deepEqual(c.state.schedule.status!.active!.map((r) => r.name), [`nightly-${minutes}`]);
+    assert.deepEqual(
+      c.state.schedule.status!.active!.map((r) => r.name),
+      [`nightly-${minutes}`],
+    );
     assert.equal(c.state.schedule.status!.activeCount, 1);
     assert.equal(c.step(at('2026-06-02T00:30:02Z')).status, undefined, 'an unchanged schedule writes nothing');
   });
@@ -92,7 +130,10 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
   it('never creates a time twice: a run of that name (from before a restart) is recorded, not created again', () => {
     const c = cluster({ concurrencyPolicy: 'Allow' });
     const name = runName('nightly', at('2026-06-02T00:30:00Z'));
-    c.state.runs.push({ metadata: { name, uid: 'x', ownerReferences: [{ kind: 'FineTuneSchedule', uid: 'sched-uid', controller: true }] }, status: { phase: 'Running', conditions: [] } });
+    c.state.runs.push({
+      metadata: { name, uid: 'x', ownerReferences: [{ kind: 'FineTuneSchedule', uid: 'sched-uid', controller: true }] },
+      status: { phase: 'Running', conditions: [] },
+    });
     const decision = c.step(at('2026-06-02T00:31:00Z'));
     assert.equal(decision.createRun, undefined);
     assert.equal(c.state.schedule.status!.lastScheduleTime, '2026-06-02T00:30:00.000Z');
@@ -134,7 +175,10 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     assert.deepEqual(c.reasons(skipped), ['JobAlreadyActive']);
     assert.deepEqual(skipped.outcomes, ['skipped']);
     assert.equal(c.condition('RunSkipped'), 'True/JobAlreadyActive');
-    assert.match(c.state.schedule.status!.conditions!.find((x) => x.type === 'RunSkipped')!.message, new RegExp(`${first} is still running`));
+    assert.match(
+      c.state.schedule.status!.conditions!.find((x) => x.type === 'RunSkipped')!.message,
+      new RegExp(`${first} is still running`),
+    );
     assert.deepEqual(c.step(at('2026-06-03T00:40:00Z')).events, [], 'the same skip is not reported again');
 
     c.finish(first, 'Failed', at('2026-06-03T01:00:00Z'));
@@ -181,14 +225,17 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     const days = [2, 3, 4, 5, 6];
     for (const day of days) c.step(at(`2026-06-0${day}T00:30:00Z`));
     const names = days.map((day) => runName('nightly', at(`2026-06-0${day}T00:30:00Z`)));
-    for (const [i, name] of names.entries()) c.finish(name, i % 2 ? 'Failed' : 'Succeeded', at(`2026-06-0${days[i]}T01:00:00Z`));
+    for (const [i, name] of names.entries())
+      c.finish(name, i % 2 ? 'Failed' : 'Succeeded', at(`2026-06-0${days[i]}T01:00:00Z`));
     const decision = c.step(at('2026-06-06T02:00:00Z'));
     // Succeeded: days 2, 4, 6 (keep 4 and 6); failed: days 3, 5 (keep 5).
     assert.deepEqual(decision.deleteRuns.sort(), [names[0], names[1]].sort());
     assert.deepEqual(c.state.runs.map((r) => r.metadata!.name).sort(), [names[2], names[3], names[4]].sort());
     assert.equal(c.state.schedule.status!.lastSuccessfulTime, '2026-06-06T01:00:00.000Z');
     assert.deepEqual(c.state.schedule.status!.lastSuccessfulRun, {
-      name: names[4], outputURI: `pvc://models/flowers/${names[4]}`, modelURI: `pvc://models/flowers/${names[4]}/model.json`,
+      name: names[4],
+      outputURI: `pvc://models/flowers/${names[4]}`,
+      modelURI: `pvc://models/flowers/${names[4]}/model.json`,
     });
   });
 
@@ -219,7 +266,9 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     const name = runName('nightly', at('2026-06-02T00:30:00Z'));
     c.finish(name, 'Succeeded', at('2026-06-02T01:00:00Z'));
     const done = c.step(at('2026-06-02T01:00:01Z'));
-    assert.deepEqual(done.events, [{ type: 'Normal', reason: 'SawCompletedJob', message: `Saw completed run: ${name}, status: Succeeded` }]);
+    assert.deepEqual(done.events, [
+      { type: 'Normal', reason: 'SawCompletedJob', message: `Saw completed run: ${name}, status: Succeeded` },
+    ]);
     assert.deepEqual(done.outcomes, ['succeeded']);
     assert.equal(c.state.schedule.status!.active, undefined);
 
@@ -232,23 +281,40 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
 
   it('counts only the runs it controls: a FineTuneJob owned by another schedule of that name is not its run', () => {
     const c = cluster({ concurrencyPolicy: 'Forbid' });
-    c.state.runs.push({ metadata: { name: 'nightly-other', uid: 'x', ownerReferences: [{ kind: 'FineTuneSchedule', uid: 'old-uid', controller: true }] }, status: { phase: 'Running', conditions: [] } });
+    c.state.runs.push({
+      metadata: {
+        name: 'nightly-other',
+        uid: 'x',
+        ownerReferences: [{ kind: 'FineTuneSchedule', uid: 'old-uid', controller: true }],
+      },
+      status: { phase: 'Running', conditions: [] },
+    });
     const decision = c.step(at('2026-06-02T00:30:00Z'));
     assert.ok(decision.createRun, 'a run of a deleted schedule with the same name does not block this one');
   });
 
-  it('warmStart LastSucceeded: a run starts from the last successful run\'s model, the first from the template\'s base', () => {
+  it("warmStart LastSucceeded: a run starts from the last successful run's model, the first from the template's base", () => {
     const c = cluster({ warmStart: 'LastSucceeded', concurrencyPolicy: 'Allow' });
     const first = c.step(at('2026-06-02T00:30:00Z')).createRun!;
-    assert.deepEqual((first.spec['model'] as { uri: string }).uri, 'file:///models/base/model.json', 'no run has succeeded yet');
+    assert.deepEqual(
+      (first.spec['model'] as { uri: string }).uri,
+      'file:///models/base/model.json',
+      'no run has succeeded yet',
+    );
     assert.equal(first.metadata.annotations['finetune.dev/warm-start-from'], undefined);
     c.finish(first.metadata.name, 'Succeeded', at('2026-06-02T01:00:00Z'));
     c.step(at('2026-06-02T01:00:01Z'));
-    assert.equal(c.state.schedule.status!.lastSuccessfulRun!.modelURI, `pvc://models/flowers/${first.metadata.name}/model.json`);
+    assert.equal(
+      c.state.schedule.status!.lastSuccessfulRun!.modelURI,
+      `pvc://models/flowers/${first.metadata.name}/model.json`,
+    );
 
     const second = c.step(at('2026-06-03T00:30:00Z')).createRun!;
     assert.deepEqual(second.spec['model'], {
-      uri: `pvc://models/flowers/${first.metadata.name}/model.json`, input: { shape: [64, 64, 3] }, format: 'Layers', outputKind: 'Classifier',
+      uri: `pvc://models/flowers/${first.metadata.name}/model.json`,
+      input: { shape: [64, 64, 3] },
+      format: 'Layers',
+      outputKind: 'Classifier',
       provenance: { source: `FineTuneJob team/${first.metadata.name} (warm start)` },
     });
     assert.equal(second.metadata.annotations['finetune.dev/warm-start-from'], first.metadata.name);
@@ -256,33 +322,62 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     cold.step(at('2026-06-02T00:30:00Z'));
     cold.finish(first.metadata.name, 'Succeeded', at('2026-06-02T01:00:00Z'));
     cold.step(at('2026-06-02T01:00:01Z'));
-    assert.equal((cold.step(at('2026-06-03T00:30:00Z')).createRun!.spec['model'] as { uri: string }).uri, 'file:///models/base/model.json', 'warmStart None');
+    assert.equal(
+      (cold.step(at('2026-06-03T00:30:00Z')).createRun!.spec['model'] as { uri: string }).uri,
+      'file:///models/base/model.json',
+      'warmStart None',
+    );
   });
 
-  it('promotion: each run may update the pointer in the template\'s output; the schedule records the promoted run and says either way', () => {
+  it("promotion: each run may update the pointer in the template's output; the schedule records the promoted run and says either way", () => {
     const c = cluster({ promotion: { metric: 'valAccuracy', minDelta: 0.01 }, concurrencyPolicy: 'Allow' });
     const first = c.step(at('2026-06-02T00:30:00Z')).createRun!;
-    assert.deepEqual(first.spec['promotion'], { pointer: { pvc: { claimName: 'models', path: 'flowers/latest.json' } }, metric: 'valAccuracy', minDelta: 0.01 });
+    assert.deepEqual(first.spec['promotion'], {
+      pointer: { pvc: { claimName: 'models', path: 'flowers/latest.json' } },
+      metric: 'valAccuracy',
+      minDelta: 0.01,
+    });
     c.step(at('2026-06-02T00:30:01Z'));
     const decide = (name: string, promoted: boolean, value: number, when: Date) => {
       c.finish(name, 'Succeeded', when);
       const run = c.state.runs.find((r) => r.metadata!.name === name)!;
-      run.status!.promotion = { promoted, metric: 'valAccuracy', value, pointer: '/mnt/pvc/models/flowers/latest.json', message: promoted ? `valAccuracy ${value} beats none` : `valAccuracy ${value} is not better than 0.9` };
+      run.status!.promotion = {
+        promoted,
+        metric: 'valAccuracy',
+        value,
+        pointer: '/mnt/pvc/models/flowers/latest.json',
+        message: promoted ? `valAccuracy ${value} beats none` : `valAccuracy ${value} is not better than 0.9`,
+      };
     };
     decide(first.metadata.name, true, 0.9, at('2026-06-02T01:00:00Z'));
     const promoted = c.step(at('2026-06-02T01:00:01Z'));
     assert.ok(c.reasons(promoted).includes('Promoted'));
     assert.deepEqual(c.state.schedule.status!.promoted, {
-      name: first.metadata.name, modelURI: `pvc://models/flowers/${first.metadata.name}/model.json`, metric: 'valAccuracy', value: 0.9, time: '2026-06-02T01:00:00.000Z',
+      name: first.metadata.name,
+      modelURI: `pvc://models/flowers/${first.metadata.name}/model.json`,
+      metric: 'valAccuracy',
+      value: 0.9,
+      time: '2026-06-02T01:00:00.000Z',
     });
 
     const second = c.step(at('2026-06-03T00:30:00Z')).createRun!;
     c.step(at('2026-06-03T00:30:01Z'));
     decide(second.metadata.name, false, 0.85, at('2026-06-03T01:00:00Z'));
     const refused = c.step(at('2026-06-03T01:00:01Z'));
-    assert.deepEqual(refused.events.filter((e) => e.reason === 'NotPromoted').map((e) => e.type), ['Warning']);
-    assert.equal(c.state.schedule.status!.promoted!.name, first.metadata.name, 'a worse model never replaces a better one');
-    assert.equal(c.state.schedule.status!.lastSuccessfulRun!.name, second.metadata.name, 'though it is the last success');
+    assert.deepEqual(
+      refused.events.filter((e) => e.reason === 'NotPromoted').map((e) => e.type),
+      ['Warning'],
+    );
+    assert.equal(
+      c.state.schedule.status!.promoted!.name,
+      first.metadata.name,
+      'a worse model never replaces a better one',
+    );
+    assert.equal(
+      c.state.schedule.status!.lastSuccessfulRun!.name,
+      second.metadata.name,
+      'though it is the last success',
+    );
   });
 
   it('skipIfUnchanged: a probe pod fingerprints the data; the same data as the last success skips the time, new data runs', () => {
@@ -302,16 +397,35 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     assert.equal(probe.metadata!.name, `${second}-fingerprint`);
     assert.equal(probe.metadata!.labels!['finetune.dev/fingerprint-for'], second);
     assert.equal(probe.metadata!.labels!['finetune.dev/job-name'], undefined, 'not a trainer pod of any job');
-    assert.deepEqual(probe.metadata!.ownerReferences!.map((o) => o.kind), ['FineTuneSchedule']);
+    assert.deepEqual(
+      probe.metadata!.ownerReferences!.map((o) => o.kind),
+      ['FineTuneSchedule'],
+    );
     const container = probe.spec!.containers[0]!;
     assert.deepEqual(container.args, ['--fingerprint']);
     assert.equal(container.resources!.limits!['nvidia.com/gpu'], undefined, 'no GPU to fingerprint files');
-    assert.deepEqual(container.env!.map((e) => e.name), ['FTJ_SPEC'], 'the spec, and no job to report to');
+    assert.deepEqual(
+      container.env!.map((e) => e.name),
+      ['FTJ_SPEC'],
+      'the spec, and no job to report to',
+    );
     assert.deepEqual([probe.spec!.automountServiceAccountToken, probe.spec!.activeDeadlineSeconds], [false, 600]);
     assert.equal(c.step(at('2026-06-03T00:30:01Z')).createProbe, undefined, 'one probe');
 
     const exit = (message: string, phase: 'Succeeded' | 'Failed' = 'Succeeded') => {
-      c.state.probes[0]!.status = { phase, containerStatuses: [{ name: 'trainer', ready: false, restartCount: 0, image: '', imageID: '', state: { terminated: { exitCode: phase === 'Succeeded' ? 0 : 2, message } } }] };
+      c.state.probes[0]!.status = {
+        phase,
+        containerStatuses: [
+          {
+            name: 'trainer',
+            ready: false,
+            restartCount: 0,
+            image: '',
+            imageID: '',
+            state: { terminated: { exitCode: phase === 'Succeeded' ? 0 : 2, message } },
+          },
+        ],
+      };
     };
     exit('sha256:aaa');
     const skipped = c.step(at('2026-06-03T00:31:00Z'));
@@ -321,7 +435,8 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     assert.deepEqual(skipped.outcomes, ['skipped']);
     assert.equal(c.condition('RunSkipped'), 'True/DatasetUnchanged');
     assert.deepEqual(c.state.schedule.status!.lastSkipped, {
-      scheduledTime: '2026-06-03T00:30:00.000Z', reason: 'DatasetUnchanged',
+      scheduledTime: '2026-06-03T00:30:00.000Z',
+      reason: 'DatasetUnchanged',
       message: `Not starting the run for 2026-06-03T00:30:00.000Z: its data is unchanged since run ${first.createRun.metadata.name} (skipIfUnchanged)`,
     });
     assert.equal(c.state.schedule.status!.lastScheduleTime, '2026-06-03T00:30:00.000Z', 'the time is used up');
@@ -335,16 +450,35 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     exit('cannot read /mnt/pvc/data', 'Failed');
     const failed = c.step(at('2026-06-05T00:31:00Z'));
     assert.ok(failed.createRun, 'a probe that failed never skips a run');
-    assert.deepEqual(failed.events.filter((e) => e.reason === 'FingerprintFailed').map((e) => e.type), ['Warning']);
+    assert.deepEqual(
+      failed.events.filter((e) => e.reason === 'FingerprintFailed').map((e) => e.type),
+      ['Warning'],
+    );
   });
 
   it('refuses warmStart from a graph base, and a promotion in the template, naming the fields', () => {
-    const graph = cluster({ warmStart: 'LastSucceeded', jobTemplate: { spec: { ...minimalSpec(), model: { uri: 'file:///m/model.json', format: 'Graph', input: { shape: [64, 64, 3] } } } } });
+    const graph = cluster({
+      warmStart: 'LastSucceeded',
+      jobTemplate: {
+        spec: {
+          ...minimalSpec(),
+          model: { uri: 'file:///m/model.json', format: 'Graph', input: { shape: [64, 64, 3] } },
+        },
+      },
+    });
     graph.step(at('2026-06-02T00:30:00Z'));
-    assert.match(graph.state.schedule.status!.conditions!.find((x) => x.type === 'InvalidSpec')!.message, /spec\.warmStart: LastSucceeded needs jobTemplate\.spec\.model\.format Layers/);
-    const inTemplate = cluster({ jobTemplate: { spec: { ...minimalSpec(), promotion: { pointer: { uri: 'file:///out/latest.json' } } } } });
+    assert.match(
+      graph.state.schedule.status!.conditions!.find((x) => x.type === 'InvalidSpec')!.message,
+      /spec\.warmStart: LastSucceeded needs jobTemplate\.spec\.model\.format Layers/,
+    );
+    const inTemplate = cluster({
+      jobTemplate: { spec: { ...minimalSpec(), promotion: { pointer: { uri: 'file:///out/latest.json' } } } },
+    });
     inTemplate.step(at('2026-06-02T00:30:00Z'));
-    assert.match(inTemplate.state.schedule.status!.conditions!.find((x) => x.type === 'InvalidSpec')!.message, /spec\.jobTemplate\.spec\.promotion: set by the schedule/);
+    assert.match(
+      inTemplate.state.schedule.status!.conditions!.find((x) => x.type === 'InvalidSpec')!.message,
+      /spec\.jobTemplate\.spec\.promotion: set by the schedule/,
+    );
   });
 
   it('follows the time zone across daylight saving time: a time in the spring gap runs once, an hour late; the autumn repeat once', () => {
@@ -361,7 +495,10 @@ describe('FineTuneSchedule reconcile (CronJob semantics, pure)', () => {
     deadline.state.schedule.status = { lastScheduleTime: '2026-03-28T01:30:00.000Z', conditions: [] };
     deadline.step(at('2026-03-29T00:50:00Z'));
     assert.equal(deadline.state.schedule.status!.nextScheduleTime, '2026-03-29T01:30:00.000Z');
-    assert.equal(deadline.step(at('2026-03-29T01:30:00.100Z')).createRun?.metadata.name, runName('nightly', at('2026-03-29T01:30:00Z')));
+    assert.equal(
+      deadline.step(at('2026-03-29T01:30:00.100Z')).createRun?.metadata.name,
+      runName('nightly', at('2026-03-29T01:30:00Z')),
+    );
 
     const autumn = cluster({ concurrencyPolicy: 'Allow' });
     autumn.state.schedule.status = { lastScheduleTime: '2026-10-24T00:30:00.000Z', conditions: [] };

@@ -16,42 +16,96 @@ import { pretrainedBase, specFor, useWasm, workspace } from '../trainer/support/
 const BACKEND = { name: 'wasm', source: 'test', gpu: false };
 
 /** A model the trainer exports (head stage only) with its test-set accuracy, and the test images. */
-async function trainedModel(t: TestContext, seed = 42): Promise<{ dir: string; accuracy: number; test: Subset; root: string }> {
+async function trainedModel(
+  t: TestContext,
+  seed = 42,
+): Promise<{ dir: string; accuracy: number; test: Subset; root: string }> {
   const ws = await workspace(t);
   const test = await fashionSubset(TRANSFER_CLASSES, 20, 0, 't10k');
   writeIdx(join(ws.dir, 'test'), test);
-  const spec = specFor(ws, { stages: [{ name: 'head', epochs: 3 }], evaluation: { uri: `file://${join(ws.dir, 'test')}` }, seed });
+  const spec = specFor(ws, {
+    stages: [{ name: 'head', epochs: 3 }],
+    evaluation: { uri: `file://${join(ws.dir, 'test')}` },
+    seed,
+  });
   let accuracy = Number.NaN;
-  const outcome = await runStagedTraining(spec, { reporters: [{ evaluated: (e) => { accuracy = e.accuracy; } }], cacheDir: ws.dir, backend: BACKEND });
+  const outcome = await runStagedTraining(spec, {
+    reporters: [
+      {
+        evaluated: (e) => {
+          accuracy = e.accuracy;
+        },
+      },
+    ],
+    cacheDir: ws.dir,
+    backend: BACKEND,
+  });
   return { dir: outcome.outputPath, accuracy, test, root: ws.dir };
 }
 
-const png = (subset: Subset, i: number, size = 28) => sharp(Buffer.from(subset.images.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } })
-  .resize(size, size).png().toBuffer();
+const png = (subset: Subset, i: number, size = 28) =>
+  sharp(Buffer.from(subset.images.subarray(i * 784, (i + 1) * 784)), { raw: { width: 28, height: 28, channels: 1 } })
+    .resize(size, size)
+    .png()
+    .toBuffer();
 
-async function startServer(t: TestContext, location: string, options: Partial<ConstructorParameters<typeof PredictorServer>[0]> = {}): Promise<{ server: PredictorServer; url: string }> {
+async function startServer(
+  t: TestContext,
+  location: string,
+  options: Partial<ConstructorParameters<typeof PredictorServer>[0]> = {},
+): Promise<{ server: PredictorServer; url: string }> {
   const cacheDir = mkdtempSync(join(tmpdir(), 'ftj-predictor-'));
-  const server = new PredictorServer({ name: 'fashion', location, cacheDir, port: 0, log: () => undefined, ...options });
+  const server = new PredictorServer({
+    name: 'fashion',
+    location,
+    cacheDir,
+    port: 0,
+    log: () => undefined,
+    ...options,
+  });
   await server.start();
-  t.after(async () => { await server.stop(); rmSync(cacheDir, { recursive: true, force: true }); });
+  t.after(async () => {
+    await server.stop();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
   return { server, url: `http://127.0.0.1:${server.address.port}` };
 }
 
-interface Inferred { status: number; body: { error?: string; model_version?: string; outputs?: { name: string; shape: number[]; data: (number | string)[] }[] }; headers: Headers }
-async function infer(url: string, body: unknown, model = 'fashion'): Promise<Inferred> {
-  const response = await fetch(`${url}/v2/models/${model}/infer`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  return { status: response.status, body: await response.json() as Inferred['body'], headers: response.headers };
+interface Inferred {
+  status: number;
+  body: {
+    error?: string;
+    model_version?: string;
+    outputs?: { name: string; shape: number[]; data: (number | string)[] }[];
+  };
+  headers: Headers;
 }
-const bytesInput = (images: Buffer[]) => ({ inputs: [{ name: 'image', datatype: 'BYTES', shape: [images.length], data: images.map((b) => b.toString('base64')) }] });
+async function infer(url: string, body: unknown, model = 'fashion'): Promise<Inferred> {
+  const response = await fetch(`${url}/v2/models/${model}/infer`, {
+    method: 'POST',
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
+  return { status: response.status, body: (await response.json()) as Inferred['body'], headers: response.headers };
+}
+const bytesInput = (images: Buffer[]) => ({
+  inputs: [{ name: 'image', datatype: 'BYTES', shape: [images.length], data: images.map((b) => b.toString('base64')) }],
+});
 const output = (result: Inferred, name: string) => result.body.outputs!.find((o) => o.name === name)!;
 
 describe('the predictor (Open Inference Protocol, KServe V2)', () => {
-  before(async () => { await useWasm(); await pretrainedBase(); });
+  before(async () => {
+    await useWasm();
+    await pretrainedBase();
+  });
 
-  it('serves an exported model: the test images, sent as PNG files, get exactly the evaluation\'s accuracy', async (t) => {
+  it("serves an exported model: the test images, sent as PNG files, get exactly the evaluation's accuracy", async (t) => {
     const { dir, accuracy, test } = await trainedModel(t);
     const { url } = await startServer(t, dir);
-    const get = async (path: string) => { const r = await fetch(`${url}${path}`); return { status: r.status, body: await r.json() as Record<string, unknown> }; };
+    const get = async (path: string) => {
+      const r = await fetch(`${url}${path}`);
+      return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+    };
     assert.deepEqual(await get('/v2/health/live'), { status: 200, body: { live: true } });
     assert.deepEqual(await get('/v2/health/ready'), { status: 200, body: { ready: true } });
     assert.equal((await get('/v2')).status, 200);
@@ -66,13 +120,22 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
       const result = await infer(url, bytesInput(await Promise.all(indices.map((i) => png(test, i)))));
       assert.equal(result.status, 200, JSON.stringify(result.body));
       const top = output(result, 'top_classes');
-      indices.forEach((index, row) => { if (top.data[row * top.shape[1]!] === String(test.labels[index])) right++; });
+      indices.forEach((index, row) => {
+        if (top.data[row * top.shape[1]!] === String(test.labels[index])) right++;
+      });
     }
-    assert.equal(right / test.count, accuracy, 'the served accuracy is the evaluation\'s: the same decoding and preprocessing');
+    assert.equal(
+      right / test.count,
+      accuracy,
+      "the served accuracy is the evaluation's: the same decoding and preprocessing",
+    );
 
     // The same image as UINT8 pixels: the same probabilities as its PNG.
     const pixels = Array.from(test.images.subarray(0, 784));
-    const asTensor = await infer(url, { inputs: [{ name: 'pixels', datatype: 'UINT8', shape: [1, 28, 28, 1], data: pixels }], parameters: { top_k: 2 } });
+    const asTensor = await infer(url, {
+      inputs: [{ name: 'pixels', datatype: 'UINT8', shape: [1, 28, 28, 1], data: pixels }],
+      parameters: { top_k: 2 },
+    });
     const asPng = await infer(url, bytesInput([await png(test, 0)]));
     assert.deepEqual(output(asTensor, 'probabilities').data, output(asPng, 'probabilities').data);
     assert.deepEqual(output(asTensor, 'top_classes').shape, [1, 2]);
@@ -83,14 +146,44 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     const { url } = await startServer(t, dir, { maxBodyBytes: 4 * 1024 * 1024 });
     const good = await png(test, 0);
     const cases: [string, unknown, number, RegExp][] = [
-      ['wrong shape', { inputs: [{ name: 'x', datatype: 'UINT8', shape: [1, 10, 10, 1], data: new Array(100).fill(0) }] }, 400, /shape \[1,10,10,1\] does not fit the model's input \[N, 28, 28, 1\]/],
-      ['wrong datatype', { inputs: [{ name: 'x', datatype: 'INT64', shape: [1], data: [1] }] }, 400, /datatype "INT64" is not served/],
-      ['too few values', { inputs: [{ name: 'x', datatype: 'UINT8', shape: [1, 28, 28, 1], data: [1, 2, 3] }] }, 400, /3 values for shape \[1,28,28,1\], which holds 784/],
-      ['a pixel out of range', { inputs: [{ name: 'x', datatype: 'UINT8', shape: [28, 28, 1], data: new Array(784).fill(300) }] }, 400, /data\[0\]: 300 is not a whole number from 0 to 255/],
-      ['truncated PNG', bytesInput([good.subarray(0, good.length / 2)]), 400, /inputs\[0\] \("image"\)\.data\[0\]: not an image this server decodes/],
+      [
+        'wrong shape',
+        { inputs: [{ name: 'x', datatype: 'UINT8', shape: [1, 10, 10, 1], data: new Array(100).fill(0) }] },
+        400,
+        /shape \[1,10,10,1\] does not fit the model's input \[N, 28, 28, 1\]/,
+      ],
+      [
+        'wrong datatype',
+        { inputs: [{ name: 'x', datatype: 'INT64', shape: [1], data: [1] }] },
+        400,
+        /datatype "INT64" is not served/,
+      ],
+      [
+        'too few values',
+        { inputs: [{ name: 'x', datatype: 'UINT8', shape: [1, 28, 28, 1], data: [1, 2, 3] }] },
+        400,
+        /3 values for shape \[1,28,28,1\], which holds 784/,
+      ],
+      [
+        'a pixel out of range',
+        { inputs: [{ name: 'x', datatype: 'UINT8', shape: [28, 28, 1], data: new Array(784).fill(300) }] },
+        400,
+        /data\[0\]: 300 is not a whole number from 0 to 255/,
+      ],
+      [
+        'truncated PNG',
+        bytesInput([good.subarray(0, good.length / 2)]),
+        400,
+        /inputs\[0\] \("image"\)\.data\[0\]: not an image this server decodes/,
+      ],
       ['not base64 of anything', bytesInput([Buffer.from('hello')]), 400, /not an image this server decodes/],
       ['no inputs', { inputs: [] }, 400, /"inputs" must be a non-empty list/],
-      ['top_k too large', { ...bytesInput([good]), parameters: { top_k: 9 } }, 400, /top_k must be a whole number from 1 to 5/],
+      [
+        'top_k too large',
+        { ...bytesInput([good]), parameters: { top_k: 9 } },
+        400,
+        /top_k must be a whole number from 1 to 5/,
+      ],
       ['invalid JSON', '{"inputs": [', 400, /the body is not JSON/],
       ['empty body', '', 400, /the body is empty/],
       ['10 MB body', `{"inputs": ["${'a'.repeat(10 * 1024 * 1024)}"]}`, 413, /at most 4194304 are accepted/],
@@ -122,7 +215,11 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     assert.ok(statuses.includes(200), 'some answered');
     const refused = results.filter((r) => r.status === 503);
     assert.ok(refused.length > 0, `a full queue refuses: ${statuses.join(',')}`);
-    assert.ok(refused.every((r) => r.headers.get('retry-after') === '1' && /examples are waiting \(at most 12\)/.test(r.body.error!)));
+    assert.ok(
+      refused.every(
+        (r) => r.headers.get('retry-after') === '1' && /examples are waiting \(at most 12\)/.test(r.body.error!),
+      ),
+    );
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const batches = /finetune_predictor_batch_size_count (\d+)/.exec(metrics)![1];
     const served = statuses.filter((s) => s === 200).length;
@@ -133,13 +230,20 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     const inFlight = Array.from({ length: 6 }, () => infer(url, body));
     await new Promise((resolve) => setTimeout(resolve, 20));
     await server.stop();
-    assert.deepEqual((await Promise.all(inFlight)).map((r) => r.status), new Array(6).fill(200));
+    assert.deepEqual(
+      (await Promise.all(inFlight)).map((r) => r.status),
+      new Array(6).fill(200),
+    );
   });
 
   it('follows a promotion pointer: swaps in the promoted model while a client keeps asking, with no failed request', async (t) => {
     const [one, two] = [await trainedModel(t, 42), await trainedModel(t, 7)];
     const pointer = join(one.root, 'latest.json');
-    const point = (dir: string, job: string) => writeFileSync(pointer, JSON.stringify({ job, model: dir, metric: 'valAccuracy', value: 0.9, promotedAt: new Date().toISOString() }));
+    const point = (dir: string, job: string) =>
+      writeFileSync(
+        pointer,
+        JSON.stringify({ job, model: dir, metric: 'valAccuracy', value: 0.9, promotedAt: new Date().toISOString() }),
+      );
     point(one.dir, 'team/run-1');
     const { server, url } = await startServer(t, pointer, { pollSeconds: 1 });
     assert.equal(server.servedVersion, 'team/run-1');
@@ -150,20 +254,26 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     const client = (async () => {
       while (asking) {
         const result = await infer(url, body);
-        if (result.status === 200) versions.add(result.body.model_version!); else failures.push(`${result.status} ${result.body.error}`);
+        if (result.status === 200) versions.add(result.body.model_version!);
+        else failures.push(`${result.status} ${result.body.error}`);
       }
     })();
     await new Promise((resolve) => setTimeout(resolve, 300));
     point(two.dir, 'team/run-2');
     const deadline = Date.now() + 20_000;
-    while ((server.servedVersion as string) !== 'team/run-2' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    while ((server.servedVersion as string) !== 'team/run-2' && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     await new Promise((resolve) => setTimeout(resolve, 300));
     asking = false;
     await client;
     assert.equal(server.servedVersion as string, 'team/run-2');
     assert.deepEqual(failures, []);
-    assert.deepEqual([...versions].sort(), ['team/run-1', 'team/run-2'], 'answered by the first model, then the promoted one');
-    const model = await (await fetch(`${url}/v2/models/fashion`)).json() as { versions: string[] };
+    assert.deepEqual(
+      [...versions].sort(),
+      ['team/run-1', 'team/run-2'],
+      'answered by the first model, then the promoted one',
+    );
+    const model = (await (await fetch(`${url}/v2/models/fashion`)).json()) as { versions: string[] };
     assert.deepEqual(model.versions, ['team/run-2']);
   });
 });

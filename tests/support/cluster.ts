@@ -3,11 +3,16 @@ import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { PooledKubeConfig } from '../../src/operator/runtime/pooled-kube-config.ts';
-import { type CommandResult, installCRDs as installProjectCRDs, runKubectl } from '../../src/local/control-plane/index.ts';
+import {
+  type CommandResult,
+  installCRDs as installProjectCRDs,
+  runKubectl,
+} from '../../src/local/control-plane/index.ts';
 
 function env(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the tests with \`npm test\`, which starts the local control plane`);
+  if (!value)
+    throw new Error(`${name} is not set: run the tests with \`npm test\`, which starts the local control plane`);
   return value;
 }
 
@@ -31,9 +36,17 @@ export async function testNamespace(t: TestContext, prefix = 'test'): Promise<st
   const name = `${prefix}-${randomBytes(4).toString('hex')}`;
   const core = kubeConfig().makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name } } });
-  t.after(() => core.deleteNamespace({ name }).then(() => undefined, () => undefined));
-  await eventually(async () => ((await core.readNamespacedServiceAccount({ name: 'default', namespace: name })).secrets?.length ?? 0) > 0,
-    `the default ServiceAccount of ${name} and its token`);
+  t.after(() =>
+    core.deleteNamespace({ name }).then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
+  await eventually(
+    async () =>
+      ((await core.readNamespacedServiceAccount({ name: 'default', namespace: name })).secrets?.length ?? 0) > 0,
+    `the default ServiceAccount of ${name} and its token`,
+  );
   return name;
 }
 
@@ -46,7 +59,11 @@ export function installCRDs(): Promise<void> {
 }
 
 /** Polls `check` until it holds or the timeout passes. */
-export async function eventually(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000): Promise<void> {
+export async function eventually(
+  check: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -55,7 +72,8 @@ export async function eventually(check: () => Promise<boolean> | boolean, what: 
     } catch (err) {
       lastError = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

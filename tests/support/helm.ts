@@ -9,8 +9,11 @@ import { ROOT } from './paths.ts';
 
 const run = promisify(execFile);
 const SCRIPT = join(ROOT, 'hack', 'install-helm.sh');
-const DIR = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'finetune-operator',
-  `helm-${createHash('sha256').update(readFileSync(SCRIPT)).digest('hex').slice(0, 12)}`);
+const DIR = join(
+  process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'),
+  'finetune-operator',
+  `helm-${createHash('sha256').update(readFileSync(SCRIPT)).digest('hex').slice(0, 12)}`,
+);
 
 let installed: Promise<string> | undefined;
 
@@ -22,6 +25,8 @@ export function helmBinary(): Promise<string> {
 
 /** Runs helm against the test control plane; resolves with its output, or rejects with its stderr. */
 export async function helm(args: string[]): Promise<string> {
-  const { stdout } = await run(await helmBinary(), [...args, '--kubeconfig', process.env['FTJ_TEST_KUBECONFIG']!], { maxBuffer: 16 << 20 });
+  const { stdout } = await run(await helmBinary(), [...args, '--kubeconfig', process.env['FTJ_TEST_KUBECONFIG']!], {
+    maxBuffer: 16 << 20,
+  });
   return stdout;
 }

@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ROOT } from './paths.ts';
 
-export interface Manifest { apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> }; spec: Record<string, unknown> }
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec: Record<string, unknown>;
+}
 
 /** Every document of a YAML file, parsed. */
 export function readManifests(path: string): Manifest[] {
@@ -13,9 +18,9 @@ export function readManifests(path: string): Manifest[] {
 export const EXAMPLES_DIR = join(ROOT, 'examples');
 
 export function exampleManifests(): { file: string; manifest: Manifest }[] {
-  return readdirSync(EXAMPLES_DIR).filter((f) => f.endsWith('.yaml')).flatMap(
-    (file) => readManifests(join(EXAMPLES_DIR, file)).map((manifest) => ({ file, manifest })),
-  );
+  return readdirSync(EXAMPLES_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .flatMap((file) => readManifests(join(EXAMPLES_DIR, file)).map((manifest) => ({ file, manifest })));
 }
 
 export const invalidFineTuneJobs = () => readManifests(join(ROOT, 'tests', 'fixtures', 'invalid-finetunejobs.yaml'));

@@ -10,15 +10,18 @@ import { S3Store } from '../../src/trainer/storage/s3-store.ts';
 
 function env(name: string): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the tests with \`npm test\`, which starts the S3 server (Ceph RGW)`);
+  if (!value)
+    throw new Error(`${name} is not set: run the tests with \`npm test\`, which starts the S3 server (Ceph RGW)`);
   return value;
 }
 
 /** The variables a storage Secret holds for this server, as a Kubeflow Trainer or KServe user writes them. */
 export function s3Credentials(): Record<string, string> {
   return {
-    AWS_ACCESS_KEY_ID: env('FTJ_TEST_S3_ACCESS_KEY_ID'), AWS_SECRET_ACCESS_KEY: env('FTJ_TEST_S3_SECRET_ACCESS_KEY'),
-    AWS_ENDPOINT_URL: env('FTJ_TEST_S3_ENDPOINT'), AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: env('FTJ_TEST_S3_ACCESS_KEY_ID'),
+    AWS_SECRET_ACCESS_KEY: env('FTJ_TEST_S3_SECRET_ACCESS_KEY'),
+    AWS_ENDPOINT_URL: env('FTJ_TEST_S3_ENDPOINT'),
+    AWS_DEFAULT_REGION: 'us-east-1',
   };
 }
 
@@ -40,7 +43,9 @@ export function useS3Credentials(t: TestContext, overrides: Record<string, strin
 export async function testBucket(prefix = 'test'): Promise<string> {
   const { AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL } = s3Credentials();
   const client = new S3Client({
-    endpoint: AWS_ENDPOINT_URL, region: 'us-east-1', forcePathStyle: true,
+    endpoint: AWS_ENDPOINT_URL,
+    region: 'us-east-1',
+    forcePathStyle: true,
     credentials: { accessKeyId: AWS_ACCESS_KEY_ID!, secretAccessKey: AWS_SECRET_ACCESS_KEY! },
   });
   const bucket = `${prefix}-${randomBytes(4).toString('hex')}`;
@@ -63,6 +68,7 @@ export async function uploadTo(bucket: string, key: string, path: string): Promi
 
 /** Every file under a folder, relative (to compare with a bucket's listing). */
 export function filesUnder(dir: string): string[] {
-  const walk = (path: string): string[] => (statSync(path).isDirectory() ? readdirSync(path).flatMap((name) => walk(join(path, name))) : [relative(dir, path)]);
+  const walk = (path: string): string[] =>
+    statSync(path).isDirectory() ? readdirSync(path).flatMap((name) => walk(join(path, name))) : [relative(dir, path)];
   return walk(dir).sort();
 }

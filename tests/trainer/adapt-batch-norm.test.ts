@@ -13,10 +13,22 @@ import { useWasm } from './support/workspace.ts';
  */
 function baseWithBatchNorm(): { base: BaseModel; bn: tf.layers.Layer } {
   const input = tf.input({ shape: [2] });
-  const dense = tf.layers.dense({ units: 2, useBias: false, trainable: false, weights: [tf.tensor2d([[2, 0], [0, 3]])] });
+  const dense = tf.layers.dense({
+    units: 2,
+    useBias: false,
+    trainable: false,
+    weights: [
+      tf.tensor2d([
+        [2, 0],
+        [0, 3],
+      ]),
+    ],
+  });
   const bn = tf.layers.batchNormalization({
-    trainable: false, momentum: 0.999,
-    movingMeanInitializer: tf.initializers.constant({ value: 1000 }), movingVarianceInitializer: tf.initializers.constant({ value: 10000 }),
+    trainable: false,
+    momentum: 0.999,
+    movingMeanInitializer: tf.initializers.constant({ value: 1000 }),
+    movingVarianceInitializer: tf.initializers.constant({ value: 10000 }),
   });
   const features = bn.apply(dense.apply(input)) as tf.SymbolicTensor;
   const model = tf.model({ inputs: input, outputs: features });
@@ -39,7 +51,10 @@ describe('BatchNormalization statistics adapted to the new data (AdaBN)', () => 
     const { base, bn } = baseWithBatchNorm();
     // 10 examples in batches of 4, 4 and 2: channel 0 around 1, channel 1 around -2.
     const values = Array.from({ length: 10 }, (_, i) => [1 + Math.sin(i), -2 + 0.5 * Math.cos(3 * i)]);
-    const gammaBeta = bn.getWeights().slice(0, 2).map((w) => Array.from(w.dataSync()));
+    const gammaBeta = bn
+      .getWeights()
+      .slice(0, 2)
+      .map((w) => Array.from(w.dataSync()));
 
     assert.deepEqual(await adaptBatchNormStatistics(base, batchesOf(values, 4)), { layers: 1, examples: 10 });
 
@@ -48,8 +63,14 @@ describe('BatchNormalization statistics adapted to the new data (AdaBN)', () => 
     [2, 3].forEach((scale, channel) => {
       const seen = values.map((v) => scale * v[channel]!);
       const [adaptedMean, adaptedVariance] = [movingMean![channel]!, movingVariance![channel]!];
-      assert.ok(Math.abs(adaptedMean - mean(seen)) < 1e-3, `channel ${channel}: mean ${adaptedMean} is not ${mean(seen)}`);
-      assert.ok(Math.abs(adaptedVariance - variance(seen)) < 1e-3, `channel ${channel}: variance ${adaptedVariance} is not ${variance(seen)}`);
+      assert.ok(
+        Math.abs(adaptedMean - mean(seen)) < 1e-3,
+        `channel ${channel}: mean ${adaptedMean} is not ${mean(seen)}`,
+      );
+      assert.ok(
+        Math.abs(adaptedVariance - variance(seen)) < 1e-3,
+        `channel ${channel}: variance ${adaptedVariance} is not ${variance(seen)}`,
+      );
     });
     assert.equal(bn.trainable, false, 'the layer is frozen again');
   });
@@ -57,17 +78,38 @@ describe('BatchNormalization statistics adapted to the new data (AdaBN)', () => 
   it('leaves the pretrained statistics when a batch cannot be read, and says why', async () => {
     const { base, bn } = baseWithBatchNorm();
     async function* failing() {
-      yield tf.tensor2d([[1, 2], [3, 4]]);
+      yield tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]);
       throw new Error('cannot read images/3.png');
     }
     await assert.rejects(adaptBatchNormStatistics(base, failing()), /images\/3\.png/);
-    assert.deepEqual(bn.getWeights().slice(2).map((w) => Array.from(w.dataSync())), [[1000, 1000], [10000, 10000]]);
+    assert.deepEqual(
+      bn
+        .getWeights()
+        .slice(2)
+        .map((w) => Array.from(w.dataSync())),
+      [
+        [1000, 1000],
+        [10000, 10000],
+      ],
+    );
     assert.equal(bn.trainable, false);
   });
 
   it('adapts nothing without data, and leaves the statistics as they were', async () => {
     const { base, bn } = baseWithBatchNorm();
     assert.deepEqual(await adaptBatchNormStatistics(base, batchesOf([], 4)), { layers: 0, examples: 0 });
-    assert.deepEqual(bn.getWeights().slice(2).map((w) => Array.from(w.dataSync())), [[1000, 1000], [10000, 10000]]);
+    assert.deepEqual(
+      bn
+        .getWeights()
+        .slice(2)
+        .map((w) => Array.from(w.dataSync())),
+      [
+        [1000, 1000],
+        [10000, 10000],
+      ],
+    );
   });
 });

@@ -13,7 +13,10 @@ import { fileSystemModel } from '../../src/trainer/model/file-io-handler.ts';
 import { pretrainedBase, useWasm, workspace } from './support/workspace.ts';
 
 describe('models over http(s)', () => {
-  before(async () => { await useWasm(); await pretrainedBase(); });
+  before(async () => {
+    await useWasm();
+    await pretrainedBase();
+  });
 
   it('downloads model.json and its weights once into the cache, then loads them; a 404 names the URL', async (t) => {
     const ws = await workspace(t, 1);
@@ -22,7 +25,13 @@ describe('models over http(s)', () => {
     const server = createServer((req, res) => {
       requests.push(`${req.method} ${req.url!}`);
       readFile(join(served, req.url!.replace(/^\/models\//, ''))).then(
-        (body) => res.writeHead(200, { etag: `"${createHash('md5').update(body).digest('hex')}"`, 'content-length': body.length }).end(body),
+        (body) =>
+          res
+            .writeHead(200, {
+              etag: `"${createHash('md5').update(body).digest('hex')}"`,
+              'content-length': body.length,
+            })
+            .end(body),
         () => res.writeHead(404).end(),
       );
     });
@@ -36,11 +45,23 @@ describe('models over http(s)', () => {
     const model = await tf.loadLayersModel(fileSystemModel(path));
     assert.deepEqual(model.inputs[0]!.shape, [null, 28, 28, 1]);
     await localModelFiles(new HttpStore(`${base}/model.json`), ws.dir);
-    assert.equal(gets().length, 2, 'the second load comes from the cache: its ETags are checked (HEAD), nothing is downloaded');
+    assert.equal(
+      gets().length,
+      2,
+      'the second load comes from the cache: its ETags are checked (HEAD), nothing is downloaded',
+    );
 
-    await assert.rejects(localModelFiles(new HttpStore(`${base}/missing/model.json`), ws.dir),
-      (err: Error) => err instanceof PermanentError && err.message.includes(`${base}/missing/model.json`) && err.message.includes('does not exist'));
+    await assert.rejects(
+      localModelFiles(new HttpStore(`${base}/missing/model.json`), ws.dir),
+      (err: Error) =>
+        err instanceof PermanentError &&
+        err.message.includes(`${base}/missing/model.json`) &&
+        err.message.includes('does not exist'),
+    );
     assert.equal(requests.filter((r) => r.includes('missing')).length, 1, 'a 404 is not retried');
-    await assert.rejects(localModelFiles(new HttpStore(`${base}/`), ws.dir), /names a folder or prefix, not a model: point it at the model's model\.json/);
+    await assert.rejects(
+      localModelFiles(new HttpStore(`${base}/`), ws.dir),
+      /names a folder or prefix, not a model: point it at the model's model\.json/,
+    );
   });
 });

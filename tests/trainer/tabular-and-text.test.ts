@@ -26,9 +26,11 @@ function valid(spec: unknown) {
 }
 
 describe('WordPiece and whitespace tokenizers', () => {
-  const vocabulary = new Map(['[PAD]', '[UNK]', '[CLS]', '[SEP]', 'the', 'cat', 'un', '##aff', '##able', '!'].map((t, i) => [t, i]));
+  const vocabulary = new Map(
+    ['[PAD]', '[UNK]', '[CLS]', '[SEP]', 'the', 'cat', 'un', '##aff', '##able', '!'].map((t, i) => [t, i]),
+  );
 
-  it('splits into the longest vocabulary pieces, with [CLS]/[SEP], padding and unknowns (BERT\'s example)', () => {
+  it("splits into the longest vocabulary pieces, with [CLS]/[SEP], padding and unknowns (BERT's example)", () => {
     const tokenizer = createTokenizer(vocabulary, 'WordPiece', true, 10);
     assert.deepEqual(Array.from(tokenizer.encode('The unaffable cat! Zebra')), [2, 4, 6, 7, 8, 5, 9, 1, 3, 0]);
   });
@@ -51,18 +53,29 @@ describe('CSV and JSONL datasets', () => {
     const dir = tempDir(t);
     const subset = await fashionSubset([7, 9], 20);
     const columns = Array.from({ length: 784 }, (_, i) => `p${i}`);
-    const rows = Array.from({ length: subset.count }, (_, i) => [subset.labels[i] === 0 ? 'sneaker' : 'boot', ...subset.images.subarray(i * 784, (i + 1) * 784)].join(','));
+    const rows = Array.from({ length: subset.count }, (_, i) =>
+      [subset.labels[i] === 0 ? 'sneaker' : 'boot', ...subset.images.subarray(i * 784, (i + 1) * 784)].join(','),
+    );
     writeFileSync(join(dir, 'shoes.csv'), `label,${columns.join(',')}\n${rows.join('\n')}\n`);
     const spec = valid({
       task: { type: 'ImageClassification', numClasses: 2 },
       model: { uri: `file://${await pretrainedBase()}`, outputKind: 'Classifier', input: { shape: [28, 28, 1] } },
-      dataset: { uri: `file://${join(dir, 'shoes.csv')}`, format: 'CSV', fields: { label: 'label', features: columns } },
-      stages: [{ name: 'head', epochs: 2 }], output: { uri: `file://${join(dir, 'out')}` }, resources: { gpus: 0 },
+      dataset: {
+        uri: `file://${join(dir, 'shoes.csv')}`,
+        format: 'CSV',
+        fields: { label: 'label', features: columns },
+      },
+      stages: [{ name: 'head', epochs: 2 }],
+      output: { uri: `file://${join(dir, 'out')}` },
+      resources: { gpus: 0 },
     });
     const outcome = await runStagedTraining(spec, { reporters: [], cacheDir: dir, backend: BACKEND });
     assert.equal(outcome.stages[0]!.epochsRun, 2);
     const { readFileSync } = await import('node:fs');
-    assert.deepEqual(JSON.parse(readFileSync(join(outcome.outputPath, 'metadata.json'), 'utf8')).classNames, ['boot', 'sneaker']);
+    assert.deepEqual(JSON.parse(readFileSync(join(outcome.outputPath, 'metadata.json'), 'utf8')).classNames, [
+      'boot',
+      'sneaker',
+    ]);
   });
 
   it('fine-tunes a text encoder on JSONL with its WordPiece vocabulary; a broken line is skipped and named', async (t) => {
@@ -72,31 +85,73 @@ describe('CSV and JSONL datasets', () => {
     const words = [...kitchen, ...pitch, 'the', 'a', 'and', 'was'];
     writeFileSync(join(dir, 'vocab.txt'), ['[PAD]', '[UNK]', '[CLS]', '[SEP]', ...words].join('\n'));
     let state = 7;
-    const random = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32);
-    const sentence = (topic: string[]) => Array.from({ length: 6 }, (_, i) => (i % 3 === 0 ? 'the' : topic[Math.floor(random() * topic.length)])).join(' ');
-    const lines = Array.from({ length: 120 }, (_, i) => JSON.stringify({ text: sentence(i % 2 ? kitchen : pitch), topic: i % 2 ? 'cooking' : 'football' }));
+    const random = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    const sentence = (topic: string[]) =>
+      Array.from({ length: 6 }, (_, i) => (i % 3 === 0 ? 'the' : topic[Math.floor(random() * topic.length)])).join(' ');
+    const lines = Array.from({ length: 120 }, (_, i) =>
+      JSON.stringify({ text: sentence(i % 2 ? kitchen : pitch), topic: i % 2 ? 'cooking' : 'football' }),
+    );
     lines.splice(5, 0, '{"text": "truncated');
     writeFileSync(join(dir, 'topics.jsonl'), `${lines.join('\n')}\n`);
 
     // The base: an embedding text encoder (its own pretraining is not the point here).
     const input = tf.input({ shape: [16], dtype: 'int32' });
-    const embedded = tf.layers.embedding({ inputDim: 4 + words.length, outputDim: 16, embeddingsInitializer: tf.initializers.randomNormal({ seed: 3 }), name: 'embedding' }).apply(input) as tf.SymbolicTensor;
+    const embedded = tf.layers
+      .embedding({
+        inputDim: 4 + words.length,
+        outputDim: 16,
+        embeddingsInitializer: tf.initializers.randomNormal({ seed: 3 }),
+        name: 'embedding',
+      })
+      .apply(input) as tf.SymbolicTensor;
     const pooled = tf.layers.globalAveragePooling1d({ name: 'pool' }).apply(embedded) as tf.SymbolicTensor;
-    const features = tf.layers.dense({ units: 16, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }), name: 'encoder' }).apply(pooled) as tf.SymbolicTensor;
+    const features = tf.layers
+      .dense({
+        units: 16,
+        activation: 'relu',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }),
+        name: 'encoder',
+      })
+      .apply(pooled) as tf.SymbolicTensor;
     await tf.model({ inputs: input, outputs: features }).save(fileSystemModel(join(dir, 'encoder', 'model.json')));
 
     const skipped: string[] = [];
     const spec = valid({
       task: { type: 'TextClassification', numClasses: 2 },
-      model: { uri: `file://${join(dir, 'encoder', 'model.json')}`, input: { shape: [16], dtype: 'int32', tokenizer: { uri: `file://${join(dir, 'vocab.txt')}` } } },
-      dataset: { uri: `file://${join(dir, 'topics.jsonl')}`, format: 'JSONL', fields: { text: 'text', label: 'topic' }, onCorruptFile: 'Skip' },
+      model: {
+        uri: `file://${join(dir, 'encoder', 'model.json')}`,
+        input: { shape: [16], dtype: 'int32', tokenizer: { uri: `file://${join(dir, 'vocab.txt')}` } },
+      },
+      dataset: {
+        uri: `file://${join(dir, 'topics.jsonl')}`,
+        format: 'JSONL',
+        fields: { text: 'text', label: 'topic' },
+        onCorruptFile: 'Skip',
+      },
       stages: [
-        { name: 'head', epochs: 15, optimizer: { learningRate: 3e-2 }, earlyStopping: { monitor: 'val_acc', patience: 15 } },
-        { name: 'fine-tune', epochs: 3, unfreeze: { policy: 'All' }, optimizer: { learningRate: 1e-4 }, earlyStopping: { monitor: 'val_acc', patience: 3 } },
+        {
+          name: 'head',
+          epochs: 15,
+          optimizer: { learningRate: 3e-2 },
+          earlyStopping: { monitor: 'val_acc', patience: 15 },
+        },
+        {
+          name: 'fine-tune',
+          epochs: 3,
+          unfreeze: { policy: 'All' },
+          optimizer: { learningRate: 1e-4 },
+          earlyStopping: { monitor: 'val_acc', patience: 3 },
+        },
       ],
-      batchSize: 16, output: { uri: `file://${join(dir, 'out')}` }, resources: { gpus: 0 },
+      batchSize: 16,
+      output: { uri: `file://${join(dir, 'out')}` },
+      resources: { gpus: 0 },
     });
-    const outcome = await runStagedTraining(spec, { reporters: [{ fileSkipped: (file) => skipped.push(file) }], cacheDir: dir, backend: BACKEND });
+    const outcome = await runStagedTraining(spec, {
+      reporters: [{ fileSkipped: (file) => skipped.push(file) }],
+      cacheDir: dir,
+      backend: BACKEND,
+    });
     assert.deepEqual(skipped, [`${join(dir, 'topics.jsonl')}:6`]);
     assert.ok(outcome.stages[0]!.bestValue! > 0.9, `head validation accuracy ${outcome.stages[0]!.bestValue}`);
     assert.equal(outcome.stages[1]!.epochsRun > 0, true);

@@ -5,9 +5,20 @@ import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmGradientKernels } from '../../src/trainer/backend/wasm-gradient-kernels.ts';
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
-interface Case { kind: 'conv' | 'depthwise'; x: [number, number, number, number]; f: [number, number, number, number]; stride: number | [number, number]; pad: Pad }
+interface Case {
+  kind: 'conv' | 'depthwise';
+  x: [number, number, number, number];
+  f: [number, number, number, number];
+  stride: number | [number, number];
+  pad: Pad;
+}
 
-const explicit = (t: number, b: number, l: number, r: number): Pad => [[0, 0], [t, b], [l, r], [0, 0]];
+const explicit = (t: number, b: number, l: number, r: number): Pad => [
+  [0, 0],
+  [t, b],
+  [l, r],
+  [0, 0],
+];
 
 const CASES: Case[] = [
   { kind: 'conv', x: [2, 8, 8, 3], f: [3, 3, 3, 4], stride: 1, pad: 'same' },
@@ -49,12 +60,13 @@ async function gradients(backend: string, c: Case): Promise<{ dx: Float32Array; 
   return tf.tidy(() => {
     const x = tf.tensor4d(values(size(c.x), 1), c.x);
     const f = tf.tensor4d(values(size(c.f), 2), c.f);
-    const forward = (xs: tf.Tensor4D, fs: tf.Tensor4D) => c.kind === 'conv'
-      ? tf.conv2d(xs, fs, c.stride, c.pad)
-      : tf.depthwiseConv2d(xs, fs, c.stride, c.pad);
+    const forward = (xs: tf.Tensor4D, fs: tf.Tensor4D) =>
+      c.kind === 'conv' ? tf.conv2d(xs, fs, c.stride, c.pad) : tf.depthwiseConv2d(xs, fs, c.stride, c.pad);
     const outShape = forward(x, f).shape;
     const dy = tf.tensor(values(size(outShape), 3), outShape);
-    const [dx, df] = tf.grads((xs: tf.Tensor, fs: tf.Tensor) => tf.sum(tf.mul(forward(xs as tf.Tensor4D, fs as tf.Tensor4D), dy)))([x, f]);
+    const [dx, df] = tf.grads((xs: tf.Tensor, fs: tf.Tensor) =>
+      tf.sum(tf.mul(forward(xs as tf.Tensor4D, fs as tf.Tensor4D), dy)),
+    )([x, f]);
     return { dx: dx!.dataSync() as Float32Array, df: df!.dataSync() as Float32Array };
   });
 }
@@ -78,7 +90,12 @@ describe('WASM convolution gradient kernels', () => {
   });
 
   it('fill exactly the kernels WASM lacks', () => {
-    for (const kernel of ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'UnsortedSegmentSum']) {
+    for (const kernel of [
+      'Conv2DBackpropFilter',
+      'DepthwiseConv2dNativeBackpropFilter',
+      'DepthwiseConv2dNativeBackpropInput',
+      'UnsortedSegmentSum',
+    ]) {
       assert.ok(tf.getKernel(kernel, 'wasm'), kernel);
     }
     assert.deepEqual(registerWasmGradientKernels(), [], 'registering twice adds nothing');
@@ -89,8 +106,14 @@ describe('WASM convolution gradient kernels', () => {
       const expected = await gradients('cpu', c);
       const actual = await gradients('wasm', c);
       assert.equal(actual.df.length, expected.df.length);
-      assert.ok(relativeError(actual.df, expected.df) < 1e-4, `filter gradient off by ${relativeError(actual.df, expected.df)}`);
-      assert.ok(relativeError(actual.dx, expected.dx) < 1e-4, `input gradient off by ${relativeError(actual.dx, expected.dx)}`);
+      assert.ok(
+        relativeError(actual.df, expected.df) < 1e-4,
+        `filter gradient off by ${relativeError(actual.df, expected.df)}`,
+      );
+      assert.ok(
+        relativeError(actual.dx, expected.dx) < 1e-4,
+        `input gradient off by ${relativeError(actual.dx, expected.dx)}`,
+      );
     });
   }
 
@@ -99,15 +122,27 @@ describe('WASM convolution gradient kernels', () => {
       await tf.setBackend(backend);
       return tf.tidy(() => {
         const table = tf.tensor2d(values(7 * 5, 4), [7, 5]);
-        const ids = tf.tensor2d([[0, 3, 3, 6], [3, 1, 0, 0]], [2, 4], 'int32');
+        const ids = tf.tensor2d(
+          [
+            [0, 3, 3, 6],
+            [3, 1, 0, 0],
+          ],
+          [2, 4],
+          'int32',
+        );
         const weights = tf.tensor3d(values(2 * 4 * 5, 5), [2, 4, 5]);
-        return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, ids), weights)))(table).dataSync() as Float32Array;
+        return tf
+          .grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, ids), weights)))(table)
+          .dataSync() as Float32Array;
       });
     };
     const expected = await run('cpu');
     const actual = await run('wasm');
     assert.ok(relativeError(actual, expected) < 1e-5, `off by ${relativeError(actual, expected)}`);
-    assert.ok(expected.slice(15, 20).some((v) => v !== 0), 'row 3 (three ids) has a gradient');
+    assert.ok(
+      expected.slice(15, 20).some((v) => v !== 0),
+      'row 3 (three ids) has a gradient',
+    );
   });
 
   it('leak no tensors and no backend memory', async () => {
@@ -123,7 +158,15 @@ describe('WASM convolution gradient kernels', () => {
     const kernel = tf.getKernel('Conv2DBackpropFilter', 'wasm')!;
     const x = tf.zeros([1, 4, 4, 1]);
     const dy = tf.zeros([1, 4, 4, 1]);
-    assert.throws(() => kernel.kernelFunc({ inputs: { x, dy }, attrs: { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 1, 1] }, backend: tf.engine().backend }), /only NHWC/);
+    assert.throws(
+      () =>
+        kernel.kernelFunc({
+          inputs: { x, dy },
+          attrs: { strides: 1, pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 1, 1] },
+          backend: tf.engine().backend,
+        }),
+      /only NHWC/,
+    );
     tf.dispose([x, dy]);
   });
 });

@@ -14,11 +14,32 @@ export interface JSONSchemaProps {
 
 const SAFE = Number.MAX_SAFE_INTEGER;
 const STRUCTURAL_KEYS = new Set([
-  'type', 'nullable', 'description', 'properties', 'additionalProperties', 'items', 'required', 'enum', 'format',
-  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'minLength', 'maxLength', 'pattern',
-  'minItems', 'maxItems', 'uniqueItems', 'minProperties', 'maxProperties',
-  'x-kubernetes-preserve-unknown-fields', 'x-kubernetes-int-or-string',
-  'x-kubernetes-list-type', 'x-kubernetes-list-map-keys', 'x-kubernetes-map-type',
+  'type',
+  'nullable',
+  'description',
+  'properties',
+  'additionalProperties',
+  'items',
+  'required',
+  'enum',
+  'format',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'minItems',
+  'maxItems',
+  'uniqueItems',
+  'minProperties',
+  'maxProperties',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-map-type',
 ]);
 
 /**
@@ -28,7 +49,12 @@ const STRUCTURAL_KEYS = new Set([
  * `kubectl explain` shows.
  */
 export function toStructuralSchema(schema: z.ZodType): JSONSchemaProps {
-  const json = z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', reused: 'inline', unrepresentable: 'throw' });
+  const json = z.toJSONSchema(schema, {
+    target: 'openapi-3.0',
+    io: 'input',
+    reused: 'inline',
+    unrepresentable: 'throw',
+  });
   return structural(json as Record<string, unknown>, '');
 }
 
@@ -38,16 +64,24 @@ function structural(node: Record<string, unknown>, at: string): JSONSchemaProps 
     return { 'x-kubernetes-int-or-string': true, ...(description ? { description } : {}) };
   }
   if (node['anyOf'] || node['oneOf'] || node['allOf'] || node['$ref']) {
-    throw new Error(`${at || '(root)'}: unions and references make a schema non-structural; model it as optional fields checked by a refinement`);
+    throw new Error(
+      `${at || '(root)'}: unions and references make a schema non-structural; model it as optional fields checked by a refinement`,
+    );
   }
   const out: JSONSchemaProps = {};
   for (const [key, value] of Object.entries(node)) {
     if (!STRUCTURAL_KEYS.has(key)) continue;
     if (key === 'properties') {
       const props = Object.entries(value as Record<string, Record<string, unknown>>);
-      if (props.length) out.properties = Object.fromEntries(props.map(([name, child]) => [name, structural(child, `${at}.${name}`)]));
+      if (props.length)
+        out.properties = Object.fromEntries(props.map(([name, child]) => [name, structural(child, `${at}.${name}`)]));
     } else if (key === 'additionalProperties') {
-      if (typeof value === 'object' && value && Object.keys(value).length && !node['x-kubernetes-preserve-unknown-fields']) {
+      if (
+        typeof value === 'object' &&
+        value &&
+        Object.keys(value).length &&
+        !node['x-kubernetes-preserve-unknown-fields']
+      ) {
         out.additionalProperties = structural(value as Record<string, unknown>, `${at}.*`);
       }
     } else if (key === 'items') {
@@ -68,8 +102,10 @@ function structural(node: Record<string, unknown>, at: string): JSONSchemaProps 
 }
 
 function withDefault(description: string | undefined, value: unknown): string | undefined {
-  const shown = value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0)
-    ? undefined : JSON.stringify(value);
+  const shown =
+    value === undefined || (typeof value === 'object' && value !== null && Object.keys(value).length === 0)
+      ? undefined
+      : JSON.stringify(value);
   if (!shown || description?.includes('Default')) return description;
   return `${description ? `${description} ` : ''}Default: ${shown}.`;
 }

@@ -2,9 +2,17 @@ import { z } from 'zod';
 
 /** metav1.Condition, as every Kubernetes API and kubectl wait expect it. */
 export const Condition = z.strictObject({
-  type: z.string().min(1).meta({ description: 'Condition type in CamelCase, e.g. Running, Succeeded, Failed, Suspended, InvalidSpec.' }),
+  type: z
+    .string()
+    .min(1)
+    .meta({ description: 'Condition type in CamelCase, e.g. Running, Succeeded, Failed, Suspended, InvalidSpec.' }),
   status: z.enum(['True', 'False', 'Unknown']).meta({ description: 'True, False or Unknown.' }),
-  observedGeneration: z.number().int().min(0).optional().meta({ description: 'The .metadata.generation the condition was set from.' }),
+  observedGeneration: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: 'The .metadata.generation the condition was set from.' }),
   lastTransitionTime: z.string().meta({ format: 'date-time', description: 'When the condition last changed status.' }),
   reason: z.string().min(1).meta({ description: 'Machine-readable CamelCase reason for the last transition.' }),
   message: z.string().default('').meta({ description: 'Human-readable detail.' }),
@@ -44,8 +52,11 @@ export type ConditionType = (typeof ConditionType)[keyof typeof ConditionType];
 
 /** A list-map of conditions keyed by type, so server-side apply merges them per type. */
 export const conditionList = () =>
-  z.array(Condition).default([]).meta({
-    description: 'Latest observations of the object\'s state (metav1.Condition).',
-    'x-kubernetes-list-type': 'map',
-    'x-kubernetes-list-map-keys': ['type'],
-  });
+  z
+    .array(Condition)
+    .default([])
+    .meta({
+      description: "Latest observations of the object's state (metav1.Condition).",
+      'x-kubernetes-list-type': 'map',
+      'x-kubernetes-list-map-keys': ['type'],
+    });

@@ -15,9 +15,7 @@ export const FineTuneJob = z.object({
 export type FineTuneJob = z.output<typeof FineTuneJob>;
 
 /** The result of validating a spec: the defaulted spec, or one message per problem, each naming its field. */
-export type SpecValidation =
-  | { valid: true; spec: FineTuneJobSpec }
-  | { valid: false; errors: string[] };
+export type SpecValidation = { valid: true; spec: FineTuneJobSpec } | { valid: false; errors: string[] };
 
 /** Validates a FineTuneJob's spec as the operator and the trainer do; never throws. */
 export function validateFineTuneJobSpec(spec: unknown): SpecValidation {

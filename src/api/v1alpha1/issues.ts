@@ -13,9 +13,10 @@ export function fieldPath(root: string, path: readonly PropertyKey[]): string {
 /** One line per problem, each naming the field. */
 export function describeIssues(error: z.ZodError, root = ''): string[] {
   return error.issues.map((issue) => {
-    const keys = issue.code === 'unrecognized_keys'
-      ? `: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check spelling; see kubectl explain)`
-      : `: ${issue.message}`;
+    const keys =
+      issue.code === 'unrecognized_keys'
+        ? `: unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check spelling; see kubectl explain)`
+        : `: ${issue.message}`;
     return `${fieldPath(root, issue.path) || '(root)'}${keys}`;
   });
 }

@@ -5,22 +5,35 @@ import { z } from 'zod';
  * PersistentVolumeClaim. Kubernetes-style union: exactly one member is set,
  * checked by `exactlyOneLocation` (a structural CRD schema cannot say "one of").
  */
-export const PvcPath = z.strictObject({
-  claimName: z.string().min(1).meta({ description: 'Name of a PersistentVolumeClaim in the job\'s namespace.' }),
-  path: z.string().default('/').meta({ description: 'Path inside the volume.' }),
-}).meta({ description: 'A path on a PersistentVolumeClaim, mounted read-only into the trainer pod for inputs and read-write for outputs.' });
+export const PvcPath = z
+  .strictObject({
+    claimName: z.string().min(1).meta({ description: "Name of a PersistentVolumeClaim in the job's namespace." }),
+    path: z.string().default('/').meta({ description: 'Path inside the volume.' }),
+  })
+  .meta({
+    description:
+      'A path on a PersistentVolumeClaim, mounted read-only into the trainer pod for inputs and read-write for outputs.',
+  });
 
 export const locationFields = {
-  uri: z.string().min(1).optional().meta({
-    description: 'URI: file:///path (a path in the trainer container), http(s)://... (read-only, fetched with retries into a cache), '
-      + 's3://BUCKET/KEY (object storage; credentials from spec.storage.secretRef or the pod\'s identity), gs://BUCKET/KEY '
-      + '(Google Cloud Storage through its S3-compatible API, HMAC keys), or pvc://CLAIM/path. Set either uri or pvc.',
-  }),
+  uri: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({
+      description:
+        'URI: file:///path (a path in the trainer container), http(s)://... (read-only, fetched with retries into a cache), ' +
+        "s3://BUCKET/KEY (object storage; credentials from spec.storage.secretRef or the pod's identity), gs://BUCKET/KEY " +
+        '(Google Cloud Storage through its S3-compatible API, HMAC keys), or pvc://CLAIM/path. Set either uri or pvc.',
+    }),
   pvc: PvcPath.optional(),
 };
 
 export type PvcPath = z.output<typeof PvcPath>;
-export interface Location { uri?: string | undefined; pvc?: PvcPath | undefined }
+export interface Location {
+  uri?: string | undefined;
+  pvc?: PvcPath | undefined;
+}
 
 const SCHEMES = ['file:', 'http:', 'https:', 'pvc:', 's3:', 'gs:'];
 
@@ -34,12 +47,17 @@ export function exactlyOneLocation(loc: Location, path: (string | number)[], ctx
     const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(loc.uri)?.[0].toLowerCase();
     if (!scheme || !SCHEMES.includes(scheme)) {
       ctx.addIssue({
-        code: 'custom', path: [...path, 'uri'],
+        code: 'custom',
+        path: [...path, 'uri'],
         message: `unsupported URI "${loc.uri}": use file://, http://, https://, s3://BUCKET/KEY, gs://BUCKET/KEY or pvc://CLAIM/path`,
       });
-    } else if ((scheme === 's3:' || scheme === 'gs:') && !/^[a-z0-9]+:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/|$)/i.test(loc.uri)) {
+    } else if (
+      (scheme === 's3:' || scheme === 'gs:') &&
+      !/^[a-z0-9]+:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/|$)/i.test(loc.uri)
+    ) {
       ctx.addIssue({
-        code: 'custom', path: [...path, 'uri'],
+        code: 'custom',
+        path: [...path, 'uri'],
         message: `"${loc.uri}" names no bucket: use ${scheme}//BUCKET/KEY (a bucket name has 3 to 63 letters, digits, dots and dashes)`,
       });
     }
@@ -60,7 +78,11 @@ export type ResolvedLocation =
 
 /** Turns a uri or pvc location into a local path (file://, pvc), a URL (http(s)) or a bucket and key (s3://, gs://). */
 export function resolveLocation(loc: Location, pvcRoot = PVC_MOUNT_ROOT): ResolvedLocation {
-  const join = (...parts: string[]) => parts.join('/').replace(/\/{2,}/g, '/').replace(/(.)\/$/, '$1');
+  const join = (...parts: string[]) =>
+    parts
+      .join('/')
+      .replace(/\/{2,}/g, '/')
+      .replace(/(.)\/$/, '$1');
   if (loc.pvc) return { kind: 'file', path: join(pvcRoot, loc.pvc.claimName, loc.pvc.path) };
   const uri = loc.uri ?? '';
   if (/^https?:\/\//i.test(uri)) return { kind: 'http', url: uri };

@@ -14,7 +14,19 @@ import type { FineTuneJobStatus } from './finetunejob-status.ts';
  */
 export const OPERATOR_FIELD_MANAGER = 'finetune-operator';
 export const TRAINER_FIELD_MANAGER = 'finetune-trainer';
-export const TRAINER_STATUS_FIELDS = ['stage', 'stages', 'progress', 'metrics', 'skippedFiles', 'outputURI', 'promotion', 'datasetFingerprint', 'history', 'evaluation', 'trials'] as const;
+export const TRAINER_STATUS_FIELDS = [
+  'stage',
+  'stages',
+  'progress',
+  'metrics',
+  'skippedFiles',
+  'outputURI',
+  'promotion',
+  'datasetFingerprint',
+  'history',
+  'evaluation',
+  'trials',
+] as const;
 /** The status the trainer's field manager owns. */
 export type TrainerStatus = Pick<FineTuneJobStatus, (typeof TRAINER_STATUS_FIELDS)[number]>;
 

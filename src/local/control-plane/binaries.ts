@@ -14,12 +14,18 @@ const BUILD_SCRIPT = join(import.meta.dirname, '..', '..', '..', 'hack', 'build-
  * the build script's hash, so a changed build recipe never reuses old binaries.
  */
 export const DEFAULT_CACHE_DIR = join(
-  process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'finetune-operator',
+  process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'),
+  'finetune-operator',
   `control-plane-v1.20-${createHash('sha256').update(readFileSync(BUILD_SCRIPT)).digest('hex').slice(0, 12)}`,
 );
 
 function executable(path: string): boolean {
-  try { accessSync(path, constants.X_OK); return true; } catch { return false; }
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -53,15 +59,20 @@ export function resolveBinaries(cacheDir = DEFAULT_CACHE_DIR): Binaries | { miss
  * Returns the binaries, building them once into the cache directory when
  * missing (10-15 minutes on 2 cores; the build's progress goes to `log`).
  */
-export async function ensureBinaries(options: { cacheDir?: string; log?: (line: string) => void } = {}): Promise<Binaries> {
+export async function ensureBinaries(
+  options: { cacheDir?: string; log?: (line: string) => void } = {},
+): Promise<Binaries> {
   const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
   const log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
   const first = resolveBinaries(cacheDir);
   if (!('missing' in first)) return first;
-  log(`control plane: ${first.missing.join(', ')} not found in $KUBEBUILDER_ASSETS, PATH or ${cacheDir}; building them once from Debian's packages`);
+  log(
+    `control plane: ${first.missing.join(', ')} not found in $KUBEBUILDER_ASSETS, PATH or ${cacheDir}; building them once from Debian's packages`,
+  );
   await runBuild(cacheDir, log);
   const built = resolveBinaries(cacheDir);
-  if ('missing' in built) throw new Error(`control plane build finished but ${built.missing.join(', ')} is still missing from ${cacheDir}`);
+  if ('missing' in built)
+    throw new Error(`control plane build finished but ${built.missing.join(', ')} is still missing from ${cacheDir}`);
   return built;
 }
 
@@ -74,7 +85,11 @@ function runBuild(cacheDir: string, log: (line: string) => void): Promise<void> 
       for (const line of chunk.toString().split('\n').filter(Boolean)) {
         tail = [...tail.slice(-30), line];
         // make prints one line per target; show those and the script's own steps.
-        if (line.startsWith('[control-plane build]') || line.includes('Building go targets') || /^\s+(\.\/)?(cmd|vendor)\//.test(line)) {
+        if (
+          line.startsWith('[control-plane build]') ||
+          line.includes('Building go targets') ||
+          /^\s+(\.\/)?(cmd|vendor)\//.test(line)
+        ) {
           log(`  [${Math.round((Date.now() - started) / 1000)}s] ${line.trim()}`);
         }
       }
@@ -82,8 +97,10 @@ function runBuild(cacheDir: string, log: (line: string) => void): Promise<void> 
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.on('error', reject);
-    child.on('exit', (code) => code === 0
-      ? resolve()
-      : reject(new Error(`control plane build failed (exit ${code}); last output:\n${tail.join('\n')}`)));
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`control plane build failed (exit ${code}); last output:\n${tail.join('\n')}`)),
+    );
   });
 }

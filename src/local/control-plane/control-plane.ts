@@ -22,7 +22,13 @@ export interface ControlPlaneOptions {
   handleSignals?: boolean;
 }
 
-interface Component { name: string; binary: string; args: string[]; process: ChildProcess; logFile: string }
+interface Component {
+  name: string;
+  binary: string;
+  args: string[];
+  process: ChildProcess;
+  logFile: string;
+}
 
 const READY_TIMEOUT_MS = 120_000;
 
@@ -65,9 +71,10 @@ export class ControlPlane {
 
   /** Starts every component and resolves when the API server answers /readyz and the default ServiceAccount exists. */
   async start(): Promise<this> {
-    this.binaries = this.options.binaries ?? await ensureBinaries({ log: this.log });
+    this.binaries = this.options.binaries ?? (await ensureBinaries({ log: this.log }));
     process.once('exit', this.onExit);
-    if (this.options.handleSignals ?? true) for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, this.onSignal);
+    if (this.options.handleSignals ?? true)
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, this.onSignal);
     mkdirSync(this.dir, { recursive: true });
     const [etcdClient, etcdPeer, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
     this.server = `https://127.0.0.1:${apiPort}`;
@@ -84,8 +91,10 @@ export class ControlPlane {
     ]);
     this.launch('kube-apiserver', this.binaries['kube-apiserver'], [
       `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1',
-      `--secure-port=${apiPort}`, '--insecure-port=0',
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      '--insecure-port=0',
       `--cert-dir=${join(this.dir, 'pki')}`,
       `--token-auth-file=${pki.tokens}`,
       '--authorization-mode=Node,RBAC',
@@ -98,12 +107,14 @@ export class ControlPlane {
       // (no --kubelet-certificate-authority: the API server does not verify it), for kubectl logs.
       '--kubelet-preferred-address-types=InternalIP',
       '--v=0',
-      ...this.options.apiServerFlags ?? [],
+      ...(this.options.apiServerFlags ?? []),
     ]);
     await this.waitReady();
     this.launch('kube-controller-manager', this.binaries['kube-controller-manager'], [
       `--kubeconfig=${this.kubeconfigPath}`,
-      '--leader-elect=false', '--port=0', '--secure-port=0',
+      '--leader-elect=false',
+      '--port=0',
+      '--secure-port=0',
       `--service-account-private-key-file=${pki.saPrivate}`,
       `--root-ca-file=${join(this.dir, 'pki', 'apiserver.crt')}`,
       '--controllers=*',
@@ -111,7 +122,9 @@ export class ControlPlane {
     ]);
     this.launch('kube-scheduler', this.binaries['kube-scheduler'], [
       `--kubeconfig=${this.kubeconfigPath}`,
-      '--leader-elect=false', '--port=0', '--secure-port=0',
+      '--leader-elect=false',
+      '--port=0',
+      '--secure-port=0',
       '--v=0',
     ]);
     await this.waitFor(async () => {
@@ -212,15 +225,21 @@ export class ControlPlane {
   /** A raw GET against the API server with the admin token (readiness checks before any client exists). */
   get(path: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
-      const req = request(`${this.server}${path}`, {
-        headers: { authorization: `Bearer ${this.token}` },
-        rejectUnauthorized: false,
-        timeout: 5_000,
-      }, (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => { body += chunk.toString(); });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      });
+      const req = request(
+        `${this.server}${path}`,
+        {
+          headers: { authorization: `Bearer ${this.token}` },
+          rejectUnauthorized: false,
+          timeout: 5_000,
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => {
+            body += chunk.toString();
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        },
+      );
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', reject);
       req.end();
@@ -234,7 +253,11 @@ export class ControlPlane {
 
   private killAll(signal: NodeJS.Signals): void {
     for (const { process: child } of this.components) {
-      try { if (child.pid) process.kill(-child.pid, signal); } catch { /* already gone */ }
+      try {
+        if (child.pid) process.kill(-child.pid, signal);
+      } catch {
+        /* already gone */
+      }
     }
   }
 }

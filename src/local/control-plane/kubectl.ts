@@ -3,7 +3,11 @@ import { rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
-export interface CommandResult { code: number; stdout: string; stderr: string }
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * kubectl's cache, one for every process of this user (kubectl keys its
@@ -17,11 +21,18 @@ const CACHE_DIR = join(tmpdir(), `ftj-kubectl-cache-${userInfo().uid}`);
 /** Runs a kubectl binary against a kubeconfig, feeding `input` on stdin. */
 export function runKubectl(binary: string, kubeconfig: string, args: string[], input = ''): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, [`--cache-dir=${CACHE_DIR}`, ...args], { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(binary, [`--cache-dir=${CACHE_DIR}`, ...args], {
+      env: { ...process.env, KUBECONFIG: kubeconfig },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
     child.stdin.end(input);
@@ -34,7 +45,13 @@ export const CRD_DIR = join(import.meta.dirname, '..', '..', '..', 'crds');
 export async function installCRDs(binary: string, kubeconfig: string): Promise<void> {
   const applied = await runKubectl(binary, kubeconfig, ['apply', '--server-side', '--force-conflicts', '-f', CRD_DIR]);
   if (applied.code !== 0) throw new Error(`applying ${CRD_DIR} failed: ${applied.stderr}`);
-  const waited = await runKubectl(binary, kubeconfig, ['wait', '--for=condition=Established', '--timeout=60s', '-f', CRD_DIR]);
+  const waited = await runKubectl(binary, kubeconfig, [
+    'wait',
+    '--for=condition=Established',
+    '--timeout=60s',
+    '-f',
+    CRD_DIR,
+  ]);
   if (waited.code !== 0) throw new Error(`CRDs not Established: ${waited.stderr}`);
   rmSync(join(CACHE_DIR, 'discovery'), { recursive: true, force: true });
   // Established is not published: the API server adds a CRD's schema to /openapi/v2 a moment later, and

@@ -5,8 +5,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { CoreV1Api, type KubeConfig, type V1Container, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node';
-import { FINGERPRINT_FOR_LABEL, JOB_NAME_LABEL, TERMINATION_LOG_ENV, TRAINER_CONTAINER } from '../../api/v1alpha1/index.ts';
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type V1Container,
+  type V1ContainerStatus,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import {
+  FINGERPRINT_FOR_LABEL,
+  JOB_NAME_LABEL,
+  TERMINATION_LOG_ENV,
+  TRAINER_CONTAINER,
+} from '../../api/v1alpha1/index.ts';
 import { registerNode, type NodeCapacity } from '../control-plane/node-registration.ts';
 import { ContainerConfigError, containerEnv } from './container-env.ts';
 import { updatePodStatus } from './pod-status.ts';
@@ -44,11 +55,20 @@ export interface NodeAgentOptions {
 
 /** A container process this agent started, keyed by its pod's UID. */
 interface Running {
-  uid: string; namespace: string; pod: string; process: ChildProcess; startedAt: Date; killTimer?: NodeJS.Timeout;
+  uid: string;
+  namespace: string;
+  pod: string;
+  process: ChildProcess;
+  startedAt: Date;
+  killTimer?: NodeJS.Timeout;
 }
 
 /** What a pod's container runs here: the project's own entry points, on this machine's Node and CPU. */
-interface Program { kind: 'trainer' | 'operator' | 'predictor'; entry: string; args: string[] }
+interface Program {
+  kind: 'trainer' | 'operator' | 'predictor';
+  entry: string;
+  args: string[];
+}
 
 const ENTRY = {
   trainer: join(import.meta.dirname, '..', '..', 'trainer', 'main.ts'),
@@ -97,7 +117,12 @@ export class NodeAgent {
     this.server = createServer(this.servingCertificate(), (req, res) => this.serveLogs(req, res));
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     const kubeletPort = (this.server.address() as AddressInfo).port;
-    this.unregister = await registerNode(this.options.kubeConfig, this.options.nodeName, this.options.capacity, kubeletPort);
+    this.unregister = await registerNode(
+      this.options.kubeConfig,
+      this.options.nodeName,
+      this.options.capacity,
+      kubeletPort,
+    );
     const tick = async () => {
       this.syncing = this.sync().catch((err: unknown) => this.log(`sync failed: ${String(err).split('\n')[0]}`));
       await this.syncing;
@@ -125,7 +150,11 @@ export class NodeAgent {
   killAll(): void {
     this.stopped = true;
     for (const { process: child } of this.running.values()) {
-      try { if (child.pid) process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
   }
 
@@ -154,8 +183,27 @@ export class NodeAgent {
     try {
       return { key: readFileSync(key), cert: readFileSync(cert) };
     } catch {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '3650',
-        '-subj', `/CN=${this.options.nodeName}`, '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+          '-days',
+          '3650',
+          '-subj',
+          `/CN=${this.options.nodeName}`,
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+        { stdio: 'ignore' },
+      );
       return { key: readFileSync(key), cert: readFileSync(cert) };
     }
   }
@@ -167,7 +215,10 @@ export class NodeAgent {
   private serveLogs(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = /^\/containerLogs\/([^/]+)\/([^/]+)\/[^/]+$/.exec(url.pathname);
-    if (!match) { res.writeHead(404).end('not found'); return; }
+    if (!match) {
+      res.writeHead(404).end('not found');
+      return;
+    }
     const [namespace, pod] = [decodeURIComponent(match[1]!), decodeURIComponent(match[2]!)];
     const latest = this.latest.get(`${namespace}/${pod}`);
     if (!latest || (!this.running.has(latest.uid) && !this.finished.has(latest.uid))) {
@@ -180,19 +231,34 @@ export class NodeAgent {
     let sent = 0;
     const sendNew = () => {
       let size: number;
-      try { size = statSync(file).size; } catch { return; }
+      try {
+        size = statSync(file).size;
+      } catch {
+        return;
+      }
       if (size <= sent) return;
       const buffer = Buffer.alloc(size - sent);
       const fd = openSync(file, 'r');
-      try { readSync(fd, buffer, 0, buffer.length, sent); } finally { closeSync(fd); }
+      try {
+        readSync(fd, buffer, 0, buffer.length, sent);
+      } finally {
+        closeSync(fd);
+      }
       sent = size;
       res.write(buffer);
     };
     sendNew();
-    if (url.searchParams.get('follow') !== 'true') { res.end(); return; }
+    if (url.searchParams.get('follow') !== 'true') {
+      res.end();
+      return;
+    }
     const timer = setInterval(() => {
       sendNew();
-      if (!this.running.has(uid)) { clearInterval(timer); sendNew(); res.end(); }
+      if (!this.running.has(uid)) {
+        clearInterval(timer);
+        sendNew();
+        res.end();
+      }
     }, 200);
     req.on('close', () => clearInterval(timer));
   }
@@ -202,7 +268,8 @@ export class NodeAgent {
    * fails here is logged and reported on its own status; the others are synced all the same.
    */
   private async sync(): Promise<void> {
-    const pods = (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.options.nodeName}` })).items;
+    const pods = (await this.core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${this.options.nodeName}` }))
+      .items;
     for (const pod of pods) {
       try {
         await this.syncPod(pod);
@@ -247,9 +314,10 @@ export class NodeAgent {
     const container = pod.spec!.containers.find((c) => c.name === TRAINER_CONTAINER) ?? pod.spec!.containers[0]!;
     const program = programOf(pod, container, this.options.trainerMetricsPort ?? 0);
     if (!program) {
-      const message = `container image "${container.image}" is not present on node ${this.options.nodeName}: the local node agent `
-        + 'runs only the project\'s trainer image (pods of FineTuneJobs, or an image named .../trainer), operator image '
-        + '(.../operator, e.g. the chart\'s Deployment) and predictor image (.../predictor)';
+      const message =
+        `container image "${container.image}" is not present on node ${this.options.nodeName}: the local node agent ` +
+        "runs only the project's trainer image (pods of FineTuneJobs, or an image named .../trainer), operator image " +
+        "(.../operator, e.g. the chart's Deployment) and predictor image (.../predictor)";
       this.refused.set(uid, message);
       await this.reportWaiting(pod, container, 'ErrImageNeverPull', message);
       this.log(`not running ${namespace}/${name}: ${message}`);
@@ -264,18 +332,27 @@ export class NodeAgent {
       await this.reportWaiting(pod, container, 'CreateContainerConfigError', err.message);
       return;
     }
-    const kubeconfig = this.options.serviceAccountTokens || program.kind !== 'trainer'
-      ? await this.serviceAccountKubeconfig(pod) : this.options.kubeconfigPath;
+    const kubeconfig =
+      this.options.serviceAccountTokens || program.kind !== 'trainer'
+        ? await this.serviceAccountKubeconfig(pod)
+        : this.options.kubeconfigPath;
     if (!kubeconfig || this.stopped) return;
     try {
-      this.spawnContainer(pod, container, program, { ...env, ...this.baseEnv(namespace, uid, container.name, kubeconfig) });
+      this.spawnContainer(pod, container, program, {
+        ...env,
+        ...this.baseEnv(namespace, uid, container.name, kubeconfig),
+      });
     } catch (err) {
       this.refused.set(uid, errorMessage(err));
       await this.reportWaiting(pod, container, 'CreateContainerError', errorMessage(err));
       return;
     }
     await this.report(pod, 'Running', {
-      name: container.name, ready: true, restartCount: 0, image: container.image ?? '', imageID: '',
+      name: container.name,
+      ready: true,
+      restartCount: 0,
+      image: container.image ?? '',
+      imageID: '',
       state: { running: { startedAt: this.running.get(uid)!.startedAt } },
     });
   }
@@ -300,7 +377,11 @@ export class NodeAgent {
     const fd = openSync(this.logFile(namespace, uid, container.name), 'a');
     let child: ChildProcess;
     try {
-      child = spawn(process.execPath, [program.entry, ...program.args], { env, stdio: ['ignore', fd, fd], detached: true });
+      child = spawn(process.execPath, [program.entry, ...program.args], {
+        env,
+        stdio: ['ignore', fd, fd],
+        detached: true,
+      });
     } finally {
       closeSync(fd);
     }
@@ -314,10 +395,30 @@ export class NodeAgent {
       const exitCode = code ?? (signal === 'SIGKILL' ? 137 : 143);
       // As the kubelet does: the termination message file, else (FallbackToLogsOnError) the log's tail on failure.
       const written = readOrEmpty(this.terminationLog(namespace, uid, container.name)).trim();
-      const message = written || (exitCode === 0 ? '' : readOrEmpty(this.logFile(namespace, uid, container.name)).trimEnd().split('\n').slice(-5).join('\n'));
+      const message =
+        written ||
+        (exitCode === 0
+          ? ''
+          : readOrEmpty(this.logFile(namespace, uid, container.name))
+              .trimEnd()
+              .split('\n')
+              .slice(-5)
+              .join('\n'));
       void this.report(pod, exitCode === 0 ? 'Succeeded' : 'Failed', {
-        name: container.name, ready: false, restartCount: 0, image: container.image ?? '', imageID: '',
-        state: { terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', message, startedAt, finishedAt: new Date() } },
+        name: container.name,
+        ready: false,
+        restartCount: 0,
+        image: container.image ?? '',
+        imageID: '',
+        state: {
+          terminated: {
+            exitCode,
+            reason: exitCode === 0 ? 'Completed' : 'Error',
+            message,
+            startedAt,
+            finishedAt: new Date(),
+          },
+        },
       }).catch(() => undefined);
       this.log(`${namespace}/${name} exited with ${exitCode}`);
     });
@@ -327,9 +428,13 @@ export class NodeAgent {
   private async serviceAccountKubeconfig(pod: V1Pod): Promise<string | undefined> {
     const namespace = pod.metadata!.namespace!;
     const account = pod.spec?.serviceAccountName ?? 'default';
-    const serviceAccount = await this.core.readNamespacedServiceAccount({ name: account, namespace }).catch(() => undefined);
+    const serviceAccount = await this.core
+      .readNamespacedServiceAccount({ name: account, namespace })
+      .catch(() => undefined);
     const secretName = serviceAccount?.secrets?.[0]?.name;
-    const secret = secretName ? await this.core.readNamespacedSecret({ name: secretName, namespace }).catch(() => undefined) : undefined;
+    const secret = secretName
+      ? await this.core.readNamespacedSecret({ name: secretName, namespace }).catch(() => undefined)
+      : undefined;
     const token = secret?.data?.['token'];
     if (!token) return undefined;
     const server = this.options.kubeConfig.getCurrentCluster()!.server;
@@ -337,12 +442,18 @@ export class NodeAgent {
     mkdirSync(dir, { recursive: true });
     const path = join(dir, `${pod.metadata!.uid}.kubeconfig`);
     const user = `system:serviceaccount:${namespace}:${account}`;
-    writeFileSync(path, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'pod',
-      clusters: [{ name: 'local', cluster: { server, 'insecure-skip-tls-verify': true } }],
-      users: [{ name: user, user: { token: Buffer.from(token, 'base64').toString('utf8') } }],
-      contexts: [{ name: 'pod', context: { cluster: 'local', user, namespace } }],
-    }), { mode: 0o600 });
+    writeFileSync(
+      path,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'pod',
+        clusters: [{ name: 'local', cluster: { server, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: user, user: { token: Buffer.from(token, 'base64').toString('utf8') } }],
+        contexts: [{ name: 'pod', context: { cluster: 'local', user, namespace } }],
+      }),
+      { mode: 0o600 },
+    );
     return path;
   }
 
@@ -356,13 +467,23 @@ export class NodeAgent {
   private async removePod(pod: V1Pod): Promise<void> {
     const { name, namespace, uid } = pod.metadata as { name: string; namespace: string; uid: string };
     // With a body, the API server reads the options from it (a gracePeriodSeconds query parameter beside it is ignored).
-    await this.core.deleteNamespacedPod({ name, namespace, body: { gracePeriodSeconds: 0, preconditions: { uid } } }).catch(() => undefined);
+    await this.core
+      .deleteNamespacedPod({ name, namespace, body: { gracePeriodSeconds: 0, preconditions: { uid } } })
+      .catch(() => undefined);
   }
 
-  private async report(pod: V1Pod, phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed', status: V1ContainerStatus): Promise<void> {
+  private async report(
+    pod: V1Pod,
+    phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed',
+    status: V1ContainerStatus,
+  ): Promise<void> {
     const { name, namespace, uid } = pod.metadata as { name: string; namespace: string; uid: string };
-    await updatePodStatus(this.core, { name, namespace, uid },
-      (current) => ({ ...current, phase, containerStatuses: [status], ...(phase === 'Running' ? { startTime: new Date() } : {}) }));
+    await updatePodStatus(this.core, { name, namespace, uid }, (current) => ({
+      ...current,
+      phase,
+      containerStatuses: [status],
+      ...(phase === 'Running' ? { startTime: new Date() } : {}),
+    }));
   }
 
   /** A container that does not run, and why (kubectl shows the reason in STATUS), written once per reason and message. */
@@ -370,7 +491,12 @@ export class NodeAgent {
     const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting;
     if (waiting?.reason === reason && waiting.message === message) return;
     await this.report(pod, 'Pending', {
-      name: container.name, ready: false, restartCount: 0, image: container.image ?? '', imageID: '', state: { waiting: { reason, message } },
+      name: container.name,
+      ready: false,
+      restartCount: 0,
+      image: container.image ?? '',
+      imageID: '',
+      state: { waiting: { reason, message } },
     });
   }
 
@@ -408,7 +534,11 @@ const imageName = (image: string) => image.split('@')[0]!.split('/').at(-1)!.spl
 const errorMessage = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 
 function readOrEmpty(path: string): string {
-  try { return readFileSync(path, 'utf8'); } catch { return ''; }
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** SIGTERM, then SIGKILL after the grace period; resolves when the process is gone. */
@@ -417,8 +547,21 @@ function terminate(run: Running, graceSeconds: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null || !child.pid) return Promise.resolve();
   const pid = child.pid;
   return new Promise((resolve) => {
-    child.once('exit', () => { clearTimeout(run.killTimer); resolve(); });
-    run.killTimer = setTimeout(() => { try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ } }, graceSeconds * 1000);
-    try { process.kill(-pid, 'SIGTERM'); } catch { resolve(); }
+    child.once('exit', () => {
+      clearTimeout(run.killTimer);
+      resolve();
+    });
+    run.killTimer = setTimeout(() => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }, graceSeconds * 1000);
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      resolve();
+    }
   });
 }

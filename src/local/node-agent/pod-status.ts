@@ -10,7 +10,11 @@ const CONFLICT_RETRIES = 5;
  * and a report about the old one (its exit) must never land on it. Returns
  * whether it wrote.
  */
-export async function updatePodStatus(core: CoreV1Api, pod: { name: string; namespace: string; uid?: string }, change: (status: V1PodStatus) => V1PodStatus): Promise<boolean> {
+export async function updatePodStatus(
+  core: CoreV1Api,
+  pod: { name: string; namespace: string; uid?: string },
+  change: (status: V1PodStatus) => V1PodStatus,
+): Promise<boolean> {
   const { name, namespace } = pod;
   for (let attempt = 1; ; attempt++) {
     const fresh = await core.readNamespacedPod({ name, namespace });

@@ -18,9 +18,18 @@ export interface CephObjectStoreOptions {
 }
 
 /** The S3 endpoint and the credentials of its one user. */
-export interface S3Endpoint { endpoint: string; accessKeyId: string; secretAccessKey: string; region: string }
+export interface S3Endpoint {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+}
 
-interface Daemon { name: string; process: ChildProcess; logFile: string }
+interface Daemon {
+  name: string;
+  process: ChildProcess;
+  logFile: string;
+}
 
 const READY_TIMEOUT_MS = 60_000;
 
@@ -47,7 +56,11 @@ export class CephObjectStore {
   private endpointValue: S3Endpoint | undefined;
   private readonly onExit = () => {
     for (const { process: child } of this.daemons) {
-      try { if (child.pid) process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   };
@@ -74,7 +87,15 @@ export class CephObjectStore {
     writeFileSync(conf, cephConf(this.dir, fsid, monPort, rgwPort, this.options.memstoreBytes ?? 4 * 1024 ** 3));
     const ceph = (binary: string, args: string[]) => run(binary, ['-c', conf, ...args], { timeout: 30_000 });
 
-    await run('monmaptool', ['--create', '--add', 'a', `v2:127.0.0.1:${monPort}`, '--fsid', fsid, join(this.dir, 'monmap')]);
+    await run('monmaptool', [
+      '--create',
+      '--add',
+      'a',
+      `v2:127.0.0.1:${monPort}`,
+      '--fsid',
+      fsid,
+      join(this.dir, 'monmap'),
+    ]);
     await ceph('ceph-mon', ['--mkfs', '-i', 'a', '--monmap', join(this.dir, 'monmap')]);
     this.launch('ceph-mon', ['-f', '-c', conf, '-i', 'a']);
     const osdUuid = randomUUID();
@@ -86,9 +107,20 @@ export class CephObjectStore {
       const response = await fetch(`http://127.0.0.1:${rgwPort}/`);
       if (response.status !== 200) throw new Error(`HTTP ${response.status}`);
     }, 'the RADOS Gateway');
-    const credentials = { accessKeyId: `FTJ${randomUUID().replace(/-/g, '').slice(0, 17).toUpperCase()}`, secretAccessKey: randomUUID() };
-    await ceph('radosgw-admin', ['-n', 'client.rgw', 'user', 'create', '--uid=ftj', '--display-name=finetune-operator tests',
-      `--access-key=${credentials.accessKeyId}`, `--secret-key=${credentials.secretAccessKey}`]);
+    const credentials = {
+      accessKeyId: `FTJ${randomUUID().replace(/-/g, '').slice(0, 17).toUpperCase()}`,
+      secretAccessKey: randomUUID(),
+    };
+    await ceph('radosgw-admin', [
+      '-n',
+      'client.rgw',
+      'user',
+      'create',
+      '--uid=ftj',
+      '--display-name=finetune-operator tests',
+      `--access-key=${credentials.accessKeyId}`,
+      `--secret-key=${credentials.secretAccessKey}`,
+    ]);
     this.endpointValue = { endpoint: `http://127.0.0.1:${rgwPort}`, region: 'us-east-1', ...credentials };
     this.log(`object store (Ceph RGW) ready at ${this.endpointValue.endpoint}`);
     return this.endpointValue;
@@ -106,7 +138,11 @@ export class CephObjectStore {
   /** A daemon's log, for diagnosing a failed start. */
   logOf(name: string): string {
     const daemon = this.daemons.find((d) => d.name === name);
-    try { return daemon ? readFileSync(daemon.logFile, 'utf8') : ''; } catch { return ''; }
+    try {
+      return daemon ? readFileSync(daemon.logFile, 'utf8') : '';
+    } catch {
+      return '';
+    }
   }
 
   private launch(name: string, args: string[]): void {
@@ -123,11 +159,15 @@ export class CephObjectStore {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     for (;;) {
       const dead = this.daemons.find((d) => d.process.exitCode !== null || d.process.signalCode !== null);
-      if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${this.logOf(dead.name).slice(-2000)}`);
+      if (dead)
+        throw new Error(`${dead.name} exited while waiting for ${what}:\n${this.logOf(dead.name).slice(-2000)}`);
       try {
         return await attempt();
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${String(err).split('\n')[0]}); logs in ${this.dir}`, { cause: err });
+        if (Date.now() > deadline)
+          throw new Error(`timed out waiting for ${what} (${String(err).split('\n')[0]}); logs in ${this.dir}`, {
+            cause: err,
+          });
       }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }

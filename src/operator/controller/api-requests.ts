@@ -6,7 +6,12 @@ import type { OperatorMetrics } from '../metrics/operator-metrics.ts';
  * rest_client_requests_total; `tolerated` codes (NotFound, AlreadyExists)
  * are not errors.
  */
-export async function tracked(metrics: OperatorMetrics, method: string, request: () => Promise<unknown>, tolerated: number[]): Promise<void> {
+export async function tracked(
+  metrics: OperatorMetrics,
+  method: string,
+  request: () => Promise<unknown>,
+  tolerated: number[],
+): Promise<void> {
   try {
     await request();
     metrics.request(method, method === 'POST' ? 201 : 200);

@@ -1,10 +1,22 @@
-import { ApiException, CoreV1Api, type CoreV1Event, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import {
+  ApiException,
+  CoreV1Api,
+  type CoreV1Event,
+  type KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
 import { API_VERSION, FINETUNEJOB } from '../../api/v1alpha1/index.ts';
 import type { JobEvent } from '../reconcile/finetunejob-reconciler.ts';
 import { microTime } from '../runtime/micro-time.ts';
 
 /** The object an event is about: a FineTuneJob unless `kind` says otherwise (a FineTuneSchedule). */
-export interface JobRef { name: string; namespace: string; uid?: string; kind?: string }
+export interface JobRef {
+  name: string;
+  namespace: string;
+  uid?: string;
+  kind?: string;
+}
 
 /** Events waiting to be written at most; beyond it new ones are dropped, as client-go's broadcaster does. */
 const MAX_QUEUED_EVENTS = 10_000;
@@ -48,7 +60,8 @@ export class EventRecorder {
 
   record(job: JobRef, event: JobEvent): void {
     if (this.queue.length >= MAX_QUEUED_EVENTS) {
-      if (!this.dropping) this.log(`${MAX_QUEUED_EVENTS} events are waiting to be written; dropping new ones until they are`);
+      if (!this.dropping)
+        this.log(`${MAX_QUEUED_EVENTS} events are waiting to be written; dropping new ones until they are`);
       this.dropping = true;
       return;
     }
@@ -57,12 +70,22 @@ export class EventRecorder {
       namespace: job.namespace,
       body: {
         metadata: { generateName: `${job.name}.`, namespace: job.namespace },
-        involvedObject: { apiVersion: API_VERSION, kind: job.kind ?? FINETUNEJOB.kind, name: job.name, namespace: job.namespace, ...(job.uid ? { uid: job.uid } : {}) },
-        type: event.type, reason: event.reason, message: event.message,
+        involvedObject: {
+          apiVersion: API_VERSION,
+          kind: job.kind ?? FINETUNEJOB.kind,
+          name: job.name,
+          namespace: job.namespace,
+          ...(job.uid ? { uid: job.uid } : {}),
+        },
+        type: event.type,
+        reason: event.reason,
+        message: event.message,
         source: { component: 'finetune-operator' },
-        reportingComponent: 'finetune.dev/operator', reportingInstance: this.instance,
+        reportingComponent: 'finetune.dev/operator',
+        reportingInstance: this.instance,
         // An event with an eventTime needs an action (what the operator did): it reconciles.
-        eventTime: microTime(now), action: 'Reconcile',
+        eventTime: microTime(now),
+        action: 'Reconcile',
       },
     });
     this.writing ??= this.writeQueued();
@@ -95,7 +118,10 @@ export class EventRecorder {
       this.written.delete(key);
       try {
         const patch = { series: { count: seen.count + 1, lastObservedTime: body.eventTime } };
-        await this.api.patchNamespacedEvent({ name: seen.name, namespace, body: patch }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+        await this.api.patchNamespacedEvent(
+          { name: seen.name, namespace, body: patch },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
         this.counted(200);
         this.remember(key, { name: seen.name, count: seen.count + 1 });
         return;

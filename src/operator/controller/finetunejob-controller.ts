@@ -1,9 +1,30 @@
-import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import {
-  API_VERSION, FINETUNEJOB, type FineTuneJobStatus, GROUP, JOB_NAME_LABEL, OPERATOR_FIELD_MANAGER, TRAINER_FIELD_MANAGER, VERSION,
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesObject,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import {
+  API_VERSION,
+  FINETUNEJOB,
+  type FineTuneJobStatus,
+  GROUP,
+  JOB_NAME_LABEL,
+  OPERATOR_FIELD_MANAGER,
+  TRAINER_FIELD_MANAGER,
+  VERSION,
 } from '../../api/v1alpha1/index.ts';
 import type { OperatorMetrics } from '../metrics/operator-metrics.ts';
-import { type Decision, podCreateRefused, reconcileFineTuneJob, type ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
+import {
+  type Decision,
+  podCreateRefused,
+  reconcileFineTuneJob,
+  type ReconcileSettings,
+} from '../reconcile/finetunejob-reconciler.ts';
 import { apiMessage, tracked } from './api-requests.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { TrainerAccess } from './trainer-access.ts';
@@ -36,8 +57,17 @@ export class FineTuneJobController {
   private readonly trainerAccess: TrainerAccess | undefined;
 
   /** With `trainerClusterRole`, the trainer ServiceAccount and its RoleBinding are provisioned in each job's namespace. */
-  constructor(kc: KubeConfig, caches: Caches, settings: ReconcileSettings, events: EventRecorder, metrics: OperatorMetrics, trainerClusterRole?: string) {
-    this.trainerAccess = trainerClusterRole ? new TrainerAccess(kc, settings.trainerServiceAccount, trainerClusterRole) : undefined;
+  constructor(
+    kc: KubeConfig,
+    caches: Caches,
+    settings: ReconcileSettings,
+    events: EventRecorder,
+    metrics: OperatorMetrics,
+    trainerClusterRole?: string,
+  ) {
+    this.trainerAccess = trainerClusterRole
+      ? new TrainerAccess(kc, settings.trainerServiceAccount, trainerClusterRole)
+      : undefined;
     this.core = kc.makeApiClient(CoreV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.caches = caches;
@@ -56,11 +86,17 @@ export class FineTuneJobController {
   async reconcile(key: string): Promise<number | undefined> {
     const [namespace, name] = key.split('/') as [string, string];
     const job = this.caches.job(namespace, name);
-    if (!job) { this.expectedPods.delete(key); return undefined; }
+    if (!job) {
+      this.expectedPods.delete(key);
+      return undefined;
+    }
     const expected = this.expectedPods.get(key);
     if (expected && expected.until > Date.now()) return 500;
 
-    const decision = reconcileFineTuneJob({ job, pods: this.caches.pods(namespace, name), now: new Date() }, this.settings);
+    const decision = reconcileFineTuneJob(
+      { job, pods: this.caches.pods(namespace, name), now: new Date() },
+      this.settings,
+    );
     await this.execute(job, decision);
     return decision.requeueAfterSeconds === undefined ? undefined : Math.ceil(decision.requeueAfterSeconds * 1000);
   }
@@ -72,14 +108,27 @@ export class FineTuneJobController {
       await tracked(this.metrics, 'DELETE', () => this.core.deleteNamespacedPod({ name: pod, namespace }), [404]);
     }
     if (decision.createPod) await this.createPod(job, decision);
-    const resourceVersion = decision.status ? await this.writeStatus(job, decision.status) : job.metadata?.resourceVersion;
+    const resourceVersion = decision.status
+      ? await this.writeStatus(job, decision.status)
+      : job.metadata?.resourceVersion;
     if (decision.trainerStatus) await this.writeDeadTrainerStatus(job, decision.trainerStatus, resourceVersion);
     // Events only once the status is written (the recorder queues them; they are not state).
     for (const event of decision.events) this.events.record(ref, event);
     if (decision.deleteJob) {
-      await tracked(this.metrics, 'DELETE', () => this.custom.deleteNamespacedCustomObject(
-        { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, propagationPolicy: 'Background' },
-      ), [404]);
+      await tracked(
+        this.metrics,
+        'DELETE',
+        () =>
+          this.custom.deleteNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            namespace,
+            plural: FINETUNEJOB.plural,
+            name,
+            propagationPolicy: 'Background',
+          }),
+        [404],
+      );
     }
   }
 
@@ -122,21 +171,49 @@ export class FineTuneJobController {
    * The fields of a trainer that died without reporting, as the trainer's own field manager (so a new
    * attempt's trainer owns them again when it reports), on the state the operator's write just made.
    */
-  private async writeDeadTrainerStatus(job: CachedJob, status: Decision['trainerStatus'], resourceVersion: string | undefined): Promise<void> {
+  private async writeDeadTrainerStatus(
+    job: CachedJob,
+    status: Decision['trainerStatus'],
+    resourceVersion: string | undefined,
+  ): Promise<void> {
     await this.applyStatus(job, status, TRAINER_FIELD_MANAGER, resourceVersion);
   }
 
   /** A server-side apply of `status` by `manager`; returns the job's new resourceVersion. */
-  private async applyStatus(job: CachedJob, status: unknown, manager: string, resourceVersion: string | undefined): Promise<string | undefined> {
+  private async applyStatus(
+    job: CachedJob,
+    status: unknown,
+    manager: string,
+    resourceVersion: string | undefined,
+  ): Promise<string | undefined> {
     const { name, namespace } = job.metadata as { name: string; namespace: string };
-    const body = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name, namespace, resourceVersion }, status };
+    const body = {
+      apiVersion: API_VERSION,
+      kind: FINETUNEJOB.kind,
+      metadata: { name, namespace, resourceVersion },
+      status,
+    };
     let written: KubernetesObject | undefined;
-    await tracked(this.metrics, 'PATCH', async () => {
-      written = await this.custom.patchNamespacedCustomObjectStatus(
-        { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name, body, fieldManager: manager, force: true },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-      ) as KubernetesObject;
-    }, [404]);
+    await tracked(
+      this.metrics,
+      'PATCH',
+      async () => {
+        written = (await this.custom.patchNamespacedCustomObjectStatus(
+          {
+            group: GROUP,
+            version: VERSION,
+            namespace,
+            plural: FINETUNEJOB.plural,
+            name,
+            body,
+            fieldManager: manager,
+            force: true,
+          },
+          setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+        )) as KubernetesObject;
+      },
+      [404],
+    );
     return written?.metadata?.resourceVersion;
   }
 }

@@ -1,9 +1,28 @@
-import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import {
-  API_VERSION, FINETUNEJOB, FINETUNESCHEDULE, type FineTuneScheduleStatus, GROUP, OPERATOR_FIELD_MANAGER, VERSION,
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesObject,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import {
+  API_VERSION,
+  FINETUNEJOB,
+  FINETUNESCHEDULE,
+  type FineTuneScheduleStatus,
+  GROUP,
+  OPERATOR_FIELD_MANAGER,
+  VERSION,
 } from '../../api/v1alpha1/index.ts';
 import type { OperatorMetrics } from '../metrics/operator-metrics.ts';
-import { reconcileFineTuneSchedule, type ScheduleDecision, type ScheduleRun } from '../reconcile/schedule-reconciler.ts';
+import {
+  reconcileFineTuneSchedule,
+  type ScheduleDecision,
+  type ScheduleRun,
+} from '../reconcile/schedule-reconciler.ts';
 import type { PodSettings } from '../reconcile/trainer-pod.ts';
 import { apiMessage, tracked } from './api-requests.ts';
 import type { EventRecorder } from './event-recorder.ts';
@@ -40,8 +59,14 @@ export class FineTuneScheduleController {
   private readonly clock: () => Date;
 
   /** `clock`: the time schedules are evaluated at (tests move it; production passes real time). */
-  constructor(kc: KubeConfig, caches: ScheduleCaches, settings: PodSettings, events: EventRecorder, metrics: OperatorMetrics,
-    clock: () => Date = () => new Date()) {
+  constructor(
+    kc: KubeConfig,
+    caches: ScheduleCaches,
+    settings: PodSettings,
+    events: EventRecorder,
+    metrics: OperatorMetrics,
+    clock: () => Date = () => new Date(),
+  ) {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
     this.settings = settings;
@@ -69,26 +94,50 @@ export class FineTuneScheduleController {
     if (expected && expected.until > Date.now()) return 500;
 
     this.metrics.scheduleSeen(namespace, name);
-    const observed = { schedule, runs: this.caches.runs(namespace, name), probes: this.caches.probes(namespace, name), now: this.clock() };
+    const observed = {
+      schedule,
+      runs: this.caches.runs(namespace, name),
+      probes: this.caches.probes(namespace, name),
+      now: this.clock(),
+    };
     const decision = reconcileFineTuneSchedule(observed, this.settings);
     await this.execute(schedule, decision);
     // At most a day: a timer cannot wait longer than 24.8 days, and a wake-up a day re-reads the clock after a jump.
-    return decision.requeueAfterSeconds === undefined ? undefined : Math.min(Math.ceil(decision.requeueAfterSeconds * 1000), MAX_WAKE_UP_MS);
+    return decision.requeueAfterSeconds === undefined
+      ? undefined
+      : Math.min(Math.ceil(decision.requeueAfterSeconds * 1000), MAX_WAKE_UP_MS);
   }
 
   private async execute(schedule: CachedSchedule, decision: ScheduleDecision): Promise<void> {
     const { name, namespace, uid } = schedule.metadata as { name: string; namespace: string; uid?: string };
     const ref = { kind: FINETUNESCHEDULE.kind, name, namespace, ...(uid ? { uid } : {}) };
     for (const run of decision.deleteRuns) {
-      await tracked(this.metrics, 'DELETE', () => this.custom.deleteNamespacedCustomObject(
-        { group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name: run, propagationPolicy: 'Background' },
-      ), [404]);
+      await tracked(
+        this.metrics,
+        'DELETE',
+        () =>
+          this.custom.deleteNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            namespace,
+            plural: FINETUNEJOB.plural,
+            name: run,
+            propagationPolicy: 'Background',
+          }),
+        [404],
+      );
     }
     for (const probe of decision.deleteProbes) {
       await tracked(this.metrics, 'DELETE', () => this.core.deleteNamespacedPod({ name: probe, namespace }), [404]);
     }
     // A probe's watch event brings the schedule back; 409: it exists already (an earlier pass, another replica).
-    if (decision.createProbe) await tracked(this.metrics, 'POST', () => this.core.createNamespacedPod({ namespace, body: decision.createProbe! }), [409]);
+    if (decision.createProbe)
+      await tracked(
+        this.metrics,
+        'POST',
+        () => this.core.createNamespacedPod({ namespace, body: decision.createProbe! }),
+        [409],
+      );
     if (decision.createRun) await this.createRun(schedule, decision.createRun);
     if (decision.status) await this.writeStatus(schedule, decision.status);
     for (const event of decision.events) this.events.record(ref, event);
@@ -101,34 +150,71 @@ export class FineTuneScheduleController {
     this.expectedRuns.set(key, { run: run.metadata.name, until: Date.now() + EXPECTATION_TIMEOUT_MS });
     const ref = { kind: FINETUNESCHEDULE.kind, name, namespace, ...(uid ? { uid } : {}) };
     try {
-      await tracked(this.metrics, 'POST', () => this.custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, body: run }), []);
+      await tracked(
+        this.metrics,
+        'POST',
+        () =>
+          this.custom.createNamespacedCustomObject({
+            group: GROUP,
+            version: VERSION,
+            namespace,
+            plural: FINETUNEJOB.plural,
+            body: run,
+          }),
+        [],
+      );
     } catch (err) {
       this.expectedRuns.delete(key);
-      if (err instanceof ApiException && err.code === 409 && await this.isOwnRun(namespace, run.metadata.name, uid)) {
+      if (err instanceof ApiException && err.code === 409 && (await this.isOwnRun(namespace, run.metadata.name, uid))) {
         return; // created before (this operator before a restart, or another replica): that time has run
       }
       // Refused (a quota, a webhook, a FineTuneJob of that name that is not this schedule's): say why;
       // the queue retries with its bounded backoff.
       const message = err instanceof ApiException ? apiMessage(err) : String(err);
-      this.events.record(ref, { type: 'Warning', reason: 'FailedCreate', message: `Error creating run ${run.metadata.name}: ${message}` });
+      this.events.record(ref, {
+        type: 'Warning',
+        reason: 'FailedCreate',
+        message: `Error creating run ${run.metadata.name}: ${message}`,
+      });
       throw err;
     }
   }
 
   private async isOwnRun(namespace: string, name: string, scheduleUid: string | undefined): Promise<boolean> {
-    const existing = await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name })
-      .catch(() => undefined) as KubernetesObject | undefined;
+    const existing = (await this.custom
+      .getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: FINETUNEJOB.plural, name })
+      .catch(() => undefined)) as KubernetesObject | undefined;
     return existing?.metadata?.ownerReferences?.some((ref) => ref.controller && ref.uid === scheduleUid) ?? false;
   }
 
   /** Server-side applies the whole status; the resourceVersion makes a decision from a stale cache fail (409) and retry. */
   private async writeStatus(schedule: CachedSchedule, status: FineTuneScheduleStatus): Promise<void> {
     const { name, namespace } = schedule.metadata as { name: string; namespace: string };
-    const body = { apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, metadata: { name, namespace, resourceVersion: schedule.metadata?.resourceVersion }, status };
-    await tracked(this.metrics, 'PATCH', () => this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, namespace, plural: FINETUNESCHEDULE.plural, name, body, fieldManager: OPERATOR_FIELD_MANAGER, force: true },
-      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-    ), [404]);
+    const body = {
+      apiVersion: API_VERSION,
+      kind: FINETUNESCHEDULE.kind,
+      metadata: { name, namespace, resourceVersion: schedule.metadata?.resourceVersion },
+      status,
+    };
+    await tracked(
+      this.metrics,
+      'PATCH',
+      () =>
+        this.custom.patchNamespacedCustomObjectStatus(
+          {
+            group: GROUP,
+            version: VERSION,
+            namespace,
+            plural: FINETUNESCHEDULE.plural,
+            name,
+            body,
+            fieldManager: OPERATOR_FIELD_MANAGER,
+            force: true,
+          },
+          setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+        ),
+      [404],
+    );
   }
 }
 

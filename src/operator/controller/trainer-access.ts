@@ -1,5 +1,11 @@
 import {
-  ApiException, CoreV1Api, type KubeConfig, RbacAuthorizationV1Api, type V1ObjectMeta, type V1OwnerReference, type V1RoleBinding,
+  ApiException,
+  CoreV1Api,
+  type KubeConfig,
+  RbacAuthorizationV1Api,
+  type V1ObjectMeta,
+  type V1OwnerReference,
+  type V1RoleBinding,
 } from '@kubernetes/client-node';
 
 const MANAGED_BY = 'app.kubernetes.io/managed-by';
@@ -48,7 +54,12 @@ export class TrainerAccess {
   async ensure(namespace: string): Promise<void> {
     if (this.ready.has(namespace)) return;
     const owner = await this.ownerReference();
-    const metadata: V1ObjectMeta = { name: this.serviceAccount, namespace, labels: LABELS, ...(owner ? { ownerReferences: [owner] } : {}) };
+    const metadata: V1ObjectMeta = {
+      name: this.serviceAccount,
+      namespace,
+      labels: LABELS,
+      ...(owner ? { ownerReferences: [owner] } : {}),
+    };
     await this.ensureServiceAccount(metadata);
     await this.ensureRoleBinding({
       metadata,
@@ -69,7 +80,8 @@ export class TrainerAccess {
         throw err;
       });
       const uid = role?.metadata?.uid;
-      if (uid) this.owner = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: this.clusterRole, uid };
+      if (uid)
+        this.owner = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', name: this.clusterRole, uid };
     }
     return this.owner;
   }
@@ -81,9 +93,11 @@ export class TrainerAccess {
       await created(this.core.createNamespacedServiceAccount({ namespace, body: { metadata } }));
     } else if (this.owner && madeByOperator(existing.metadata) && !ownedBy(existing.metadata, this.owner)) {
       // Its token Secret stays valid: the account is adopted, not re-created.
-      await this.core.patchNamespacedServiceAccount({ name, namespace, body: [
-        { op: 'add', path: '/metadata/ownerReferences', value: [this.owner] },
-      ] });
+      await this.core.patchNamespacedServiceAccount({
+        name,
+        namespace,
+        body: [{ op: 'add', path: '/metadata/ownerReferences', value: [this.owner] }],
+      });
     }
   }
 
@@ -91,17 +105,22 @@ export class TrainerAccess {
     const { name, namespace } = binding.metadata as { name: string; namespace: string };
     const existing = await found(this.rbac.readNamespacedRoleBinding({ name, namespace }));
     if (existing) {
-      const current = existing.roleRef.name === this.clusterRole && (!this.owner || ownedBy(existing.metadata, this.owner));
+      const current =
+        existing.roleRef.name === this.clusterRole && (!this.owner || ownedBy(existing.metadata, this.owner));
       if (current || !madeByOperator(existing.metadata)) return;
-      await this.rbac.deleteNamespacedRoleBinding({ name, namespace, body: { preconditions: { uid: existing.metadata!.uid! } } })
-        .catch((err: unknown) => { if (!(err instanceof ApiException && (err.code === 404 || err.code === 409))) throw err; });
+      await this.rbac
+        .deleteNamespacedRoleBinding({ name, namespace, body: { preconditions: { uid: existing.metadata!.uid! } } })
+        .catch((err: unknown) => {
+          if (!(err instanceof ApiException && (err.code === 404 || err.code === 409))) throw err;
+        });
     }
     await created(this.rbac.createNamespacedRoleBinding({ namespace, body: binding }));
   }
 }
 
 const madeByOperator = (meta: V1ObjectMeta | undefined) => meta?.labels?.[MANAGED_BY] === LABELS[MANAGED_BY];
-const ownedBy = (meta: V1ObjectMeta | undefined, owner: V1OwnerReference) => !!meta?.ownerReferences?.some((ref) => ref.uid === owner.uid);
+const ownedBy = (meta: V1ObjectMeta | undefined, owner: V1OwnerReference) =>
+  !!meta?.ownerReferences?.some((ref) => ref.uid === owner.uid);
 
 /** A read that found nothing (404) gives undefined. */
 async function found<T>(request: Promise<T>): Promise<T | undefined> {

@@ -1,20 +1,42 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { isDeepStrictEqual } from 'node:util';
 import {
-  ATTEMPT_LABEL, ConditionType, type FineTuneJobSpec, type FineTuneJobStatus, OPERATOR_MANAGER,
-  retryDelaySeconds, type StageStatus, TRAINER_STATUS_FIELDS, type TrainerStatus, validateFineTuneJobSpec,
+  ATTEMPT_LABEL,
+  ConditionType,
+  type FineTuneJobSpec,
+  type FineTuneJobStatus,
+  OPERATOR_MANAGER,
+  retryDelaySeconds,
+  type StageStatus,
+  TRAINER_STATUS_FIELDS,
+  type TrainerStatus,
+  validateFineTuneJobSpec,
 } from '../../api/v1alpha1/index.ts';
 import { isTrue, setCondition } from './job-conditions.ts';
 import { classifyFailure } from './retry-decision.ts';
 import { buildTrainerPod, type PodSettings, trainerPodName } from './trainer-pod.ts';
 
 /** The status fields the operator owns (the trainer owns stage, stages, progress, metrics). */
-export type OperatorStatus = Pick<FineTuneJobStatus,
-  'phase' | 'conditions' | 'observedGeneration' | 'attempts' | 'failedAttempts' | 'podName' | 'startTime' | 'completionTime'>;
+export type OperatorStatus = Pick<
+  FineTuneJobStatus,
+  | 'phase'
+  | 'conditions'
+  | 'observedGeneration'
+  | 'attempts'
+  | 'failedAttempts'
+  | 'podName'
+  | 'startTime'
+  | 'completionTime'
+>;
 
 /** The metadata the reconcile reads (both raw JSON and client-node objects fit). */
 export interface JobMeta {
-  name?: string; namespace?: string; uid?: string; generation?: number; deletionTimestamp?: unknown; labels?: Record<string, string>;
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  deletionTimestamp?: unknown;
+  labels?: Record<string, string>;
 }
 
 export interface ObservedJob {
@@ -29,7 +51,11 @@ export interface ReconcileSettings extends PodSettings {
   retryBaseSeconds: number;
 }
 
-export interface JobEvent { type: 'Normal' | 'Warning'; reason: string; message: string }
+export interface JobEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
 
 /** What to do; the controller carries it out. Empty when the job is settled. */
 export interface Decision {
@@ -49,7 +75,14 @@ export interface Decision {
 }
 
 const OPERATOR_FIELDS = [
-  'phase', 'conditions', 'observedGeneration', 'attempts', 'failedAttempts', 'podName', 'startTime', 'completionTime',
+  'phase',
+  'conditions',
+  'observedGeneration',
+  'attempts',
+  'failedAttempts',
+  'podName',
+  'startTime',
+  'completionTime',
 ] as const;
 
 export function operatorStatusOf(status: FineTuneJobStatus | undefined): OperatorStatus {
@@ -114,17 +147,26 @@ class ReconcilePass {
     this.stalePods = observed.pods.filter((pod) => controllerUid(pod) !== this.uid);
   }
 
-  get activePods(): V1Pod[] { return this.pods.filter(isActive); }
+  get activePods(): V1Pod[] {
+    return this.pods.filter(isActive);
+  }
   /** The spec changed since the operator last looked (metadata.generation moved past observedGeneration). */
   get specEdited(): boolean {
     const seen = this.current.observedGeneration;
     return seen !== undefined && this.generation !== undefined && this.generation > seen;
   }
-  get isNew(): boolean { return this.current.phase === undefined && this.current.conditions.length === 0; }
+  get isNew(): boolean {
+    return this.current.phase === undefined && this.current.conditions.length === 0;
+  }
 
   condition({ type, status, reason, message = '', event }: ConditionChange): void {
     const before = this.next.conditions.find((c) => c.type === type);
-    this.next.conditions = setCondition(this.next.conditions, { type, status, reason, message }, this.at, this.generation);
+    this.next.conditions = setCondition(
+      this.next.conditions,
+      { type, status, reason, message },
+      this.at,
+      this.generation,
+    );
     // An event for every condition that becomes True, and for a new reason of one that already is (a second failure).
     const changed = before?.status !== 'True' || before.reason !== reason;
     if (event && status === 'True' && changed) this.event(event, reason, message || `${type}: ${reason}`);
@@ -163,17 +205,29 @@ class ReconcilePass {
     const { phase } = this.next;
     const failed = this.next.conditions.find((c) => c.type === ConditionType.Failed && c.status === 'True');
     const inFlight = phase === undefined || phase === 'Pending' || phase === 'Queued' || phase === 'Running';
-    this.condition(failed
-      ? { type: ConditionType.Stalled, status: 'True', reason: failed.reason, message: failed.message }
-      : { type: ConditionType.Stalled, status: 'False', reason: 'NotFailed' });
+    this.condition(
+      failed
+        ? { type: ConditionType.Stalled, status: 'True', reason: failed.reason, message: failed.message }
+        : { type: ConditionType.Stalled, status: 'False', reason: 'NotFailed' },
+    );
     const pending = this.next.conditions.find((c) => c.type === ConditionType.PodPending && c.status === 'True');
-    this.condition(inFlight
-      ? {
-        type: ConditionType.Reconciling, status: 'True', reason: phase ?? 'Pending',
-        message: `the job is ${(phase ?? 'Pending').toLowerCase()}${pending && phase !== 'Running' ? `: ${pending.message}` : ''}`,
-      }
-      : { type: ConditionType.Reconciling, status: 'False', reason: phase! });
-    if (phase === 'Succeeded') this.condition({ type: ConditionType.Ready, status: 'True', reason: 'Succeeded', message: 'the fine-tuned model was exported' });
+    this.condition(
+      inFlight
+        ? {
+            type: ConditionType.Reconciling,
+            status: 'True',
+            reason: phase ?? 'Pending',
+            message: `the job is ${(phase ?? 'Pending').toLowerCase()}${pending && phase !== 'Running' ? `: ${pending.message}` : ''}`,
+          }
+        : { type: ConditionType.Reconciling, status: 'False', reason: phase! },
+    );
+    if (phase === 'Succeeded')
+      this.condition({
+        type: ConditionType.Ready,
+        status: 'True',
+        reason: 'Succeeded',
+        message: 'the fine-tuned model was exported',
+      });
   }
 
   fail(reason: string, message: string): Decision {
@@ -196,7 +250,8 @@ class ReconcilePass {
 export function reconcileFineTuneJob(observed: ObservedJob, settings: ReconcileSettings): Decision {
   const { job } = observed;
   const managedBy = (job.spec as { managedBy?: string } | undefined)?.managedBy;
-  if ((managedBy !== undefined && managedBy !== OPERATOR_MANAGER) || job.metadata?.deletionTimestamp) return emptyDecision();
+  if ((managedBy !== undefined && managedBy !== OPERATOR_MANAGER) || job.metadata?.deletionTimestamp)
+    return emptyDecision();
 
   const pass = new ReconcilePass(observed);
   removeStalePods(pass);
@@ -211,7 +266,10 @@ export function reconcileFineTuneJob(observed: ObservedJob, settings: ReconcileS
   if (spec.suspend) return suspend(pass);
   resumeIfSuspended(pass);
   if (deadlineExceeded(pass, spec)) {
-    return pass.fail('DeadlineExceeded', `the job was active longer than activeDeadlineSeconds (${spec.activeDeadlineSeconds} s)`);
+    return pass.fail(
+      'DeadlineExceeded',
+      `the job was active longer than activeDeadlineSeconds (${spec.activeDeadlineSeconds} s)`,
+    );
   }
 
   const latest = observeAttempts(pass, spec);
@@ -236,8 +294,13 @@ function removeStalePods(pass: ReconcilePass): void {
   pass.deletePods(toDelete);
   for (const pod of toDelete) {
     const owner = controllerUid(pod);
-    pass.event('Normal', 'DeletingStalePod', `deleting pod ${pod.metadata!.name}: it belongs to ${
-      owner ? `an earlier FineTuneJob of this name (uid ${owner})` : 'no FineTuneJob (orphaned)'}, not to this one`);
+    pass.event(
+      'Normal',
+      'DeletingStalePod',
+      `deleting pod ${pod.metadata!.name}: it belongs to ${
+        owner ? `an earlier FineTuneJob of this name (uid ${owner})` : 'no FineTuneJob (orphaned)'
+      }, not to this one`,
+    );
   }
 }
 
@@ -258,8 +321,12 @@ function restartCorrectedSpec(pass: ReconcilePass): void {
 
 function keepFinished(pass: ReconcilePass, spec: FineTuneJobSpec): Decision {
   if (pass.specEdited) {
-    pass.event('Warning', 'SpecChangeIgnored', `the job has ${pass.next.phase === 'Failed' ? 'failed' : 'succeeded'}: a changed spec `
-      + `(generation ${pass.generation}) does not run it again; delete and re-create it, or use a FineTuneSchedule`);
+    pass.event(
+      'Warning',
+      'SpecChangeIgnored',
+      `the job has ${pass.next.phase === 'Failed' ? 'failed' : 'succeeded'}: a changed spec ` +
+        `(generation ${pass.generation}) does not run it again; delete and re-create it, or use a FineTuneSchedule`,
+    );
   }
   pass.deletePods(pass.activePods);
   scheduleTtl(pass, spec);
@@ -271,8 +338,11 @@ function suspend(pass: ReconcilePass): Decision {
   pass.next.phase = 'Suspended';
   pass.condition({ type: ConditionType.Running, status: 'False', reason: 'JobSuspended' });
   pass.condition({
-    type: ConditionType.Suspended, status: 'True', reason: 'JobSuspended',
-    message: 'the trainer pod is stopped; the checkpoint is kept', event: 'Normal',
+    type: ConditionType.Suspended,
+    status: 'True',
+    reason: 'JobSuspended',
+    message: 'the trainer pod is stopped; the checkpoint is kept',
+    event: 'Normal',
   });
   return pass.finish();
 }
@@ -284,7 +354,10 @@ function suspend(pass: ReconcilePass): Decision {
 function resumeIfSuspended(pass: ReconcilePass): void {
   if (isTrue(pass.next.conditions, ConditionType.Suspended)) {
     pass.condition({
-      type: ConditionType.Suspended, status: 'False', reason: 'JobResumed', message: 'resuming from the last checkpoint',
+      type: ConditionType.Suspended,
+      status: 'False',
+      reason: 'JobResumed',
+      message: 'resuming from the last checkpoint',
     });
     pass.next.startTime = pass.at;
   }
@@ -306,12 +379,17 @@ function observeAttempts(pass: ReconcilePass, spec: FineTuneJobSpec): V1Pod | un
   const latest = pods.find((p) => attemptOf(p) === attempts);
   if (latest && !isTrue(next.conditions, ConditionType.Created)) {
     pass.condition({
-      type: ConditionType.Created, status: 'True', reason: 'PodCreated',
-      message: `created trainer pod ${latest.metadata!.name} (attempt ${attempts})`, event: 'Normal',
+      type: ConditionType.Created,
+      status: 'True',
+      reason: 'PodCreated',
+      message: `created trainer pod ${latest.metadata!.name} (attempt ${attempts})`,
+      event: 'Normal',
     });
   }
   if (latest) clearCreateFailure(pass);
-  const counted = pods.filter((p) => p.status?.phase === 'Failed' && classifyFailure(p, spec).action === 'Count').length;
+  const counted = pods.filter(
+    (p) => p.status?.phase === 'Failed' && classifyFailure(p, spec).action === 'Count',
+  ).length;
   next.failedAttempts = Math.max(next.failedAttempts ?? 0, counted);
   return latest;
 }
@@ -322,8 +400,11 @@ function succeed(pass: ReconcilePass, spec: FineTuneJobSpec): Decision {
   pass.condition({ type: ConditionType.Running, status: 'False', reason: 'TrainerSucceeded' });
   pass.condition({ type: ConditionType.Restarting, status: 'False', reason: 'TrainerSucceeded' });
   pass.condition({
-    type: ConditionType.Succeeded, status: 'True', reason: 'TrainerSucceeded',
-    message: `the fine-tuned model was exported (attempt ${pass.next.attempts})`, event: 'Normal',
+    type: ConditionType.Succeeded,
+    status: 'True',
+    reason: 'TrainerSucceeded',
+    message: `the fine-tuned model was exported (attempt ${pass.next.attempts})`,
+    event: 'Normal',
   });
   scheduleTtl(pass, spec);
   return pass.finish();
@@ -337,14 +418,21 @@ function observeActivePod(pass: ReconcilePass, pod: V1Pod): Decision {
   pass.next.podName = pod.metadata!.name!;
   if (pass.specEdited) {
     // The spec travels in the pod's environment: the running attempt keeps the one it started with.
-    pass.event('Warning', 'SpecChanged', `pod ${pass.next.podName} goes on with the spec it started with; the change (generation `
-      + `${pass.generation}) applies from the next attempt (after a suspension or a failure), which resumes the checkpoint only if the training recipe is unchanged`);
+    pass.event(
+      'Warning',
+      'SpecChanged',
+      `pod ${pass.next.podName} goes on with the spec it started with; the change (generation ` +
+        `${pass.generation}) applies from the next attempt (after a suspension or a failure), which resumes the checkpoint only if the training recipe is unchanged`,
+    );
   }
   if (pod.status?.phase === 'Running') {
     pass.next.phase = 'Running';
     pass.condition({
-      type: ConditionType.Running, status: 'True', reason: 'TrainerRunning',
-      message: `pod ${pass.next.podName} is running`, event: 'Normal',
+      type: ConditionType.Running,
+      status: 'True',
+      reason: 'TrainerRunning',
+      message: `pod ${pass.next.podName} is running`,
+      event: 'Normal',
     });
     pass.condition({ type: ConditionType.Restarting, status: 'False', reason: 'TrainerRunning' });
     clearPodPending(pass, 'TrainerRunning');
@@ -361,10 +449,16 @@ function observeActivePod(pass: ReconcilePass, pod: V1Pod): Decision {
  * that is only being created (ContainerCreating, or not yet looked at) has no reason to show.
  */
 function pendingReason(pod: V1Pod): { reason: string; message: string } | undefined {
-  const waiting = pod.status?.containerStatuses?.map((c) => c.state?.waiting).find((w) => w?.reason && !ROUTINE_WAITING.has(w.reason));
+  const waiting = pod.status?.containerStatuses
+    ?.map((c) => c.state?.waiting)
+    .find((w) => w?.reason && !ROUTINE_WAITING.has(w.reason));
   if (waiting) return { reason: waiting.reason!, message: waiting.message ?? waiting.reason! };
   const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
-  if (scheduled?.status === 'False') return { reason: scheduled.reason ?? 'Unschedulable', message: scheduled.message ?? 'the scheduler has not placed the pod' };
+  if (scheduled?.status === 'False')
+    return {
+      reason: scheduled.reason ?? 'Unschedulable',
+      message: scheduled.message ?? 'the scheduler has not placed the pod',
+    };
   return undefined;
 }
 
@@ -373,17 +467,24 @@ const ROUTINE_WAITING = new Set(['ContainerCreating', 'PodInitializing']);
 
 function observePendingPod(pass: ReconcilePass, pod: V1Pod): void {
   const pending = pendingReason(pod);
-  if (!pending) { clearPodPending(pass, 'PodStarting'); return; }
+  if (!pending) {
+    clearPodPending(pass, 'PodStarting');
+    return;
+  }
   // Waiting for a GPU is the queue at work (phase Queued), not a fault: recorded as Normal.
   const event = pending.reason === 'Unschedulable' && pass.next.phase === 'Queued' ? 'Normal' : 'Warning';
   pass.condition({
-    type: ConditionType.PodPending, status: 'True', reason: pending.reason,
-    message: `pod ${pod.metadata!.name}: ${pending.message}`, event,
+    type: ConditionType.PodPending,
+    status: 'True',
+    reason: pending.reason,
+    message: `pod ${pod.metadata!.name}: ${pending.message}`,
+    event,
   });
 }
 
 function clearPodPending(pass: ReconcilePass, reason: string): void {
-  if (isTrue(pass.next.conditions, ConditionType.PodPending)) pass.condition({ type: ConditionType.PodPending, status: 'False', reason });
+  if (isTrue(pass.next.conditions, ConditionType.PodPending))
+    pass.condition({ type: ConditionType.PodPending, status: 'False', reason });
 }
 
 function waitsForCapacity(pod: V1Pod): boolean {
@@ -394,7 +495,12 @@ function waitsForCapacity(pod: V1Pod): boolean {
 }
 
 /** After a failed, deleted or (for a new job) absent pod: fail, wait out the backoff, or create the next attempt. */
-function startNextAttempt(pass: ReconcilePass, spec: FineTuneJobSpec, settings: ReconcileSettings, latest: V1Pod | undefined): Decision {
+function startNextAttempt(
+  pass: ReconcilePass,
+  spec: FineTuneJobSpec,
+  settings: ReconcileSettings,
+  latest: V1Pod | undefined,
+): Decision {
   const { next } = pass;
   const attempts = next.attempts ?? 0;
   let delay = 0;
@@ -402,21 +508,30 @@ function startNextAttempt(pass: ReconcilePass, spec: FineTuneJobSpec, settings: 
     const failure = classifyFailure(latest, spec);
     if (failure.action === 'FailJob') return pass.fail(failure.reason, failure.message);
     if (next.failedAttempts! > spec.backoffLimit) {
-      return pass.fail('BackoffLimitExceeded',
-        `${next.failedAttempts} failed attempts exceed backoffLimit ${spec.backoffLimit}; last: ${failure.message}`);
+      return pass.fail(
+        'BackoffLimitExceeded',
+        `${next.failedAttempts} failed attempts exceed backoffLimit ${spec.backoffLimit}; last: ${failure.message}`,
+      );
     }
     if (failure.action === 'Count') {
-      const readyAt = (failure.finishedAt ?? pass.now).getTime()
-        + retryDelaySeconds(next.failedAttempts!, settings.retryBaseSeconds) * 1000;
+      const readyAt =
+        (failure.finishedAt ?? pass.now).getTime() +
+        retryDelaySeconds(next.failedAttempts!, settings.retryBaseSeconds) * 1000;
       delay = Math.max(0, (readyAt - pass.now.getTime()) / 1000);
     }
     pass.condition({
-      type: ConditionType.Restarting, status: 'True', reason: failure.reason, event: 'Warning',
+      type: ConditionType.Restarting,
+      status: 'True',
+      reason: failure.reason,
+      event: 'Warning',
       message: `${failure.message}; attempt ${attempts + 1}${delay ? ` in ${Math.ceil(delay)} s` : ''}`,
     });
   } else if (attempts > 0 && !latest) {
     pass.condition({
-      type: ConditionType.Restarting, status: 'True', reason: 'PodDeleted', event: 'Warning',
+      type: ConditionType.Restarting,
+      status: 'True',
+      reason: 'PodDeleted',
+      event: 'Warning',
       message: `pod ${trainerPodName(pass.name, attempts)} disappeared; starting attempt ${attempts + 1} (not counted toward backoffLimit)`,
     });
   }
@@ -432,7 +547,12 @@ function startNextAttempt(pass: ReconcilePass, spec: FineTuneJobSpec, settings: 
     return pass.finish();
   }
   const attempt = attempts + 1;
-  pass.decision.createPod = buildTrainerPod({ name: pass.name, namespace: pass.namespace, uid: pass.uid, labels: pass.labels }, spec, attempt, settings);
+  pass.decision.createPod = buildTrainerPod(
+    { name: pass.name, namespace: pass.namespace, uid: pass.uid, labels: pass.labels },
+    spec,
+    attempt,
+    settings,
+  );
   // A new job's first pass only creates the pod; its status follows from observing the pod (Created
   // above), so a burst of new jobs gets every pod before any status write takes API server time.
   if (pass.isNew) return pass.decision;
@@ -460,11 +580,18 @@ function settleDeadTrainer(pass: ReconcilePass): void {
   if (pass.pods.some(mayRun) || !pass.trainerStatus.stages?.some((s) => s.state === 'Running')) return;
   const failed = pass.next.phase === 'Failed';
   const attempt = pass.next.attempts ? ` of attempt ${pass.next.attempts}` : '';
-  const settled = (stage: StageStatus): StageStatus => (stage.state !== 'Running' ? stage : {
-    ...stage, state: failed ? 'Failed' : 'Interrupted', endTime: pass.at, endReason: failed ? 'Error' : 'Interrupted',
-    message: `the trainer${attempt} stopped without reporting (killed, out of memory or its node lost)${
-      failed ? '' : '; the next attempt resumes from the last checkpoint'}`,
-  });
+  const settled = (stage: StageStatus): StageStatus =>
+    stage.state !== 'Running'
+      ? stage
+      : {
+          ...stage,
+          state: failed ? 'Failed' : 'Interrupted',
+          endTime: pass.at,
+          endReason: failed ? 'Error' : 'Interrupted',
+          message: `the trainer${attempt} stopped without reporting (killed, out of memory or its node lost)${
+            failed ? '' : '; the next attempt resumes from the last checkpoint'
+          }`,
+        };
   pass.decision.trainerStatus = { ...pass.trainerStatus, stages: pass.trainerStatus.stages!.map(settled) };
 }
 
@@ -497,8 +624,11 @@ export function podCreateRefused(observed: ObservedJob, podName: string, message
   const pass = new ReconcilePass(observed);
   pass.next.phase ??= 'Pending';
   pass.condition({
-    type: ConditionType.PodCreateFailure, status: 'True', reason: 'FailedCreatePod',
-    message: `the API server refused pod ${podName}: ${message}`, event: 'Warning',
+    type: ConditionType.PodCreateFailure,
+    status: 'True',
+    reason: 'FailedCreatePod',
+    message: `the API server refused pod ${podName}: ${message}`,
+    event: 'Warning',
   });
   return pass.finish();
 }

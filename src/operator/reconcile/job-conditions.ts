@@ -5,8 +5,13 @@ import { type Condition, ConditionType } from '../../api/v1alpha1/index.ts';
  * status flips, so an unchanged condition produces an unchanged status (and
  * no API write). The list is kept in ConditionType's order.
  */
-export function setCondition(conditions: Condition[], next: { type: string; status: 'True' | 'False'; reason: string; message?: string },
-  now: string, generation: number | undefined, order: readonly string[] = JOB_ORDER): Condition[] {
+export function setCondition(
+  conditions: Condition[],
+  next: { type: string; status: 'True' | 'False'; reason: string; message?: string },
+  now: string,
+  generation: number | undefined,
+  order: readonly string[] = JOB_ORDER,
+): Condition[] {
   const current = conditions.find((c) => c.type === next.type);
   const condition: Condition = {
     type: next.type,

@@ -2,9 +2,23 @@ import { isDeepStrictEqual } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import { CronExpressionParser } from 'cron-parser';
 import {
-  API_VERSION, type Condition, FINETUNEJOB, MANUAL_RUN_ANNOTATION, WARM_START_ANNOTATION, FINETUNESCHEDULE, FINGERPRINT_FLAG, FINGERPRINT_FOR_LABEL, type FineTuneJobStatus,
-  type FineTuneScheduleSpec, type FineTuneScheduleStatus, SCHEDULE_NAME_LABEL, SCHEDULED_TIME_ANNOTATION, ScheduleConditionType,
-  TRAINER_ENV, validateFineTuneJobSpec, validateFineTuneScheduleSpec,
+  API_VERSION,
+  type Condition,
+  FINETUNEJOB,
+  MANUAL_RUN_ANNOTATION,
+  WARM_START_ANNOTATION,
+  FINETUNESCHEDULE,
+  FINGERPRINT_FLAG,
+  FINGERPRINT_FOR_LABEL,
+  type FineTuneJobStatus,
+  type FineTuneScheduleSpec,
+  type FineTuneScheduleStatus,
+  SCHEDULE_NAME_LABEL,
+  SCHEDULED_TIME_ANNOTATION,
+  ScheduleConditionType,
+  TRAINER_ENV,
+  validateFineTuneJobSpec,
+  validateFineTuneScheduleSpec,
 } from '../../api/v1alpha1/index.ts';
 import type { JobEvent } from './finetunejob-reconciler.ts';
 import { isTrue, setCondition } from './job-conditions.ts';
@@ -15,19 +29,35 @@ const MAX_MISSED_TIMES = 100;
 /** A wake-up lands this long after the scheduled time, so the time has passed when the reconcile reads the clock. */
 const WAKE_UP_DELAY_SECONDS = 0.1;
 
-interface OwnerReference { kind?: string; uid?: string; controller?: boolean }
+interface OwnerReference {
+  kind?: string;
+  uid?: string;
+  controller?: boolean;
+}
 interface Meta {
-  name?: string; namespace?: string; uid?: string; generation?: number; creationTimestamp?: string | Date;
-  deletionTimestamp?: unknown; ownerReferences?: OwnerReference[];
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  creationTimestamp?: string | Date;
+  deletionTimestamp?: unknown;
+  ownerReferences?: OwnerReference[];
 }
 
 /** A FineTuneJob as the schedule reads it. */
-export interface ScheduleRun { metadata?: Meta & { annotations?: Record<string, string> }; spec?: unknown; status?: FineTuneJobStatus }
+export interface ScheduleRun {
+  metadata?: Meta & { annotations?: Record<string, string> };
+  spec?: unknown;
+  status?: FineTuneJobStatus;
+}
 
 /** The pointer file a schedule's promotion gate keeps in the template's output location. */
 const PROMOTION_POINTER = 'latest.json';
 
-interface RawLocation { uri?: string; pvc?: { claimName: string; path?: string } }
+interface RawLocation {
+  uri?: string;
+  pvc?: { claimName: string; path?: string };
+}
 
 /** A file under a location, as a location (uri, or pvc with the path extended). */
 function under(location: RawLocation, name: string): RawLocation {
@@ -65,8 +95,18 @@ export interface RunManifest {
   apiVersion: string;
   kind: string;
   metadata: {
-    name: string; namespace: string; labels: Record<string, string>; annotations: Record<string, string>;
-    ownerReferences: { apiVersion: string; kind: string; name: string; uid: string; controller: true; blockOwnerDeletion: true }[];
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+    ownerReferences: {
+      apiVersion: string;
+      kind: string;
+      name: string;
+      uid: string;
+      controller: true;
+      blockOwnerDeletion: true;
+    }[];
   };
   spec: Record<string, unknown>;
 }
@@ -90,7 +130,8 @@ export interface ScheduleDecision {
 const isFinished = (run: ScheduleRun) => run.status?.phase === 'Succeeded' || run.status?.phase === 'Failed';
 const isDeleting = (run: ScheduleRun) => Boolean(run.metadata?.deletionTimestamp);
 const nameOf = (run: ScheduleRun) => run.metadata!.name!;
-const startOf = (run: ScheduleRun) => Date.parse(run.status?.startTime ?? String(run.metadata?.creationTimestamp ?? '')) || 0;
+const startOf = (run: ScheduleRun) =>
+  Date.parse(run.status?.startTime ?? String(run.metadata?.creationTimestamp ?? '')) || 0;
 
 /** The name of the run for a scheduled time: the same on every operator and after a restart, so a time never runs twice. */
 export function runName(schedule: string, scheduledTime: Date): string {
@@ -130,26 +171,52 @@ class SchedulePass {
     this.created = new Date(meta.creationTimestamp ?? observed.now);
     this.stored = observed.schedule.status ?? { conditions: [] };
     this.next = structuredClone({ ...this.stored, conditions: this.stored.conditions ?? [] });
-    const own = (meta: Meta | undefined) => meta?.ownerReferences?.some((ref) => ref.controller && ref.kind === FINETUNESCHEDULE.kind && ref.uid === this.uid) ?? false;
+    const own = (meta: Meta | undefined) =>
+      meta?.ownerReferences?.some(
+        (ref) => ref.controller && ref.kind === FINETUNESCHEDULE.kind && ref.uid === this.uid,
+      ) ?? false;
     this.runs = observed.runs.filter((run) => own(run.metadata));
     this.probes = (observed.probes ?? []).filter((pod) => own(pod.metadata as Meta | undefined));
   }
 
-  get active(): ScheduleRun[] { return this.runs.filter((run) => !isFinished(run) && !isDeleting(run)); }
+  get active(): ScheduleRun[] {
+    return this.runs.filter((run) => !isFinished(run) && !isDeleting(run));
+  }
 
-  event(type: JobEvent['type'], reason: string, message: string): void { this.decision.events.push({ type, reason, message }); }
+  event(type: JobEvent['type'], reason: string, message: string): void {
+    this.decision.events.push({ type, reason, message });
+  }
 
-  condition({ type, status, reason, message = '' }: { type: ScheduleConditionType; status: 'True' | 'False'; reason: string; message?: string }): void {
-    this.next.conditions = setCondition(this.next.conditions, { type, status, reason, message }, this.at, this.generation, SCHEDULE_CONDITION_ORDER);
+  condition({
+    type,
+    status,
+    reason,
+    message = '',
+  }: {
+    type: ScheduleConditionType;
+    status: 'True' | 'False';
+    reason: string;
+    message?: string;
+  }): void {
+    this.next.conditions = setCondition(
+      this.next.conditions,
+      { type, status, reason, message },
+      this.at,
+      this.generation,
+      SCHEDULE_CONDITION_ORDER,
+    );
   }
 
   /** The stored condition of `type`, if any. */
-  storedCondition(type: ScheduleConditionType): Condition | undefined { return this.stored.conditions?.find((c) => c.type === type); }
+  storedCondition(type: ScheduleConditionType): Condition | undefined {
+    return this.stored.conditions?.find((c) => c.type === type);
+  }
 
   /** The decision, with the status only when it changed. */
   finish(): ScheduleDecision {
     const next = withoutEmpty(this.next);
-    if (!isDeepStrictEqual(next, withoutEmpty({ ...this.stored, conditions: this.stored.conditions ?? [] }))) this.decision.status = next;
+    if (!isDeepStrictEqual(next, withoutEmpty({ ...this.stored, conditions: this.stored.conditions ?? [] })))
+      this.decision.status = next;
     return this.decision;
   }
 }
@@ -158,7 +225,9 @@ const SCHEDULE_CONDITION_ORDER: readonly string[] = Object.values(ScheduleCondit
 
 /** Drops unset optional fields, so a stored status and a built one compare equal when they say the same. */
 function withoutEmpty(status: FineTuneScheduleStatus): FineTuneScheduleStatus {
-  return Object.fromEntries(Object.entries(status).filter(([, value]) => value !== undefined)) as FineTuneScheduleStatus;
+  return Object.fromEntries(
+    Object.entries(status).filter(([, value]) => value !== undefined),
+  ) as FineTuneScheduleStatus;
 }
 
 /**
@@ -195,15 +264,22 @@ function observeRuns(pass: SchedulePass): void {
       pass.event('Warning', 'MissingJob', `Active run went missing: ${ref.name}`);
     } else if (isFinished(run)) {
       const phase = run.status!.phase!;
-      pass.event(phase === 'Succeeded' ? 'Normal' : 'Warning', 'SawCompletedJob', `Saw completed run: ${ref.name}, status: ${phase}`);
+      pass.event(
+        phase === 'Succeeded' ? 'Normal' : 'Warning',
+        'SawCompletedJob',
+        `Saw completed run: ${ref.name}, status: ${phase}`,
+      );
       pass.decision.outcomes.push(phase === 'Succeeded' ? 'succeeded' : 'failed');
     }
   }
   const active = pass.active.sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
-  pass.next.active = active.length ? active.map((run) => ({ name: nameOf(run), namespace: pass.namespace, uid: run.metadata!.uid! })) : undefined;
+  pass.next.active = active.length
+    ? active.map((run) => ({ name: nameOf(run), namespace: pass.namespace, uid: run.metadata!.uid! }))
+    : undefined;
   pass.next.activeCount = active.length;
 
-  const succeeded = pass.runs.filter((run) => run.status?.phase === 'Succeeded' && run.status.completionTime)
+  const succeeded = pass.runs
+    .filter((run) => run.status?.phase === 'Succeeded' && run.status.completionTime)
     .sort((a, b) => Date.parse(a.status!.completionTime!) - Date.parse(b.status!.completionTime!));
   const latest = succeeded.at(-1);
   const storedTime = pass.stored.lastSuccessfulTime ? Date.parse(pass.stored.lastSuccessfulTime) : -Infinity;
@@ -212,7 +288,9 @@ function observeRuns(pass: SchedulePass): void {
     pass.next.lastSuccessfulTime = latest.status!.completionTime!;
     const fingerprint = latest.status!.datasetFingerprint;
     pass.next.lastSuccessfulRun = {
-      name: nameOf(latest), ...(latest.status!.outputURI ? { outputURI: latest.status!.outputURI } : {}), ...(modelURI ? { modelURI } : {}),
+      name: nameOf(latest),
+      ...(latest.status!.outputURI ? { outputURI: latest.status!.outputURI } : {}),
+      ...(modelURI ? { modelURI } : {}),
       ...(fingerprint ? { datasetFingerprint: fingerprint } : {}),
     };
   }
@@ -224,7 +302,8 @@ function observeRuns(pass: SchedulePass): void {
  */
 function observePromotions(pass: SchedulePass): void {
   const justFinished = new Set((pass.stored.active ?? []).map((ref) => ref.name));
-  const decided = pass.runs.filter((run) => justFinished.has(nameOf(run)) && run.status?.phase === 'Succeeded' && run.status.promotion)
+  const decided = pass.runs
+    .filter((run) => justFinished.has(nameOf(run)) && run.status?.phase === 'Succeeded' && run.status.promotion)
     .sort((a, b) => Date.parse(a.status!.completionTime ?? '') - Date.parse(b.status!.completionTime ?? ''));
   for (const run of decided) {
     const promotion = run.status!.promotion!;
@@ -234,7 +313,10 @@ function observePromotions(pass: SchedulePass): void {
     }
     const modelURI = modelURIOf(run);
     pass.next.promoted = {
-      name: nameOf(run), ...(modelURI ? { modelURI } : {}), metric: promotion.metric, value: promotion.value,
+      name: nameOf(run),
+      ...(modelURI ? { modelURI } : {}),
+      metric: promotion.metric,
+      value: promotion.value,
       time: run.status!.completionTime ?? pass.at,
     };
     pass.event('Normal', 'Promoted', `Run ${nameOf(run)} was promoted: ${promotion.message}`);
@@ -243,9 +325,14 @@ function observePromotions(pass: SchedulePass): void {
 
 /** Deletes the oldest finished runs beyond successfulJobsHistoryLimit and failedJobsHistoryLimit (their pods go with them). */
 function pruneHistory(pass: SchedulePass, spec: FineTuneScheduleSpec): void {
-  const limits = [['Succeeded', spec.successfulJobsHistoryLimit, 'successfulJobsHistoryLimit'], ['Failed', spec.failedJobsHistoryLimit, 'failedJobsHistoryLimit']] as const;
+  const limits = [
+    ['Succeeded', spec.successfulJobsHistoryLimit, 'successfulJobsHistoryLimit'],
+    ['Failed', spec.failedJobsHistoryLimit, 'failedJobsHistoryLimit'],
+  ] as const;
   for (const [phase, limit, field] of limits) {
-    const finished = pass.runs.filter((run) => run.status?.phase === phase && !isDeleting(run)).sort((a, b) => startOf(a) - startOf(b));
+    const finished = pass.runs
+      .filter((run) => run.status?.phase === phase && !isDeleting(run))
+      .sort((a, b) => startOf(a) - startOf(b));
     for (const run of finished.slice(0, Math.max(0, finished.length - limit))) {
       pass.decision.deleteRuns.push(nameOf(run));
       pass.event('Normal', 'SuccessfulDelete', `Deleted run ${nameOf(run)} (${field}: ${limit})`);
@@ -255,7 +342,10 @@ function pruneHistory(pass: SchedulePass, spec: FineTuneScheduleSpec): void {
 
 function invalid(pass: SchedulePass, errors: string[]): ScheduleDecision {
   const message = errors.join('; ');
-  if (pass.storedCondition(ScheduleConditionType.InvalidSpec)?.message !== message || !isTrue(pass.stored.conditions, ScheduleConditionType.InvalidSpec)) {
+  if (
+    pass.storedCondition(ScheduleConditionType.InvalidSpec)?.message !== message ||
+    !isTrue(pass.stored.conditions, ScheduleConditionType.InvalidSpec)
+  ) {
     pass.event('Warning', 'InvalidSpec', `No runs until the spec is fixed: ${message}`);
   }
   pass.condition({ type: ScheduleConditionType.InvalidSpec, status: 'True', reason: 'InvalidSpec', message });
@@ -267,16 +357,30 @@ function invalid(pass: SchedulePass, errors: string[]): ScheduleDecision {
 
 /** No new runs; running ones go on. Like a CronJob, times missed while suspended may catch up (one run) on resume. */
 function suspended(pass: SchedulePass): ScheduleDecision {
-  pass.condition({ type: ScheduleConditionType.Suspended, status: 'True', reason: 'Suspended', message: 'spec.suspend is true: no new runs' });
+  pass.condition({
+    type: ScheduleConditionType.Suspended,
+    status: 'True',
+    reason: 'Suspended',
+    message: 'spec.suspend is true: no new runs',
+  });
   pass.next.nextScheduleTime = undefined;
   return pass.finish();
 }
 
-interface RawScheduleSpec { jobTemplate?: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Record<string, unknown> } }
+interface RawScheduleSpec {
+  jobTemplate?: {
+    metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+    spec?: Record<string, unknown>;
+  };
+}
 
 /** The scheduled times that matter now: the most recent one due and not run, how many were missed, and the next one. */
-function dueTimes(spec: Pick<FineTuneScheduleSpec, 'schedule' | 'timeZone' | 'startingDeadlineSeconds'>,
-  lastScheduleTime: Date | undefined, created: Date, now: Date): { mostRecent?: Date; missed: number; next: Date } {
+function dueTimes(
+  spec: Pick<FineTuneScheduleSpec, 'schedule' | 'timeZone' | 'startingDeadlineSeconds'>,
+  lastScheduleTime: Date | undefined,
+  created: Date,
+  now: Date,
+): { mostRecent?: Date; missed: number; next: Date } {
   let earliest = lastScheduleTime ?? created;
   let notBefore: Date | undefined;
   if (spec.startingDeadlineSeconds !== undefined) {
@@ -310,10 +414,23 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
   if (!mostRecent) return pass.finish();
   const at = mostRecent.toISOString();
   if (missed > MAX_MISSED_TIMES) {
-    pass.event('Warning', 'TooManyMissedTimes', `More than ${MAX_MISSED_TIMES} missed start times since ${lastScheduleTime?.toISOString() ?? 'the schedule was created'}: only the most recent, ${at}, may run. Set or decrease spec.startingDeadlineSeconds, or check the clock`);
+    pass.event(
+      'Warning',
+      'TooManyMissedTimes',
+      `More than ${MAX_MISSED_TIMES} missed start times since ${lastScheduleTime?.toISOString() ?? 'the schedule was created'}: only the most recent, ${at}, may run. Set or decrease spec.startingDeadlineSeconds, or check the clock`,
+    );
   }
-  if (spec.startingDeadlineSeconds !== undefined && mostRecent.getTime() + spec.startingDeadlineSeconds * 1000 < pass.now.getTime()) {
-    return skip(pass, 'MissedSchedule', `Missed scheduled time to start a run: ${at} (startingDeadlineSeconds: ${spec.startingDeadlineSeconds})`, 'Warning', 'missed');
+  if (
+    spec.startingDeadlineSeconds !== undefined &&
+    mostRecent.getTime() + spec.startingDeadlineSeconds * 1000 < pass.now.getTime()
+  ) {
+    return skip(
+      pass,
+      'MissedSchedule',
+      `Missed scheduled time to start a run: ${at} (startingDeadlineSeconds: ${spec.startingDeadlineSeconds})`,
+      'Warning',
+      'missed',
+    );
   }
   const name = runName(pass.name, mostRecent);
   if (pass.runs.some((run) => nameOf(run) === name) || lastScheduleTime?.getTime() === mostRecent.getTime()) {
@@ -323,7 +440,13 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
   }
   const active = pass.active;
   if (active.length && spec.concurrencyPolicy === 'Forbid') {
-    return skip(pass, 'JobAlreadyActive', `Not starting the run for ${at}: ${active.map(nameOf).join(', ')} is still running (concurrencyPolicy: Forbid); it starts when that run finishes${spec.startingDeadlineSeconds !== undefined ? `, if within startingDeadlineSeconds (${spec.startingDeadlineSeconds})` : ''}`, 'Normal', 'skipped');
+    return skip(
+      pass,
+      'JobAlreadyActive',
+      `Not starting the run for ${at}: ${active.map(nameOf).join(', ')} is still running (concurrencyPolicy: Forbid); it starts when that run finishes${spec.startingDeadlineSeconds !== undefined ? `, if within startingDeadlineSeconds (${spec.startingDeadlineSeconds})` : ''}`,
+      'Normal',
+      'skipped',
+    );
   }
   if (spec.skipIfUnchanged) {
     const verdict = dataVerdict(pass, raw, name);
@@ -334,15 +457,29 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
     for (const run of active) {
       pass.decision.deleteRuns.push(nameOf(run));
       pass.decision.outcomes.push('replaced');
-      pass.event('Normal', 'SuccessfulDelete', `Deleted run ${nameOf(run)}: replaced by the run for ${at} (concurrencyPolicy: Replace)`);
+      pass.event(
+        'Normal',
+        'SuccessfulDelete',
+        `Deleted run ${nameOf(run)}: replaced by the run for ${at} (concurrencyPolicy: Replace)`,
+      );
     }
   }
-  const context = { namespace: pass.namespace, schedule: pass.name, uid: pass.uid, lastSuccessfulRun: pass.stored.lastSuccessfulRun };
+  const context = {
+    namespace: pass.namespace,
+    schedule: pass.name,
+    uid: pass.uid,
+    lastSuccessfulRun: pass.stored.lastSuccessfulRun,
+  };
   pass.decision.createRun = runManifest(context, spec, raw, name, mostRecent);
   pass.decision.outcomes.push('created');
   pass.event('Normal', 'SuccessfulCreate', `Created run ${name} for ${at}`);
   pass.next.lastScheduleTime = at;
-  pass.condition({ type: ScheduleConditionType.RunSkipped, status: 'False', reason: 'RunCreated', message: `${name} for ${at}` });
+  pass.condition({
+    type: ScheduleConditionType.RunSkipped,
+    status: 'False',
+    reason: 'RunCreated',
+    message: `${name} for ${at}`,
+  });
   return pass.finish();
 }
 
@@ -369,7 +506,11 @@ function dataVerdict(pass: SchedulePass, raw: RawScheduleSpec, name: string): 'w
   pass.decision.deleteProbes.push(probe.metadata!.name!);
   const terminated = probe.status?.containerStatuses?.[0]?.state?.terminated;
   if (phase === 'Failed' || !terminated?.message?.trim()) {
-    pass.event('Warning', 'FingerprintFailed', `Could not fingerprint the data of run ${name} (${terminated?.message?.trim().split('\n').at(-1) ?? phase}); running it anyway`);
+    pass.event(
+      'Warning',
+      'FingerprintFailed',
+      `Could not fingerprint the data of run ${name} (${terminated?.message?.trim().split('\n').at(-1) ?? phase}); running it anyway`,
+    );
     return 'run';
   }
   return terminated.message.trim() === baseline ? 'unchanged' : 'run';
@@ -407,8 +548,21 @@ function probeManifest(pass: SchedulePass, raw: RawScheduleSpec, name: string): 
     metadata: {
       name: `${shortened(name, 253 - '-fingerprint'.length)}-fingerprint`,
       namespace: pass.namespace,
-      labels: { [FINGERPRINT_FOR_LABEL]: nameLabelValue(name), [SCHEDULE_NAME_LABEL]: nameLabelValue(pass.name), 'app.kubernetes.io/managed-by': 'finetune-operator' },
-      ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, name: pass.name, uid: pass.uid, controller: true, blockOwnerDeletion: true }],
+      labels: {
+        [FINGERPRINT_FOR_LABEL]: nameLabelValue(name),
+        [SCHEDULE_NAME_LABEL]: nameLabelValue(pass.name),
+        'app.kubernetes.io/managed-by': 'finetune-operator',
+      },
+      ownerReferences: [
+        {
+          apiVersion: API_VERSION,
+          kind: FINETUNESCHEDULE.kind,
+          name: pass.name,
+          uid: pass.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
     },
     spec: {
       ...pod.spec!,
@@ -420,7 +574,13 @@ function probeManifest(pass: SchedulePass, raw: RawScheduleSpec, name: string): 
 }
 
 /** A due run not started: a condition, and (once per reason and time) an event and a count. */
-function skip(pass: SchedulePass, reason: string, message: string, type: JobEvent['type'], outcome: RunOutcome): ScheduleDecision {
+function skip(
+  pass: SchedulePass,
+  reason: string,
+  message: string,
+  type: JobEvent['type'],
+  outcome: RunOutcome,
+): ScheduleDecision {
   const stored = pass.storedCondition(ScheduleConditionType.RunSkipped);
   if (stored?.status !== 'True' || stored.reason !== reason || stored.message !== message) {
     pass.event(type, reason, message);
@@ -431,7 +591,12 @@ function skip(pass: SchedulePass, reason: string, message: string, type: JobEven
 }
 
 /** What a run is made from besides the spec: the schedule's identity and its last success (warm start). */
-interface RunContext { namespace: string; schedule: string; uid: string; lastSuccessfulRun: FineTuneScheduleStatus['lastSuccessfulRun'] }
+interface RunContext {
+  namespace: string;
+  schedule: string;
+  uid: string;
+  lastSuccessfulRun: FineTuneScheduleStatus['lastSuccessfulRun'];
+}
 
 /**
  * A run of a schedule started by hand now (`kubectl ftj schedules trigger`, as `kubectl create job
@@ -441,9 +606,15 @@ interface RunContext { namespace: string; schedule: string; uid: string; lastSuc
  */
 export function manualRun(schedule: ObservedSchedule['schedule'], name: string, now: Date): RunManifest {
   const validation = validateFineTuneScheduleSpec(schedule.spec);
-  if (!validation.valid) throw new Error(`FineTuneSchedule ${schedule.metadata?.name} is invalid: ${validation.errors.join('; ')}`);
+  if (!validation.valid)
+    throw new Error(`FineTuneSchedule ${schedule.metadata?.name} is invalid: ${validation.errors.join('; ')}`);
   const meta = schedule.metadata ?? {};
-  const context = { namespace: meta.namespace!, schedule: meta.name!, uid: meta.uid!, lastSuccessfulRun: schedule.status?.lastSuccessfulRun };
+  const context = {
+    namespace: meta.namespace!,
+    schedule: meta.name!,
+    uid: meta.uid!,
+    lastSuccessfulRun: schedule.status?.lastSuccessfulRun,
+  };
   const run = runManifest(context, validation.spec, schedule.spec as RawScheduleSpec, name, now);
   run.metadata.annotations[MANUAL_RUN_ANNOTATION] = 'manual';
   return run;
@@ -457,7 +628,13 @@ export function manualRun(schedule: ObservedSchedule['schedule'], name: string, 
  * With warmStart, the last successful run's model is its base; with a
  * promotion gate, the pointer file in the template's output is its to update.
  */
-function runManifest(context: RunContext, schedule: FineTuneScheduleSpec, raw: RawScheduleSpec, name: string, scheduledTime: Date): RunManifest {
+function runManifest(
+  context: RunContext,
+  schedule: FineTuneScheduleSpec,
+  raw: RawScheduleSpec,
+  name: string,
+  scheduledTime: Date,
+): RunManifest {
   const template = raw.jobTemplate ?? {};
   const spec = structuredClone(template.spec ?? {});
   const templateOutput = spec['output'] as RawLocation;
@@ -465,19 +642,29 @@ function runManifest(context: RunContext, schedule: FineTuneScheduleSpec, raw: R
     const location = spec[field] as RawLocation | undefined;
     if (location && (location.uri !== undefined || location.pvc)) spec[field] = under(location, name);
   }
-  const annotations: Record<string, string> = { ...template.metadata?.annotations, [SCHEDULED_TIME_ANNOTATION]: scheduledTime.toISOString() };
+  const annotations: Record<string, string> = {
+    ...template.metadata?.annotations,
+    [SCHEDULED_TIME_ANNOTATION]: scheduledTime.toISOString(),
+  };
   const warmFrom = schedule.warmStart === 'LastSucceeded' ? context.lastSuccessfulRun : undefined;
   if (warmFrom?.modelURI) {
     // The earlier run's classifier, cut at its penultimate layer: its own pvc, cut layer and provenance no longer apply.
-    const model = Object.fromEntries(Object.entries(spec['model'] as Record<string, unknown>)
-      .filter(([key]) => !['pvc', 'cutLayer', 'provenance'].includes(key)));
+    const model = Object.fromEntries(
+      Object.entries(spec['model'] as Record<string, unknown>).filter(
+        ([key]) => !['pvc', 'cutLayer', 'provenance'].includes(key),
+      ),
+    );
     spec['model'] = {
-      ...model, uri: warmFrom.modelURI, format: 'Layers', outputKind: 'Classifier',
+      ...model,
+      uri: warmFrom.modelURI,
+      format: 'Layers',
+      outputKind: 'Classifier',
       provenance: { source: `FineTuneJob ${context.namespace}/${warmFrom.name} (warm start)` },
     };
     annotations[WARM_START_ANNOTATION] = warmFrom.name;
   }
-  if (schedule.promotion) spec['promotion'] = { pointer: under(templateOutput, PROMOTION_POINTER), ...schedule.promotion };
+  if (schedule.promotion)
+    spec['promotion'] = { pointer: under(templateOutput, PROMOTION_POINTER), ...schedule.promotion };
   return {
     apiVersion: API_VERSION,
     kind: FINETUNEJOB.kind,
@@ -486,7 +673,16 @@ function runManifest(context: RunContext, schedule: FineTuneScheduleSpec, raw: R
       namespace: context.namespace,
       labels: { ...template.metadata?.labels, [SCHEDULE_NAME_LABEL]: nameLabelValue(context.schedule) },
       annotations,
-      ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNESCHEDULE.kind, name: context.schedule, uid: context.uid, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        {
+          apiVersion: API_VERSION,
+          kind: FINETUNESCHEDULE.kind,
+          name: context.schedule,
+          uid: context.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
     },
     spec,
   };

@@ -15,15 +15,30 @@ export function stageEvents(before: FineTuneJobStatus | undefined, after: FineTu
     if (stage.state === 'Running') {
       events.push({ type: 'Normal', reason: 'StageStarted', message: `stage ${stage.name} started${attempt(after)}` });
     } else if (stage.state === 'Succeeded' && previous?.state !== 'Succeeded') {
-      events.push({ type: 'Normal', reason: 'StageSucceeded', message: `stage ${stage.name} ended: ${summary(stage)}` });
+      events.push({
+        type: 'Normal',
+        reason: 'StageSucceeded',
+        message: `stage ${stage.name} ended: ${summary(stage)}`,
+      });
     } else if (stage.state === 'Failed' && previous?.state !== 'Failed') {
-      events.push({ type: 'Warning', reason: 'StageFailed', message: `stage ${stage.name} failed${attempt(after)}: ${stage.message ?? stage.endReason ?? ''}` });
+      events.push({
+        type: 'Warning',
+        reason: 'StageFailed',
+        message: `stage ${stage.name} failed${attempt(after)}: ${stage.message ?? stage.endReason ?? ''}`,
+      });
     }
   }
   const selected = after?.trials?.find((trial) => trial.selected);
   if (selected && !before?.trials?.some((trial) => trial.selected)) {
-    const others = after!.trials!.filter((trial) => trial !== selected).map((trial) => `${trial.name} ${figures(trial)}`).join(', ');
-    events.push({ type: 'Normal', reason: 'TrialSelected', message: `trial ${selected.name} (${selected.settings}) selected: ${figures(selected)}${others ? `; others: ${others}` : ''}` });
+    const others = after!
+      .trials!.filter((trial) => trial !== selected)
+      .map((trial) => `${trial.name} ${figures(trial)}`)
+      .join(', ');
+    events.push({
+      type: 'Normal',
+      reason: 'TrialSelected',
+      message: `trial ${selected.name} (${selected.settings}) selected: ${figures(selected)}${others ? `; others: ${others}` : ''}`,
+    });
   }
   return events;
 }
@@ -33,6 +48,9 @@ const figures = (trial: TrialStatus) => `val_loss ${trial.valLoss ?? '-'}, val_a
 const attempt = (status: FineTuneJobStatus | undefined) => (status?.attempts ? ` (attempt ${status.attempts})` : '');
 
 function summary(stage: StageStatus): string {
-  const best = stage.bestValue === undefined ? '' : `, best ${stage.monitor} ${Number(stage.bestValue.toPrecision(4))} at epoch ${stage.bestEpoch}`;
+  const best =
+    stage.bestValue === undefined
+      ? ''
+      : `, best ${stage.monitor} ${Number(stage.bestValue.toPrecision(4))} at epoch ${stage.bestEpoch}`;
   return `${stage.epochsRun} epochs (${stage.endReason ?? 'EpochsDone'})${best}`;
 }

@@ -1,8 +1,25 @@
 import { createHash } from 'node:crypto';
-import type { V1Affinity, V1Container, V1EnvVar, V1Pod, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type {
+  V1Affinity,
+  V1Container,
+  V1EnvVar,
+  V1Pod,
+  V1Toleration,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 import {
-  API_VERSION, ATTEMPT_LABEL, DEFAULT_TERMINATION_GRACE_SECONDS, FINETUNEJOB, type FineTuneJobSpec, JOB_NAME_LABEL, type Location, PVC_MOUNT_ROOT,
-  TRAINER_CONTAINER, TRAINER_ENV, TRAINER_METRICS_PORT,
+  API_VERSION,
+  ATTEMPT_LABEL,
+  DEFAULT_TERMINATION_GRACE_SECONDS,
+  FINETUNEJOB,
+  type FineTuneJobSpec,
+  JOB_NAME_LABEL,
+  type Location,
+  PVC_MOUNT_ROOT,
+  TRAINER_CONTAINER,
+  TRAINER_ENV,
+  TRAINER_METRICS_PORT,
 } from '../../api/v1alpha1/index.ts';
 
 export interface PodSettings {
@@ -20,7 +37,12 @@ export interface PodSettings {
 /** Where GPU trainers keep CUDA's JIT cache, and how big it may grow (CUDA's default, 256 MiB, is too small for TensorFlow). */
 export const CUDA_CACHE = { path: '/var/cache/cuda', maxBytes: String(4 * 1024 ** 3) };
 
-export interface JobRef { name: string; namespace: string; uid: string; labels?: Record<string, string> }
+export interface JobRef {
+  name: string;
+  namespace: string;
+  uid: string;
+  labels?: Record<string, string>;
+}
 
 /**
  * Job labels the trainer pod carries too: Kueue's queue and priority class, which Kueue's pod-based
@@ -29,7 +51,8 @@ export interface JobRef { name: string; namespace: string; uid: string; labels?:
 export const PASSED_THROUGH_LABELS = ['kueue.x-k8s.io/queue-name', 'kueue.x-k8s.io/priority-class'] as const;
 
 /** Deterministic per attempt, so a restarted operator finds (adopts) what it created; at most 253 characters. */
-export const trainerPodName = (job: string, attempt: number) => `${shortened(job, 253 - `-trainer-${attempt}`.length)}-trainer-${attempt}`;
+export const trainerPodName = (job: string, attempt: number) =>
+  `${shortened(job, 253 - `-trainer-${attempt}`.length)}-trainer-${attempt}`;
 
 /** A name as a label value: a label value has at most 63 characters, a FineTuneJob's or a schedule's name up to 253. */
 export const nameLabelValue = (name: string) => shortened(name, 63);
@@ -60,13 +83,29 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
   const claims = claimsOf(spec);
   const gpu = spec.resources.gpus > 0;
   const volumes: V1Volume[] = [
-    ...[...claims].map(([claim, writable]) => ({ name: volumeName(claim), persistentVolumeClaim: { claimName: claim, readOnly: !writable } })),
+    ...[...claims].map(([claim, writable]) => ({
+      name: volumeName(claim),
+      persistentVolumeClaim: { claimName: claim, readOnly: !writable },
+    })),
     { name: 'tmp', emptyDir: {} },
-    ...(gpu ? [{ name: 'cuda-cache', ...(settings.cudaCacheHostPath ? { hostPath: { path: settings.cudaCacheHostPath, type: 'DirectoryOrCreate' } } : { emptyDir: {} }) }] : []),
+    ...(gpu
+      ? [
+          {
+            name: 'cuda-cache',
+            ...(settings.cudaCacheHostPath
+              ? { hostPath: { path: settings.cudaCacheHostPath, type: 'DirectoryOrCreate' } }
+              : { emptyDir: {} }),
+          },
+        ]
+      : []),
     ...passThrough<V1Volume[]>(template.volumes),
   ];
   const mounts: V1VolumeMount[] = [
-    ...[...claims].map(([claim, writable]) => ({ name: volumeName(claim), mountPath: `${PVC_MOUNT_ROOT}/${claim}`, readOnly: !writable })),
+    ...[...claims].map(([claim, writable]) => ({
+      name: volumeName(claim),
+      mountPath: `${PVC_MOUNT_ROOT}/${claim}`,
+      readOnly: !writable,
+    })),
     { name: 'tmp', mountPath: '/tmp' },
     ...(gpu ? [{ name: 'cuda-cache', mountPath: CUDA_CACHE.path }] : []),
     ...passThrough<V1VolumeMount[]>(template.volumeMounts),
@@ -76,14 +115,24 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
     ...(spec.resources.cpu !== undefined ? { cpu: String(spec.resources.cpu) } : {}),
     ...(spec.resources.memory !== undefined ? { memory: String(spec.resources.memory) } : {}),
   };
-  const manifest = { apiVersion: API_VERSION, kind: FINETUNEJOB.kind, metadata: { name: job.name, namespace: job.namespace }, spec };
+  const manifest = {
+    apiVersion: API_VERSION,
+    kind: FINETUNEJOB.kind,
+    metadata: { name: job.name, namespace: job.namespace },
+    spec,
+  };
   const env: V1EnvVar[] = [
     { name: TRAINER_ENV.spec, value: JSON.stringify(manifest) },
     { name: TRAINER_ENV.jobName, value: job.name },
     { name: TRAINER_ENV.jobNamespace, value: job.namespace },
     { name: TRAINER_ENV.jobUid, value: job.uid },
     { name: TRAINER_ENV.attempt, value: String(attempt) },
-    ...(gpu ? [{ name: 'CUDA_CACHE_PATH', value: CUDA_CACHE.path }, { name: 'CUDA_CACHE_MAXSIZE', value: CUDA_CACHE.maxBytes }] : []),
+    ...(gpu
+      ? [
+          { name: 'CUDA_CACHE_PATH', value: CUDA_CACHE.path },
+          { name: 'CUDA_CACHE_MAXSIZE', value: CUDA_CACHE.maxBytes },
+        ]
+      : []),
     ...passThrough<V1EnvVar[]>(template.env),
   ];
   const container: V1Container = {
@@ -113,10 +162,24 @@ export function buildTrainerPod(job: JobRef, spec: FineTuneJobSpec, attempt: num
       namespace: job.namespace,
       labels: {
         ...template.labels,
-        ...Object.fromEntries(PASSED_THROUGH_LABELS.flatMap((key) => (job.labels?.[key] !== undefined ? [[key, job.labels[key]]] : []))),
-        [JOB_NAME_LABEL]: nameLabelValue(job.name), [ATTEMPT_LABEL]: String(attempt), 'app.kubernetes.io/managed-by': 'finetune-operator' },
+        ...Object.fromEntries(
+          PASSED_THROUGH_LABELS.flatMap((key) => (job.labels?.[key] !== undefined ? [[key, job.labels[key]]] : [])),
+        ),
+        [JOB_NAME_LABEL]: nameLabelValue(job.name),
+        [ATTEMPT_LABEL]: String(attempt),
+        'app.kubernetes.io/managed-by': 'finetune-operator',
+      },
       ...(template.annotations ? { annotations: template.annotations } : {}),
-      ownerReferences: [{ apiVersion: API_VERSION, kind: FINETUNEJOB.kind, name: job.name, uid: job.uid, controller: true, blockOwnerDeletion: true }],
+      ownerReferences: [
+        {
+          apiVersion: API_VERSION,
+          kind: FINETUNEJOB.kind,
+          name: job.name,
+          uid: job.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
     },
     spec: {
       restartPolicy: 'Never',
@@ -151,7 +214,9 @@ const volumeName = (claim: string) => {
 function claimsOf(spec: FineTuneJobSpec): Map<string, boolean> {
   const claims = new Map<string, boolean>();
   const add = (location: Location | undefined, writable: boolean) => {
-    const claim = location?.pvc?.claimName ?? (location?.uri?.startsWith('pvc://') ? location.uri.slice(6).split('/')[0] : undefined);
+    const claim =
+      location?.pvc?.claimName ??
+      (location?.uri?.startsWith('pvc://') ? location.uri.slice(6).split('/')[0] : undefined);
     if (claim) claims.set(claim, (claims.get(claim) ?? false) || writable);
   };
   add(spec.model, false);

@@ -31,10 +31,19 @@ export class LeaderElector {
 
   constructor(kc: KubeConfig, config: LeaderElectionConfig) {
     this.api = kc.makeApiClient(CoordinationV1Api);
-    this.config = { leaseDurationSeconds: 15, renewDeadlineSeconds: 10, retryPeriodSeconds: 2, labels: {}, annotations: {}, ...config };
+    this.config = {
+      leaseDurationSeconds: 15,
+      renewDeadlineSeconds: 10,
+      retryPeriodSeconds: 2,
+      labels: {},
+      annotations: {},
+      ...config,
+    };
   }
 
-  get isLeader(): boolean { return this.leading; }
+  get isLeader(): boolean {
+    return this.leading;
+  }
 
   /** Campaigns until stopped; calls onStart when elected and onStop when leadership is lost. */
   run(callbacks: { onStart(): void; onStop(): void }): void {
@@ -44,7 +53,10 @@ export class LeaderElector {
       const now = Date.now();
       if (renewed) {
         this.lastRenew = now;
-        if (!this.leading) { this.leading = true; callbacks.onStart(); }
+        if (!this.leading) {
+          this.leading = true;
+          callbacks.onStart();
+        }
       } else if (this.leading && now - this.lastRenew > this.config.renewDeadlineSeconds * 1000) {
         this.leading = false;
         callbacks.onStop();
@@ -63,10 +75,22 @@ export class LeaderElector {
     try {
       const lease = await this.read();
       if (lease?.spec?.holderIdentity === this.config.identity) {
-        lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, acquireTime: microTime(lease.spec.acquireTime), renewTime: microTime() } as V1Lease['spec'];
-        await this.api.replaceNamespacedLease({ name: this.config.name, namespace: this.config.namespace, body: lease });
+        lease.spec = {
+          ...lease.spec,
+          holderIdentity: undefined,
+          leaseDurationSeconds: 1,
+          acquireTime: microTime(lease.spec.acquireTime),
+          renewTime: microTime(),
+        } as V1Lease['spec'];
+        await this.api.replaceNamespacedLease({
+          name: this.config.name,
+          namespace: this.config.namespace,
+          body: lease,
+        });
       }
-    } catch { /* the lease simply expires */ }
+    } catch {
+      /* the lease simply expires */
+    }
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
@@ -74,7 +98,19 @@ export class LeaderElector {
     const now = new Date();
     const lease = await this.read();
     if (!lease) {
-      await this.api.createNamespacedLease({ namespace, body: { metadata: { name, namespace, labels, annotations }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 } } });
+      await this.api.createNamespacedLease({
+        namespace,
+        body: {
+          metadata: { name, namespace, labels, annotations },
+          spec: {
+            holderIdentity: identity,
+            leaseDurationSeconds,
+            acquireTime: microTime(now),
+            renewTime: microTime(now),
+            leaseTransitions: 0,
+          },
+        },
+      });
       return true;
     }
     const spec = lease.spec ?? {};
@@ -93,7 +129,7 @@ export class LeaderElector {
       holderIdentity: identity,
       leaseDurationSeconds,
       // Timestamps read back are Dates again: every write re-formats them.
-      acquireTime: microTime(takeover ? now : spec.acquireTime ?? now),
+      acquireTime: microTime(takeover ? now : (spec.acquireTime ?? now)),
       renewTime: microTime(now),
       ...(takeover ? { leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
     };

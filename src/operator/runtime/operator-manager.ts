@@ -1,10 +1,29 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
-import { FINETUNEJOB, FINETUNESCHEDULE, FINGERPRINT_FOR_LABEL, GROUP, JOB_NAME_LABEL, VERSION } from '../../api/v1alpha1/index.ts';
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import {
+  FINETUNEJOB,
+  FINETUNESCHEDULE,
+  FINGERPRINT_FOR_LABEL,
+  GROUP,
+  JOB_NAME_LABEL,
+  VERSION,
+} from '../../api/v1alpha1/index.ts';
 import { EventRecorder } from '../controller/event-recorder.ts';
 import { type CachedJob, FineTuneJobController, jobKeyOfPod } from '../controller/finetunejob-controller.ts';
-import { type CachedSchedule, FineTuneScheduleController, scheduleKeyOf } from '../controller/finetuneschedule-controller.ts';
+import {
+  type CachedSchedule,
+  FineTuneScheduleController,
+  scheduleKeyOf,
+} from '../controller/finetuneschedule-controller.ts';
 import { type ControllerName, OperatorMetrics } from '../metrics/operator-metrics.ts';
 import type { ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
 import { stageEvents } from '../reconcile/stage-events.ts';
@@ -39,7 +58,8 @@ export interface OperatorConfig {
   log?: (line: string) => void;
 }
 
-const keyOf = (obj: { metadata?: { namespace?: string; name?: string } }) => `${obj.metadata?.namespace}/${obj.metadata?.name}`;
+const keyOf = (obj: { metadata?: { namespace?: string; name?: string } }) =>
+  `${obj.metadata?.namespace}/${obj.metadata?.name}`;
 
 /**
  * Runs the FineTuneJob and FineTuneSchedule controllers the controller-runtime
@@ -83,18 +103,34 @@ export class OperatorManager {
     const custom = kc.makeApiClient(CustomObjectsApi);
     const core = kc.makeApiClient(CoreV1Api);
     const scopes = config.namespaces.length ? config.namespaces : [undefined];
-    const onError = (what: string) => (err: unknown) => this.log(`${what} watch failed (${String(err)}); restarting with backoff`);
+    const onError = (what: string) => (err: unknown) =>
+      this.log(`${what} watch failed (${String(err)}); restarting with backoff`);
     // Each informer watches one namespace, or all of them (ns undefined): its path and its list.
-    const customPath = (plural: string, ns: string | undefined) => `/apis/${GROUP}/${VERSION}/${ns ? `namespaces/${ns}/` : ''}${plural}`;
-    const listCustom = <T extends KubernetesObject>(plural: string, ns: string | undefined) => (resourceVersion: '0' | undefined) => (ns
-      ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural, resourceVersion })
-      : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural, resourceVersion })) as Promise<KubernetesListObject<T>>;
+    const customPath = (plural: string, ns: string | undefined) =>
+      `/apis/${GROUP}/${VERSION}/${ns ? `namespaces/${ns}/` : ''}${plural}`;
+    const listCustom =
+      <T extends KubernetesObject>(plural: string, ns: string | undefined) =>
+      (resourceVersion: '0' | undefined) =>
+        (ns
+          ? custom.listNamespacedCustomObject({
+              group: GROUP,
+              version: VERSION,
+              namespace: ns,
+              plural,
+              resourceVersion,
+            })
+          : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural, resourceVersion })) as Promise<
+          KubernetesListObject<T>
+        >;
     const podPath = (ns: string | undefined) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods');
-    const listPods = (labelSelector: string, ns: string | undefined) => (resourceVersion: '0' | undefined) => (ns
-      ? core.listNamespacedPod({ namespace: ns, labelSelector, resourceVersion })
-      : core.listPodForAllNamespaces({ labelSelector, resourceVersion }));
+    const listPods = (labelSelector: string, ns: string | undefined) => (resourceVersion: '0' | undefined) =>
+      ns
+        ? core.listNamespacedPod({ namespace: ns, labelSelector, resourceVersion })
+        : core.listPodForAllNamespaces({ labelSelector, resourceVersion });
     // kubectl's client-side apply keeps a second copy of the manifest in an annotation; no reconcile reads it.
-    const withoutLastApplied = (object: KubernetesObject) => { delete object.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration']; };
+    const withoutLastApplied = (object: KubernetesObject) => {
+      delete object.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration'];
+    };
     // A job's changes concern the job, and the schedule that runs it (a run finished, appeared, went away).
     const enqueueJob = (job: CachedJob) => {
       this.queue.add(keyOf(job));
@@ -108,52 +144,138 @@ export class OperatorManager {
       const key = jobKeyOfPod(pod);
       if (key) this.queue.add(key);
     };
-    this.jobInformers = scopes.map((ns) => new ResilientInformer<CachedJob>(kc, customPath(FINETUNEJOB.plural, ns), listCustom(FINETUNEJOB.plural, ns),
-      { add: enqueueJob, update: (job, old) => { this.observeUpdate(job, old); enqueueJob(job); }, delete: enqueueJob },
-      { onError: onError('FineTuneJob'), transform: withoutLastApplied, indexBy: scheduleKeyOf }));
+    this.jobInformers = scopes.map(
+      (ns) =>
+        new ResilientInformer<CachedJob>(
+          kc,
+          customPath(FINETUNEJOB.plural, ns),
+          listCustom(FINETUNEJOB.plural, ns),
+          {
+            add: enqueueJob,
+            update: (job, old) => {
+              this.observeUpdate(job, old);
+              enqueueJob(job);
+            },
+            delete: enqueueJob,
+          },
+          { onError: onError('FineTuneJob'), transform: withoutLastApplied, indexBy: scheduleKeyOf },
+        ),
+    );
     const enqueueSchedule = (schedule: CachedSchedule) => this.scheduleQueue.add(keyOf(schedule));
-    this.scheduleInformers = scopes.map((ns) => new ResilientInformer<CachedSchedule>(kc, customPath(FINETUNESCHEDULE.plural, ns), listCustom(FINETUNESCHEDULE.plural, ns),
-      { add: enqueueSchedule, update: enqueueSchedule, delete: enqueueSchedule },
-      { onError: onError('FineTuneSchedule'), transform: withoutLastApplied }));
-    this.podInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc, podPath(ns), listPods(JOB_NAME_LABEL, ns),
-      { add: (pod) => { this.controller.observedPod(pod); enqueueOwner(pod); }, update: enqueueOwner, delete: enqueueOwner },
-      // The reconcile reads a pod's metadata and status only; its spec (with the job's spec in an env var) is not kept.
-      {
-        labelSelector: JOB_NAME_LABEL, onError: onError('Pod'), transform: (pod) => { delete pod.spec; },
-        // A reconcile reads its job's pods: indexed by job, not filtered out of every pod in the namespace.
-        indexBy: jobKeyOfPod,
-      }));
+    this.scheduleInformers = scopes.map(
+      (ns) =>
+        new ResilientInformer<CachedSchedule>(
+          kc,
+          customPath(FINETUNESCHEDULE.plural, ns),
+          listCustom(FINETUNESCHEDULE.plural, ns),
+          { add: enqueueSchedule, update: enqueueSchedule, delete: enqueueSchedule },
+          { onError: onError('FineTuneSchedule'), transform: withoutLastApplied },
+        ),
+    );
+    this.podInformers = scopes.map(
+      (ns) =>
+        new ResilientInformer<V1Pod>(
+          kc,
+          podPath(ns),
+          listPods(JOB_NAME_LABEL, ns),
+          {
+            add: (pod) => {
+              this.controller.observedPod(pod);
+              enqueueOwner(pod);
+            },
+            update: enqueueOwner,
+            delete: enqueueOwner,
+          },
+          // The reconcile reads a pod's metadata and status only; its spec (with the job's spec in an env var) is not kept.
+          {
+            labelSelector: JOB_NAME_LABEL,
+            onError: onError('Pod'),
+            transform: (pod) => {
+              delete pod.spec;
+            },
+            // A reconcile reads its job's pods: indexed by job, not filtered out of every pod in the namespace.
+            indexBy: jobKeyOfPod,
+          },
+        ),
+    );
     const identity = config.leaderElection?.identity ?? 'finetune-operator';
     this.events = new EventRecorder(kc, identity, (code) => this.metrics.request('POST', code), this.log);
-    this.controller = new FineTuneJobController(kc, {
-      job: (namespace, name) => this.jobInformers.map((i) => i.get(name, namespace)).find(Boolean),
-      pods: (namespace, job) => this.podInformers.flatMap((i) => i.byIndex(`${namespace}/${job}`)),
-    }, config.settings, this.events, this.metrics, config.trainerClusterRole);
+    this.controller = new FineTuneJobController(
+      kc,
+      {
+        job: (namespace, name) => this.jobInformers.map((i) => i.get(name, namespace)).find(Boolean),
+        pods: (namespace, job) => this.podInformers.flatMap((i) => i.byIndex(`${namespace}/${job}`)),
+      },
+      config.settings,
+      this.events,
+      this.metrics,
+      config.trainerClusterRole,
+    );
     // Fingerprint probes of schedules with skipIfUnchanged: a separate label, so trainer pods' caches never hold them.
-    const enqueueProbeOwner = (pod: V1Pod) => { const key = scheduleKeyOf(pod); if (key) this.scheduleQueue.add(key); };
-    this.probeInformers = scopes.map((ns) => new ResilientInformer<V1Pod>(kc, podPath(ns), listPods(FINGERPRINT_FOR_LABEL, ns),
-      { add: enqueueProbeOwner, update: enqueueProbeOwner, delete: enqueueProbeOwner },
-      { labelSelector: FINGERPRINT_FOR_LABEL, onError: onError('Pod'), transform: (pod) => { delete pod.spec; }, indexBy: scheduleKeyOf }));
-    this.scheduleController = new FineTuneScheduleController(kc, {
-      schedule: (namespace, name) => this.scheduleInformers.map((i) => i.get(name, namespace)).find(Boolean),
-      runs: (namespace, schedule) => this.jobInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
-      probes: (namespace, schedule) => this.probeInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
-    }, config.settings, this.events, this.metrics, config.clock);
+    const enqueueProbeOwner = (pod: V1Pod) => {
+      const key = scheduleKeyOf(pod);
+      if (key) this.scheduleQueue.add(key);
+    };
+    this.probeInformers = scopes.map(
+      (ns) =>
+        new ResilientInformer<V1Pod>(
+          kc,
+          podPath(ns),
+          listPods(FINGERPRINT_FOR_LABEL, ns),
+          { add: enqueueProbeOwner, update: enqueueProbeOwner, delete: enqueueProbeOwner },
+          {
+            labelSelector: FINGERPRINT_FOR_LABEL,
+            onError: onError('Pod'),
+            transform: (pod) => {
+              delete pod.spec;
+            },
+            indexBy: scheduleKeyOf,
+          },
+        ),
+    );
+    this.scheduleController = new FineTuneScheduleController(
+      kc,
+      {
+        schedule: (namespace, name) => this.scheduleInformers.map((i) => i.get(name, namespace)).find(Boolean),
+        runs: (namespace, schedule) => this.jobInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
+        probes: (namespace, schedule) => this.probeInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
+      },
+      config.settings,
+      this.events,
+      this.metrics,
+      config.clock,
+    );
     this.elector = config.leaderElection
-      ? new LeaderElector(kc, { ...config.leaderElection, ...scopeMetadata(config.namespaces) }) : undefined;
+      ? new LeaderElector(kc, { ...config.leaderElection, ...scopeMetadata(config.namespaces) })
+      : undefined;
   }
 
-  get address(): AddressInfo | undefined { return this.server?.address() as AddressInfo | undefined; }
-  get isLeader(): boolean { return this.elector ? this.elector.isLeader : this.running; }
+  get address(): AddressInfo | undefined {
+    return this.server?.address() as AddressInfo | undefined;
+  }
+  get isLeader(): boolean {
+    return this.elector ? this.elector.isLeader : this.running;
+  }
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => void this.serve(req.url ?? '', res));
     await new Promise<void>((resolve) => this.server!.listen(this.config.port, resolve));
-    if (!this.elector) { await this.startControllers(); return; }
+    if (!this.elector) {
+      await this.startControllers();
+      return;
+    }
     this.metrics.leading(this.config.leaderElection!.name, false);
     this.elector.run({
-      onStart: () => { this.metrics.leading(this.config.leaderElection!.name, true); this.log('elected leader'); this.checkScope(); },
-      onStop: () => { this.metrics.leading(this.config.leaderElection!.name, false); this.log('lost leadership; stopping'); void this.stop(); },
+      onStart: () => {
+        this.metrics.leading(this.config.leaderElection!.name, true);
+        this.log('elected leader');
+        this.checkScope();
+      },
+      onStop: () => {
+        this.metrics.leading(this.config.leaderElection!.name, false);
+        this.log('lost leadership; stopping');
+        void this.stop();
+      },
     });
   }
 
@@ -165,7 +287,10 @@ export class OperatorManager {
     this.scheduleQueue.shutDown();
     await Promise.all(this.workers);
     // Events are not state: the lease goes at once, and the events get a bounded time within the pod's grace period.
-    const eventsWritten = Promise.race([this.events.flush(), new Promise((resolve) => setTimeout(resolve, EVENT_FLUSH_MS).unref())]);
+    const eventsWritten = Promise.race([
+      this.events.flush(),
+      new Promise((resolve) => setTimeout(resolve, EVENT_FLUSH_MS).unref()),
+    ]);
     await Promise.all(this.informers.map((i) => i.stop().catch(() => undefined)));
     await this.elector?.release();
     await eventsWritten;
@@ -177,7 +302,8 @@ export class OperatorManager {
   private observeUpdate(job: CachedJob, old: CachedJob | undefined): void {
     this.metrics.observeJob(job, old);
     const { name, namespace, uid } = job.metadata as { name: string; namespace: string; uid?: string };
-    for (const event of stageEvents(old?.status, job.status)) this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event);
+    for (const event of stageEvents(old?.status, job.status))
+      this.events.record({ name, namespace, ...(uid ? { uid } : {}) }, event);
   }
 
   /**
@@ -194,7 +320,8 @@ export class OperatorManager {
         void this.stop();
         return;
       }
-      if (conflict !== this.standingBy) this.log(conflict ? `standing by: ${conflict}` : 'no other operator reconciles these namespaces');
+      if (conflict !== this.standingBy)
+        this.log(conflict ? `standing by: ${conflict}` : 'no other operator reconciles these namespaces');
       this.standingBy = conflict;
       this.metrics.standingBy(!!conflict);
       if (!conflict && !this.running) void this.startControllers();
@@ -207,17 +334,26 @@ export class OperatorManager {
   private async findScopeConflict(): Promise<string | undefined> {
     const lease = this.config.leaderElection!;
     try {
-      const leases = await this.config.kubeConfig.makeApiClient(CoordinationV1Api).listLeaseForAllNamespaces({ labelSelector: OPERATOR_LEASE_LABEL });
+      const leases = await this.config.kubeConfig
+        .makeApiClient(CoordinationV1Api)
+        .listLeaseForAllNamespaces({ labelSelector: OPERATOR_LEASE_LABEL });
       return scopeConflict(lease, this.config.namespaces, leases.items, new Date());
     } catch (err) {
       // A check that cannot run (an older chart's RBAC) does not stop the operator; it says so.
-      this.log(`could not list operator Leases to check for another operator (${String(err).split('\n')[0]}); reconciling anyway`);
+      this.log(
+        `could not list operator Leases to check for another operator (${String(err).split('\n')[0]}); reconciling anyway`,
+      );
       return undefined;
     }
   }
 
   private get informers(): ResilientInformer<CachedJob | V1Pod | CachedSchedule>[] {
-    return [...this.jobInformers, ...this.podInformers, ...this.scheduleInformers, ...this.probeInformers] as ResilientInformer<CachedJob | V1Pod | CachedSchedule>[];
+    return [
+      ...this.jobInformers,
+      ...this.podInformers,
+      ...this.scheduleInformers,
+      ...this.probeInformers,
+    ] as ResilientInformer<CachedJob | V1Pod | CachedSchedule>[];
   }
 
   private async startControllers(): Promise<void> {
@@ -232,13 +368,23 @@ export class OperatorManager {
     this.resync = setInterval(enqueueAll, (this.config.resyncSeconds ?? 600) * 1000);
     this.resync.unref();
     this.workers = [
-      ...Array.from({ length: this.config.workers }, () => this.work(this.queue, 'finetunejob', (key) => this.controller.reconcile(key))),
-      ...Array.from({ length: SCHEDULE_WORKERS }, () => this.work(this.scheduleQueue, 'finetuneschedule', (key) => this.scheduleController.reconcile(key))),
+      ...Array.from({ length: this.config.workers }, () =>
+        this.work(this.queue, 'finetunejob', (key) => this.controller.reconcile(key)),
+      ),
+      ...Array.from({ length: SCHEDULE_WORKERS }, () =>
+        this.work(this.scheduleQueue, 'finetuneschedule', (key) => this.scheduleController.reconcile(key)),
+      ),
     ];
-    this.log(`reconciling FineTuneJobs and FineTuneSchedules in ${this.config.namespaces.join(', ') || 'all namespaces'} with ${this.config.workers} workers`);
+    this.log(
+      `reconciling FineTuneJobs and FineTuneSchedules in ${this.config.namespaces.join(', ') || 'all namespaces'} with ${this.config.workers} workers`,
+    );
   }
 
-  private async work(queue: WorkQueue, controller: ControllerName, reconcile: (key: string) => Promise<number | undefined>): Promise<void> {
+  private async work(
+    queue: WorkQueue,
+    controller: ControllerName,
+    reconcile: (key: string) => Promise<number | undefined>,
+  ): Promise<void> {
     for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
       this.metrics.workers(1, controller);
       const started = process.hrtime.bigint();
@@ -246,10 +392,16 @@ export class OperatorManager {
         const requeueMs = await reconcile(key);
         queue.forget(key);
         if (requeueMs !== undefined) queue.addAfter(key, requeueMs);
-        this.metrics.reconciled(requeueMs === undefined ? 'success' : 'requeue_after', Number(process.hrtime.bigint() - started) / 1e9, controller);
+        this.metrics.reconciled(
+          requeueMs === undefined ? 'success' : 'requeue_after',
+          Number(process.hrtime.bigint() - started) / 1e9,
+          controller,
+        );
       } catch (err) {
         this.metrics.reconciled('error', Number(process.hrtime.bigint() - started) / 1e9, controller);
-        this.log(`reconcile ${controller} ${key} failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}; retrying with backoff`);
+        this.log(
+          `reconcile ${controller} ${key} failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}; retrying with backoff`,
+        );
         queue.addRateLimited(key);
       } finally {
         this.metrics.workers(-1, controller);
@@ -260,12 +412,18 @@ export class OperatorManager {
 
   private async serve(url: string, res: import('node:http').ServerResponse): Promise<void> {
     if (url === '/metrics') {
-      res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(await this.metrics.registry.metrics());
+      res
+        .writeHead(200, { 'content-type': this.metrics.registry.contentType })
+        .end(await this.metrics.registry.metrics());
     } else if (url === '/healthz') {
       res.writeHead(200).end('ok');
     } else if (url === '/readyz') {
-      if (this.standingBy) { res.writeHead(503).end(`standing by: ${this.standingBy}`); return; }
-      const ready = !this.elector || this.elector.isLeader ? this.running && this.informers.every((i) => i.hasSynced) : true;
+      if (this.standingBy) {
+        res.writeHead(503).end(`standing by: ${this.standingBy}`);
+        return;
+      }
+      const ready =
+        !this.elector || this.elector.isLeader ? this.running && this.informers.every((i) => i.hasSynced) : true;
       res.writeHead(ready ? 200 : 503).end(ready ? 'ok' : 'informers not synced');
     } else {
       res.writeHead(404).end();

@@ -1,4 +1,15 @@
-import { ADD, CONNECT, DELETE, ERROR, type KubernetesListObject, type KubernetesObject, type KubeConfig, ListWatch, UPDATE, Watch } from '@kubernetes/client-node';
+import {
+  ADD,
+  CONNECT,
+  DELETE,
+  ERROR,
+  type KubernetesListObject,
+  type KubernetesObject,
+  type KubeConfig,
+  ListWatch,
+  UPDATE,
+  Watch,
+} from '@kubernetes/client-node';
 
 /** Lists the watched objects; `resourceVersion` '0' lets the API server answer from its watch cache. */
 export type ListAt<T extends KubernetesObject> = (resourceVersion: '0' | undefined) => Promise<KubernetesListObject<T>>;
@@ -38,23 +49,44 @@ export class ResilientInformer<T extends KubernetesObject> {
   private listed = false;
   private readonly onError: (error: unknown) => void;
 
-  constructor(kc: KubeConfig, path: string, list: ListAt<T>, handlers: InformerHandlers<T>,
-    options: { labelSelector?: string; onError?: (error: unknown) => void; transform?: (obj: T) => void; indexBy?: (obj: T) => string | undefined } = {}) {
-    this.informer = new ListWatch<T>(path, new StoppableWatch(kc, () => this.stopping), async () => {
-      const listed = await list(this.listed ? undefined : '0');
-      this.listed = true;
-      return listed;
-    }, false, options.labelSelector);
+  constructor(
+    kc: KubeConfig,
+    path: string,
+    list: ListAt<T>,
+    handlers: InformerHandlers<T>,
+    options: {
+      labelSelector?: string;
+      onError?: (error: unknown) => void;
+      transform?: (obj: T) => void;
+      indexBy?: (obj: T) => string | undefined;
+    } = {},
+  ) {
+    this.informer = new ListWatch<T>(
+      path,
+      new StoppableWatch(kc, () => this.stopping),
+      async () => {
+        const listed = await list(this.listed ? undefined : '0');
+        this.listed = true;
+        return listed;
+      },
+      false,
+      options.labelSelector,
+    );
     this.onError = options.onError ?? (() => undefined);
     const keyOf = (obj: T) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
     // Slims the cached object in place (controller-runtime's cache transform): memory per object is what the controller reads.
-    const transform = (obj: T) => { delete obj.metadata?.managedFields; options.transform?.(obj); };
+    const transform = (obj: T) => {
+      delete obj.metadata?.managedFields;
+      options.transform?.(obj);
+    };
     const indexed = (obj: T, add: boolean) => {
       const key = options.indexBy?.(obj);
       if (key === undefined) return;
       const entries = this.index.get(key) ?? new Map<string, T>();
-      if (add) entries.set(keyOf(obj), obj); else entries.delete(keyOf(obj));
-      if (entries.size) this.index.set(key, entries); else this.index.delete(key);
+      if (add) entries.set(keyOf(obj), obj);
+      else entries.delete(keyOf(obj));
+      if (entries.size) this.index.set(key, entries);
+      else this.index.delete(key);
     };
     const remember = (obj: T) => {
       const old = this.previous.get(keyOf(obj));
@@ -63,16 +95,34 @@ export class ResilientInformer<T extends KubernetesObject> {
       indexed(obj, true);
       return old;
     };
-    this.informer.on(ADD, (obj) => { transform(obj); remember(obj); handlers.add?.(obj); });
-    this.informer.on(UPDATE, (obj) => { transform(obj); const old = remember(obj); handlers.update?.(obj, old); });
-    this.informer.on(DELETE, (obj) => { const old = this.previous.get(keyOf(obj)); if (old) indexed(old, false); this.previous.delete(keyOf(obj)); handlers.delete?.(obj); });
-    this.informer.on(CONNECT, () => { this.backoffMs = 1000; this.synced = true; });
+    this.informer.on(ADD, (obj) => {
+      transform(obj);
+      remember(obj);
+      handlers.add?.(obj);
+    });
+    this.informer.on(UPDATE, (obj) => {
+      transform(obj);
+      const old = remember(obj);
+      handlers.update?.(obj, old);
+    });
+    this.informer.on(DELETE, (obj) => {
+      const old = this.previous.get(keyOf(obj));
+      if (old) indexed(old, false);
+      this.previous.delete(keyOf(obj));
+      handlers.delete?.(obj);
+    });
+    this.informer.on(CONNECT, () => {
+      this.backoffMs = 1000;
+      this.synced = true;
+    });
     this.informer.on(ERROR, (err) => {
       if (this.stopping) return;
       this.onError(err);
       const delay = this.backoffMs;
       this.backoffMs = Math.min(this.backoffMs * 2, 30_000);
-      setTimeout(() => { if (!this.stopping) void this.start().catch(() => undefined); }, delay).unref();
+      setTimeout(() => {
+        if (!this.stopping) void this.start().catch(() => undefined);
+      }, delay).unref();
     });
   }
 
@@ -87,14 +137,22 @@ export class ResilientInformer<T extends KubernetesObject> {
     await this.informer.stop();
   }
 
-  get hasSynced(): boolean { return this.synced; }
+  get hasSynced(): boolean {
+    return this.synced;
+  }
 
-  list(namespace?: string): readonly T[] { return this.informer.list(namespace); }
+  list(namespace?: string): readonly T[] {
+    return this.informer.list(namespace);
+  }
 
-  get(name: string, namespace?: string): T | undefined { return this.informer.get(name, namespace); }
+  get(name: string, namespace?: string): T | undefined {
+    return this.informer.get(name, namespace);
+  }
 
   /** The cached objects whose `indexBy` key is `key`. */
-  byIndex(key: string): T[] { return [...(this.index.get(key)?.values() ?? [])]; }
+  byIndex(key: string): T[] {
+    return [...(this.index.get(key)?.values() ?? [])];
+  }
 }
 
 /** A Watch that aborts a watch started once its informer is stopping. */

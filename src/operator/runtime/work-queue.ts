@@ -33,7 +33,9 @@ export class WorkQueue {
     this.metrics = options.metrics;
   }
 
-  get length(): number { return this.queue.length; }
+  get length(): number {
+    return this.queue.length;
+  }
 
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
@@ -50,12 +52,18 @@ export class WorkQueue {
   /** Adds the key after `ms`; an earlier pending add for the key wins. */
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;
-    if (ms <= 0) { this.add(key); return; }
+    if (ms <= 0) {
+      this.add(key);
+      return;
+    }
     const at = Date.now() + ms;
     const pending = this.timers.get(key);
     if (pending && pending.at <= at) return;
     if (pending) clearTimeout(pending.timer);
-    const timer = setTimeout(() => { this.timers.delete(key); this.add(key); }, ms);
+    const timer = setTimeout(() => {
+      this.timers.delete(key);
+      this.add(key);
+    }, ms);
     timer.unref();
     this.timers.set(key, { at, timer });
   }
@@ -69,7 +77,9 @@ export class WorkQueue {
   }
 
   /** Forgets a key's failures (after a successful reconcile). */
-  forget(key: string): void { this.failures.delete(key); }
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
 
   /** The next key, or undefined once the queue shuts down. */
   get(): Promise<string | undefined> {
@@ -91,7 +101,9 @@ export class WorkQueue {
     }
   }
 
-  get isShuttingDown(): boolean { return this.shuttingDown; }
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
 
   /** Stops handing out keys; workers see undefined once the queue is empty. */
   shutDown(): void {

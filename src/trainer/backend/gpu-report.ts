@@ -8,7 +8,13 @@ import { promisify } from 'node:util';
  * start (TensorFlow's own tracker reports 30 minutes and more for an H100
  * the first time; the CUDA cache keeps the result for later starts).
  */
-const NATIVE_KERNELS: readonly [number, number][] = [[3, 5], [5, 0], [6, 0], [7, 0], [7, 5]];
+const NATIVE_KERNELS: readonly [number, number][] = [
+  [3, 5],
+  [5, 0],
+  [6, 0],
+  [7, 0],
+  [7, 5],
+];
 const PTX: [number, number] = [8, 0];
 
 export type KernelSupport = 'native' | 'jit' | 'unsupported';
@@ -21,20 +27,32 @@ export function kernelSupport(computeCapability: string): KernelSupport {
   return major > PTX[0] || (major === PTX[0] && minor >= PTX[1]) ? 'jit' : 'unsupported';
 }
 
-export interface GpuInfo { name: string; computeCapability: string; kernels: KernelSupport }
+export interface GpuInfo {
+  name: string;
+  computeCapability: string;
+  kernels: KernelSupport;
+}
 
 /** Parses `nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader`. */
 export function parseNvidiaSmi(output: string): GpuInfo[] {
-  return output.trim().split('\n').filter(Boolean).map((line) => {
-    const [name, computeCapability] = line.split(',').map((part) => part.trim()) as [string, string];
-    return { name, computeCapability, kernels: kernelSupport(computeCapability) };
-  });
+  return output
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [name, computeCapability] = line.split(',').map((part) => part.trim()) as [string, string];
+      return { name, computeCapability, kernels: kernelSupport(computeCapability) };
+    });
 }
 
 /** The GPUs the container sees (nvidia-smi is mounted by the NVIDIA container runtime); [] when it cannot tell. */
 export async function describeGpus(): Promise<GpuInfo[]> {
   try {
-    const { stdout } = await promisify(execFile)('nvidia-smi', ['--query-gpu=name,compute_cap', '--format=csv,noheader'], { timeout: 10_000 });
+    const { stdout } = await promisify(execFile)(
+      'nvidia-smi',
+      ['--query-gpu=name,compute_cap', '--format=csv,noheader'],
+      { timeout: 10_000 },
+    );
     return parseNvidiaSmi(stdout);
   } catch {
     return [];
@@ -47,8 +65,14 @@ export function gpuLogLines(gpus: GpuInfo[], cudaCache = process.env['CUDA_CACHE
     const line = `GPU ${gpu.name}, compute capability ${gpu.computeCapability}: ${gpu.kernels === 'native' ? 'native kernels' : gpu.kernels === 'jit' ? 'kernels JIT-compiled from PTX' : 'no kernels'}`;
     if (gpu.kernels === 'native') return [line];
     if (gpu.kernels === 'jit') {
-      return [line, `WARNING: libtensorflow 2.9.1 has no native kernels for compute capability ${gpu.computeCapability}: CUDA compiles them at start, which can take 30 minutes or more the first time. ${cudaCache ? `They are cached in ${cudaCache} (CUDA_CACHE_PATH); keep it on a persistent volume (the operator's --cuda-cache-host-path) so later starts skip it.` : 'Set CUDA_CACHE_PATH to a writable, persistent volume so later starts skip it.'}`];
+      return [
+        line,
+        `WARNING: libtensorflow 2.9.1 has no native kernels for compute capability ${gpu.computeCapability}: CUDA compiles them at start, which can take 30 minutes or more the first time. ${cudaCache ? `They are cached in ${cudaCache} (CUDA_CACHE_PATH); keep it on a persistent volume (the operator's --cuda-cache-host-path) so later starts skip it.` : 'Set CUDA_CACHE_PATH to a writable, persistent volume so later starts skip it.'}`,
+      ];
     }
-    return [line, `WARNING: libtensorflow 2.9.1 has no kernels for compute capability ${gpu.computeCapability} (3.5 is the oldest it supports): training will fail on this GPU.`];
+    return [
+      line,
+      `WARNING: libtensorflow 2.9.1 has no kernels for compute capability ${gpu.computeCapability} (3.5 is the oldest it supports): training will fail on this GPU.`,
+    ];
   });
 }

@@ -12,7 +12,11 @@ export interface BackendChoice {
 
 /** Backends in order of preference; each loads its package only when tried. */
 const CANDIDATES: { source: string; backend: string; load: () => Promise<unknown> }[] = [
-  { source: '@tensorflow/tfjs-node-gpu', backend: 'tensorflow', load: () => import('@tensorflow/tfjs-node-gpu' as string) },
+  {
+    source: '@tensorflow/tfjs-node-gpu',
+    backend: 'tensorflow',
+    load: () => import('@tensorflow/tfjs-node-gpu' as string),
+  },
   { source: '@tensorflow/tfjs-node', backend: 'tensorflow', load: () => import('@tensorflow/tfjs-node' as string) },
   { source: '@tensorflow/tfjs-backend-wasm', backend: 'wasm', load: () => import('@tensorflow/tfjs-backend-wasm') },
   { source: '@tensorflow/tfjs-core', backend: 'cpu', load: async () => undefined },
@@ -27,7 +31,11 @@ const gpuDevicePresent = () => existsSync('/dev/nvidiactl') || existsSync('/dev/
  * `requireGpu`, a machine without a GPU is a clear error (local mode passes
  * allowCpu).
  */
-export async function selectBackend(options: { requireGpu: boolean; allowCpu?: boolean; only?: string } ): Promise<BackendChoice> {
+export async function selectBackend(options: {
+  requireGpu: boolean;
+  allowCpu?: boolean;
+  only?: string;
+}): Promise<BackendChoice> {
   const tried: string[] = [];
   for (const candidate of CANDIDATES) {
     if (options.only && candidate.backend !== options.only) continue;
@@ -40,7 +48,8 @@ export async function selectBackend(options: { requireGpu: boolean; allowCpu?: b
       if (options.requireGpu && !gpu && !options.allowCpu) {
         throw new PermanentError(
           `spec.resources.gpus asks for a GPU, but none is usable (backend ${candidate.backend} from ${candidate.source}${tried.length ? `; not available: ${tried.join(', ')}` : ''}). ` +
-          'Run on a GPU node with the GPU image, or set spec.resources.gpus: 0 (or FTJ_ALLOW_CPU=1 in local mode).');
+            'Run on a GPU node with the GPU image, or set spec.resources.gpus: 0 (or FTJ_ALLOW_CPU=1 in local mode).',
+        );
       }
       return { name: candidate.backend, source: candidate.source, gpu };
     } catch (err) {

@@ -49,8 +49,12 @@ function extractPatches(x: tf.Tensor4D, fh: number, fw: number, attrs: ConvAttrs
 }
 
 /** Splits the batch so that no patch matrix exceeds MAX_PATCH_ELEMENTS; sums the per-chunk results. */
-function overBatchChunks(x: tf.Tensor4D, dy: tf.Tensor4D, patchElementsPerExample: number,
-  compute: (x: tf.Tensor4D, dy: tf.Tensor4D) => tf.Tensor): tf.Tensor {
+function overBatchChunks(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  patchElementsPerExample: number,
+  compute: (x: tf.Tensor4D, dy: tf.Tensor4D) => tf.Tensor,
+): tf.Tensor {
   const batch = x.shape[0];
   const chunk = Math.max(1, Math.min(batch, Math.floor(MAX_PATCH_ELEMENTS / Math.max(1, patchElementsPerExample))));
   if (chunk >= batch) return compute(x, dy);
@@ -58,7 +62,9 @@ function overBatchChunks(x: tf.Tensor4D, dy: tf.Tensor4D, patchElementsPerExampl
   for (let start = 0; start < batch; start += chunk) {
     const size = Math.min(chunk, batch - start);
     // Each chunk's patch matrix is freed before the next is built.
-    const part = tf.tidy(() => compute(x.slice([start, 0, 0, 0], [size, -1, -1, -1]), dy.slice([start, 0, 0, 0], [size, -1, -1, -1])));
+    const part = tf.tidy(() =>
+      compute(x.slice([start, 0, 0, 0], [size, -1, -1, -1]), dy.slice([start, 0, 0, 0], [size, -1, -1, -1])),
+    );
     const sum = total ? tf.add(total, part) : part;
     if (total) tf.dispose([total, part]);
     total = sum;
@@ -106,13 +112,28 @@ function depthwiseBackpropInput({ dy, filter }: Inputs, attrs: NamedAttrMap): tf
   const [fh, fw, , multiplier] = filter!.shape;
   const [sh, sw] = pair(a.strides);
   const { top, left } = tf.backend_util.computeConv2DInfo(
-    a.inputShape, filter!.shape, [sh, sw], 1, a.pad as 'valid', a.dimRoundingMode, true).padInfo;
+    a.inputShape,
+    filter!.shape,
+    [sh, sw],
+    1,
+    a.pad as 'valid',
+    a.dimRoundingMode,
+    true,
+  ).padInfo;
   const [, outH, outW, outChannels] = dy!.shape;
   // Dilate dy by the stride: zeros between rows and columns.
   let spread: tf.Tensor4D = dy!;
   if (sh > 1 || sw > 1) {
-    spread = dy!.reshape([batch, outH, 1, outW, 1, outChannels])
-      .pad([[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]])
+    spread = dy!
+      .reshape([batch, outH, 1, outW, 1, outChannels])
+      .pad([
+        [0, 0],
+        [0, 0],
+        [0, sh - 1],
+        [0, 0],
+        [0, sw - 1],
+        [0, 0],
+      ])
       .reshape([batch, outH * sh, outW * sw, outChannels])
       .slice([0, 0, 0, 0], [batch, (outH - 1) * sh + 1, (outW - 1) * sw + 1, outChannels]) as tf.Tensor4D;
   }
@@ -128,11 +149,19 @@ function depthwiseBackpropInput({ dy, filter }: Inputs, attrs: NamedAttrMap): tf
 }
 
 function padOrCrop(t: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
-  const padded = t.pad([[0, 0], [Math.max(0, top), Math.max(0, bottom)], [Math.max(0, left), Math.max(0, right)], [0, 0]]) as tf.Tensor4D;
+  const padded = t.pad([
+    [0, 0],
+    [Math.max(0, top), Math.max(0, bottom)],
+    [Math.max(0, left), Math.max(0, right)],
+    [0, 0],
+  ]) as tf.Tensor4D;
   const [n, h, w, c] = padded.shape;
   const cropTop = Math.max(0, -top);
   const cropLeft = Math.max(0, -left);
-  return padded.slice([0, cropTop, cropLeft, 0], [n, h - cropTop - Math.max(0, -bottom), w - cropLeft - Math.max(0, -right), c]);
+  return padded.slice(
+    [0, cropTop, cropLeft, 0],
+    [n, h - cropTop - Math.max(0, -bottom), w - cropLeft - Math.max(0, -right), c],
+  );
 }
 
 function unsortedSegmentSum({ x, segmentIds }: Inputs, attrs: NamedAttrMap): tf.Tensor {
@@ -142,8 +171,12 @@ function unsortedSegmentSum({ x, segmentIds }: Inputs, attrs: NamedAttrMap): tf.
 
 /** Kernel inputs are TensorInfos; view them as tensors (a view made here is released by the caller's tidy). */
 function asTensors(inputs: NamedTensorInfoMap): Inputs {
-  return Object.fromEntries(Object.entries(inputs).map(([name, info]) =>
-    [name, (info instanceof tf.Tensor ? info : tf.engine().makeTensorFromTensorInfo(info!)) as tf.Tensor4D]));
+  return Object.fromEntries(
+    Object.entries(inputs).map(([name, info]) => [
+      name,
+      (info instanceof tf.Tensor ? info : tf.engine().makeTensorFromTensorInfo(info!)) as tf.Tensor4D,
+    ]),
+  );
 }
 
 const KERNELS: [string, (inputs: Inputs, attrs: NamedAttrMap) => tf.Tensor][] = [
@@ -162,7 +195,8 @@ export function registerWasmGradientKernels(backendName = 'wasm'): string[] {
       kernelName,
       backendName,
       // Returning a Tensor (not a TensorInfo) hands its single reference to the engine.
-      kernelFunc: ({ inputs, attrs }) => tf.tidy(() => compute(asTensors(inputs), attrs ?? {})) as unknown as TensorInfo,
+      kernelFunc: ({ inputs, attrs }) =>
+        tf.tidy(() => compute(asTensors(inputs), attrs ?? {})) as unknown as TensorInfo,
     };
     tf.registerKernel(config);
     added.push(kernelName);

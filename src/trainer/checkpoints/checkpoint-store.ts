@@ -23,10 +23,18 @@ export interface StageInProgress {
 }
 
 /** An optimizer weight, as tf.Optimizer's getWeights() and setWeights() take them. */
-export interface NamedTensor { name: string; tensor: tf.Tensor }
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
 
 /** Early stopping's state within a stage; the best epoch's weights are saved beside the model's when kept. */
-export interface EarlyStoppingState { best?: number; bestEpoch?: number; wait: number; bestWeights: boolean }
+export interface EarlyStoppingState {
+  best?: number;
+  bestEpoch?: number;
+  wait: number;
+  bestWeights: boolean;
+}
 
 /** What an interrupted stage saves besides the model's weights. */
 export interface InterruptedExtras {
@@ -37,18 +45,38 @@ export interface InterruptedExtras {
 }
 
 /** What spec.trials decided: a resumed attempt trains the same winner and reports the same trials. */
-export interface SavedTrials { results: TrialStatus[]; selected: string }
+export interface SavedTrials {
+  results: TrialStatus[];
+  selected: string;
+}
 
-interface CheckpointState { specHash: string; jobUid?: string; completed: StageResult[]; inProgress?: StageInProgress; trials?: SavedTrials }
+interface CheckpointState {
+  specHash: string;
+  jobUid?: string;
+  completed: StageResult[];
+  inProgress?: StageInProgress;
+  trials?: SavedTrials;
+}
 
 /** The remote state.json: the local one, and the generation of each folder it uses (FOLDER@GENERATION under the location). */
-interface RemoteState extends CheckpointState { folders: Record<string, string> }
+interface RemoteState extends CheckpointState {
+  folders: Record<string, string>;
+}
 
 /** A checkpoint written to object storage: how much and how long (the SIGTERM save must fit in the grace period). */
-export interface CheckpointUpload { uri: string; bytes: number; seconds: number }
+export interface CheckpointUpload {
+  uri: string;
+  bytes: number;
+  seconds: number;
+}
 
 /** What a saved checkpoint holds for this job; `discarded` says why one that exists is not resumed. */
-export interface SavedState { completed: StageResult[]; inProgress?: StageInProgress; trials?: SavedTrials; discarded?: string }
+export interface SavedState {
+  completed: StageResult[];
+  inProgress?: StageInProgress;
+  trials?: SavedTrials;
+  discarded?: string;
+}
 
 /** Hash of what decides the training result: a checkpoint of another recipe is never resumed. */
 export function trainingSpecHash(spec: FineTuneJobSpec): string {
@@ -59,12 +87,17 @@ export function trainingSpecHash(spec: FineTuneJobSpec): string {
   const { batchNormStatistics, ...model } = spec.model;
   const { labelSmoothing, ...head } = spec.head;
   const decisive = {
-    task, model: { ...model, ...(batchNormStatistics !== 'Pretrained' ? { batchNormStatistics } : {}) },
-    dataset, head: { ...head, ...(labelSmoothing !== 0 ? { labelSmoothing } : {}) },
+    task,
+    model: { ...model, ...(batchNormStatistics !== 'Pretrained' ? { batchNormStatistics } : {}) },
+    dataset,
+    head: { ...head, ...(labelSmoothing !== 0 ? { labelSmoothing } : {}) },
     // Auto hashes as what it does: Frozen (as before it existed) below 16 examples a batch and for a
     // graph model, Train otherwise.
     stages: stages.map((stage) => ({ ...stage, batchNormalization: batchNormalizationOf(stage, spec) })),
-    augmentation, batchSize, seed, ...(trials ? { trials } : {}),
+    augmentation,
+    batchSize,
+    seed,
+    ...(trials ? { trials } : {}),
   };
   return createHash('sha256').update(JSON.stringify(decisive)).digest('hex');
 }
@@ -93,7 +126,12 @@ export class CheckpointStore {
    * next run of a schedule writing to the same place) is a new job: it never resumes the old one's
    * checkpoint, which would export the old model without training.
    */
-  constructor(dir: string, specHash: string, jobUid?: string, remote?: { store: Store; onUpload?: (upload: CheckpointUpload) => void }) {
+  constructor(
+    dir: string,
+    specHash: string,
+    jobUid?: string,
+    remote?: { store: Store; onUpload?: (upload: CheckpointUpload) => void },
+  ) {
     this.dir = dir;
     this.specHash = specHash;
     this.jobUid = jobUid;
@@ -112,7 +150,10 @@ export class CheckpointStore {
     }
     const where = `the checkpoint in ${this.dir}`;
     if (state.specHash !== this.specHash) {
-      return { completed: [], discarded: `${where} was written for another training recipe; starting afresh and replacing it` };
+      return {
+        completed: [],
+        discarded: `${where} was written for another training recipe; starting afresh and replacing it`,
+      };
     }
     if (this.jobUid !== undefined && state.jobUid !== undefined && state.jobUid !== this.jobUid) {
       return {
@@ -122,7 +163,9 @@ export class CheckpointStore {
     }
     this.trials = state.trials;
     return {
-      completed: state.completed, ...(state.inProgress ? { inProgress: state.inProgress } : {}), ...(state.trials ? { trials: state.trials } : {}),
+      completed: state.completed,
+      ...(state.inProgress ? { inProgress: state.inProgress } : {}),
+      ...(state.trials ? { trials: state.trials } : {}),
     };
   }
 
@@ -149,40 +192,71 @@ export class CheckpointStore {
    * Saves the exact point a stopped pod reached: the weights, the optimizer's
    * state and early stopping's (its best weights too), then the state file.
    */
-  async saveInterrupted(model: tf.LayersModel, completed: StageResult[], inProgress: StageInProgress, extras: InterruptedExtras): Promise<void> {
-    await saveTensors(join(this.dir, 'in-progress', 'optimizer.json'), Object.fromEntries(extras.optimizer.map((w) => [w.name, w.tensor])));
+  async saveInterrupted(
+    model: tf.LayersModel,
+    completed: StageResult[],
+    inProgress: StageInProgress,
+    extras: InterruptedExtras,
+  ): Promise<void> {
+    await saveTensors(
+      join(this.dir, 'in-progress', 'optimizer.json'),
+      Object.fromEntries(extras.optimizer.map((w) => [w.name, w.tensor])),
+    );
     const best = extras.bestWeights ?? [];
-    await saveTensors(join(this.dir, 'in-progress', 'best-weights.json'), Object.fromEntries(best.map((w, i) => [String(i), w])));
+    await saveTensors(
+      join(this.dir, 'in-progress', 'best-weights.json'),
+      Object.fromEntries(best.map((w, i) => [String(i), w])),
+    );
     await this.save(model, 'in-progress', {
-      ...this.identity, completed,
-      inProgress: { ...inProgress, optimizer: true, earlyStopping: { ...extras.earlyStopping, bestWeights: best.length > 0 } },
+      ...this.identity,
+      completed,
+      inProgress: {
+        ...inProgress,
+        optimizer: true,
+        earlyStopping: { ...extras.earlyStopping, bestWeights: best.length > 0 },
+      },
     });
   }
 
   private get identity(): Pick<CheckpointState, 'specHash' | 'jobUid' | 'trials'> {
-    return { specHash: this.specHash, ...(this.jobUid !== undefined ? { jobUid: this.jobUid } : {}), ...(this.trials ? { trials: this.trials } : {}) };
+    return {
+      specHash: this.specHash,
+      ...(this.jobUid !== undefined ? { jobUid: this.jobUid } : {}),
+      ...(this.trials ? { trials: this.trials } : {}),
+    };
   }
 
   /** The optimizer's saved weights, in the order it gave them (for Optimizer.setWeights). */
   async optimizerWeights(): Promise<NamedTensor[]> {
-    return Object.entries(await loadTensors(join(this.dir, 'in-progress', 'optimizer.json'))).map(([name, tensor]) => ({ name, tensor }));
+    return Object.entries(await loadTensors(join(this.dir, 'in-progress', 'optimizer.json'))).map(([name, tensor]) => ({
+      name,
+      tensor,
+    }));
   }
 
   /** Early stopping's saved best weights, in the model's getWeights() order. */
   async bestWeights(): Promise<tf.Tensor[]> {
     const saved = await loadTensors(join(this.dir, 'in-progress', 'best-weights.json'));
-    return Object.keys(saved).sort((a, b) => Number(a) - Number(b)).map((key) => saved[key]!);
+    return Object.keys(saved)
+      .sort((a, b) => Number(a) - Number(b))
+      .map((key) => saved[key]!);
   }
 
   /** Loads the weights of the saved point `state` describes into `model` (built the same way). */
-  async restore(model: tf.LayersModel, state: { completed: StageResult[]; inProgress?: StageInProgress }): Promise<void> {
+  async restore(
+    model: tf.LayersModel,
+    state: { completed: StageResult[]; inProgress?: StageInProgress },
+  ): Promise<void> {
     const folder = state.inProgress ? 'in-progress' : `stage-${state.completed.length}-${state.completed.at(-1)!.name}`;
     const path = join(this.dir, folder, 'weights.json');
     const saved = await loadTensors(path);
     try {
       for (const [key, variable] of weightsByKey(model)) {
         const value = saved[key];
-        if (!value) throw new Error(`checkpoint ${path} has no weight ${key}: it was written by another model; delete the checkpoint to start afresh`);
+        if (!value)
+          throw new Error(
+            `checkpoint ${path} has no weight ${key}: it was written by another model; delete the checkpoint to start afresh`,
+          );
         variable.write(value);
       }
     } finally {
@@ -191,7 +265,10 @@ export class CheckpointStore {
   }
 
   private async save(model: tf.LayersModel, folder: string, state: CheckpointState): Promise<void> {
-    await saveTensors(join(this.dir, folder, 'weights.json'), Object.fromEntries([...weightsByKey(model)].map(([key, variable]) => [key, variable.read()])));
+    await saveTensors(
+      join(this.dir, folder, 'weights.json'),
+      Object.fromEntries([...weightsByKey(model)].map(([key, variable]) => [key, variable.read()])),
+    );
     await this.writeState(state, folder);
   }
 
@@ -226,7 +303,11 @@ export class CheckpointStore {
     await writeFile(join(this.dir, PULLED), text);
     const replaced = folder ? this.remoteFolders[folder] : undefined;
     this.remoteFolders = folders;
-    if (replaced && replaced !== folders[folder!]) await remote.at(replaced).remove().catch(() => undefined);
+    if (replaced && replaced !== folders[folder!])
+      await remote
+        .at(replaced)
+        .remove()
+        .catch(() => undefined);
     this.onUpload?.({ uri: remote.uri, bytes, seconds: (performance.now() - started) / 1000 });
   }
 
@@ -235,7 +316,7 @@ export class CheckpointStore {
    * another node starts with an empty disk; one on the same node finds its own copy current).
    */
   private async pull(remote: Store): Promise<void> {
-    if (!await remote.at('state.json').stat()) return;
+    if (!(await remote.at('state.json').stat())) return;
     const text = (await remote.at('state.json').read()).toString('utf8');
     const local = await readFile(join(this.dir, PULLED), 'utf8').catch(() => undefined);
     const { folders, ...state } = JSON.parse(text) as RemoteState;
@@ -243,7 +324,8 @@ export class CheckpointStore {
     if (local === text) return;
     await rm(this.dir, { recursive: true, force: true });
     for (const [folder, generation] of Object.entries(this.remoteFolders)) {
-      for (const file of await remote.at(generation).list()) await remote.at(`${generation}/${file.path}`).download(join(this.dir, folder, file.path));
+      for (const file of await remote.at(generation).list())
+        await remote.at(`${generation}/${file.path}`).download(join(this.dir, folder, file.path));
     }
     await this.writeLocalState(state);
     await writeFile(join(this.dir, PULLED), text);
@@ -275,5 +357,9 @@ async function loadTensors(path: string): Promise<Record<string, tf.Tensor>> {
  * layer no model loader could rebuild, so neither order nor topology is used.
  */
 function weightsByKey(model: tf.LayersModel): Map<string, tf.LayerVariable> {
-  return new Map(model.layers.flatMap((layer) => layer.weights.map((weight) => [`${layer.name}/${weight.originalName}`, weight] as const)));
+  return new Map(
+    model.layers.flatMap((layer) =>
+      layer.weights.map((weight) => [`${layer.name}/${weight.originalName}`, weight] as const),
+    ),
+  );
 }

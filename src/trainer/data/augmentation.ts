@@ -29,7 +29,9 @@ export function augment(batch: tf.Tensor4D, a: Augmentation, p: ImagePreprocessi
     }
     const span = p.valueRange.max - p.valueRange.min;
     if (a.brightness > 0) {
-      x = x.add(tf.tensor1d(perExample(() => (random() * 2 - 1) * a.brightness * span)).reshape([n, 1, 1, 1])) as tf.Tensor4D;
+      x = x.add(
+        tf.tensor1d(perExample(() => (random() * 2 - 1) * a.brightness * span)).reshape([n, 1, 1, 1]),
+      ) as tf.Tensor4D;
     }
     if (a.contrast > 0) {
       const factor = tf.tensor1d(perExample(() => 1 + (random() * 2 - 1) * a.contrast)).reshape([n, 1, 1, 1]);

@@ -7,7 +7,10 @@ import { type ImagePreprocessing, type Preprocessing, preprocess } from './prepr
 import { seededRandom, shuffled } from './seeded-random.ts';
 
 /** Inputs and labels (a TensorContainerObject, so tf.data datasets of them fit fitDataset and evaluateDataset). */
-export interface Batch extends tf.TensorContainerObject { xs: tf.Tensor; ys: tf.Tensor1D }
+export interface Batch extends tf.TensorContainerObject {
+  xs: tf.Tensor;
+  ys: tf.Tensor1D;
+}
 
 /** Called once per file skipped as unreadable (spec.dataset.onCorruptFile: Skip). */
 export type SkipListener = (file: string, reason: string) => void;
@@ -39,19 +42,25 @@ export class ExampleReader {
 
   /** Model inputs (preprocessed pixels or token ids) and labels of the readable examples among `examples`, or undefined when none is. */
   async read(examples: Example[]): Promise<Batch | undefined> {
-    const results = await Promise.all(examples.filter((e) => !this.skipped.has(e)).map(async (example) => {
-      try {
-        return { example, pixels: await example.read() };
-      } catch (err) {
-        if (!(err instanceof UnreadableFileError)) throw err;
-        if (this.spec.dataset.onCorruptFile === 'Fail') {
-          throw new PermanentError(`cannot read ${err.message} (spec.dataset.onCorruptFile is Fail; set Skip to train without unreadable files)`);
-        }
-        this.skipped.add(example);
-        this.onSkip(err.file, err.message);
-        return undefined;
-      }
-    }));
+    const results = await Promise.all(
+      examples
+        .filter((e) => !this.skipped.has(e))
+        .map(async (example) => {
+          try {
+            return { example, pixels: await example.read() };
+          } catch (err) {
+            if (!(err instanceof UnreadableFileError)) throw err;
+            if (this.spec.dataset.onCorruptFile === 'Fail') {
+              throw new PermanentError(
+                `cannot read ${err.message} (spec.dataset.onCorruptFile is Fail; set Skip to train without unreadable files)`,
+              );
+            }
+            this.skipped.add(example);
+            this.onSkip(err.file, err.message);
+            return undefined;
+          }
+        }),
+    );
     const ok = results.filter((r) => r !== undefined);
     if (!ok.length) return undefined;
     const shape = ok[0]!.example.shape;
@@ -60,10 +69,14 @@ export class ExampleReader {
     const values = p.kind === 'text' ? new Int32Array(ok.length * size) : new Float32Array(ok.length * size);
     ok.forEach((r, i) => values.set(r.pixels, i * size));
     return tf.tidy(() => ({
-      xs: p.kind === 'text'
-        ? tf.tensor(values, [ok.length, ...shape], 'int32')
-        : preprocess(tf.tensor4d(values, [ok.length, shape[0]!, shape[1]!, shape[2]!]), p),
-      ys: tf.tensor1d(ok.map((r) => r.example.label), 'float32'),
+      xs:
+        p.kind === 'text'
+          ? tf.tensor(values, [ok.length, ...shape], 'int32')
+          : preprocess(tf.tensor4d(values, [ok.length, shape[0]!, shape[1]!, shape[2]!]), p),
+      ys: tf.tensor1d(
+        ok.map((r) => r.example.label),
+        'float32',
+      ),
     }));
   }
 }
@@ -77,7 +90,10 @@ export async function* inputsOf(batches: AsyncIterable<Batch>): AsyncGenerator<t
 }
 
 /** Where a resumed stage goes on: its first epoch is `epoch`, of which `batch` batches were trained already. */
-export interface ResumePoint { epoch: number; batch: number }
+export interface ResumePoint {
+  epoch: number;
+  batch: number;
+}
 
 export interface BatchStreamOptions {
   batchSize: number;
@@ -95,32 +111,48 @@ export interface BatchStreamOptions {
  * A tf.data dataset over examples for fitDataset: shuffled per epoch, read and
  * decoded a batch ahead (prefetch) while the previous batch trains.
  */
-export function exampleDataset(examples: Example[], reader: ExampleReader, options: BatchStreamOptions): tf.data.Dataset<Batch> {
+export function exampleDataset(
+  examples: Example[],
+  reader: ExampleReader,
+  options: BatchStreamOptions,
+): tf.data.Dataset<Batch> {
   let epoch = options.resumeAt?.epoch ?? 0;
-  return tf.data.generator<Batch>(async function* () {
-    const current = epoch++;
-    const order = options.shuffleSeed === undefined ? examples : shuffled(examples, options.shuffleSeed + current);
-    for (let index = skippedBatches(options.resumeAt, current); index * options.batchSize < order.length; index++) {
-      const start = index * options.batchSize;
-      const batch = await reader.read(order.slice(start, start + options.batchSize));
-      if (!batch) continue;
-      // Seeded per batch, not per epoch: a resumed epoch augments its remaining batches as they would have been.
-      const random = options.augmentation ? seededRandom(batchSeed(options.augmentation.seed, current, index)) : undefined;
-      yield transform(batch, options, random);
-    }
-  } as unknown as () => Generator<Batch>).prefetch(2);
+  return tf.data
+    .generator<Batch>(async function* () {
+      const current = epoch++;
+      const order = options.shuffleSeed === undefined ? examples : shuffled(examples, options.shuffleSeed + current);
+      for (let index = skippedBatches(options.resumeAt, current); index * options.batchSize < order.length; index++) {
+        const start = index * options.batchSize;
+        const batch = await reader.read(order.slice(start, start + options.batchSize));
+        if (!batch) continue;
+        // Seeded per batch, not per epoch: a resumed epoch augments its remaining batches as they would have been.
+        const random = options.augmentation
+          ? seededRandom(batchSeed(options.augmentation.seed, current, index))
+          : undefined;
+        yield transform(batch, options, random);
+      }
+    } as unknown as () => Generator<Batch>)
+    .prefetch(2);
 }
 
 /**
  * Batches of `epoch` a resumed stage trained before it stopped (a batch of only unreadable files counts too):
  * the dataset skips them, and the callbacks that count steps (the schedule, the interruption) add them.
  */
-export const skippedBatches = (resumeAt: ResumePoint | undefined, epoch: number) => (resumeAt?.epoch === epoch ? resumeAt.batch : 0);
+export const skippedBatches = (resumeAt: ResumePoint | undefined, epoch: number) =>
+  resumeAt?.epoch === epoch ? resumeAt.batch : 0;
 
-const batchSeed = (seed: number, epoch: number, batch: number) => (seed + Math.imul(epoch + 1, 0x9e3779b1) + Math.imul(batch + 1, 0x85ebca6b)) >>> 0;
+const batchSeed = (seed: number, epoch: number, batch: number) =>
+  (seed + Math.imul(epoch + 1, 0x9e3779b1) + Math.imul(batch + 1, 0x85ebca6b)) >>> 0;
 
 /** A tf.data dataset over feature tensors held in memory (cached base features), shuffled per epoch. */
-export function tensorDataset(xs: tf.Tensor, ys: tf.Tensor, batchSize: number, shuffleSeed?: number, resumeAt?: ResumePoint): tf.data.Dataset<tf.TensorContainer> {
+export function tensorDataset(
+  xs: tf.Tensor,
+  ys: tf.Tensor,
+  batchSize: number,
+  shuffleSeed?: number,
+  resumeAt?: ResumePoint,
+): tf.data.Dataset<tf.TensorContainer> {
   let epoch = resumeAt?.epoch ?? 0;
   const count = ys.shape[0];
   return tf.data.generator(function* () {
@@ -137,11 +169,15 @@ export function tensorDataset(xs: tf.Tensor, ys: tf.Tensor, batchSize: number, s
 }
 
 function transform(batch: Batch, options: BatchStreamOptions, random: (() => number) | undefined): Batch {
-  const augmentation = random && options.augmentation && augments(options.augmentation.spec.augmentation) ? options.augmentation : undefined;
+  const augmentation =
+    random && options.augmentation && augments(options.augmentation.spec.augmentation)
+      ? options.augmentation
+      : undefined;
   if (!augmentation && !options.map) return { xs: batch.xs, ys: batch.ys };
   const xs = tf.tidy(() => {
     let x = batch.xs as tf.Tensor4D;
-    if (augmentation) x = augment(x, augmentation.spec.augmentation, augmentation.preprocessing as ImagePreprocessing, random!);
+    if (augmentation)
+      x = augment(x, augmentation.spec.augmentation, augmentation.preprocessing as ImagePreprocessing, random!);
     return options.map ? options.map(x) : x;
   });
   batch.xs.dispose();

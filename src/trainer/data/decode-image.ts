@@ -8,7 +8,12 @@ import sharp from 'sharp';
  * so a served image is what a trained one was. Throws on a file or bytes
  * that do not decode.
  */
-export async function decodeImage(input: string | Buffer, width: number, height: number, channels: number): Promise<Uint8Array> {
+export async function decodeImage(
+  input: string | Buffer,
+  width: number,
+  height: number,
+  channels: number,
+): Promise<Uint8Array> {
   let image = sharp(input, { failOn: 'error' }).resize(width, height, { fit: 'fill' }).removeAlpha();
   image = channels === 1 ? image.grayscale() : image.toColourspace('srgb');
   const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });

@@ -13,7 +13,8 @@ import { openStore } from '../storage/store.ts';
  */
 export async function datasetFingerprint(spec: FineTuneJobSpec, pvcRoot?: string): Promise<string> {
   const locations: [string, Location][] = [['dataset', spec.dataset]];
-  if (spec.dataset.validation.uri !== undefined || spec.dataset.validation.pvc) locations.push(['validation', spec.dataset.validation]);
+  if (spec.dataset.validation.uri !== undefined || spec.dataset.validation.pvc)
+    locations.push(['validation', spec.dataset.validation]);
   const hash = createHash('sha256');
   for (const [name, location] of locations) hash.update(`${name}\n${await describeLocation(location, pvcRoot)}`);
   return `sha256:${hash.digest('hex')}`;

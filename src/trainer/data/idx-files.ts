@@ -17,11 +17,15 @@ export async function readIdx(path: string, expectedRank: number): Promise<{ dim
   if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0 || type !== 0x08) {
     throw new PermanentError(`${path} is not an unsigned-byte IDX file (bad magic number); check spec.dataset.idx`);
   }
-  if (rank !== expectedRank) throw new PermanentError(`${path} has ${rank} dimensions, expected ${expectedRank}; are spec.dataset.idx.images and labels swapped?`);
+  if (rank !== expectedRank)
+    throw new PermanentError(
+      `${path} has ${rank} dimensions, expected ${expectedRank}; are spec.dataset.idx.images and labels swapped?`,
+    );
   const dims = Array.from({ length: rank }, (_, i) => bytes.readUInt32BE(4 + 4 * i));
   const offset = 4 + 4 * rank;
   const size = dims.reduce((a, b) => a * b, 1);
-  if (bytes.length - offset < size) throw new PermanentError(`${path} is truncated: header promises ${size} bytes, file has ${bytes.length - offset}`);
+  if (bytes.length - offset < size)
+    throw new PermanentError(`${path} is truncated: header promises ${size} bytes, file has ${bytes.length - offset}`);
   return { dims, data: new Uint8Array(bytes.buffer, bytes.byteOffset + offset, size) };
 }
 
@@ -29,7 +33,8 @@ export async function readIdx(path: string, expectedRank: number): Promise<{ dim
 export async function idxExamples(imagesPath: string, labelsPath: string): Promise<Example[]> {
   const [images, labels] = await Promise.all([readIdx(imagesPath, 3), readIdx(labelsPath, 1)]);
   const [count, height, width] = images.dims as [number, number, number];
-  if (labels.dims[0] !== count) throw new PermanentError(`${imagesPath} has ${count} images but ${labelsPath} has ${labels.dims[0]} labels`);
+  if (labels.dims[0] !== count)
+    throw new PermanentError(`${imagesPath} has ${count} images but ${labelsPath} has ${labels.dims[0]} labels`);
   const pixels = height * width;
   return Array.from({ length: count }, (_, i) => ({
     label: labels.data[i]!,

@@ -35,7 +35,10 @@ export function preprocessingOf(spec: FineTuneJobSpec): Preprocessing {
   if (spec.task.type === 'TextClassification') {
     const tokenizer = input.tokenizer!;
     return {
-      kind: 'text', tokenizer: tokenizer.kind, lowercase: tokenizer.lowercase, sequenceLength: input.shape[0]!,
+      kind: 'text',
+      tokenizer: tokenizer.kind,
+      lowercase: tokenizer.lowercase,
+      sequenceLength: input.shape[0]!,
       vocabulary: tokenizer.uri ?? `pvc://${tokenizer.pvc!.claimName}/${tokenizer.pvc!.path}`,
     };
   }

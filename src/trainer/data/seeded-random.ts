@@ -22,7 +22,11 @@ export function shuffled<T>(items: readonly T[], seed: number): T[] {
 }
 
 /** Splits examples per class, so each class keeps its share in both parts (seeded). */
-export function stratifiedSplit<T extends { label: number }>(items: readonly T[], fraction: number, seed: number): { train: T[]; validation: T[] } {
+export function stratifiedSplit<T extends { label: number }>(
+  items: readonly T[],
+  fraction: number,
+  seed: number,
+): { train: T[]; validation: T[] } {
   const byLabel = new Map<number, T[]>();
   for (const item of items) byLabel.set(item.label, [...(byLabel.get(item.label) ?? []), item]);
   const train: T[] = [];

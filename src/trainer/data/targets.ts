@@ -18,7 +18,10 @@ export interface Targets {
 }
 
 export function targetsFor(spec: Pick<FineTuneJobSpec, 'head' | 'task'>): Targets {
-  const { head: { labelSmoothing: smoothing }, task: { numClasses } } = spec;
+  const {
+    head: { labelSmoothing: smoothing },
+    task: { numClasses },
+  } = spec;
   if (smoothing === 0) return { loss: 'sparseCategoricalCrossentropy' };
   return {
     loss: 'categoricalCrossentropy',
@@ -33,7 +36,8 @@ function oneHot(labels: tf.Tensor, numClasses: number): tf.Tensor {
 
 /** A dataset of `{ xs, ys }` batches with each batch's labels turned into targets. */
 export function withTargets(
-  dataset: tf.data.Dataset<{ xs: tf.Tensor; ys: tf.Tensor }>, toTargets: ((labels: tf.Tensor) => tf.Tensor) | undefined,
+  dataset: tf.data.Dataset<{ xs: tf.Tensor; ys: tf.Tensor }>,
+  toTargets: ((labels: tf.Tensor) => tf.Tensor) | undefined,
 ): tf.data.Dataset<{ xs: tf.Tensor; ys: tf.Tensor }> {
   return toTargets ? dataset.map(({ xs, ys }) => ({ xs, ys: toTargets(ys) })) : dataset;
 }

@@ -17,7 +17,11 @@ export interface Tokenizer {
  * longest-match with ## continuations, [CLS] ... [SEP] when the vocabulary has
  * them) or plain whitespace splitting.
  */
-export async function loadTokenizer(spec: FineTuneJobSpec, pvcRoot?: string, cacheDir = DEFAULT_CACHE_DIR): Promise<Tokenizer> {
+export async function loadTokenizer(
+  spec: FineTuneJobSpec,
+  pvcRoot?: string,
+  cacheDir = DEFAULT_CACHE_DIR,
+): Promise<Tokenizer> {
   const tokenizer = spec.model.input.tokenizer!;
   const store = openStore(tokenizer, pvcRoot);
   let text: string;
@@ -25,13 +29,25 @@ export async function loadTokenizer(spec: FineTuneJobSpec, pvcRoot?: string, cac
     text = await readFile(await localCopy(store, cacheDir), 'utf8');
   } catch (err) {
     if (!(err instanceof PermanentError) && !(err as NodeJS.ErrnoException).code) throw err;
-    throw new PermanentError(`cannot read the vocabulary ${store.uri} (spec.model.input.tokenizer): ${(err as Error).message}`);
+    throw new PermanentError(
+      `cannot read the vocabulary ${store.uri} (spec.model.input.tokenizer): ${(err as Error).message}`,
+    );
   }
-  const vocabulary = new Map(text.split(/\r?\n/).filter((t) => t.length > 0).map((token, id) => [token, id]));
+  const vocabulary = new Map(
+    text
+      .split(/\r?\n/)
+      .filter((t) => t.length > 0)
+      .map((token, id) => [token, id]),
+  );
   return createTokenizer(vocabulary, tokenizer.kind, tokenizer.lowercase, spec.model.input.shape[0]!);
 }
 
-export function createTokenizer(vocabulary: Map<string, number>, kind: Tokenizer['kind'], lowercase: boolean, sequenceLength: number): Tokenizer {
+export function createTokenizer(
+  vocabulary: Map<string, number>,
+  kind: Tokenizer['kind'],
+  lowercase: boolean,
+  sequenceLength: number,
+): Tokenizer {
   const id = (token: string) => vocabulary.get(token);
   const unknown = id('[UNK]') ?? id('<unk>') ?? 1;
   const pad = id('[PAD]') ?? id('<pad>') ?? 0;
@@ -39,7 +55,11 @@ export function createTokenizer(vocabulary: Map<string, number>, kind: Tokenizer
   const sep = id('[SEP]');
   const words = (text: string) => {
     let t = lowercase ? text.toLowerCase() : text;
-    if (kind === 'WordPiece') t = t.normalize('NFD').replace(/\p{Mn}/gu, '').replace(/(\p{P}|\p{S})/gu, ' $1 ');
+    if (kind === 'WordPiece')
+      t = t
+        .normalize('NFD')
+        .replace(/\p{Mn}/gu, '')
+        .replace(/(\p{P}|\p{S})/gu, ' $1 ');
     return t.split(/\s+/).filter(Boolean);
   };
   const pieces = (word: string): number[] => {

@@ -20,8 +20,10 @@ export async function adaptBatchNormStatistics(
   const none = { layers: 0, examples: 0 };
   if (base.format !== 'Layers') return none;
   // A momentum of 1 means statistics that never move (and nothing to read a batch's from): those stay.
-  const layers = base.layers.filter((layer) =>
-    layer.getClassName() === 'BatchNormalization' && momentumOf(layer) < 1 && (!trainingOnly || layer.trainable));
+  const layers = base.layers.filter(
+    (layer) =>
+      layer.getClassName() === 'BatchNormalization' && momentumOf(layer) < 1 && (!trainingOnly || layer.trainable),
+  );
   if (!layers.length) return none;
   const extractor = tf.model({ inputs: base.inputs, outputs: base.features });
   const statistics = layers.map(movingStatistics);
@@ -61,10 +63,12 @@ export async function adaptBatchNormStatistics(
       count += size;
     }
     if (count) {
-      statistics.forEach(({ mean, variance }, i) => tf.tidy(() => {
-        mean.write(merged[i]!.mean);
-        variance.write(merged[i]!.sumOfSquares.div(count));
-      }));
+      statistics.forEach(({ mean, variance }, i) =>
+        tf.tidy(() => {
+          mean.write(merged[i]!.mean);
+          variance.write(merged[i]!.sumOfSquares.div(count));
+        }),
+      );
     }
   } catch (err) {
     // A batch that cannot be read leaves the base as it was.
@@ -74,8 +78,13 @@ export async function adaptBatchNormStatistics(
     });
     throw err;
   } finally {
-    layers.forEach((layer, i) => { layer.trainable = wasTrainable[i]!; });
-    tf.dispose([...merged.flatMap((m) => [m.mean, m.sumOfSquares]), ...pretrained.flatMap((p) => [p.mean, p.variance])]);
+    layers.forEach((layer, i) => {
+      layer.trainable = wasTrainable[i]!;
+    });
+    tf.dispose([
+      ...merged.flatMap((m) => [m.mean, m.sumOfSquares]),
+      ...pretrained.flatMap((p) => [p.mean, p.variance]),
+    ]);
   }
   return count ? { layers: layers.length, examples: count } : none;
 }

@@ -16,19 +16,28 @@ export const FINE_TUNED_GRAPH_BASE = join('base', 'model.json');
  * and, when a stage unfroze the base, the graph with its fine-tuned weights
  * as a graph model in base/: each loads with the stock tfjs loaders.
  */
-export async function exportModel(model: FineTuneModel, dir: string, meta: {
-  spec: FineTuneJobSpec; preprocessing: Preprocessing; classNames: string[]; stages: StageResult[]; jobName: string | undefined;
-  /** Whether a stage that ran unfroze the base (not so when trials chose head only). */
-  baseTrained: boolean;
-  trials?: { metric: PromotionMetric; selected: string; results: TrialStatus[] };
-}): Promise<void> {
+export async function exportModel(
+  model: FineTuneModel,
+  dir: string,
+  meta: {
+    spec: FineTuneJobSpec;
+    preprocessing: Preprocessing;
+    classNames: string[];
+    stages: StageResult[];
+    jobName: string | undefined;
+    /** Whether a stage that ran unfroze the base (not so when trials chose head only). */
+    baseTrained: boolean;
+    trials?: { metric: PromotionMetric; selected: string; results: TrialStatus[] };
+  },
+): Promise<void> {
   const { spec } = meta;
   await mkdir(dir, { recursive: true });
   const { base } = model;
   const fineTunedGraph = base.format === 'Graph' && meta.baseTrained;
   if (base.format === 'Graph') {
     await model.head.save(fileSystemModel(join(dir, 'model.json')));
-    if (fineTunedGraph) await fileSystemModel(join(dir, FINE_TUNED_GRAPH_BASE)).save(await base.graph.exportArtifacts());
+    if (fineTunedGraph)
+      await fileSystemModel(join(dir, FINE_TUNED_GRAPH_BASE)).save(await base.graph.exportArtifacts());
   } else {
     await model.full.save(fileSystemModel(join(dir, 'model.json')));
   }

@@ -22,25 +22,53 @@ export function fileSystemModel(modelJsonPath: string): Required<Pick<tf.io.IOHa
       }
       return tf.io.getModelArtifactsForJSON(json, async (manifest) => {
         const specs = manifest.flatMap((group) => group.weights);
-        const buffers = await Promise.all(manifest.flatMap((group) => group.paths).map(async (path) => {
-          try {
-            const bytes = await readFile(join(dir, path));
-            return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-          } catch (err) {
-            throw new PermanentError(`cannot read weights ${join(dir, path)} listed in ${modelJsonPath}: ${(err as Error).message}`);
-          }
-        }));
+        const buffers = await Promise.all(
+          manifest
+            .flatMap((group) => group.paths)
+            .map(async (path) => {
+              try {
+                const bytes = await readFile(join(dir, path));
+                return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+              } catch (err) {
+                throw new PermanentError(
+                  `cannot read weights ${join(dir, path)} listed in ${modelJsonPath}: ${(err as Error).message}`,
+                );
+              }
+            }),
+        );
         return [specs, tf.io.concatenateArrayBuffers(buffers)];
       });
     },
     async save(artifacts) {
       await mkdir(dir, { recursive: true });
-      const weights = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+      const weights =
+        artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
       const bin = basename(modelJsonPath) === 'model.json' ? 'weights.bin' : `${basename(modelJsonPath, '.json')}.bin`;
       const manifest: tf.io.WeightsManifestConfig = [{ paths: [bin], weights: artifacts.weightSpecs ?? [] }];
       await writeFile(join(dir, bin), Buffer.from(weights));
-      const { modelTopology, format, generatedBy, convertedBy, trainingConfig, signature, userDefinedMetadata, modelInitializer, initializerSignature } = artifacts;
-      const json = { modelTopology, weightsManifest: manifest, format, generatedBy, convertedBy, trainingConfig, signature, userDefinedMetadata, modelInitializer, initializerSignature };
+      const {
+        modelTopology,
+        format,
+        generatedBy,
+        convertedBy,
+        trainingConfig,
+        signature,
+        userDefinedMetadata,
+        modelInitializer,
+        initializerSignature,
+      } = artifacts;
+      const json = {
+        modelTopology,
+        weightsManifest: manifest,
+        format,
+        generatedBy,
+        convertedBy,
+        trainingConfig,
+        signature,
+        userDefinedMetadata,
+        modelInitializer,
+        initializerSignature,
+      };
       await writeFile(modelJsonPath, JSON.stringify(json));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     },

@@ -22,10 +22,14 @@ export interface FineTuneModel {
 export function buildFineTuneModel(base: BaseModel, spec: FineTuneJobSpec): FineTuneModel {
   const { head: headSpec, task, seed } = spec;
   const regularizer = headSpec.l2 > 0 ? tf.regularizers.l2({ l2: headSpec.l2 }) : undefined;
-  const dense = (units: number, activation: 'relu' | 'softmax', name: string) => tf.layers.dense({
-    units, activation, name, kernelRegularizer: regularizer,
-    kernelInitializer: tf.initializers.glorotUniform({ seed: seed + units }),
-  });
+  const dense = (units: number, activation: 'relu' | 'softmax', name: string) =>
+    tf.layers.dense({
+      units,
+      activation,
+      name,
+      kernelRegularizer: regularizer,
+      kernelInitializer: tf.initializers.glorotUniform({ seed: seed + units }),
+    });
   // A base that is itself a model this trainer exported (a schedule's warm start) has layers of these names.
   const taken = new Set(base.format === 'Layers' ? base.layers.map((layer) => layer.name) : []);
   const unique = (name: string) => {

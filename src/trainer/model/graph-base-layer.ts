@@ -23,7 +23,14 @@ export class GraphBaseLayer extends tf.layers.Layer {
   /** The weight ops as units the unfreeze policies count, name and set trainable. */
   readonly units: GraphWeightUnit[];
 
-  constructor(options: { graph: tf.GraphModel; artifacts: tf.io.ModelArtifacts; inputNode: string; featureNode: string; featureShape: number[]; weightOps: GraphWeightOp[] }) {
+  constructor(options: {
+    graph: tf.GraphModel;
+    artifacts: tf.io.ModelArtifacts;
+    inputNode: string;
+    featureNode: string;
+    featureShape: number[];
+    weightOps: GraphWeightOp[];
+  }) {
     super({ name: 'ftj_graph_base' });
     this.graph = options.graph;
     this.inputNode = options.inputNode;
@@ -43,7 +50,14 @@ export class GraphBaseLayer extends tf.layers.Layer {
     for (const op of this.weightOps) {
       for (const name of [...op.parameters, ...op.statistics]) {
         const value = constants[name]![0]!;
-        const variable = this.addWeight(name.replace(/[^-A-Za-z0-9._/]/g, '_'), value.shape, 'float32', tf.initializers.zeros(), undefined, op.parameters.includes(name));
+        const variable = this.addWeight(
+          name.replace(/[^-A-Za-z0-9._/]/g, '_'),
+          value.shape,
+          'float32',
+          tf.initializers.zeros(),
+          undefined,
+          op.parameters.includes(name),
+        );
         variable.write(value);
         this.variables.set(name, variable);
       }
@@ -68,7 +82,8 @@ export class GraphBaseLayer extends tf.layers.Layer {
   /** The graph as loaded (topology, signature, initializers) with its weights at their current values, unquantised. */
   async exportArtifacts(): Promise<tf.io.ModelArtifacts> {
     const weights: tf.NamedTensorMap = {};
-    for (const [name, [tensor]] of Object.entries(this.graph.weights)) weights[name] = this.variables.get(name)?.read() ?? tensor!;
+    for (const [name, [tensor]] of Object.entries(this.graph.weights))
+      weights[name] = this.variables.get(name)?.read() ?? tensor!;
     const { data, specs } = await tf.io.encodeWeights(weights);
     return { ...this.definition, weightSpecs: specs, weightData: data };
   }

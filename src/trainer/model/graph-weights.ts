@@ -1,5 +1,9 @@
 /** One node of a converted TensorFlow graph (GraphDef JSON, as in a tfjs graph model's model.json). */
-export interface GraphNode { name: string; op: string; input?: string[] }
+export interface GraphNode {
+  name: string;
+  op: string;
+  input?: string[];
+}
 
 /**
  * An op of a graph model that holds weights: what a Keras layer is to a
@@ -22,9 +26,23 @@ export interface GraphWeightOp {
  * (input scaling, a decomposed layer norm) keep their constants.
  */
 const WEIGHT_OPS = new Set([
-  'Conv2D', '_FusedConv2D', 'DepthwiseConv2dNative', 'FusedDepthwiseConv2dNative', 'Conv2DBackpropInput', 'Conv3D',
-  'MatMul', '_FusedMatMul', 'BatchMatMul', 'BatchMatMulV2', 'BiasAdd', 'Prelu', 'GatherV2', 'Gather',
-  'FusedBatchNorm', 'FusedBatchNormV2', 'FusedBatchNormV3',
+  'Conv2D',
+  '_FusedConv2D',
+  'DepthwiseConv2dNative',
+  'FusedDepthwiseConv2dNative',
+  'Conv2DBackpropInput',
+  'Conv3D',
+  'MatMul',
+  '_FusedMatMul',
+  'BatchMatMul',
+  'BatchMatMulV2',
+  'BiasAdd',
+  'Prelu',
+  'GatherV2',
+  'Gather',
+  'FusedBatchNorm',
+  'FusedBatchNormV2',
+  'FusedBatchNormV3',
 ]);
 /** FusedBatchNorm inputs: x, scale, offset, mean, variance. */
 const BATCH_NORM_STATISTICS_FROM = 3;
@@ -38,7 +56,11 @@ const nodeNameOf = (input: string) => input.replace(/^\^/, '').replace(/:\d+$/, 
  * order, so "top N" means the N ops nearest the output). `isWeight` says
  * which nodes are float constants loaded from the weight files.
  */
-export function graphWeightOps(nodes: GraphNode[], output: string, isWeight: (node: string) => boolean): GraphWeightOp[] {
+export function graphWeightOps(
+  nodes: GraphNode[],
+  output: string,
+  isWeight: (node: string) => boolean,
+): GraphWeightOp[] {
   const byName = new Map(nodes.map((node) => [node.name, node]));
   const ordered: GraphNode[] = [];
   const state = new Map<string, 'open' | 'done'>();

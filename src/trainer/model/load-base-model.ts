@@ -19,7 +19,10 @@ export type BaseModel = { inputs: tf.SymbolicTensor[]; features: tf.SymbolicTens
   | { format: 'Graph'; layers: GraphWeightUnit[]; graph: GraphBaseLayer }
 );
 
-export interface LoadOptions { pvcRoot?: string; cacheDir: string }
+export interface LoadOptions {
+  pvcRoot?: string;
+  cacheDir: string;
+}
 
 /** Loads the base model of the spec and checks its signature before any training starts. */
 export async function loadBaseModel(spec: FineTuneJobSpec, options: LoadOptions): Promise<BaseModel> {
@@ -32,7 +35,9 @@ export async function loadBaseModel(spec: FineTuneJobSpec, options: LoadOptions)
     model = await tf.loadLayersModel(fileSystemModel(path));
   } catch (err) {
     if (err instanceof PermanentError) throw err;
-    throw new PermanentError(`${path} is not a tfjs layers model (${(err as Error).message}); a converted SavedModel or TF Hub module needs spec.model.format: Graph`);
+    throw new PermanentError(
+      `${path} is not a tfjs layers model (${(err as Error).message}); a converted SavedModel or TF Hub module needs spec.model.format: Graph`,
+    );
   }
   return layersBase(spec, model, path);
 }
@@ -46,7 +51,9 @@ export function layersBase(spec: FineTuneJobSpec, model: tf.LayersModel, path: s
     // A spatial feature map: pool it to a vector as Keras' pooling='avg' does.
     features = tf.layers.globalAveragePooling2d({ name: 'ftj_feature_pool' }).apply(features) as tf.SymbolicTensor;
   }
-  const layers = model.layers.slice(0, model.layers.indexOf(cut) + 1).filter((layer) => layer.getClassName() !== 'InputLayer');
+  const layers = model.layers
+    .slice(0, model.layers.indexOf(cut) + 1)
+    .filter((layer) => layer.getClassName() !== 'InputLayer');
   return { format: 'Layers', inputs: model.inputs, features, layers, path };
 }
 
@@ -55,7 +62,9 @@ function cutPoint(spec: FineTuneJobSpec, model: tf.LayersModel): tf.layers.Layer
   if (spec.model.outputKind === 'FeatureVector') {
     const activation = (last.getConfig() as { activation?: string }).activation;
     if (activation === 'softmax' || activation === 'sigmoid') {
-      throw new PermanentError(`the model's last layer "${last.name}" is a ${activation} classifier, not a feature vector: set spec.model.outputKind: Classifier (the head then replaces it)`);
+      throw new PermanentError(
+        `the model's last layer "${last.name}" is a ${activation} classifier, not a feature vector: set spec.model.outputKind: Classifier (the head then replaces it)`,
+      );
     }
     return last;
   }
@@ -63,12 +72,19 @@ function cutPoint(spec: FineTuneJobSpec, model: tf.LayersModel): tf.layers.Layer
     try {
       return model.getLayer(spec.model.cutLayer);
     } catch {
-      throw new PermanentError(`spec.model.cutLayer: the model has no layer "${spec.model.cutLayer}"; its last layers are ${model.layers.slice(-6).map((l) => `"${l.name}"`).join(', ')}`);
+      throw new PermanentError(
+        `spec.model.cutLayer: the model has no layer "${spec.model.cutLayer}"; its last layers are ${model.layers
+          .slice(-6)
+          .map((l) => `"${l.name}"`)
+          .join(', ')}`,
+      );
     }
   }
   const penultimate = model.layers.at(-2);
   if (!penultimate || penultimate.getClassName() === 'InputLayer') {
-    throw new PermanentError('spec.model.outputKind Classifier: the model has no layer before its output to cut at; set spec.model.cutLayer');
+    throw new PermanentError(
+      'spec.model.outputKind Classifier: the model has no layer before its output to cut at; set spec.model.cutLayer',
+    );
   }
   return penultimate;
 }
@@ -78,7 +94,9 @@ function checkInputShape(spec: FineTuneJobSpec, modelShape: (number | null)[]): 
   const actual = modelShape.slice(1);
   const matches = actual.length === expected.length && actual.every((dim, i) => dim === null || dim === expected[i]);
   if (!matches) {
-    throw new PermanentError(`spec.model.input.shape is [${expected.join(', ')}] but the model takes [${actual.map((d) => d ?? 'any').join(', ')}]: set spec.model.input.shape to the model's input`);
+    throw new PermanentError(
+      `spec.model.input.shape is [${expected.join(', ')}] but the model takes [${actual.map((d) => d ?? 'any').join(', ')}]: set spec.model.input.shape to the model's input`,
+    );
   }
 }
 
@@ -88,21 +106,35 @@ async function loadGraphBase(spec: FineTuneJobSpec, path: string): Promise<BaseM
   try {
     model = await tf.loadGraphModel({ load: async () => artifacts });
   } catch (err) {
-    throw new PermanentError(`${path} is not a tfjs graph model (${(err as Error).message}); a Keras layers model needs spec.model.format: Layers`);
+    throw new PermanentError(
+      `${path} is not a tfjs graph model (${(err as Error).message}); a Keras layers model needs spec.model.format: Layers`,
+    );
   }
   const input = model.inputs[0]!;
-  if (input.shape) checkInputShape(spec, input.shape.map((d) => (d === -1 ? null : d)));
+  if (input.shape)
+    checkInputShape(
+      spec,
+      input.shape.map((d) => (d === -1 ? null : d)),
+    );
   const featureNode = spec.model.cutLayer ?? model.outputs[0]!.name;
   const { shape, dtype } = spec.model.input;
-  const featureShape = tf.tidy(() => (model.execute(tf.zeros([1, ...shape], dtype), featureNode) as tf.Tensor).shape.slice(1));
+  const featureShape = tf.tidy(() =>
+    (model.execute(tf.zeros([1, ...shape], dtype), featureNode) as tf.Tensor).shape.slice(1),
+  );
   if (featureShape.length !== 1) {
-    throw new PermanentError(`the graph model's output has shape [${featureShape.join(', ')}], not a feature vector: set spec.model.cutLayer to a node that outputs [batch, features]`);
+    throw new PermanentError(
+      `the graph model's output has shape [${featureShape.join(', ')}], not a feature vector: set spec.model.cutLayer to a node that outputs [batch, features]`,
+    );
   }
   const nodes = (artifacts.modelTopology as { node?: GraphNode[] }).node ?? [];
   const weights = model.weights;
   const isWeight = (name: string) => weights[name]?.[0]?.dtype === 'float32';
   const graph = new GraphBaseLayer({
-    graph: model, artifacts, inputNode: input.name, featureNode, featureShape,
+    graph: model,
+    artifacts,
+    inputNode: input.name,
+    featureNode,
+    featureShape,
     weightOps: graphWeightOps(nodes, nodeName(featureNode), isWeight),
   });
   const inputs = [tf.input({ shape, dtype, name: 'ftj_input' })];
@@ -113,8 +145,12 @@ async function loadGraphBase(spec: FineTuneJobSpec, path: string): Promise<BaseM
 const nodeName = (output: string) => output.replace(/:\d+$/, '');
 
 async function checkDigest(path: string, expected: string): Promise<void> {
-  const actual = createHash('sha256').update(await readFile(path)).digest('hex');
+  const actual = createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
   if (actual !== expected) {
-    throw new PermanentError(`${path} has SHA-256 ${actual}, not spec.model.provenance.sha256 ${expected}: the model changed; update the digest or the model`);
+    throw new PermanentError(
+      `${path} has SHA-256 ${actual}, not spec.model.provenance.sha256 ${expected}: the model changed; update the digest or the model`,
+    );
   }
 }

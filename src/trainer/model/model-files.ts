@@ -15,13 +15,17 @@ export async function localModelFiles(store: Store, cacheDir: string): Promise<s
   if (store.localPath !== undefined) return store.localPath;
   const name = posix.basename(new URL(store.uri).pathname);
   if (!name.endsWith('.json')) {
-    throw new PermanentError(`spec.model.uri ${store.uri} names a folder or prefix, not a model: point it at the model's model.json (${store.uri.replace(/\/$/, '')}/model.json)`);
+    throw new PermanentError(
+      `spec.model.uri ${store.uri} names a folder or prefix, not a model: point it at the model's model.json (${store.uri.replace(/\/$/, '')}/model.json)`,
+    );
   }
   const folder = store.beside('.');
   const modelJson = join(await localCopy(folder, cacheDir, [name]), name);
   let manifest: { paths?: string[] }[];
   try {
-    manifest = (JSON.parse(await readFile(modelJson, 'utf8')) as { weightsManifest?: { paths?: string[] }[] }).weightsManifest ?? [];
+    manifest =
+      (JSON.parse(await readFile(modelJson, 'utf8')) as { weightsManifest?: { paths?: string[] }[] }).weightsManifest ??
+      [];
   } catch (err) {
     throw new PermanentError(`${store.uri} is not a tfjs model.json (${(err as Error).message})`);
   }

@@ -2,17 +2,27 @@ import { MAX_HISTORY_POINTS, type StageHistory } from '../../api/v1alpha1/index.
 import type { EpochEnd } from './reporter.ts';
 
 type Series = 'loss' | 'valLoss' | 'accuracy' | 'valAccuracy';
-const SERIES: [Series, keyof EpochEnd['metrics']][] = [['loss', 'loss'], ['valLoss', 'val_loss'], ['accuracy', 'acc'], ['valAccuracy', 'val_acc']];
+const SERIES: [Series, keyof EpochEnd['metrics']][] = [
+  ['loss', 'loss'],
+  ['valLoss', 'val_loss'],
+  ['accuracy', 'acc'],
+  ['valAccuracy', 'val_acc'],
+];
 
 /**
  * The history with one more epoch of a stage (an epoch seen before, after a resume, replaces its point).
  * A stage that reaches MAX_HISTORY_POINTS keeps every other point, its last always: the curve keeps its
  * shape over any number of epochs while the status stays a few kilobytes.
  */
-export function withEpoch(history: StageHistory[], epoch: EpochEnd, round: (v: number) => number = (v) => v): StageHistory[] {
+export function withEpoch(
+  history: StageHistory[],
+  epoch: EpochEnd,
+  round: (v: number) => number = (v) => v,
+): StageHistory[] {
   const current = history.find((h) => h.stage === epoch.stage) ?? { stage: epoch.stage, epoch: [] };
   const keep = current.epoch.map((e, i) => (e < epoch.epoch ? i : -1)).filter((i) => i >= 0);
-  const value = (name: keyof EpochEnd['metrics']) => (epoch.metrics[name] === undefined ? null : round(epoch.metrics[name]));
+  const value = (name: keyof EpochEnd['metrics']) =>
+    epoch.metrics[name] === undefined ? null : round(epoch.metrics[name]);
   let next: StageHistory = { stage: epoch.stage, epoch: [...keep.map((i) => current.epoch[i]!), epoch.epoch] };
   for (const [series, metric] of SERIES) {
     const before = current[series] ?? current.epoch.map(() => null);

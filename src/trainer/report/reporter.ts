@@ -45,7 +45,14 @@ export interface StageResult {
  * transitions to the job's status.
  */
 export interface TrainingReporter {
-  started?(info: { backend: string; source: string; gpu: boolean; train: number; validation: number; classes: string[] }): void;
+  started?(info: {
+    backend: string;
+    source: string;
+    gpu: boolean;
+    train: number;
+    validation: number;
+    classes: string[];
+  }): void;
   /**
    * How many BN layers had their statistics re-estimated (0: none to adapt), on how many examples:
    * before the first stage for spec.model.batchNormStatistics Adapt, or at the start of a stage
@@ -81,12 +88,29 @@ export interface TrainingReporter {
 
 /** Fans every report out to several reporters. */
 export function combineReporters(...reporters: TrainingReporter[]): Required<TrainingReporter> {
-  const fan = <K extends keyof TrainingReporter>(key: K) => (...args: Parameters<Required<TrainingReporter>[K]>) => {
-    for (const reporter of reporters) (reporter[key] as ((...a: unknown[]) => void) | undefined)?.(...args);
-  };
+  const fan =
+    <K extends keyof TrainingReporter>(key: K) =>
+    (...args: Parameters<Required<TrainingReporter>[K]>) => {
+      for (const reporter of reporters) (reporter[key] as ((...a: unknown[]) => void) | undefined)?.(...args);
+    };
   return {
-    started: fan('started'), batchNormAdapted: fan('batchNormAdapted'), resumed: fan('resumed'), checkpointUploaded: fan('checkpointUploaded'), checkpointDiscarded: fan('checkpointDiscarded'), datasetFingerprinted: fan('datasetFingerprinted'), stageStarted: fan('stageStarted'), epochEnded: fan('epochEnded'),
-    stageEnded: fan('stageEnded'), trialStageStarted: fan('trialStageStarted'), trialsUpdated: fan('trialsUpdated'), fileSkipped: fan('fileSkipped'), exporting: fan('exporting'), evaluated: fan('evaluated'), promotionDecided: fan('promotionDecided'), exported: fan('exported'),
-    failed: fan('failed'), interrupted: fan('interrupted'),
+    started: fan('started'),
+    batchNormAdapted: fan('batchNormAdapted'),
+    resumed: fan('resumed'),
+    checkpointUploaded: fan('checkpointUploaded'),
+    checkpointDiscarded: fan('checkpointDiscarded'),
+    datasetFingerprinted: fan('datasetFingerprinted'),
+    stageStarted: fan('stageStarted'),
+    epochEnded: fan('epochEnded'),
+    stageEnded: fan('stageEnded'),
+    trialStageStarted: fan('trialStageStarted'),
+    trialsUpdated: fan('trialsUpdated'),
+    fileSkipped: fan('fileSkipped'),
+    exporting: fan('exporting'),
+    evaluated: fan('evaluated'),
+    promotionDecided: fan('promotionDecided'),
+    exported: fan('exported'),
+    failed: fan('failed'),
+    interrupted: fan('interrupted'),
   };
 }

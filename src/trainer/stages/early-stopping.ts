@@ -34,8 +34,9 @@ export class EarlyStoppingWithRestore extends tf.Callback {
   override async onEpochEnd(epoch: number, logs?: tf.Logs): Promise<void> {
     const value = logValue(logs, this.config.monitor);
     if (value === undefined || Number.isNaN(value)) return;
-    const improved = this.best === undefined
-      || (this.lowerIsBetter ? value < this.best - this.config.minDelta : value > this.best + this.config.minDelta);
+    const improved =
+      this.best === undefined ||
+      (this.lowerIsBetter ? value < this.best - this.config.minDelta : value > this.best + this.config.minDelta);
     if (improved) {
       this.best = value;
       this.bestEpoch = epoch + 1;
@@ -65,7 +66,11 @@ export class EarlyStoppingWithRestore extends tf.Callback {
   /** What an interrupted stage saves: the counters, and the best epoch's weights (its model's getWeights() order). */
   snapshotState(): { state: EarlyStoppingState; bestWeights: tf.Tensor[] | undefined } {
     return {
-      state: { ...(this.best !== undefined ? { best: this.best, bestEpoch: this.bestEpoch! } : {}), wait: this.wait, bestWeights: !!this.bestWeights },
+      state: {
+        ...(this.best !== undefined ? { best: this.best, bestEpoch: this.bestEpoch! } : {}),
+        wait: this.wait,
+        bestWeights: !!this.bestWeights,
+      },
       bestWeights: this.bestWeights,
     };
   }
@@ -87,7 +92,12 @@ export class EarlyStoppingWithRestore extends tf.Callback {
   }
 
   outcome(): EarlyStoppingOutcome {
-    return { monitor: this.config.monitor, bestEpoch: this.bestEpoch, bestValue: this.best, stoppedEarly: this.stopped };
+    return {
+      monitor: this.config.monitor,
+      bestEpoch: this.bestEpoch,
+      bestValue: this.best,
+      stoppedEarly: this.stopped,
+    };
   }
 
   endReason(): StageEndReason {

@@ -14,25 +14,40 @@ export interface ScheduledOptimizer extends tf.Optimizer {
 }
 
 class ScheduledAdam extends tf.AdamOptimizer implements ScheduledOptimizer {
-  constructor(rate: number) { super(rate, 0.9, 0.999); }
-  get rate(): number { return this.learningRate; }
-  setLearningRate(rate: number): void { this.learningRate = rate; }
+  constructor(rate: number) {
+    super(rate, 0.9, 0.999);
+  }
+  get rate(): number {
+    return this.learningRate;
+  }
+  setLearningRate(rate: number): void {
+    this.learningRate = rate;
+  }
 }
 
 class ScheduledRmsProp extends tf.RMSPropOptimizer implements ScheduledOptimizer {
-  get rate(): number { return this.learningRate; }
-  setLearningRate(rate: number): void { this.learningRate = rate; }
+  get rate(): number {
+    return this.learningRate;
+  }
+  setLearningRate(rate: number): void {
+    this.learningRate = rate;
+  }
 }
 
 class ScheduledSgd extends tf.SGDOptimizer implements ScheduledOptimizer {
-  get rate(): number { return this.learningRate; }
+  get rate(): number {
+    return this.learningRate;
+  }
 }
 
 export function createOptimizer(type: Stage['optimizer']['type'], rate: number): ScheduledOptimizer {
   switch (type) {
-    case 'Adam': return new ScheduledAdam(rate);
-    case 'SGD': return new ScheduledSgd(rate);
-    case 'RMSProp': return new ScheduledRmsProp(rate);
+    case 'Adam':
+      return new ScheduledAdam(rate);
+    case 'SGD':
+      return new ScheduledSgd(rate);
+    case 'RMSProp':
+      return new ScheduledRmsProp(rate);
   }
 }
 
@@ -57,9 +72,12 @@ export function learningRateAt(step: number, s: ScheduleSettings): number {
   const after = step - warmupSteps;
   const total = Math.max(1, s.epochs * s.stepsPerEpoch - warmupSteps);
   switch (s.decay.type) {
-    case 'None': return s.rate;
-    case 'Cosine': return 0.5 * s.rate * (1 + Math.cos((Math.PI * Math.min(after, total)) / total));
-    case 'Step': return s.rate * s.decay.factor ** Math.floor(after / (s.decay.everyEpochs * s.stepsPerEpoch));
+    case 'None':
+      return s.rate;
+    case 'Cosine':
+      return 0.5 * s.rate * (1 + Math.cos((Math.PI * Math.min(after, total)) / total));
+    case 'Step':
+      return s.rate * s.decay.factor ** Math.floor(after / (s.decay.everyEpochs * s.stepsPerEpoch));
   }
 }
 

@@ -1,7 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FineTuneJobSpec } from '../../api/v1alpha1/index.ts';
 import { augments } from '../data/augmentation.ts';
-import { type ExampleReader, exampleDataset, inputsOf, type ResumePoint, skippedBatches, tensorDataset } from '../data/batches.ts';
+import {
+  type ExampleReader,
+  exampleDataset,
+  inputsOf,
+  type ResumePoint,
+  skippedBatches,
+  tensorDataset,
+} from '../data/batches.ts';
 import type { LoadedDataset } from '../data/example.ts';
 import { targetsFor, withTargets } from '../data/targets.ts';
 import type { Preprocessing } from '../data/preprocessing.ts';
@@ -59,24 +66,36 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
   const targets = targetsFor(spec);
   target.compile({ optimizer, loss: targets.loss, metrics: ['accuracy'] });
   ctx.onStart({
-    name: stage.name, index, total: spec.stages.length, epochs: stage.epochs, learningRate: stage.optimizer.learningRate,
-    trainableBaseLayers: trainable.length, unfrozen: describeUnfreeze(model.base.layers, stage.unfreeze, trainable), cachedFeatures,
+    name: stage.name,
+    index,
+    total: spec.stages.length,
+    epochs: stage.epochs,
+    learningRate: stage.optimizer.learningRate,
+    trainableBaseLayers: trainable.length,
+    unfrozen: describeUnfreeze(model.base.layers, stage.unfreeze, trainable),
+    cachedFeatures,
   });
 
   const earlyStopping = new EarlyStoppingWithRestore(stage.earlyStopping);
-  const resumeAt: ResumePoint | undefined = ctx.resume ? { epoch: ctx.initialEpoch, batch: ctx.resume.batch } : undefined;
+  const resumeAt: ResumePoint | undefined = ctx.resume
+    ? { epoch: ctx.initialEpoch, batch: ctx.resume.batch }
+    : undefined;
   if (ctx.resume?.optimizer) await optimizer.setWeights(ctx.resume.optimizer);
   if (ctx.resume?.earlyStopping) earlyStopping.restoreState(ctx.resume.earlyStopping, ctx.resume.bestWeights);
   const interrupt = new InterruptAtBatchEnd(ctx, stage.name, resumeAt, optimizer, earlyStopping);
   // Checkpoint before reporting: an epoch that was reported has been saved.
   const callbacks: tf.Callback[] = [
-    earlyStopping, ...(ctx.checkpointEvery ? [new EpochCheckpoint(ctx.checkpointEvery, interrupt)] : []),
-    new ProgressCallback(ctx, stage, interrupt), interrupt,
+    earlyStopping,
+    ...(ctx.checkpointEvery ? [new EpochCheckpoint(ctx.checkpointEvery, interrupt)] : []),
+    new ProgressCallback(ctx, stage, interrupt),
+    interrupt,
   ];
   const { learningRate: rate, warmupEpochs, decay } = stage.optimizer;
   if (warmupEpochs > 0 || decay.type !== 'None') {
     const stepsPerEpoch = Math.ceil(ctx.data.train.length / spec.batchSize);
-    callbacks.push(new LearningRateSchedule(optimizer, { rate, warmupEpochs, decay, epochs: stage.epochs, stepsPerEpoch }, resumeAt));
+    callbacks.push(
+      new LearningRateSchedule(optimizer, { rate, warmupEpochs, decay, epochs: stage.epochs, stepsPerEpoch }, resumeAt),
+    );
   }
 
   const seed = spec.seed + 1000 * index;
@@ -90,23 +109,38 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
       owned.push(train.xs, train.ys, validation.xs, validation.ys);
       if (fresh) earlyStopping.startFrom(target, monitored(stage, target.evaluate(validation.xs, validation.ys)));
       history = await target.fitDataset(tensorDataset(train.xs, train.ys, spec.batchSize, seed, resumeAt), {
-        epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: [validation.xs, validation.ys], callbacks, verbose: 0,
+        epochs: stage.epochs,
+        initialEpoch: ctx.initialEpoch,
+        validationData: [validation.xs, validation.ys],
+        callbacks,
+        verbose: 0,
       });
     } else {
       const map = frozen ? (xs: tf.Tensor) => model.extract(xs) : undefined;
-      const train = withTargets(exampleDataset(ctx.data.train, ctx.reader, {
-        batchSize: spec.batchSize, shuffleSeed: seed, ...(resumeAt ? { resumeAt } : {}),
-        augmentation: { spec, preprocessing: ctx.preprocessing, seed }, ...(map ? { map } : {}),
-      }), targets.training);
+      const train = withTargets(
+        exampleDataset(ctx.data.train, ctx.reader, {
+          batchSize: spec.batchSize,
+          shuffleSeed: seed,
+          ...(resumeAt ? { resumeAt } : {}),
+          augmentation: { spec, preprocessing: ctx.preprocessing, seed },
+          ...(map ? { map } : {}),
+        }),
+        targets.training,
+      );
       const validation = withTargets(
-        exampleDataset(ctx.data.validation, ctx.reader, { batchSize: spec.batchSize, ...(map ? { map } : {}) }), targets.validation,
+        exampleDataset(ctx.data.validation, ctx.reader, { batchSize: spec.batchSize, ...(map ? { map } : {}) }),
+        targets.validation,
       );
       if (fresh) {
         earlyStopping.startFrom(target, monitored(stage, await target.evaluateDataset(validation)));
         if (stage.batchNormalization === 'Train') await adaptTrainedBatchNorm(ctx, stage.name);
       }
       history = await target.fitDataset(train, {
-        epochs: stage.epochs, initialEpoch: ctx.initialEpoch, validationData: validation, callbacks, verbose: 0,
+        epochs: stage.epochs,
+        initialEpoch: ctx.initialEpoch,
+        validationData: validation,
+        callbacks,
+        verbose: 0,
       });
     }
   } finally {
@@ -116,8 +150,14 @@ export async function runStage(ctx: StageContext, stage: PlannedStage, index: nu
   if (interrupt.stoppedAt) throw new InterruptedError(ctx.interruption.reason, interrupt.stoppedAt);
   const outcome = earlyStopping.outcome();
   return {
-    name: stage.name, epochsRun: ctx.initialEpoch + history.epoch.length, bestEpoch: outcome.bestEpoch, monitor: outcome.monitor,
-    bestValue: outcome.bestValue, endReason: earlyStopping.endReason(), startTime, endTime: new Date().toISOString(),
+    name: stage.name,
+    epochsRun: ctx.initialEpoch + history.epoch.length,
+    bestEpoch: outcome.bestEpoch,
+    monitor: outcome.monitor,
+    bestValue: outcome.bestValue,
+    endReason: earlyStopping.endReason(),
+    startTime,
+    endTime: new Date().toISOString(),
   };
 }
 
@@ -153,16 +193,21 @@ async function adaptTrainedBatchNorm(ctx: StageContext, stage: string): Promise<
  * BatchNormalization statistics; a stop ends it at once (nothing of it is
  * saved, so the next attempt runs it again).
  */
-export function reestimationBatches(
-  { reader, data, spec, interruption }: Pick<StageContext, 'reader' | 'data' | 'spec' | 'interruption'>,
-): AsyncGenerator<tf.Tensor> {
+export function reestimationBatches({
+  reader,
+  data,
+  spec,
+  interruption,
+}: Pick<StageContext, 'reader' | 'data' | 'spec' | 'interruption'>): AsyncGenerator<tf.Tensor> {
   const batches = inputsOf(reader.inBatches(data.train, spec.batchSize));
   return untilInterrupted(batches, interruption, 'while re-estimating BatchNormalization statistics');
 }
 
 /** The base's features of every example, in batches, in inference mode, and their targets (the labels unless `toTargets`). */
 async function extractFeatures(
-  ctx: StageContext, examples: LoadedDataset['train'], toTargets?: (labels: tf.Tensor) => tf.Tensor,
+  ctx: StageContext,
+  examples: LoadedDataset['train'],
+  toTargets?: (labels: tf.Tensor) => tf.Tensor,
 ): Promise<{ xs: tf.Tensor; ys: tf.Tensor }> {
   const features: tf.Tensor[] = [];
   const labels: tf.Tensor1D[] = [];
@@ -171,7 +216,10 @@ async function extractFeatures(
     labels.push(batch.ys);
     batch.xs.dispose();
   }
-  const result = { xs: tf.concat(features), ys: tf.tidy(() => (toTargets ? toTargets(tf.concat(labels)) : tf.concat(labels))) };
+  const result = {
+    xs: tf.concat(features),
+    ys: tf.tidy(() => (toTargets ? toTargets(tf.concat(labels)) : tf.concat(labels))),
+  };
   tf.dispose([...features, ...labels]);
   return result;
 }
@@ -191,7 +239,13 @@ class InterruptAtBatchEnd extends tf.Callback {
   private readonly optimizer: tf.Optimizer;
   private readonly earlyStopping: EarlyStoppingWithRestore;
 
-  constructor(ctx: StageContext, stage: string, resumeAt: ResumePoint | undefined, optimizer: tf.Optimizer, earlyStopping: EarlyStoppingWithRestore) {
+  constructor(
+    ctx: StageContext,
+    stage: string,
+    resumeAt: ResumePoint | undefined,
+    optimizer: tf.Optimizer,
+    earlyStopping: EarlyStoppingWithRestore,
+  ) {
     super();
     this.ctx = ctx;
     this.stage = stage;
@@ -209,10 +263,16 @@ class InterruptAtBatchEnd extends tf.Callback {
     // here, a signal (and a /metrics scrape) would wait for the end of the stage.
     await new Promise((resolve) => setImmediate(resolve));
     if (!this.ctx.interruption.requested || this.stoppedAt) return;
-    const position = { stage: this.stage, epoch: this.epoch, batch: skippedBatches(this.resumeAt, this.epoch) + batch + 1 };
+    const position = {
+      stage: this.stage,
+      epoch: this.epoch,
+      batch: skippedBatches(this.resumeAt, this.epoch) + batch + 1,
+    };
     const { state, bestWeights } = this.earlyStopping.snapshotState();
     await this.ctx.saveInterrupted(position, {
-      optimizer: await this.optimizer.getWeights(), earlyStopping: state, ...(bestWeights ? { bestWeights } : {}),
+      optimizer: await this.optimizer.getWeights(),
+      earlyStopping: state,
+      ...(bestWeights ? { bestWeights } : {}),
     });
     this.stoppedAt = position;
     (this.model as tf.LayersModel).stopTraining = true;
@@ -268,8 +328,15 @@ class ProgressCallback extends tf.Callback {
     const perEpoch = (Date.now() - this.stageStart) / (epoch + 1 - ctx.initialEpoch);
     const seconds = (Date.now() - this.epochStart) / 1000;
     ctx.onEpoch({
-      stage: stage.name, epoch: epoch + 1, epochs: stage.epochs,
-      metrics: { loss: logValue(logs, 'loss'), acc: logValue(logs, 'acc'), val_loss: logValue(logs, 'val_loss'), val_acc: logValue(logs, 'val_acc') },
+      stage: stage.name,
+      epoch: epoch + 1,
+      epochs: stage.epochs,
+      metrics: {
+        loss: logValue(logs, 'loss'),
+        acc: logValue(logs, 'acc'),
+        val_loss: logValue(logs, 'val_loss'),
+        val_acc: logValue(logs, 'val_acc'),
+      },
       samplesPerSecond: seconds > 0 ? this.samples / seconds : 0,
       percent: Math.min(100, (100 * done) / ctx.plannedEpochs),
       eta: new Date(Date.now() + perEpoch * Math.max(0, ctx.plannedEpochs - done)),

@@ -1,5 +1,11 @@
 import {
-  AUTO_EPOCHS, AUTO_PATIENCE, type BatchNormalizationInputs, batchNormalizationOf, PATIENCE_STEPS, type Stage, STEP_BUDGET,
+  AUTO_EPOCHS,
+  AUTO_PATIENCE,
+  type BatchNormalizationInputs,
+  batchNormalizationOf,
+  PATIENCE_STEPS,
+  type Stage,
+  STEP_BUDGET,
 } from '../../api/v1alpha1/index.ts';
 
 /** A stage with the epochs, patience and BatchNormalization mode it runs with, defaults resolved for the dataset at hand. */
@@ -21,8 +27,11 @@ const clamp = (value: number, { min, max }: { min: number; max: number }) => Mat
 export function planStages(stages: Stage[], stepsPerEpoch: number, spec: BatchNormalizationInputs): PlannedStage[] {
   return stages.map((stage) => {
     const kind = stage.unfreeze.policy === 'None' ? 'frozen' : 'unfrozen';
-    const epochs = stage.epochs ?? Math.max(clamp(Math.ceil(STEP_BUDGET[kind] / stepsPerEpoch), AUTO_EPOCHS), stage.optimizer.warmupEpochs + 1);
-    const patience = stage.earlyStopping.patience ?? clamp(Math.ceil(PATIENCE_STEPS[kind] / stepsPerEpoch), AUTO_PATIENCE[kind]);
+    const epochs =
+      stage.epochs ??
+      Math.max(clamp(Math.ceil(STEP_BUDGET[kind] / stepsPerEpoch), AUTO_EPOCHS), stage.optimizer.warmupEpochs + 1);
+    const patience =
+      stage.earlyStopping.patience ?? clamp(Math.ceil(PATIENCE_STEPS[kind] / stepsPerEpoch), AUTO_PATIENCE[kind]);
     const batchNormalization = batchNormalizationOf(stage, spec);
     return { ...stage, epochs, earlyStopping: { ...stage.earlyStopping, patience }, batchNormalization };
   });

@@ -1,5 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { type Stage, TRIAL_EPOCHS, type TrialCandidate, type Trials, type TrialStatus } from '../../api/v1alpha1/index.ts';
+import {
+  type Stage,
+  TRIAL_EPOCHS,
+  type TrialCandidate,
+  type Trials,
+  type TrialStatus,
+} from '../../api/v1alpha1/index.ts';
 import type { StageResult } from '../report/reporter.ts';
 import type { PlannedStage } from './stage-plan.ts';
 
@@ -29,12 +35,19 @@ export interface TrialRunner {
  */
 export function candidateStages<S extends Stage>(tuning: S[], candidate: TrialCandidate): S[] {
   if (candidate.headOnly) return [];
-  return tuning.map((stage): S => (stage.unfreeze.policy === 'None' ? stage : {
-    ...stage,
-    ...(candidate.unfreeze ? { unfreeze: candidate.unfreeze } : {}),
-    ...(candidate.batchNormalization ? { batchNormalization: candidate.batchNormalization } : {}),
-    optimizer: { ...stage.optimizer, ...(candidate.learningRate !== undefined ? { learningRate: candidate.learningRate } : {}) },
-  }));
+  return tuning.map((stage): S =>
+    stage.unfreeze.policy === 'None'
+      ? stage
+      : {
+          ...stage,
+          ...(candidate.unfreeze ? { unfreeze: candidate.unfreeze } : {}),
+          ...(candidate.batchNormalization ? { batchNormalization: candidate.batchNormalization } : {}),
+          optimizer: {
+            ...stage.optimizer,
+            ...(candidate.learningRate !== undefined ? { learningRate: candidate.learningRate } : {}),
+          },
+        },
+  );
 }
 
 /** A stage shortened to a trial: trials.epochs, or a third of its epochs (at least 3); frozen stages run whole. */
@@ -50,7 +63,11 @@ export function describeCandidate(candidate: TrialCandidate): string {
   const { unfreeze } = candidate;
   const parts = [
     ...(candidate.learningRate !== undefined ? [`learningRate ${candidate.learningRate}`] : []),
-    ...(unfreeze ? [`unfreeze ${unfreeze.policy}${unfreeze.layers !== undefined ? ` ${unfreeze.layers}` : ''}${unfreeze.fromLayer ? ` from ${unfreeze.fromLayer}` : ''}`] : []),
+    ...(unfreeze
+      ? [
+          `unfreeze ${unfreeze.policy}${unfreeze.layers !== undefined ? ` ${unfreeze.layers}` : ''}${unfreeze.fromLayer ? ` from ${unfreeze.fromLayer}` : ''}`,
+        ]
+      : []),
     ...(candidate.batchNormalization ? [`batchNormalization ${candidate.batchNormalization}`] : []),
   ];
   return parts.length ? parts.join(', ') : 'the stages as written';
@@ -62,13 +79,17 @@ export function describeCandidate(candidate: TrialCandidate): string {
  */
 type Snapshot = Map<tf.LayerVariable, tf.Tensor>;
 const snapshot = (model: tf.LayersModel): Snapshot => new Map(model.weights.map((v) => [v, v.read().clone()]));
-const restore = (weights: Snapshot) => { for (const [variable, value] of weights) variable.write(value); };
+const restore = (weights: Snapshot) => {
+  for (const [variable, value] of weights) variable.write(value);
+};
 const release = (weights: Snapshot | undefined) => tf.dispose([...(weights?.values() ?? [])]);
 
 /** Whether a trial's stage result is the stage's whole run: more epochs or a later end would change nothing. */
 function ranToEnd(result: StageResult, full: PlannedStage): boolean {
   // A decay schedule spans the stage's epochs, so a shortened stage decayed faster than the full one would.
-  return result.epochsRun >= full.epochs || (result.endReason === 'EarlyStopped' && full.optimizer.decay.type === 'None');
+  return (
+    result.epochsRun >= full.epochs || (result.endReason === 'EarlyStopped' && full.optimizer.decay.type === 'None')
+  );
 }
 
 /**
@@ -79,14 +100,24 @@ function ranToEnd(result: StageResult, full: PlannedStage): boolean {
  * and the frozen stages' weights otherwise, for the winner to be trained to
  * the end.
  */
-export async function runTrials(trials: Trials, tuning: PlannedStage[], firstIndex: number, runner: TrialRunner): Promise<TrialsOutcome> {
+export async function runTrials(
+  trials: Trials,
+  tuning: PlannedStage[],
+  firstIndex: number,
+  runner: TrialRunner,
+): Promise<TrialsOutcome> {
   const start = snapshot(runner.model);
   const lowerIsBetter = trials.metric === 'valLoss';
   const results: TrialStatus[] = [];
   let best: { index: number; value: number; weights?: Snapshot; stages?: StageResult[] } | undefined;
   try {
     for (const [index, candidate] of trials.candidates.entries()) {
-      const running: TrialStatus = { name: candidate.name, settings: describeCandidate(candidate), state: 'Running', epochs: 0 };
+      const running: TrialStatus = {
+        name: candidate.name,
+        settings: describeCandidate(candidate),
+        state: 'Running',
+        epochs: 0,
+      };
       runner.onUpdate([...results, running]);
       restore(start);
       const full = candidateStages(tuning, candidate);
@@ -98,9 +129,20 @@ export async function runTrials(trials: Trials, tuning: PlannedStage[], firstInd
       const whole = stages.every((result, i) => ranToEnd(result, full[i]!));
       const metrics = await runner.evaluate();
       const value = lowerIsBetter ? metrics.valLoss : metrics.valAccuracy;
-      const endReason = candidate.headOnly ? 'HeadOnly' : !whole ? 'TrialEpochsDone'
-        : stages.every((s) => s.endReason === 'EarlyStopped') ? 'EarlyStopped' : 'EpochsDone';
-      results.push({ ...running, state: 'Done', ...metrics, epochs: stages.reduce((sum, s) => sum + s.epochsRun, 0), endReason });
+      const endReason = candidate.headOnly
+        ? 'HeadOnly'
+        : !whole
+          ? 'TrialEpochsDone'
+          : stages.every((s) => s.endReason === 'EarlyStopped')
+            ? 'EarlyStopped'
+            : 'EpochsDone';
+      results.push({
+        ...running,
+        state: 'Done',
+        ...metrics,
+        epochs: stages.reduce((sum, s) => sum + s.epochsRun, 0),
+        endReason,
+      });
       const better = best === undefined || (lowerIsBetter ? value < best.value : value > best.value);
       if (Number.isFinite(value) && better) {
         release(best?.weights);
@@ -113,7 +155,11 @@ export async function runTrials(trials: Trials, tuning: PlannedStage[], firstInd
     results[best.index] = { ...results[best.index]!, selected: true };
     runner.onUpdate(results);
     restore(best.weights ?? start);
-    return { results, selected: trials.candidates[best.index]!.name, ...(best.stages ? { finished: best.stages } : {}) };
+    return {
+      results,
+      selected: trials.candidates[best.index]!.name,
+      ...(best.stages ? { finished: best.stages } : {}),
+    };
   } finally {
     release(start);
     release(best?.weights);

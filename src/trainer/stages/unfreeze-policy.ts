@@ -4,12 +4,16 @@ import { isGraphBatchNorm } from '../model/graph-weights.ts';
 import type { PlannedStage } from './stage-plan.ts';
 
 /** What a policy acts on: a layer of a layers base, or a weight op of a graph base. */
-export type UnfreezableLayer = Pick<tf.layers.Layer, 'name' | 'trainable' | 'getClassName'> & { readonly weights: readonly unknown[] };
+export type UnfreezableLayer = Pick<tf.layers.Layer, 'name' | 'trainable' | 'getClassName'> & {
+  readonly weights: readonly unknown[];
+};
 
-const isBatchNorm = (layer: UnfreezableLayer) => layer.getClassName() === 'BatchNormalization' || isGraphBatchNorm(layer.getClassName());
+const isBatchNorm = (layer: UnfreezableLayer) =>
+  layer.getClassName() === 'BatchNormalization' || isGraphBatchNorm(layer.getClassName());
 
 /** A layer's name, or (graph node names being paths) a name scope such as "MobilenetV2/expanded_conv_14". */
-const matches = (layer: UnfreezableLayer, name: string) => layer.name === name || `/${layer.name}/`.includes(`/${name}/`);
+const matches = (layer: UnfreezableLayer, name: string) =>
+  layer.name === name || `/${layer.name}/`.includes(`/${name}/`);
 
 /**
  * Sets `trainable` on the base's layers for a stage and returns the names of
@@ -18,24 +22,38 @@ const matches = (layer: UnfreezableLayer, name: string) => layer.name === name |
  * trainable weights at compile time; without it nothing changes).
  */
 export function applyUnfreezePolicy(
-  baseLayers: UnfreezableLayer[], stage: Pick<PlannedStage, 'unfreeze' | 'batchNormalization'>, stageIndex: number,
+  baseLayers: UnfreezableLayer[],
+  stage: Pick<PlannedStage, 'unfreeze' | 'batchNormalization'>,
+  stageIndex: number,
 ): string[] {
   const { policy, layers: top, fromLayer } = stage.unfreeze;
   let firstTrainable: number;
   switch (policy) {
-    case 'None': firstTrainable = baseLayers.length; break;
-    case 'All': firstTrainable = 0; break;
+    case 'None':
+      firstTrainable = baseLayers.length;
+      break;
+    case 'All':
+      firstTrainable = 0;
+      break;
     case 'TopLayers':
       if (top! > baseLayers.length) {
-        throw new PermanentError(`spec.stages[${stageIndex}].unfreeze.layers is ${top} but the base has ${baseLayers.length} layers: use at most ${baseLayers.length}, or policy All`);
+        throw new PermanentError(
+          `spec.stages[${stageIndex}].unfreeze.layers is ${top} but the base has ${baseLayers.length} layers: use at most ${baseLayers.length}, or policy All`,
+        );
       }
       firstTrainable = baseLayers.length - top!;
       break;
     case 'FromLayer':
       firstTrainable = baseLayers.findIndex((layer) => matches(layer, fromLayer!));
       if (firstTrainable < 0) {
-        const names = baseLayers.filter((l) => !isBatchNorm(l)).slice(-8).map((l) => `"${l.name}"`).join(', ');
-        throw new PermanentError(`spec.stages[${stageIndex}].unfreeze.fromLayer: the base has no layer "${fromLayer}" (a layer name; for a Graph model a node name or name scope). Some of its top layers: ${names}`);
+        const names = baseLayers
+          .filter((l) => !isBatchNorm(l))
+          .slice(-8)
+          .map((l) => `"${l.name}"`)
+          .join(', ');
+        throw new PermanentError(
+          `spec.stages[${stageIndex}].unfreeze.fromLayer: the base has no layer "${fromLayer}" (a layer name; for a Graph model a node name or name scope). Some of its top layers: ${names}`,
+        );
       }
       break;
   }
@@ -51,14 +69,22 @@ export function applyUnfreezePolicy(
  * What a stage's policy asked for and what it means on this base, for the log: "top 3 base layers
  * unfrozen (1 with weights)" says why a stage trains fewer layers than the number asked for.
  */
-export function describeUnfreeze(baseLayers: UnfreezableLayer[], { policy, layers, fromLayer }: PlannedStage['unfreeze'], trainable: string[]): string {
+export function describeUnfreeze(
+  baseLayers: UnfreezableLayer[],
+  { policy, layers, fromLayer }: PlannedStage['unfreeze'],
+  trainable: string[],
+): string {
   const unfrozen = baseLayers.filter((layer) => layer.trainable).length;
   const withWeights = `${trainable.length} with weights`;
   switch (policy) {
-    case 'None': return 'base frozen';
-    case 'All': return `all ${baseLayers.length} base layers unfrozen (${withWeights})`;
-    case 'TopLayers': return `top ${layers} base layer${layers === 1 ? '' : 's'} unfrozen (${withWeights})`;
-    case 'FromLayer': return `base layers from "${fromLayer}" up unfrozen: ${unfrozen} layers (${withWeights})`;
+    case 'None':
+      return 'base frozen';
+    case 'All':
+      return `all ${baseLayers.length} base layers unfrozen (${withWeights})`;
+    case 'TopLayers':
+      return `top ${layers} base layer${layers === 1 ? '' : 's'} unfrozen (${withWeights})`;
+    case 'FromLayer':
+      return `base layers from "${fromLayer}" up unfrozen: ${unfrozen} layers (${withWeights})`;
   }
 }
 
@@ -72,6 +98,7 @@ export function describeUnfreeze(baseLayers: UnfreezableLayer[], { policy, layer
 export function keepFrozenBatchNormInInference(layers: tf.layers.Layer[]): void {
   for (const layer of layers.filter(isBatchNorm)) {
     const call = layer.call.bind(layer);
-    layer.call = (inputs, kwargs) => call(inputs, { ...kwargs, training: Boolean(kwargs['training']) && layer.trainable });
+    layer.call = (inputs, kwargs) =>
+      call(inputs, { ...kwargs, training: Boolean(kwargs['training']) && layer.trainable });
   }
 }

@@ -11,15 +11,23 @@ export class FileStore implements Store {
     this.localPath = path;
   }
 
-  get uri(): string { return `file://${this.localPath}`; }
+  get uri(): string {
+    return `file://${this.localPath}`;
+  }
 
-  at(path: string): FileStore { return new FileStore(join(this.localPath, path)); }
+  at(path: string): FileStore {
+    return new FileStore(join(this.localPath, path));
+  }
 
-  beside(path: string): FileStore { return new FileStore(join(dirname(this.localPath), path)); }
+  beside(path: string): FileStore {
+    return new FileStore(join(dirname(this.localPath), path));
+  }
 
   async stat(): Promise<Entry | undefined> {
     const info = await stat(this.localPath).catch(() => undefined);
-    return info && !info.isDirectory() ? { path: '', size: info.size, etag: String(Math.trunc(info.mtimeMs)) } : undefined;
+    return info && !info.isDirectory()
+      ? { path: '', size: info.size, etag: String(Math.trunc(info.mtimeMs)) }
+      : undefined;
   }
 
   async list(): Promise<Entry[]> {
@@ -46,7 +54,8 @@ export class FileStore implements Store {
     try {
       return await readFile(this.localPath);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new PermanentError(`${this.localPath} does not exist`);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new PermanentError(`${this.localPath} does not exist`);
       throw err;
     }
   }

@@ -18,16 +18,24 @@ export class HttpStore implements Store {
     this.uri = url;
   }
 
-  at(path: string): HttpStore { return new HttpStore(`${this.uri.replace(/\/$/, '')}/${path}`); }
+  at(path: string): HttpStore {
+    return new HttpStore(`${this.uri.replace(/\/$/, '')}/${path}`);
+  }
 
-  beside(path: string): HttpStore { return new HttpStore(new URL(path, this.uri).toString()); }
+  beside(path: string): HttpStore {
+    return new HttpStore(new URL(path, this.uri).toString());
+  }
 
   async stat(): Promise<Entry | undefined> {
     const response = await this.request('HEAD', true);
     if (!response) return undefined;
     const header = (name: string) => response.headers.get(name) ?? '';
     // A server that sends no length has a size of -1 (unknown); one that sends no ETag nor Last-Modified is never cached.
-    return { path: '', size: header('content-length') ? Number(header('content-length')) : -1, etag: header('etag') || header('last-modified') };
+    return {
+      path: '',
+      size: header('content-length') ? Number(header('content-length')) : -1,
+      etag: header('etag') || header('last-modified'),
+    };
   }
 
   /** An http(s) server lists nothing: the location is one object. */
@@ -45,18 +53,29 @@ export class HttpStore implements Store {
   async download(file: string): Promise<void> {
     const response = (await this.request('GET'))!;
     await mkdir(dirname(file), { recursive: true });
-    await pipeline(Readable.fromWeb(response.body! as import('node:stream/web').ReadableStream), createWriteStream(`${file}.partial`));
+    await pipeline(
+      Readable.fromWeb(response.body! as import('node:stream/web').ReadableStream),
+      createWriteStream(`${file}.partial`),
+    );
     await rename(`${file}.partial`, file);
   }
 
-  upload(): Promise<void> { return Promise.reject(this.readOnly()); }
+  upload(): Promise<void> {
+    return Promise.reject(this.readOnly());
+  }
 
-  write(): Promise<void> { return Promise.reject(this.readOnly()); }
+  write(): Promise<void> {
+    return Promise.reject(this.readOnly());
+  }
 
-  remove(): Promise<void> { return Promise.reject(this.readOnly()); }
+  remove(): Promise<void> {
+    return Promise.reject(this.readOnly());
+  }
 
   private readOnly(): PermanentError {
-    return new PermanentError(`${this.uri}: http(s) locations are read-only; write outputs and checkpoints to s3://, a PVC or file://`);
+    return new PermanentError(
+      `${this.uri}: http(s) locations are read-only; write outputs and checkpoints to s3://, a PVC or file://`,
+    );
   }
 
   /** The response, retried on network errors, 5xx, 408 and 429; undefined for a 404 when `missingOk`. */

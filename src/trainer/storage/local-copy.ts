@@ -35,7 +35,13 @@ export async function localCopy(store: Store, cacheDir: string, paths?: string[]
     const file = fileOf(entry);
     const object = entry.path === '' ? store : store.at(entry.path);
     const sizeOk = (size: number) => entry.size < 0 || size === entry.size;
-    const cached = manifest[entry.path] === entry.etag && entry.etag !== '' && await stat(file).then((s) => sizeOk(s.size), () => false);
+    const cached =
+      manifest[entry.path] === entry.etag &&
+      entry.etag !== '' &&
+      (await stat(file).then(
+        (s) => sizeOk(s.size),
+        () => false,
+      ));
     if (cached) return;
     await object.download(file);
     const size = (await stat(file)).size;
@@ -46,9 +52,11 @@ export async function localCopy(store: Store, cacheDir: string, paths?: string[]
   };
   // A few downloads at a time: an ImageFolder is thousands of small objects, each a request's round trip.
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(PARALLEL_DOWNLOADS, entries.length) }, async () => {
-    while (next < entries.length) await copy(entries[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(PARALLEL_DOWNLOADS, entries.length) }, async () => {
+      while (next < entries.length) await copy(entries[next++]!);
+    }),
+  );
   if (fetched % MANIFEST_EVERY !== 0) await saveManifest();
   return single ? fileOf(entries[0]!) : dir;
 }

@@ -30,9 +30,12 @@ const off = (value: string | undefined) => value !== undefined && ['0', 'false',
  */
 export function s3ClientConfig(provider: 's3' | 'gs', env: NodeJS.ProcessEnv = process.env): S3ClientConfig {
   const kserve = env['S3_ENDPOINT']
-    ? (env['S3_ENDPOINT'].includes('://') ? env['S3_ENDPOINT'] : `${off(env['S3_USE_HTTPS']) ? 'http' : 'https'}://${env['S3_ENDPOINT']}`)
+    ? env['S3_ENDPOINT'].includes('://')
+      ? env['S3_ENDPOINT']
+      : `${off(env['S3_USE_HTTPS']) ? 'http' : 'https'}://${env['S3_ENDPOINT']}`
     : undefined;
-  const endpoint = env['AWS_ENDPOINT_URL_S3'] ?? env['AWS_ENDPOINT_URL'] ?? kserve ?? (provider === 'gs' ? GCS_ENDPOINT : undefined);
+  const endpoint =
+    env['AWS_ENDPOINT_URL_S3'] ?? env['AWS_ENDPOINT_URL'] ?? kserve ?? (provider === 'gs' ? GCS_ENDPOINT : undefined);
   const verify = !off(env['S3_VERIFY_SSL']);
   const ca = env['AWS_CA_BUNDLE'] ? readFileSync(env['AWS_CA_BUNDLE']) : undefined;
   const accessKeyId = env['AWS_ACCESS_KEY_ID'];
@@ -42,7 +45,13 @@ export function s3ClientConfig(provider: 's3' | 'gs', env: NodeJS.ProcessEnv = p
     region: env['AWS_REGION'] ?? env['AWS_DEFAULT_REGION'] ?? (provider === 'gs' ? 'auto' : 'us-east-1'),
     ...(endpoint ? { endpoint, forcePathStyle: env['S3_ADDRESSING_STYLE'] !== 'virtual' } : {}),
     ...(accessKeyId && secretAccessKey
-      ? { credentials: { accessKeyId, secretAccessKey, ...(env['AWS_SESSION_TOKEN'] ? { sessionToken: env['AWS_SESSION_TOKEN'] } : {}) } }
+      ? {
+          credentials: {
+            accessKeyId,
+            secretAccessKey,
+            ...(env['AWS_SESSION_TOKEN'] ? { sessionToken: env['AWS_SESSION_TOKEN'] } : {}),
+          },
+        }
       : {}),
     // Unsigned requests: the request goes out as it is.
     ...(anonymous ? { signer: { sign: async (request: unknown) => request } as S3ClientConfig['signer'] } : {}),
@@ -63,8 +72,13 @@ const SETTINGS = /^(AWS_|S3_)/;
 
 /** One client per provider and settings for the process (its connections are pooled); new settings, a new client. */
 export function s3Client(provider: 's3' | 'gs'): S3Client {
-  const key = JSON.stringify([provider, Object.entries(process.env).filter(([name]) => SETTINGS.test(name)).sort()]);
+  const key = JSON.stringify([
+    provider,
+    Object.entries(process.env)
+      .filter(([name]) => SETTINGS.test(name))
+      .sort(),
+  ]);
   let client = clients.get(key);
-  if (!client) clients.set(key, client = new S3Client(s3ClientConfig(provider)));
+  if (!client) clients.set(key, (client = new S3Client(s3ClientConfig(provider))));
   return client;
 }

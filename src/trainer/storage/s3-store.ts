@@ -4,7 +4,15 @@ import { createReadStream } from 'node:fs';
 import { dirname, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { PermanentError } from '../errors.ts';
 import { s3Client } from './s3-client.ts';
@@ -30,16 +38,24 @@ export class S3Store implements Store {
     this.key = key;
   }
 
-  get uri(): string { return `${this.provider}://${this.bucket}/${this.key}`; }
+  get uri(): string {
+    return `${this.provider}://${this.bucket}/${this.key}`;
+  }
 
-  private get client(): S3Client { return s3Client(this.provider); }
+  private get client(): S3Client {
+    return s3Client(this.provider);
+  }
 
   at(path: string): S3Store {
     return new S3Store(this.provider, this.bucket, [this.key.replace(/\/$/, ''), path].filter(Boolean).join('/'));
   }
 
   beside(path: string): S3Store {
-    return new S3Store(this.provider, this.bucket, posix.normalize(posix.join(posix.dirname(this.key), path)).replace(/^\.\/?/, ''));
+    return new S3Store(
+      this.provider,
+      this.bucket,
+      posix.normalize(posix.join(posix.dirname(this.key), path)).replace(/^\.\/?/, ''),
+    );
   }
 
   async stat(): Promise<Entry | undefined> {
@@ -64,10 +80,14 @@ export class S3Store implements Store {
     const entries: Entry[] = [];
     let token: string | undefined;
     do {
-      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }))
-        .catch((err: unknown) => { throw this.failure(err, 'LIST'); });
+      const page = await this.client
+        .send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }))
+        .catch((err: unknown) => {
+          throw this.failure(err, 'LIST');
+        });
       for (const object of page.Contents ?? []) {
-        if (object.Key && !object.Key.endsWith('/')) entries.push({ path: object.Key.slice(prefix.length), size: object.Size ?? 0, etag: object.ETag ?? '' });
+        if (object.Key && !object.Key.endsWith('/'))
+          entries.push({ path: object.Key.slice(prefix.length), size: object.Size ?? 0, etag: object.ETag ?? '' });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -85,7 +105,9 @@ export class S3Store implements Store {
   async download(file: string): Promise<void> {
     await mkdir(dirname(file), { recursive: true });
     const body = await this.get();
-    await pipeline(body, createWriteStream(`${file}.partial`)).catch((err: unknown) => { throw this.failure(err, 'GET'); });
+    await pipeline(body, createWriteStream(`${file}.partial`)).catch((err: unknown) => {
+      throw this.failure(err, 'GET');
+    });
     await rename(`${file}.partial`, file);
   }
 
@@ -96,32 +118,53 @@ export class S3Store implements Store {
   async upload(file: string): Promise<void> {
     const { size } = await statFile(file);
     const upload = new Upload({
-      client: this.client, partSize: PART_SIZE, queueSize: QUEUE_SIZE, leavePartsOnError: false,
+      client: this.client,
+      partSize: PART_SIZE,
+      queueSize: QUEUE_SIZE,
+      leavePartsOnError: false,
       params: { Bucket: this.bucket, Key: this.key, Body: createReadStream(file), ContentLength: size },
     });
-    await upload.done().catch((err: unknown) => { throw this.failure(err, 'PUT'); });
+    await upload.done().catch((err: unknown) => {
+      throw this.failure(err, 'PUT');
+    });
   }
 
   async write(data: string | Buffer): Promise<void> {
     const body = typeof data === 'string' ? Buffer.from(data) : data;
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ContentLength: body.length }))
-      .catch((err: unknown) => { throw this.failure(err, 'PUT'); });
+    await this.client
+      .send(new PutObjectCommand({ Bucket: this.bucket, Key: this.key, Body: body, ContentLength: body.length }))
+      .catch((err: unknown) => {
+        throw this.failure(err, 'PUT');
+      });
   }
 
   async remove(): Promise<void> {
-    const entries = await this.list().catch((err: unknown) => { if (err instanceof PermanentError) return []; throw err; });
+    const entries = await this.list().catch((err: unknown) => {
+      if (err instanceof PermanentError) return [];
+      throw err;
+    });
     const keys = entries.map((entry) => (entry.path === '' ? this.key : this.at(entry.path).key));
     // DeleteObjects takes at most 1,000 keys a request.
     for (let start = 0; start < keys.length; start += 1000) {
-      await this.client.send(new DeleteObjectsCommand({
-        Bucket: this.bucket, Delete: { Objects: keys.slice(start, start + 1000).map((Key) => ({ Key })), Quiet: true },
-      })).catch((err: unknown) => { throw this.failure(err, 'DELETE'); });
+      await this.client
+        .send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: keys.slice(start, start + 1000).map((Key) => ({ Key })), Quiet: true },
+          }),
+        )
+        .catch((err: unknown) => {
+          throw this.failure(err, 'DELETE');
+        });
     }
   }
 
   private async get(): Promise<Readable> {
-    const response = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key }))
-      .catch((err: unknown) => { throw this.failure(err, 'GET'); });
+    const response = await this.client
+      .send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key }))
+      .catch((err: unknown) => {
+        throw this.failure(err, 'GET');
+      });
     return response.Body as Readable;
   }
 
@@ -138,18 +181,22 @@ export class S3Store implements Store {
     if (status && status >= 400 && status < 500 && status !== 408 && status !== 429) {
       return new PermanentError(`${what}: ${HINTS[name] ?? HINTS[String(status)] ?? 'the server refused the request'}`);
     }
-    return new Error(`${what}${status ? '' : `: ${(err as Error).message}`} (the endpoint did not answer, or failed; retried)`);
+    return new Error(
+      `${what}${status ? '' : `: ${(err as Error).message}`} (the endpoint did not answer, or failed; retried)`,
+    );
   }
 }
 
 const HINTS: Record<string, string> = {
   NoSuchBucket: 'the bucket does not exist: check the URI, or create the bucket',
   NoSuchKey: 'no such object: check the URI (a model is its model.json, a dataset folder is a prefix)',
-  AccessDenied: 'access denied: check the credentials in spec.storage.secretRef (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or the pod\'s role',
+  AccessDenied:
+    "access denied: check the credentials in spec.storage.secretRef (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) or the pod's role",
   InvalidAccessKeyId: 'unknown access key: check AWS_ACCESS_KEY_ID in spec.storage.secretRef',
   SignatureDoesNotMatch: 'wrong secret key: check AWS_SECRET_ACCESS_KEY in spec.storage.secretRef',
-  Forbidden: 'access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in spec.storage.secretRef, or the pod\'s role',
-  403: 'access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in spec.storage.secretRef, or the pod\'s role',
+  Forbidden:
+    "access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in spec.storage.secretRef, or the pod's role",
+  403: "access denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in spec.storage.secretRef, or the pod's role",
   404: 'not found: check the URI',
 };
 

@@ -5,7 +5,11 @@ import { HttpStore } from './http-store.ts';
 import { S3Store } from './s3-store.ts';
 
 /** An object under a location: its path relative to the location ('' for the location itself), size (-1: unknown) and ETag. */
-export interface Entry { path: string; size: number; etag: string }
+export interface Entry {
+  path: string;
+  size: number;
+  etag: string;
+}
 
 /**
  * One place where a model, a dataset, a checkpoint or an output lives, whatever
@@ -46,8 +50,11 @@ export interface Store {
 export function openStore(location: Location, pvcRoot?: string): Store {
   const resolved = resolveLocation(location, pvcRoot);
   switch (resolved.kind) {
-    case 'file': return new FileStore(resolved.path);
-    case 'http': return new HttpStore(resolved.url);
-    case 's3': return new S3Store(resolved.provider, resolved.bucket, resolved.key);
+    case 'file':
+      return new FileStore(resolved.path);
+    case 'http':
+      return new HttpStore(resolved.url);
+    case 's3':
+      return new S3Store(resolved.provider, resolved.bucket, resolved.key);
   }
 }

@@ -11,23 +11,43 @@ import { TRANSFER_CLASSES } from '../../../src/local/quickstart/fashion-base-mod
 import { fashionSubset, writeIdx } from '../../../src/local/quickstart/fashion-mnist.ts';
 import { pretrainedBase } from '../../trainer/support/workspace.ts';
 
-export async function localCluster(t: TestContext, options: { gpus?: number; perClass?: number; clock?: () => Date } = {}) {
+export async function localCluster(
+  t: TestContext,
+  options: { gpus?: number; perClass?: number; clock?: () => Date } = {},
+) {
   const root = mkdtempSync(join(tmpdir(), 'ftj-e2e-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   writeIdx(join(root, 'data'), await fashionSubset(TRANSFER_CLASSES, options.perClass ?? 30));
   const base = await pretrainedBase();
   const namespace = await testNamespace(t, 'e2e');
   const nodeName = `agent-${namespace}`;
-  const agent = new NodeAgent({ kubeConfig: kubeConfig(), kubeconfigPath: process.env['FTJ_TEST_KUBECONFIG']!, nodeName, capacity: { gpus: options.gpus ?? 2 }, root, log: () => undefined });
+  const agent = new NodeAgent({
+    kubeConfig: kubeConfig(),
+    kubeconfigPath: process.env['FTJ_TEST_KUBECONFIG']!,
+    nodeName,
+    capacity: { gpus: options.gpus ?? 2 },
+    root,
+    log: () => undefined,
+  });
   await agent.start();
   t.after(() => agent.stop());
   const operator = startOperator(t, namespace, undefined, {}, options.clock);
 
   /** A small real fine-tune on this cluster's node; `stages` overrides the two default stages. */
-  const spec = (name: string, stages: unknown[] = [{ name: 'head', epochs: 2 }, { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } }]) => ({
+  const spec = (
+    name: string,
+    stages: unknown[] = [
+      { name: 'head', epochs: 2 },
+      { name: 'fine-tune', epochs: 1, unfreeze: { policy: 'All' } },
+    ],
+  ) => ({
     task: { type: 'ImageClassification', numClasses: 5 },
     model: { uri: `file://${base}`, outputKind: 'Classifier', input: { shape: [28, 28, 1] }, license: 'Apache-2.0' },
-    dataset: { uri: `file://${join(root, 'data')}`, format: 'IDX', idx: { images: 'images.idx.gz', labels: 'labels.idx.gz' } },
+    dataset: {
+      uri: `file://${join(root, 'data')}`,
+      format: 'IDX',
+      idx: { images: 'images.idx.gz', labels: 'labels.idx.gz' },
+    },
     stages,
     output: { uri: `file://${join(root, 'output', name)}` },
     resources: { gpus: 1 },
