@@ -70,7 +70,8 @@ function crd(names: Names, description: string, spec: z.ZodType, status: z.ZodTy
 export const fineTuneJobCRD = () =>
   crd(
     FINETUNEJOB,
-    'FineTuneJob fine-tunes a pretrained model in stages (a new head on a frozen base, then unfreezing at small learning rates) on a GPU pod, and exports it.',
+    'FineTuneJob fine-tunes a pretrained model in stages (a new head on a frozen base, then unfreezing at ' +
+      'small learning rates) on a GPU pod, and exports it.',
     FineTuneJobSpec,
     FineTuneJobStatus,
     [

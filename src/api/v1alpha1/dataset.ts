@@ -3,7 +3,8 @@ import { locationFields } from './location.ts';
 
 export const DatasetFormat = z.enum(['ImageFolder', 'CSV', 'JSONL', 'IDX']).meta({
   description:
-    'ImageFolder: one sub-folder per class of JPEG/PNG files. CSV or JSONL: one example per row/line (see fields). IDX: MNIST-style image and label files (see idx).',
+    'ImageFolder: one sub-folder per class of JPEG/PNG files. CSV or JSONL: one example per row/line (see ' +
+    'fields). IDX: MNIST-style image and label files (see idx).',
 });
 
 export const Dataset = z
@@ -52,7 +53,8 @@ export const Dataset = z
           .optional()
           .meta({
             description:
-              'Fraction of the data held out for validation (seeded, stratified). Default 0.2 when no validation location is set.',
+              'Fraction of the data held out for validation (seeded, stratified). Default 0.2 when no ' +
+              'validation location is set.',
           }),
         ...locationFields,
       })
@@ -77,10 +79,14 @@ export const Dataset = z
       .min(1)
       .optional()
       .meta({ description: 'Use at most this many training examples (for quick experiments).' }),
-    onCorruptFile: z.enum(['Skip', 'Fail']).default('Skip').meta({
-      description:
-        'Skip: a file that cannot be read or decoded is skipped and named in the log and status. Fail: the run fails naming the file.',
-    }),
+    onCorruptFile: z
+      .enum(['Skip', 'Fail'])
+      .default('Skip')
+      .meta({
+        description:
+          'Skip: a file that cannot be read or decoded is skipped and named in the log and status. Fail: the run ' +
+          'fails naming the file.',
+      }),
   })
   .meta({ description: 'Training data. Set either uri or pvc.' });
 

@@ -5,18 +5,33 @@ import { exactlyOneLocation, locationFields } from './location.ts';
 export const EvaluationFields = z
   .strictObject({
     ...locationFields,
-    split: z.number().gt(0).lt(1).optional().meta({
-      description:
-        "Fraction of the training data held out as the test set (seeded, stratified), before the validation split. Set this, or a location (uri or pvc) of a test set in the dataset's format.",
-    }),
-    scratchControl: z.boolean().default(false).meta({
-      description:
-        "true: also train the same network from scratch (the base's architecture freshly initialised, the same head) on the same training split, augmented as the stages are, for the recipe's whole step budget, early-stopped on validation loss with an unfrozen stage's patience (about 400 steps) and scored with its best epoch's weights, and evaluate it on the same test set, so the status says whether transfer helped and by how much. About doubles the run's time. Layers bases only.",
-    }),
+    split: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .optional()
+      .meta({
+        description:
+          'Fraction of the training data held out as the test set (seeded, stratified), before the validation ' +
+          "split. Set this, or a location (uri or pvc) of a test set in the dataset's format.",
+      }),
+    scratchControl: z
+      .boolean()
+      .default(false)
+      .meta({
+        description:
+          "true: also train the same network from scratch (the base's architecture freshly initialised, the same " +
+          "head) on the same training split, augmented as the stages are, for the recipe's whole step budget, " +
+          "early-stopped on validation loss with an unfrozen stage's patience (about 400 steps) and scored with " +
+          "its best epoch's weights, and evaluate it on the same test set, so the status says whether transfer " +
+          "helped and by how much. About doubles the run's time. Layers bases only.",
+      }),
   })
   .meta({
     description:
-      'Evaluate the exported model on a test set: accuracy, per-class precision and recall and the confusion matrix, in .status.evaluation and evaluation.json beside the model. The test set is never used for early stopping or promotion.',
+      'Evaluate the exported model on a test set: accuracy, per-class precision and recall and the confusion ' +
+      'matrix, in .status.evaluation and evaluation.json beside the model. The test set is never used for ' +
+      'early stopping or promotion.',
   });
 export const Evaluation = EvaluationFields.superRefine((evaluation, ctx) => {
   const located = evaluation.uri !== undefined || evaluation.pvc !== undefined;

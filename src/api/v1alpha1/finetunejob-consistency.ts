@@ -40,7 +40,8 @@ function checkModel({ model, task }: Spec, issue: Issue): void {
   if (model.batchNormStatistics === 'Adapt' && model.format === 'Graph') {
     issue(
       ['model', 'batchNormStatistics'],
-      "Adapt applies only to format Layers (a Graph model's batch norms always use the statistics they were converted with): remove it",
+      "Adapt applies only to format Layers (a Graph model's batch norms always use the statistics they were " +
+        'converted with): remove it',
     );
   }
   if (input.valueRange.min >= input.valueRange.max) {
@@ -145,7 +146,8 @@ function checkDatasetFields({ dataset, task, model }: Pick<Spec, 'dataset' | 'ta
     if (features)
       issue(
         path('features'),
-        'fields.features applies only to ImageClassification (pixel columns); TextClassification reads fields.text: remove it',
+        'fields.features applies only to ImageClassification (pixel columns); TextClassification reads ' +
+          'fields.text: remove it',
       );
     return;
   }
@@ -187,7 +189,8 @@ function checkStages({ stages }: Spec, issue: Issue): void {
   if (first && first.unfreeze.policy !== 'None') {
     issue(
       ['stages', 0, 'unfreeze', 'policy'],
-      "the first stage trains the new head on a frozen base: set policy None (a random head's large gradients would wreck unfrozen pretrained weights)",
+      "the first stage trains the new head on a frozen base: set policy None (a random head's large gradients " +
+        'would wreck unfrozen pretrained weights)',
     );
   }
 
@@ -234,7 +237,8 @@ function checkTrials({ trials, stages }: Spec, issue: Issue): void {
   if (unfrozen.length === 0) {
     issue(
       ['trials'],
-      'trials compare ways of fine-tuning after the head stage, and no stage unfreezes the base: add one (e.g. { name: fine-tune, unfreeze: { policy: All } }) or remove trials',
+      'trials compare ways of fine-tuning after the head stage, and no stage unfreezes the base: add one (e.g. ' +
+        '{ name: fine-tune, unfreeze: { policy: All } }) or remove trials',
     );
     return;
   }

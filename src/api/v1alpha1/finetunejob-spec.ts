@@ -38,8 +38,10 @@ export const Checkpoint = z
   .prefault({})
   .meta({
     description:
-      'Checkpoints at stage boundaries, so a restarted pod resumes after the last completed stage. Location: uri or pvc; ' +
-      'default: a checkpoints/ folder under output. In object storage (s3://, and by default with an output there) every save is ' +
+      'Checkpoints at stage boundaries, so a restarted pod resumes after the last completed stage. Location: ' +
+      'uri or pvc; ' +
+      'default: a checkpoints/ folder under output. In object storage (s3://, and by default with an output ' +
+      'there) every save is ' +
       'uploaded, state.json last, so a retry on another node, with an empty disk, resumes from it.',
   });
 
@@ -52,11 +54,16 @@ export const Storage = z
       .optional()
       .meta({
         description:
-          "A Secret whose keys become the trainer's environment (envFrom), with the names Kubeflow Trainer and KServe users put in " +
-          "storage Secrets: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL (or KServe's S3_ENDPOINT and S3_USE_HTTPS), " +
-          'AWS_DEFAULT_REGION, S3_VERIFY_SSL (0: no certificate check), AWS_CA_BUNDLE (the path of a private CA in the pod). ' +
-          "Without it: the SDK's default chain (IRSA: podTemplate.serviceAccountName with eks.amazonaws.com/role-arn), or " +
-          'AWS_NO_SIGN_REQUEST=true in podTemplate.env for a public bucket. A Secret that does not exist keeps the pod waiting ' +
+          "A Secret whose keys become the trainer's environment (envFrom), with the names Kubeflow Trainer and " +
+          'KServe users put in ' +
+          "storage Secrets: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL (or KServe's " +
+          'S3_ENDPOINT and S3_USE_HTTPS), ' +
+          'AWS_DEFAULT_REGION, S3_VERIFY_SSL (0: no certificate check), AWS_CA_BUNDLE (the path of a private ' +
+          'CA in the pod). ' +
+          "Without it: the SDK's default chain (IRSA: podTemplate.serviceAccountName with " +
+          'eks.amazonaws.com/role-arn), or ' +
+          'AWS_NO_SIGN_REQUEST=true in podTemplate.env for a public bucket. A Secret that does not exist keeps ' +
+          'the pod waiting ' +
           "(CreateContainerConfigError, shown in the job's PodPending condition). The operator never reads it.",
       }),
   })

@@ -13,7 +13,8 @@ export const StageStatus = z.strictObject({
   name: z.string().meta({ description: 'Stage name from spec.stages.' }),
   state: z.enum(['Pending', 'Running', 'Succeeded', 'Failed', 'Interrupted']).meta({
     description:
-      'State of the stage. Interrupted: its pod was stopped (SIGTERM, or lost); the next attempt resumes it from its checkpoint.',
+      'State of the stage. Interrupted: its pod was stopped (SIGTERM, or lost); the next attempt resumes it ' +
+      'from its checkpoint.',
   }),
   startTime: time('When the stage started.').optional(),
   endTime: time('When the stage ended.').optional(),
@@ -23,7 +24,8 @@ export const StageStatus = z.strictObject({
   bestValue: z.number().optional().meta({ description: 'Best monitored value.' }),
   endReason: StageEndReason.optional().meta({
     description:
-      'Why the stage ended: EpochsDone, EarlyStopped, DeadlineExceeded, Error or Interrupted (its pod was stopped; the next attempt resumes it).',
+      'Why the stage ended: EpochsDone, EarlyStopped, DeadlineExceeded, Error or Interrupted (its pod was ' +
+      'stopped; the next attempt resumes it).',
   }),
   message: z.string().optional().meta({ description: 'Detail, e.g. the error.' }),
   attempt: z
@@ -73,12 +75,9 @@ export const FineTuneJobStatus = z
     phase: Phase.optional().meta({
       description: 'Pending, Queued (pod waits for a node/GPU), Running, Succeeded, Failed or Suspended.',
     }),
-    stage: z
-      .string()
-      .optional()
-      .meta({
-        description: 'Name of the stage running now, "export" while the model is written; unset once the job is done.',
-      }),
+    stage: z.string().optional().meta({
+      description: 'Name of the stage running now, "export" while the model is written; unset once the job is done.',
+    }),
     stages: z
       .array(StageStatus)
       .optional()
@@ -118,7 +117,9 @@ export const FineTuneJobStatus = z
       .array(StageHistory)
       .optional()
       .meta({
-        description: `Per-epoch metrics of each stage (at most ${MAX_HISTORY_POINTS} points a stage), for curves (kubectl ftj describe).`,
+        description:
+          `Per-epoch metrics of each stage (at most ${MAX_HISTORY_POINTS} points a stage), for curves (kubectl ` +
+          `ftj describe).`,
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['stage'],
       }),
@@ -142,7 +143,8 @@ export const FineTuneJobStatus = z
       .optional()
       .meta({
         description:
-          "Digest of the data this run trained on (file names, sizes and times, or HTTP ETag), which a schedule's skipIfUnchanged compares.",
+          'Digest of the data this run trained on (file names, sizes and times, or HTTP ETag), which a ' +
+          "schedule's skipIfUnchanged compares.",
       }),
   })
   .meta({ description: 'Observed state, written by the operator and the trainer through the status subresource.' });

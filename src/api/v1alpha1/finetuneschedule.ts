@@ -43,10 +43,14 @@ const FineTuneScheduleSpecFields = z
       .min(1)
       .optional()
       .meta({ description: "IANA time zone of the schedule. Default: the operator's time zone (UTC in the image)." }),
-    concurrencyPolicy: z.enum(['Allow', 'Forbid', 'Replace']).default('Forbid').meta({
-      description:
-        'Allow: runs may overlap. Forbid: skip a run while the previous one is active. Replace: delete the active run and start the new one.',
-    }),
+    concurrencyPolicy: z
+      .enum(['Allow', 'Forbid', 'Replace'])
+      .default('Forbid')
+      .meta({
+        description:
+          'Allow: runs may overlap. Forbid: skip a run while the previous one is active. Replace: delete the ' +
+          'active run and start the new one.',
+      }),
     startingDeadlineSeconds: z
       .number()
       .int()
@@ -61,15 +65,27 @@ const FineTuneScheduleSpecFields = z
       .default(3)
       .meta({ description: 'Succeeded FineTuneJobs to keep.' }),
     failedJobsHistoryLimit: z.number().int().min(0).default(1).meta({ description: 'Failed FineTuneJobs to keep.' }),
-    warmStart: z.enum(['None', 'LastSucceeded']).default('None').meta({
-      description:
-        "LastSucceeded: each run fine-tunes the model the last successful run exported (continual fine-tuning; its classifier is cut at the penultimate layer and gets a new head), or the template's base model while there is none; the run's annotation finetune.dev/warm-start-from names the run it started from. Needs a Layers base model. None: every run starts from the template's base model.",
-    }),
+    warmStart: z
+      .enum(['None', 'LastSucceeded'])
+      .default('None')
+      .meta({
+        description:
+          'LastSucceeded: each run fine-tunes the model the last successful run exported (continual fine-tuning; ' +
+          "its classifier is cut at the penultimate layer and gets a new head), or the template's base model " +
+          "while there is none; the run's annotation finetune.dev/warm-start-from names the run it started from. " +
+          "Needs a Layers base model. None: every run starts from the template's base model.",
+      }),
     promotion: SchedulePromotion.optional(),
-    skipIfUnchanged: z.boolean().default(false).meta({
-      description:
-        "true: before each run, a short CPU pod of the trainer image fingerprints the dataset (file names, sizes and modification times, or the HTTP ETag); when it equals the fingerprint of the last successful run's data, the run is skipped (event DatasetUnchanged, .status.lastSkipped). A fingerprint that cannot be taken never skips a run.",
-    }),
+    skipIfUnchanged: z
+      .boolean()
+      .default(false)
+      .meta({
+        description:
+          'true: before each run, a short CPU pod of the trainer image fingerprints the dataset (file names, ' +
+          'sizes and modification times, or the HTTP ETag); when it equals the fingerprint of the last ' +
+          "successful run's data, the run is skipped (event DatasetUnchanged, .status.lastSkipped). A " +
+          'fingerprint that cannot be taken never skips a run.',
+      }),
     jobTemplate: z
       .strictObject({
         metadata: z
@@ -101,7 +117,8 @@ export const FineTuneScheduleSpec = FineTuneScheduleSpecFields.superRefine((spec
       code: 'custom',
       path: ['warmStart'],
       message:
-        'LastSucceeded needs jobTemplate.spec.model.format Layers: a graph base exports its head apart from the base, which a run cannot start from; set warmStart: None',
+        'LastSucceeded needs jobTemplate.spec.model.format Layers: a graph base exports its head apart from ' +
+        'the base, which a run cannot start from; set warmStart: None',
     });
   }
   if (spec.jobTemplate.spec.promotion) {

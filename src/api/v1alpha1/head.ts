@@ -16,10 +16,20 @@ export const Head = z
       .min(0)
       .default(0)
       .meta({ description: "L2 regularisation factor of the head's Dense kernels (0 = none)." }),
-    labelSmoothing: z.number().min(0).max(0.5).default(LABEL_SMOOTHING).meta({
-      description:
-        "Label smoothing ε (Keras' label_smoothing): every stage trains towards 1 - ε on an example's class plus ε / numClasses on each class, not a one-hot target, so the model is not pushed to ever more confident outputs on few labels. The training loss then includes that spread (its minimum is above 0); val_loss stays the plain cross-entropy of the validation labels, for early stopping and trials. 0 = none. Default 0.1: on the quality benchmark (docs/recipe.md §2) 0.2-1.9 points better than 0 in every cell, and 0.2-2.2 on ImageNet MobileNetV2.",
-    }),
+    labelSmoothing: z
+      .number()
+      .min(0)
+      .max(0.5)
+      .default(LABEL_SMOOTHING)
+      .meta({
+        description:
+          "Label smoothing ε (Keras' label_smoothing): every stage trains towards 1 - ε on an example's class " +
+          'plus ε / numClasses on each class, not a one-hot target, so the model is not pushed to ever more ' +
+          'confident outputs on few labels. The training loss then includes that spread (its minimum is above ' +
+          '0); val_loss stays the plain cross-entropy of the validation labels, for early stopping and trials. 0 ' +
+          '= none. Default 0.1: on the quality benchmark (docs/recipe.md §2) 0.2-1.9 points better than 0 in ' +
+          'every cell, and 0.2-2.2 on ImageNet MobileNetV2.',
+      }),
   })
   .meta({ description: 'The new head: Dropout, optional hidden Dense layers, then Dense(numClasses, softmax).' });
 
@@ -50,7 +60,8 @@ export const Augmentation = z
   })
   .meta({
     description:
-      'Image augmentation applied to training batches only. With none, the frozen head stage trains on cached base features.',
+      'Image augmentation applied to training batches only. With none, the frozen head stage trains on cached ' +
+      'base features.',
   });
 
 export type Augmentation = z.output<typeof Augmentation>;

@@ -12,7 +12,8 @@ export const PvcPath = z
   })
   .meta({
     description:
-      'A path on a PersistentVolumeClaim, mounted read-only into the trainer pod for inputs and read-write for outputs.',
+      'A path on a PersistentVolumeClaim, mounted read-only into the trainer pod for inputs and read-write for ' +
+      'outputs.',
   });
 
 export const locationFields = {
@@ -22,8 +23,10 @@ export const locationFields = {
     .optional()
     .meta({
       description:
-        'URI: file:///path (a path in the trainer container), http(s)://... (read-only, fetched with retries into a cache), ' +
-        "s3://BUCKET/KEY (object storage; credentials from spec.storage.secretRef or the pod's identity), gs://BUCKET/KEY " +
+        'URI: file:///path (a path in the trainer container), http(s)://... (read-only, fetched with retries ' +
+        'into a cache), ' +
+        "s3://BUCKET/KEY (object storage; credentials from spec.storage.secretRef or the pod's identity), " +
+        'gs://BUCKET/KEY ' +
         '(Google Cloud Storage through its S3-compatible API, HMAC keys), or pvc://CLAIM/path. Set either uri or pvc.',
     }),
   pvc: PvcPath.optional(),

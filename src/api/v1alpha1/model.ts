@@ -49,24 +49,42 @@ export const InputSignature = z
 export const Model = z
   .strictObject({
     ...locationFields,
-    format: z.enum(['Layers', 'Graph']).default('Layers').meta({
-      description:
-        'Layers: a tfjs layers model (model.json with a Keras topology), trainable layer by layer. Graph: a converted SavedModel or TF Hub module; frozen feature extractor unless a stage unfreezes it (its weights are then made variables).',
-    }),
-    outputKind: z.enum(['FeatureVector', 'Classifier']).default('FeatureVector').meta({
-      description:
-        'FeatureVector: the model outputs features and gets the new head directly. Classifier: the model is cut at cutLayer (default: the penultimate layer) and the new head goes there.',
-    }),
+    format: z
+      .enum(['Layers', 'Graph'])
+      .default('Layers')
+      .meta({
+        description:
+          'Layers: a tfjs layers model (model.json with a Keras topology), trainable layer by layer. Graph: a ' +
+          'converted SavedModel or TF Hub module; frozen feature extractor unless a stage unfreezes it (its ' +
+          'weights are then made variables).',
+      }),
+    outputKind: z
+      .enum(['FeatureVector', 'Classifier'])
+      .default('FeatureVector')
+      .meta({
+        description:
+          'FeatureVector: the model outputs features and gets the new head directly. Classifier: the model is ' +
+          'cut at cutLayer (default: the penultimate layer) and the new head goes there.',
+      }),
     cutLayer: z
       .string()
       .min(1)
       .optional()
       .meta({ description: 'For outputKind Classifier: the layer (or graph node) whose output feeds the new head.' }),
     input: InputSignature,
-    batchNormStatistics: z.enum(['Pretrained', 'Adapt']).default('Pretrained').meta({
-      description:
-        'Pretrained: BatchNormalization layers normalise with the statistics the base was trained with. Adapt: before the first stage, their moving mean and variance are re-estimated on the training examples (one forward pass, AdaBN); a resumed job keeps those of its checkpoint. Measured (docs/recipe.md): on a small base pretrained on a narrow dataset, 0.5-1.7 points better in three benchmark cells and 1.5 worse in the fourth; on ImageNet MobileNetV2 with 20 labels a class, 7-10 points worse (head only). Measure it on your data (spec.evaluation). Layers models only (refused for a Graph model, whose batch norms keep the statistics they were converted with).',
-    }),
+    batchNormStatistics: z
+      .enum(['Pretrained', 'Adapt'])
+      .default('Pretrained')
+      .meta({
+        description:
+          'Pretrained: BatchNormalization layers normalise with the statistics the base was trained with. Adapt: ' +
+          'before the first stage, their moving mean and variance are re-estimated on the training examples (one ' +
+          'forward pass, AdaBN); a resumed job keeps those of its checkpoint. Measured (docs/recipe.md): on a ' +
+          'small base pretrained on a narrow dataset, 0.5-1.7 points better in three benchmark cells and 1.5 ' +
+          'worse in the fourth; on ImageNet MobileNetV2 with 20 labels a class, 7-10 points worse (head only). ' +
+          'Measure it on your data (spec.evaluation). Layers models only (refused for a Graph model, whose batch ' +
+          'norms keep the statistics they were converted with).',
+      }),
     license: z
       .string()
       .min(1)

@@ -20,7 +20,9 @@ const metricFields = {
 /** A schedule's promotion gate (FineTuneSchedule spec.promotion). */
 export const SchedulePromotion = z.strictObject(metricFields).meta({
   description:
-    "Promote a run's model only when it beats the promoted one: each run writes its own output; the pointer file latest.json in the template's output location names the promoted run, and .status.promoted says the same. Off when unset.",
+    "Promote a run's model only when it beats the promoted one: each run writes its own output; the pointer " +
+    "file latest.json in the template's output location names the promoted run, and .status.promoted says the " +
+    'same. Off when unset.',
 });
 
 /** A job's promotion (FineTuneJob spec.promotion; a schedule sets it on its runs). */
@@ -28,13 +30,15 @@ export const JobPromotion = z
   .strictObject({
     pointer: z.strictObject({ ...locationFields }).meta({
       description:
-        "The pointer file (JSON: job, output, metric, value) to replace, atomically, when this job's model beats the one it names. Set uri or pvc.",
+        "The pointer file (JSON: job, output, metric, value) to replace, atomically, when this job's model " +
+        'beats the one it names. Set uri or pvc.',
     }),
     ...metricFields,
   })
   .meta({
     description:
-      'After export, evaluate the model on the validation split and point the pointer file at it if it beats the model the file names. Usually set by a FineTuneSchedule.',
+      'After export, evaluate the model on the validation split and point the pointer file at it if it beats ' +
+      'the model the file names. Usually set by a FineTuneSchedule.',
   });
 export type JobPromotion = z.output<typeof JobPromotion>;
 

@@ -19,12 +19,15 @@ export const Resources = z
       .min(0)
       .max(
         1,
-        'the trainer trains on one GPU (TensorFlow.js uses one per process): more would be booked and left idle; set 1, or 0 for the CPU',
+        'the trainer trains on one GPU (TensorFlow.js uses one per process): more would be booked and left ' +
+          'idle; set 1, or 0 for the CPU',
       )
       .default(1)
       .meta({
         description:
-          'nvidia.com/gpu per trainer pod (requests = limits): 0 or 1. The trainer (TensorFlow.js) uses one GPU per process, so more would be booked and left idle. With 1 the trainer refuses to run without a GPU.',
+          'nvidia.com/gpu per trainer pod (requests = limits): 0 or 1. The trainer (TensorFlow.js) uses one ' +
+          'GPU per process, so more would be booked and left idle. With 1 the trainer refuses to run without a ' +
+          'GPU.',
       }),
     cpu: Quantity.optional().meta({ description: 'CPU request and limit, e.g. 4 or 500m.' }),
     memory: Quantity.optional().meta({ description: 'Memory request and limit, e.g. 16Gi.' }),
@@ -81,10 +84,18 @@ export const PodTemplate = z
     securityContext: passThrough(
       'Container securityContext (core/v1 SecurityContext) replacing the restrictive default.',
     ).optional(),
-    terminationGracePeriodSeconds: z.number().int().min(1).max(3600).optional().meta({
-      description:
-        'Seconds the trainer has after SIGTERM (preemption, eviction, suspension) to finish its batch and save that exact point, which the next attempt resumes from. Default: 60. Raise it for models whose batch or checkpoint takes longer.',
-    }),
+    terminationGracePeriodSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(3600)
+      .optional()
+      .meta({
+        description:
+          'Seconds the trainer has after SIGTERM (preemption, eviction, suspension) to finish its batch and save ' +
+          'that exact point, which the next attempt resumes from. Default: 60. Raise it for models whose batch ' +
+          'or checkpoint takes longer.',
+      }),
   })
   .optional()
   .meta({ description: 'Overrides of the trainer pod.' });
@@ -123,28 +134,25 @@ export const RetryPolicy = z
       ])
       .meta({
         description:
-          'Rules checked in order; the first match decides. Unmatched failures count toward backoffLimit. Default: exit codes 2 (invalid spec, model or data) and 5 (a bug in the trainer) fail the job at once: a retry would fail the same way.',
+          'Rules checked in order; the first match decides. Unmatched failures count toward backoffLimit. ' +
+          'Default: exit codes 2 (invalid spec, model or data) and 5 (a bug in the trainer) fail the job at ' +
+          'once: a retry would fail the same way.',
       }),
   })
   .prefault({})
   .meta({
     description:
-      'Retry decision by trainer exit code. Pods deleted, evicted or preempted, and a trainer stopped by SIGTERM (exit code 4, its point saved), are always retried without counting.',
+      'Retry decision by trainer exit code. Pods deleted, evicted or preempted, and a trainer stopped by ' +
+      'SIGTERM (exit code 4, its point saved), are always retried without counting.',
   });
 
 export const runtimeFields = {
   resources: Resources,
   podTemplate: PodTemplate,
-  backoffLimit: z
-    .number()
-    .int()
-    .min(0)
-    .max(100)
-    .default(3)
-    .meta({
-      description:
-        'Failed attempts retried before the job fails; the delay between attempts doubles from 10 s up to 6 min.',
-    }),
+  backoffLimit: z.number().int().min(0).max(100).default(3).meta({
+    description:
+      'Failed attempts retried before the job fails; the delay between attempts doubles from 10 s up to 6 min.',
+  }),
   retryPolicy: RetryPolicy,
   activeDeadlineSeconds: z
     .number()
@@ -169,6 +177,7 @@ export const runtimeFields = {
     .optional()
     .meta({
       description:
-        'Controller that reconciles this job. Default (unset): finetune.dev/operator; any other value makes this operator leave the job alone.',
+        'Controller that reconciles this job. Default (unset): finetune.dev/operator; any other value makes ' +
+        'this operator leave the job alone.',
     }),
 };

@@ -37,10 +37,14 @@ export const MAX_FINE_TUNE_LEARNING_RATE = 1e-4;
 
 export const Unfreeze = z
   .strictObject({
-    policy: z.enum(['None', 'TopLayers', 'FromLayer', 'All']).default('None').meta({
-      description:
-        'None: the base stays frozen (head training). TopLayers: unfreeze the top `layers` layers of the base. FromLayer: unfreeze from the layer named `fromLayer` up. All: unfreeze the whole base.',
-    }),
+    policy: z
+      .enum(['None', 'TopLayers', 'FromLayer', 'All'])
+      .default('None')
+      .meta({
+        description:
+          'None: the base stays frozen (head training). TopLayers: unfreeze the top `layers` layers of the base. ' +
+          'FromLayer: unfreeze from the layer named `fromLayer` up. All: unfreeze the whole base.',
+      }),
     layers: z
       .number()
       .int()
@@ -48,7 +52,8 @@ export const Unfreeze = z
       .optional()
       .meta({
         description:
-          'With policy TopLayers: how many layers (of a Graph model: weight ops such as convolutions), counted from the top of the base.',
+          'With policy TopLayers: how many layers (of a Graph model: weight ops such as convolutions), counted ' +
+          'from the top of the base.',
       }),
     fromLayer: z
       .string()
@@ -56,31 +61,49 @@ export const Unfreeze = z
       .optional()
       .meta({
         description:
-          'With policy FromLayer: the name of the lowest layer to unfreeze (of a Graph model: a node name, or a name scope such as MobilenetV2/expanded_conv_16).',
+          'With policy FromLayer: the name of the lowest layer to unfreeze (of a Graph model: a node name, or ' +
+          'a name scope such as MobilenetV2/expanded_conv_16).',
       }),
   })
   .meta({
     description:
-      'Which layers of the base train in this stage. The model is recompiled at every stage so the change takes effect.',
+      'Which layers of the base train in this stage. The model is recompiled at every stage so the change ' +
+      'takes effect.',
   });
 
 export const Optimizer = z
   .strictObject({
     type: z.enum(['Adam', 'SGD', 'RMSProp']).default('Adam').meta({ description: 'Optimizer.' }),
-    learningRate: z.number().positive().max(1).optional().meta({
-      description:
-        "Learning rate. Default: 1e-3 when the base is frozen, 1e-4 when layers are unfrozen. Unfrozen stages are refused above 1e-4 or above the head stage's rate unless allowHighLearningRate is set.",
-    }),
-    warmupEpochs: z.number().int().min(0).default(0).meta({
-      description:
-        'Epochs over which the rate rises linearly, step by step, to learningRate (0: none). Helps an unfrozen stage start gently.',
-    }),
+    learningRate: z
+      .number()
+      .positive()
+      .max(1)
+      .optional()
+      .meta({
+        description:
+          'Learning rate. Default: 1e-3 when the base is frozen, 1e-4 when layers are unfrozen. Unfrozen stages ' +
+          "are refused above 1e-4 or above the head stage's rate unless allowHighLearningRate is set.",
+      }),
+    warmupEpochs: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .meta({
+        description:
+          'Epochs over which the rate rises linearly, step by step, to learningRate (0: none). Helps an unfrozen ' +
+          'stage start gently.',
+      }),
     decay: z
       .strictObject({
-        type: z.enum(['None', 'Cosine', 'Step']).default('None').meta({
-          description:
-            "After the warm-up: None keeps learningRate; Cosine lowers it along a half cosine to 0 at the stage's last step; Step multiplies it by factor every everyEpochs epochs.",
-        }),
+        type: z
+          .enum(['None', 'Cosine', 'Step'])
+          .default('None')
+          .meta({
+            description:
+              'After the warm-up: None keeps learningRate; Cosine lowers it along a half cosine to 0 at the ' +
+              "stage's last step; Step multiplies it by factor every everyEpochs epochs.",
+          }),
         everyEpochs: z
           .number()
           .int()
@@ -96,12 +119,9 @@ export const Optimizer = z
       })
       .prefault({})
       .meta({ description: 'How the rate changes over the stage, set before every optimizer step.' }),
-    allowHighLearningRate: z
-      .boolean()
-      .default(false)
-      .meta({
-        description: 'Accept a fine-tune rate above 1e-4 or above the head rate (high rates wreck pretrained weights).',
-      }),
+    allowHighLearningRate: z.boolean().default(false).meta({
+      description: 'Accept a fine-tune rate above 1e-4 or above the head rate (high rates wreck pretrained weights).',
+    }),
   })
   .prefault({})
   .meta({ description: 'Optimizer and learning rate of the stage.' });
@@ -122,7 +142,11 @@ export const EarlyStopping = z
       .min(0)
       .optional()
       .meta({
-        description: `Stop after this many epochs in a row without improvement (as Keras: 3 means the 3rd such epoch is the last). Default: about ${PATIENCE_STEPS.frozen} optimizer steps with the base frozen (at most ${AUTO_PATIENCE.frozen.max} epochs), ${PATIENCE_STEPS.unfrozen} with layers unfrozen (at most ${AUTO_PATIENCE.unfrozen.max}), and at least ${AUTO_PATIENCE.frozen.min} epochs.`,
+        description:
+          `Stop after this many epochs in a row without improvement (as Keras: 3 means the 3rd such epoch is the ` +
+          `last). Default: about ${PATIENCE_STEPS.frozen} optimizer steps with the base frozen (at most ` +
+          `${AUTO_PATIENCE.frozen.max} epochs), ${PATIENCE_STEPS.unfrozen} with layers unfrozen (at most ` +
+          `${AUTO_PATIENCE.unfrozen.max}), and at least ${AUTO_PATIENCE.frozen.min} epochs.`,
       }),
     minDelta: z.number().min(0).default(0).meta({ description: 'Smallest change that counts as an improvement.' }),
     restoreBestWeights: z
@@ -150,7 +174,11 @@ const StageInput = z
       .max(10000)
       .optional()
       .meta({
-        description: `Maximum epochs of the stage. Default: enough for ${STEP_BUDGET.frozen} optimizer steps with the base frozen, ${STEP_BUDGET.unfrozen} with layers unfrozen (at least ${AUTO_EPOCHS.min} epochs, at most ${AUTO_EPOCHS.max}), so a small dataset gets the steps it needs and a large one ${AUTO_EPOCHS.min} epochs; early stopping usually ends the stage sooner.`,
+        description:
+          `Maximum epochs of the stage. Default: enough for ${STEP_BUDGET.frozen} optimizer steps with the base ` +
+          `frozen, ${STEP_BUDGET.unfrozen} with layers unfrozen (at least ${AUTO_EPOCHS.min} epochs, at most ` +
+          `${AUTO_EPOCHS.max}), so a small dataset gets the steps it needs and a large one ${AUTO_EPOCHS.min} ` +
+          `epochs; early stopping usually ends the stage sooner.`,
       }),
     optimizer: Optimizer,
     earlyStopping: EarlyStopping,
@@ -158,7 +186,15 @@ const StageInput = z
       .enum(['Auto', 'Frozen', 'Train'])
       .default('Auto')
       .meta({
-        description: `Auto (default): Train in a stage that unfreezes layers of a Layers model when spec.batchSize is at least ${MIN_BATCH_SIZE_FOR_BATCH_NORM_TRAINING}, Frozen otherwise. Frozen: BatchNormalization layers of the base stay in inference mode with frozen statistics even when unfrozen (Keras behaviour; safe with small batches); the base's statistics, or those re-estimated on the training data with spec.model.batchNormStatistics: Adapt. Train: unfrozen BN layers normalise each batch with its own statistics, train their scale and offset and update their moving statistics, which are first re-estimated on the training data so validation uses the new data's from the first epoch (a stage that never beats its start ends with the statistics it began with).`,
+        description:
+          `Auto (default): Train in a stage that unfreezes layers of a Layers model when spec.batchSize is at ` +
+          `least ${MIN_BATCH_SIZE_FOR_BATCH_NORM_TRAINING}, Frozen otherwise. Frozen: BatchNormalization layers ` +
+          `of the base stay in inference mode with frozen statistics even when unfrozen (Keras behaviour; safe ` +
+          `with small batches); the base's statistics, or those re-estimated on the training data with ` +
+          `spec.model.batchNormStatistics: Adapt. Train: unfrozen BN layers normalise each batch with its own ` +
+          `statistics, train their scale and offset and update their moving statistics, which are first ` +
+          `re-estimated on the training data so validation uses the new data's from the first epoch (a stage ` +
+          `that never beats its start ends with the statistics it began with).`,
       }),
   })
   .meta({ description: 'One training stage.' });
@@ -206,7 +242,9 @@ export const stageList = () =>
     .prefault(DEFAULT_STAGES)
     .meta({
       description:
-        'Training stages, run in order. Default: "head" (frozen base, Adam 1e-3) then "fine-tune" (all layers, Adam 1e-4, BatchNormalization Auto), each as long as its step budget allows and ended by early stopping.',
+        'Training stages, run in order. Default: "head" (frozen base, Adam 1e-3) then "fine-tune" (all layers, ' +
+        'Adam 1e-4, BatchNormalization Auto), each as long as its step budget allows and ended by early ' +
+        'stopping.',
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['name'],
     });

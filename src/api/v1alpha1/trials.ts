@@ -27,17 +27,28 @@ export const TrialCandidate = z
       .meta({
         description: 'Candidate name (a DNS label), shown in .status.trials.',
       }),
-    headOnly: z.boolean().default(false).meta({
-      description:
-        'true: the model as the frozen stages leave it, with no fine-tuning stage (costs one pass over the validation split). Set nothing else then.',
-    }),
-    learningRate: z.number().positive().max(1).optional().meta({
-      description:
-        "The learning rate of every unfrozen stage (default: as the stages say). The stages' rate rules apply: at most 1e-4 and below the head's rate unless the stage sets optimizer.allowHighLearningRate.",
-    }),
+    headOnly: z
+      .boolean()
+      .default(false)
+      .meta({
+        description:
+          'true: the model as the frozen stages leave it, with no fine-tuning stage (costs one pass over the ' +
+          'validation split). Set nothing else then.',
+      }),
+    learningRate: z
+      .number()
+      .positive()
+      .max(1)
+      .optional()
+      .meta({
+        description:
+          "The learning rate of every unfrozen stage (default: as the stages say). The stages' rate rules apply: " +
+          "at most 1e-4 and below the head's rate unless the stage sets optimizer.allowHighLearningRate.",
+      }),
     unfreeze: Unfreeze.optional().meta({
       description:
-        'Which base layers the unfrozen stage trains (policy TopLayers, FromLayer or All), in place of its own unfreeze. Only with exactly one unfrozen stage.',
+        'Which base layers the unfrozen stage trains (policy TopLayers, FromLayer or All), in place of its own ' +
+        'unfreeze. Only with exactly one unfrozen stage.',
     }),
     batchNormalization: z.enum(['Frozen', 'Train']).optional().meta({
       description: 'batchNormalization of every unfrozen stage (default: as the stages say).',
@@ -58,7 +69,8 @@ export const Trials = z
       .prefault(DEFAULT_TRIAL_CANDIDATES)
       .meta({
         description:
-          'The variants to try, in order of preference (a tie goes to the earlier). Default: head-only; every unfrozen stage at 1e-4 with BatchNormalization frozen; at 1e-4 with BatchNormalization training.',
+          'The variants to try, in order of preference (a tie goes to the earlier). Default: head-only; every ' +
+          'unfrozen stage at 1e-4 with BatchNormalization frozen; at 1e-4 with BatchNormalization training.',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['name'],
       }),
@@ -69,16 +81,23 @@ export const Trials = z
       .max(10000)
       .optional()
       .meta({
-        description: `Most epochs of each unfrozen stage in a trial (default: a third of the stage's epochs, at least ${TRIAL_EPOCHS.min}); early stopping usually ends a trial sooner.`,
+        description:
+          `Most epochs of each unfrozen stage in a trial (default: a third of the stage's epochs, at least ` +
+          `${TRIAL_EPOCHS.min}); early stopping usually ends a trial sooner.`,
       }),
     metric: PromotionMetric.default('valLoss').meta({
       description:
-        'What picks the winner, measured on the validation split after each trial: valLoss (lower wins; the default, steadier on a small split) or valAccuracy (higher wins).',
+        'What picks the winner, measured on the validation split after each trial: valLoss (lower wins; the ' +
+        'default, steadier on a small split) or valAccuracy (higher wins).',
     }),
   })
   .meta({
     description:
-      'Recipe trials: after the frozen stages (run once, their head shared by every trial), each candidate runs the unfrozen stages as a short, early-stopped trial from that same point; the best on the validation split is then trained to the end (a trial that already ran its stages to the end is kept as it is). Every trial is recorded in .status.trials and metadata.json. The test set (spec.evaluation) is never used. Off when unset.',
+      'Recipe trials: after the frozen stages (run once, their head shared by every trial), each candidate ' +
+      'runs the unfrozen stages as a short, early-stopped trial from that same point; the best on the ' +
+      'validation split is then trained to the end (a trial that already ran its stages to the end is kept as ' +
+      'it is). Every trial is recorded in .status.trials and metadata.json. The test set (spec.evaluation) is ' +
+      'never used. Off when unset.',
   });
 export type Trials = z.output<typeof Trials>;
 
@@ -95,10 +114,14 @@ export const TrialStatus = z
       .min(0)
       .default(0)
       .meta({ description: 'Epochs the trial trained, over its stages (0 for head only).' }),
-    endReason: z.enum(['HeadOnly', 'EarlyStopped', 'EpochsDone', 'TrialEpochsDone']).optional().meta({
-      description:
-        'Why the trial ended: HeadOnly (nothing to train), EarlyStopped, EpochsDone (its stages ran to their end) or TrialEpochsDone (it reached trials.epochs).',
-    }),
+    endReason: z
+      .enum(['HeadOnly', 'EarlyStopped', 'EpochsDone', 'TrialEpochsDone'])
+      .optional()
+      .meta({
+        description:
+          'Why the trial ended: HeadOnly (nothing to train), EarlyStopped, EpochsDone (its stages ran to their ' +
+          'end) or TrialEpochsDone (it reached trials.epochs).',
+      }),
     selected: z
       .boolean()
       .optional()
