@@ -31,6 +31,7 @@ import { nameLabelValue } from '../operator/reconcile/trainer-pod.ts';
 import { lineChart } from './chart.ts';
 import { age, table } from './format.ts';
 import { CliError, type KubeFlags, kubeContext } from './kube-context.ts';
+import { predictFiles, withLocalPredictor } from './predict.ts';
 
 type Meta = {
   name: string;
@@ -48,7 +49,9 @@ type Schedule = {
 };
 
 const program = new Command('kubectl ftj')
-  .description('FineTuneJobs and FineTuneSchedules: list, inspect, follow logs, suspend, resume, retry, trigger.')
+  .description(
+    'FineTuneJobs and FineTuneSchedules: list, inspect, follow logs, suspend, resume, retry, trigger, predict.',
+  )
   .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)')
   .option('--context <name>', 'kubeconfig context (default: the current one)')
   .option('-n, --namespace <ns>', "namespace (default: the context's, else default)")
@@ -589,6 +592,47 @@ program
         },
       });
       process.stdout.write(`finetunejob.${GROUP}/${name} re-created: a new job, trained from the start\n`);
+    }),
+  );
+
+program
+  .command('predict')
+  .description(
+    "classify images with a FineTuneJob's model: sent to a predictor (--url), else run on this machine from " +
+      "the job's output",
+  )
+  .argument('<name>', 'FineTuneJob name')
+  .argument('<files...>', 'image files (PNG, JPEG)')
+  .option(
+    '--url <url>',
+    "a predictor's address: ftj dev's, kubectl port-forward's (http://127.0.0.1:8080) or an InferenceService's",
+  )
+  .option('--model-name <name>', 'the model name the predictor serves (default: the job name)')
+  .option('--top <k>', 'classes shown for each file', '3')
+  .action(
+    action(async (name: string, files: string[], options: { url?: string; modelName?: string; top: string }) => {
+      const topK = Number(options.top);
+      if (!Number.isInteger(topK) || topK < 1)
+        throw new CliError(`--top: expected a whole number from 1, got "${options.top}"`);
+      const model = options.modelName ?? name;
+      const show = (url: string) => predictFiles(url, model, files, topK);
+      let predictions;
+      if (options.url) predictions = await show(options.url);
+      else {
+        const job = await getJob(name);
+        if (job.status?.phase !== 'Succeeded' || !job.status.outputURI)
+          throw new CliError(
+            `FineTuneJob "${name}" is ${job.status?.phase ?? 'Pending'}: it has no model to run until it has Succeeded`,
+          );
+        predictions = await withLocalPredictor(job.status.outputURI, model, show);
+      }
+      const rows = predictions.map((p) =>
+        p.top
+          ? [p.file, p.top.map((c) => `${c.name} ${(c.probability * 100).toFixed(1)}%`).join(', ')]
+          : [p.file, `error: ${p.error}`],
+      );
+      process.stdout.write(`${table(['FILE', 'TOP CLASSES'], rows)}\n`);
+      if (predictions.some((p) => p.error)) process.exitCode = 1;
     }),
   );
 

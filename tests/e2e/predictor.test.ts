@@ -2,13 +2,17 @@
 // of the predictor image (run by the node agent as the predictor process) serves its output; the job's
 // test images, sent as PNG files, get the accuracy the job reported.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { before, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import sharp from 'sharp';
 import { TRANSFER_CLASSES } from '../../src/local/quickstart/fashion-base-model.ts';
 import { fashionSubset, writeIdx } from '../../src/local/quickstart/fashion-mnist.ts';
 import { eventually, installCRDs, kubeConfig } from '../support/cluster.ts';
+import { ROOT } from '../support/paths.ts';
 import { localCluster } from './support/local-cluster.ts';
 
 describe('end to end: train, evaluate, serve', () => {
@@ -84,5 +88,38 @@ describe('end to end: train, evaluate, serve', () => {
     )!.data;
     const right = top.filter((label, i) => label === String(test.labels[i])).length;
     assert.equal(right / test.count, accuracy, 'served on its test images, the model scores what the job reported');
+
+    // kubectl ftj predict: to that predictor (--url), and with none, the job's output run on this machine.
+    const files = [0, 1, 2].map((i) => join(root, `test-${i}.png`));
+    files.forEach((file, i) => writeFileSync(file, images[i]!));
+    const truncated = join(root, 'truncated.png');
+    writeFileSync(truncated, images[3]!.subarray(0, 40));
+    const predict = (...args: string[]) =>
+      promisify(execFile)(
+        join(ROOT, 'bin', 'kubectl-ftj'),
+        ['--kubeconfig', process.env['FTJ_TEST_KUBECONFIG']!, '-n', namespace, 'predict', 'served', ...args],
+        { timeout: 120_000 },
+      ).then(
+        ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+        (err: { code: number; stdout: string; stderr: string }) => err,
+      );
+    const topOf = (stdout: string, file: string) =>
+      new RegExp(`^${file}\\s+(\\S+) (\\d+\\.\\d)%, \\S+ \\d+\\.\\d%$`, 'm').exec(stdout)?.[1];
+    const viaServer = await predict(
+      ...files,
+      truncated,
+      '--url',
+      `http://127.0.0.1:${port}`,
+      '--model-name',
+      'fashion',
+      '--top',
+      '2',
+    );
+    assert.equal(viaServer.code, 1, 'a file the predictor refuses makes the exit code 1');
+    files.forEach((file, i) => assert.equal(topOf(viaServer.stdout, file), top[i], viaServer.stdout));
+    assert.match(viaServer.stdout, new RegExp(`^${truncated}\\s+error: .*(image|decode|PNG)`, 'im'));
+    const here = await predict(...files, '--top', '2');
+    assert.equal(here.code, 0, here.stderr);
+    files.forEach((file, i) => assert.equal(topOf(here.stdout, file), top[i], here.stdout));
   });
 });
