@@ -7,13 +7,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { before, describe, it } from 'node:test';
-import { CoreV1Api } from '@kubernetes/client-node';
-import sharp from 'sharp';
 import { TRANSFER_CLASSES } from '../../src/local/quickstart/fashion-base-model.ts';
 import { fashionSubset, writeIdx } from '../../src/local/quickstart/fashion-mnist.ts';
-import { eventually, installCRDs, kubeConfig } from '../support/cluster.ts';
+import { installCRDs } from '../support/cluster.ts';
 import { ROOT } from '../support/paths.ts';
 import { localCluster } from './support/local-cluster.ts';
+import { pngs, predictorPod } from './support/predictor-pod.ts';
 
 describe('end to end: train, evaluate, serve', () => {
   before(installCRDs);
@@ -35,44 +34,14 @@ describe('end to end: train, evaluate, serve', () => {
     assert.equal(job.status!.phase, 'Succeeded', JSON.stringify(job.status?.conditions));
     const accuracy = job.status!.evaluation!.accuracy;
 
-    const core = kubeConfig().makeApiClient(CoreV1Api);
-    await core.createNamespacedPod({
-      namespace,
-      body: {
-        metadata: { name: 'fashion-predictor' },
-        spec: {
-          nodeName: `agent-${namespace}`,
-          restartPolicy: 'Always',
-          containers: [
-            {
-              name: 'predictor',
-              image: 'ghcr.io/finetune-operator/predictor:0.1.0',
-              args: ['--model', job.status!.outputURI!, '--model-name', 'fashion'],
-            },
-          ],
-        },
-      },
-    });
-    let port = 0;
-    await eventually(
-      () => {
-        port = Number(/listening on :(\d+)/.exec(agent.logs(namespace, 'fashion-predictor'))?.[1] ?? 0);
-        return port > 0;
-      },
-      'the predictor listening',
-      60_000,
-    ).catch((err: Error) => assert.fail(`${err.message}\n${agent.logs(namespace, 'fashion-predictor')}`));
-
-    const images = await Promise.all(
-      Array.from({ length: test.count }, (_, i) =>
-        sharp(Buffer.from(test.images.subarray(i * 784, (i + 1) * 784)), {
-          raw: { width: 28, height: 28, channels: 1 },
-        })
-          .png()
-          .toBuffer(),
-      ),
-    );
-    const response = await fetch(`http://127.0.0.1:${port}/v2/models/fashion/infer`, {
+    const url = await predictorPod(namespace, agent, 'fashion-predictor', [
+      '--model',
+      job.status!.outputURI!,
+      '--model-name',
+      'fashion',
+    ]);
+    const images = await pngs(test.images, test.count);
+    const response = await fetch(`${url}/v2/models/fashion/infer`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
@@ -105,16 +74,7 @@ describe('end to end: train, evaluate, serve', () => {
       );
     const topOf = (stdout: string, file: string) =>
       new RegExp(`^${file}\\s+(\\S+) (\\d+\\.\\d)%, \\S+ \\d+\\.\\d%$`, 'm').exec(stdout)?.[1];
-    const viaServer = await predict(
-      ...files,
-      truncated,
-      '--url',
-      `http://127.0.0.1:${port}`,
-      '--model-name',
-      'fashion',
-      '--top',
-      '2',
-    );
+    const viaServer = await predict(...files, truncated, '--url', url, '--model-name', 'fashion', '--top', '2');
     assert.equal(viaServer.code, 1, 'a file the predictor refuses makes the exit code 1');
     files.forEach((file, i) => assert.equal(topOf(viaServer.stdout, file), top[i], viaServer.stdout));
     assert.match(viaServer.stdout, new RegExp(`^${truncated}\\s+error: .*(image|decode|PNG)`, 'im'));

@@ -17,7 +17,10 @@ import { runName } from '../../src/operator/reconcile/schedule-reconciler.ts';
 import { S3Store } from '../../src/trainer/storage/s3-store.ts';
 import { eventually, installCRDs, kubeConfig, kubectl } from '../support/cluster.ts';
 import { s3Credentials, testBucket, uploadTo, useS3Credentials } from '../support/object-store.ts';
+import { TRANSFER_CLASSES } from '../../src/local/quickstart/fashion-base-model.ts';
+import { fashionSubset } from '../../src/local/quickstart/fashion-mnist.ts';
 import { localCluster } from './support/local-cluster.ts';
+import { pngs, predictorPod } from './support/predictor-pod.ts';
 
 type Schedule = { metadata: { uid: string }; status?: FineTuneScheduleStatus };
 
@@ -152,6 +155,91 @@ describe('scheduled retraining on the local node agent', () => {
         `finetune_schedule_promoted_value\\{namespace="${namespace}",schedule="nightly",metric="valAccuracy"\\} ${value}`,
       ),
     );
+  });
+
+  it('a predictor following latest.json swaps to the promoted second run, with no failed request while a client keeps asking', async (t) => {
+    const { cluster, due, custom, schedule, nextDay } = await nightlySchedule(
+      t,
+      // The first run barely moves from its random head (a learning rate of 1e-7), so that the second,
+      // trained properly, beats it and is promoted.
+      [{ name: 'head', epochs: 1, optimizer: { learningRate: 1e-7 } }],
+      { promotion: { metric: 'valAccuracy' } },
+    );
+    const { namespace, root, api, agent } = cluster;
+    const first = runName('nightly', due);
+    await api.waitFor(first, (job) => job.status?.phase === 'Succeeded', `${first} succeeded`, 180_000);
+    await eventually(async () => (await schedule()).status?.promoted?.name === first, 'the first run promoted', 20_000);
+    const pointer = `file://${join(root, 'output', 'nightly', 'latest.json')}`;
+    const url = await predictorPod(namespace, agent, 'nightly-predictor', [
+      ...['--model', pointer, '--model-name', 'nightly', '--poll-seconds', '1'],
+    ]);
+
+    // One client, a request after another, from before the second run starts until it is served.
+    const test = await fashionSubset(TRANSFER_CLASSES, 1, 0, 't10k');
+    const body = JSON.stringify({
+      inputs: [
+        {
+          name: 'image',
+          datatype: 'BYTES',
+          shape: [test.count],
+          data: (await pngs(test.images, test.count)).map((b) => b.toString('base64')),
+        },
+      ],
+    });
+    const versions: string[] = [];
+    const failures: string[] = [];
+    let requests = 0;
+    let stopped = false;
+    const client = (async () => {
+      while (!stopped) {
+        requests++;
+        const response = await fetch(`${url}/v2/models/nightly/infer`, { method: 'POST', body }).catch(
+          (err: Error) => err,
+        );
+        if (response instanceof Error) failures.push(response.message);
+        else if (response.status !== 200) failures.push(`${response.status}: ${await response.text()}`);
+        else {
+          const version = ((await response.json()) as { model_version: string }).model_version;
+          if (versions.at(-1) !== version) versions.push(version);
+        }
+      }
+    })();
+    t.after(() => {
+      stopped = true;
+    });
+
+    await custom.patchNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: FINETUNESCHEDULE.plural,
+      name: 'nightly',
+      body: [
+        {
+          op: 'replace',
+          path: '/spec/jobTemplate/spec/stages',
+          value: [{ name: 'head', epochs: 20, optimizer: { learningRate: 1e-2 } }],
+        },
+      ],
+    });
+    const second = runName('nightly', await nextDay(1));
+    const secondJob = await api.waitFor(
+      second,
+      (job) => job.status?.phase === 'Succeeded' || job.status?.phase === 'Failed',
+      `${second} finished`,
+      180_000,
+    );
+    assert.equal(secondJob.status!.promotion?.promoted, true, JSON.stringify([secondJob.spec, secondJob.status]));
+    await eventually(
+      () => versions.at(-1) === `${namespace}/${second}`,
+      'the predictor serving the second run',
+      30_000,
+    ).catch((err: Error) => assert.fail(`${err.message}: ${versions.join(', ')}`));
+    stopped = true;
+    await client;
+    assert.deepEqual(versions, [`${namespace}/${first}`, `${namespace}/${second}`]);
+    assert.deepEqual(failures, [], `${failures.length} of ${requests} requests failed`);
+    assert.ok(requests > 20, `the client kept asking through the run (${requests} requests)`);
   });
 
   it('skipIfUnchanged: a probe pod finds the data unchanged and the night is skipped; new data runs', async (t) => {
