@@ -1,5 +1,7 @@
 import { decodeImage } from '../trainer/data/decode-image.ts';
 import type { ImagePreprocessing } from '../trainer/data/preprocessing.ts';
+import type { Tokenizer } from '../trainer/data/tokenizer.ts';
+import type { ServedInput } from './served-model.ts';
 
 /**
  * A request the predictor cannot serve, and why: answered with `status` (a
@@ -27,7 +29,7 @@ export interface ParsedRequest {
   id: string | undefined;
   /** HWC pixels 0-255 of the model's size, one per example: preprocessed as in training. */
   pixels: Float32Array[];
-  /** Model-ready values (FP32), one per example: not preprocessed. */
+  /** Model-ready values (FP32, or a text's token ids), one per example: not preprocessed. */
   ready: Float32Array[];
   topK: number;
 }
@@ -35,13 +37,14 @@ export interface ParsedRequest {
 const DATATYPES = ['BYTES', 'UINT8', 'FP32'];
 
 /**
- * Parses and checks an inference request for an image classifier with this preprocessing. Each input
- * is one of: BYTES, base64-encoded images (PNG, JPEG, WebP; any size: resized as in training); UINT8,
- * pixels in the model's input shape [N, H, W, C] (or [H, W, C]); FP32, model-ready values in that shape.
+ * Parses and checks an inference request. For an image classifier each input is one of: BYTES,
+ * base64-encoded images (PNG, JPEG, WebP; any size: resized as in training); UINT8, pixels in the
+ * model's input shape [N, H, W, C] (or [H, W, C]); FP32, model-ready values in that shape. For a text
+ * classifier: BYTES, the texts (UTF-8 strings), tokenized as in training.
  */
 export async function parseInferenceRequest(
   body: unknown,
-  p: ImagePreprocessing,
+  served: ServedInput,
   classes: number,
 ): Promise<ParsedRequest> {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
@@ -65,6 +68,11 @@ export async function parseInferenceRequest(
   for (const [index, input] of (request.inputs as RequestInput[]).entries()) {
     const where = `inputs[${index}]${typeof input?.name === 'string' ? ` ("${input.name}")` : ''}`;
     if (typeof input !== 'object' || input === null) throw new RequestError(400, `${where} must be a tensor object`);
+    if (served.kind === 'text') {
+      parsed.ready.push(...texts(input, where, served.tokenizer));
+      continue;
+    }
+    const p = served.preprocessing;
     if (typeof input.datatype !== 'string' || !DATATYPES.includes(input.datatype)) {
       throw new RequestError(
         400,
@@ -80,6 +88,19 @@ export async function parseInferenceRequest(
     }
   }
   return parsed;
+}
+
+/** A text classifier's input: BYTES elements, each a text, tokenized with the model's own tokenizer. */
+function texts(input: RequestInput, where: string, tokenizer: Tokenizer): Float32Array[] {
+  if (input.datatype !== 'BYTES')
+    throw new RequestError(
+      400,
+      `${where}: datatype ${JSON.stringify(input.datatype)} is not served: a text classifier takes BYTES (UTF-8 texts)`,
+    );
+  return flatten(input.data, where).map((item, i) => {
+    if (typeof item !== 'string') throw new RequestError(400, `${where}.data[${i}]: a BYTES element must be a string`);
+    return Float32Array.from(tokenizer.encode(item));
+  });
 }
 
 function flatten(data: unknown, where: string): unknown[] {

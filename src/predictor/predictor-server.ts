@@ -182,13 +182,16 @@ export class PredictorServer {
       return json(200, {
         name,
         versions: [model.version],
-        platform: 'tfjs-layers',
-        inputs: [{ name: 'input', datatype: 'BYTES|UINT8|FP32', shape: [-1, ...model.inputShape] }],
+        platform: model.platform,
+        inputs:
+          model.input.kind === 'text'
+            ? [{ name: 'text', datatype: 'BYTES', shape: [-1] }]
+            : [{ name: 'input', datatype: 'BYTES|UINT8|FP32', shape: [-1, ...model.inputShape] }],
         outputs: [
           { name: 'probabilities', datatype: 'FP32', shape: [-1, model.classNames.length] },
           { name: 'top_classes', datatype: 'BYTES', shape: [-1, -1] },
         ],
-        parameters: { class_names: model.classNames, source: model.uri },
+        parameters: { class_names: model.classNames, source: model.uri, input_kind: model.input.kind },
       });
     }
     if (req.method === 'GET' && match[2] === '/ready') return json(200, { name, ready: true });
@@ -216,7 +219,7 @@ export class PredictorServer {
         throw new RequestError(400, `the body is not JSON: ${(err as Error).message}`);
       }
       const model = this.model!;
-      const request = await parseInferenceRequest(parsedJson, model.preprocessing, model.classNames.length);
+      const request = await parseInferenceRequest(parsedJson, model.input, model.classNames.length);
       const rows = await this.batcher.submit(request.pixels, request.ready);
       answer(
         200,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { ImagePreprocessing, Preprocessing } from '../trainer/data/preprocessing.ts';
 import { preprocess } from '../trainer/data/preprocessing.ts';
+import { createTokenizer, parseVocabulary, type Tokenizer } from '../trainer/data/tokenizer.ts';
 import { fileSystemModel } from '../trainer/model/file-io-handler.ts';
 import { localModelFiles } from '../trainer/model/model-files.ts';
 import { openStore, type Store } from '../trainer/storage/store.ts';
@@ -12,8 +13,10 @@ interface ExportMetadata {
   job?: string;
   classNames: string[];
   preprocessing: Preprocessing;
+  /** A text model's vocabulary, in the folder. */
+  vocabularyFile?: string;
   exportedAt?: string;
-  baseModel?: { exportedModelIsHeadOnly?: boolean };
+  baseModel?: { uri?: string; exportedModelIsHeadOnly?: boolean; cutLayer?: string; fineTunedGraph?: string };
 }
 
 /** A promotion pointer (latest.json), as the trainer writes it. */
@@ -21,6 +24,17 @@ interface Pointer {
   model: string;
   job?: string;
   promotedAt?: string;
+}
+
+/** What a request's examples become before the model: an image classifier's pixels, a text classifier's token ids. */
+export type ServedInput = { kind: 'image'; preprocessing: ImagePreprocessing } | { kind: 'text'; tokenizer: Tokenizer };
+
+/** The exported network: a layers model, or a graph base up to its cut with the exported head on top. */
+interface Network {
+  /** The dtype of the model's input (int32 for token ids). */
+  dtype: tf.DataType;
+  predict(input: tf.Tensor): tf.Tensor2D;
+  dispose(): void;
 }
 
 /**
@@ -33,78 +47,71 @@ export function storeOf(location: string): Store {
 }
 
 /**
- * An exported fine-tuned model, loaded for serving: its layers model and
- * the preprocessing and class names it was trained with. `version` says which
+ * An exported fine-tuned model, loaded for serving: its network and the
+ * preprocessing and class names it was trained with. `version` says which
  * one it is (the job that trained it, from the pointer or its metadata).
  */
 export class ServedModel {
   readonly uri: string;
   readonly version: string;
   readonly classNames: string[];
-  readonly preprocessing: ImagePreprocessing;
-  private readonly model: tf.LayersModel;
+  readonly input: ServedInput;
+  readonly platform: string;
+  private readonly network: Network;
   private inFlight = 0;
   private retired = false;
 
-  private constructor(uri: string, version: string, model: tf.LayersModel, metadata: ExportMetadata) {
+  private constructor(uri: string, version: string, network: Network, input: ServedInput, metadata: ExportMetadata) {
     this.uri = uri;
     this.version = version;
-    this.model = model;
+    this.network = network;
+    this.input = input;
     this.classNames = metadata.classNames;
-    this.preprocessing = metadata.preprocessing as ImagePreprocessing;
+    this.platform = metadata.baseModel?.exportedModelIsHeadOnly ? 'tfjs-graph' : 'tfjs-layers';
   }
 
   /** Loads the model at `location` (see storeOf); a pointer is followed to the folder it names. */
   static async load(location: string, cacheDir: string): Promise<ServedModel> {
-    const resolved = await resolveModel(location);
-    const folder = resolved.folder;
+    const { folder, version } = await resolveModel(location);
     const metadata = JSON.parse((await folder.at('metadata.json').read()).toString('utf8')) as ExportMetadata;
-    if (metadata.preprocessing?.kind !== 'image') {
-      throw new Error(
-        `${folder.uri}: a ${metadata.preprocessing?.kind ?? 'model without preprocessing'} model; this predictor serves image classifiers (text: not yet)`,
-      );
-    }
-    if (metadata.baseModel?.exportedModelIsHeadOnly) {
-      throw new Error(
-        `${folder.uri}: the head of a Graph base; this predictor serves Layers exports (a Graph base with its head: not yet)`,
-      );
-    }
-    const modelJson = await localModelFiles(folder.at('model.json'), cacheDir);
-    const model = await tf.loadLayersModel(fileSystemModel(modelJson));
+    const input = await servedInput(folder, metadata);
+    const network = await loadNetwork(folder, metadata, cacheDir);
     return new ServedModel(
       folder.uri,
-      resolved.version ?? metadata.job ?? metadata.exportedAt ?? 'unknown',
-      model,
+      version ?? metadata.job ?? metadata.exportedAt ?? 'unknown',
+      network,
+      input,
       metadata,
     );
   }
 
-  /** [height, width, channels] of one example. */
-  get inputShape(): [number, number, number] {
-    const p = this.preprocessing;
+  /** One example's shape: [height, width, channels] of an image, [sequence length] of text. */
+  get inputShape(): number[] {
+    if (this.input.kind === 'text') return [this.input.tokenizer.sequenceLength];
+    const p = this.input.preprocessing;
     return [p.height, p.width, p.channels];
   }
 
   /**
    * Class probabilities of a batch: `pixels` (HWC, 0-255, preprocessed here as in training) and `ready`
-   * (model-ready values), in that order.
+   * (model-ready values: an image's, or a text's token ids), in that order.
    */
   async predict(pixels: Float32Array[], ready: Float32Array[]): Promise<Float32Array[]> {
     this.inFlight++;
     try {
-      const [h, w, c] = this.inputShape;
-      const size = h * w * c;
-      const joined = (rows: Float32Array[]) => {
+      const shape = this.inputShape;
+      const size = shape.reduce((a, b) => a * b, 1);
+      const batch = (rows: Float32Array[]) => {
         const all = new Float32Array(rows.length * size);
         rows.forEach((r, i) => all.set(r, i * size));
-        return all;
+        return tf.tensor(all, [rows.length, ...shape]).cast(this.network.dtype);
       };
       const output = tf.tidy(() => {
-        const parts: tf.Tensor4D[] = [];
-        if (pixels.length)
-          parts.push(preprocess(tf.tensor4d(joined(pixels), [pixels.length, h, w, c]), this.preprocessing));
-        if (ready.length) parts.push(tf.tensor4d(joined(ready), [ready.length, h, w, c]));
-        return this.model.predict(parts.length === 1 ? parts[0]! : tf.concat(parts)) as tf.Tensor2D;
+        const parts: tf.Tensor[] = [];
+        if (pixels.length && this.input.kind === 'image')
+          parts.push(preprocess(batch(pixels) as tf.Tensor4D, this.input.preprocessing));
+        if (ready.length) parts.push(batch(ready));
+        return this.network.predict(parts.length === 1 ? parts[0]! : tf.concat(parts));
       });
       const values = (await output.data()) as Float32Array;
       output.dispose();
@@ -112,15 +119,68 @@ export class ServedModel {
       return Array.from({ length: values.length / classes }, (_, i) => values.slice(i * classes, (i + 1) * classes));
     } finally {
       this.inFlight--;
-      if (this.retired && this.inFlight === 0) this.model.dispose();
+      if (this.retired && this.inFlight === 0) this.network.dispose();
     }
   }
 
   /** No longer served: its memory is freed once the predictions in flight are done. */
   retire(): void {
     this.retired = true;
-    if (this.inFlight === 0) this.model.dispose();
+    if (this.inFlight === 0) this.network.dispose();
   }
+}
+
+/** The image preprocessing, or the tokenizer over the vocabulary exported beside the model. */
+async function servedInput(folder: Store, metadata: ExportMetadata): Promise<ServedInput> {
+  const p = metadata.preprocessing;
+  if (p?.kind === 'image') return { kind: 'image', preprocessing: p };
+  if (p?.kind !== 'text') throw new Error(`${folder.uri}: metadata.json has no preprocessing: not an exported model`);
+  if (!metadata.vocabularyFile)
+    throw new Error(
+      `${folder.uri}: a text model exported without its vocabulary (by a trainer before 0.1.0's predictor): ` +
+        `train it again, or copy ${p.vocabulary} into the folder and name it in metadata.json's "vocabularyFile"`,
+    );
+  const vocabulary = (await folder.at(metadata.vocabularyFile).read()).toString('utf8');
+  return {
+    kind: 'text',
+    tokenizer: createTokenizer(parseVocabulary(vocabulary), p.tokenizer, p.lowercase, p.sequenceLength),
+  };
+}
+
+/** The exported layers model; under a graph base's head, the graph (fine-tuned, else the original) up to its cut. */
+async function loadNetwork(folder: Store, metadata: ExportMetadata, cacheDir: string): Promise<Network> {
+  const layersModel = async (store: Store) =>
+    tf.loadLayersModel(fileSystemModel(await localModelFiles(store, cacheDir)));
+  const model = await layersModel(folder.at('model.json'));
+  const base = metadata.baseModel;
+  if (!base?.exportedModelIsHeadOnly)
+    return {
+      dtype: model.inputs[0]!.dtype,
+      predict: (x) => model.predict(x) as tf.Tensor2D,
+      dispose: () => model.dispose(),
+    };
+  const graphAt = base.fineTunedGraph ? folder.at(base.fineTunedGraph) : graphBase(folder, base.uri);
+  const graph = await tf.loadGraphModel(fileSystemModel(await localModelFiles(graphAt, cacheDir)));
+  const featureNode = base.cutLayer ?? graph.outputs[0]!.name;
+  return {
+    dtype: graph.inputs[0]!.dtype,
+    predict: (x) => model.predict(graph.execute(x, featureNode) as tf.Tensor) as tf.Tensor2D,
+    dispose: () => {
+      model.dispose();
+      graph.dispose();
+    },
+  };
+}
+
+/** The original graph base of a head no stage fine-tuned with it: where the job read it from. */
+function graphBase(folder: Store, uri: string | undefined): Store {
+  if (!uri || uri.startsWith('pvc://'))
+    throw new Error(
+      `${folder.uri}: the head of the graph base ${uri ?? '(not recorded)'}, which this predictor cannot read: ` +
+        'serve it where that location is a file://, http(s):// or s3:// URI, or fine-tune the base so that ' +
+        'the export carries it (base/model.json)',
+    );
+  return storeOf(uri);
 }
 
 /** A promotion pointer is any .json but model.json: latest.json, by the trainer's convention. */

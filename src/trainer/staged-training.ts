@@ -25,7 +25,7 @@ import { reestimationBatches, runStage, type StageContext } from './stages/run-s
 import { type PlannedStage, planStages } from './stages/stage-plan.ts';
 import { candidateStages, runTrials, trialStage, type TrialsOutcome } from './stages/trials.ts';
 import { applyUnfreezePolicy, keepFrozenBatchNormInInference } from './stages/unfreeze-policy.ts';
-import { publishFolder } from './storage/local-copy.ts';
+import { localCopy, publishFolder } from './storage/local-copy.ts';
 import { openStore, type Store } from './storage/store.ts';
 
 export interface TrainingOptions {
@@ -218,6 +218,9 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     stages,
     jobName: options.jobName,
     baseTrained: plan.some((stage) => stage.unfreeze.policy !== 'None'),
+    ...(spec.model.input.tokenizer
+      ? { vocabularyFile: await localCopy(openStore(spec.model.input.tokenizer, options.pvcRoot), options.cacheDir) }
+      : {}),
     ...(trials ? { trials: { metric: spec.trials!.metric, ...trials } } : {}),
   });
   if (data.test) {

@@ -2,31 +2,38 @@
 // Inference Protocol's endpoints, the trainer's own preprocessing (served accuracy = the evaluation's),
 // bad input answered with a 4xx, dynamic batching, a bounded queue, promotions followed, graceful stop.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
+import type { FineTuneJobSpecInput } from '../../src/api/v1alpha1/index.ts';
 import { TRANSFER_CLASSES } from '../../src/local/quickstart/fashion-base-model.ts';
 import { fashionSubset, type Subset, writeIdx } from '../../src/local/quickstart/fashion-mnist.ts';
 import { PredictorServer } from '../../src/predictor/predictor-server.ts';
+import { createTokenizer, parseVocabulary } from '../../src/trainer/data/tokenizer.ts';
+import { fileSystemModel } from '../../src/trainer/model/file-io-handler.ts';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
-import { pretrainedBase, specFor, useWasm, workspace } from '../trainer/support/workspace.ts';
+import { tinyGraphWeights, writeTinyGraphModel } from '../trainer/support/tiny-graph-model.ts';
+import { writeTopicTexts } from '../trainer/support/topic-texts.ts';
+import { pretrainedBase, specFor, useWasm, type Workspace, workspace } from '../trainer/support/workspace.ts';
 
 const BACKEND = { name: 'wasm', source: 'test', gpu: false };
 
-/** A model the trainer exports (head stage only) with its test-set accuracy, and the test images. */
+/** A model the trainer exports (a head stage, else `overrides`' stages) with its test-set accuracy, and the test images. */
 async function trainedModel(
   t: TestContext,
-  seed = 42,
+  options: { seed?: number; ws?: Workspace; overrides?: Partial<FineTuneJobSpecInput> } = {},
 ): Promise<{ dir: string; accuracy: number; test: Subset; root: string }> {
-  const ws = await workspace(t);
+  const ws = options.ws ?? (await workspace(t));
   const test = await fashionSubset(TRANSFER_CLASSES, 20, 0, 't10k');
   writeIdx(join(ws.dir, 'test'), test);
   const spec = specFor(ws, {
     stages: [{ name: 'head', epochs: 3 }],
     evaluation: { uri: `file://${join(ws.dir, 'test')}` },
-    seed,
+    seed: options.seed ?? 42,
+    ...options.overrides,
   });
   let accuracy = Number.NaN;
   const outcome = await runStagedTraining(spec, {
@@ -91,6 +98,20 @@ async function infer(url: string, body: unknown, model = 'fashion'): Promise<Inf
 const bytesInput = (images: Buffer[]) => ({
   inputs: [{ name: 'image', datatype: 'BYTES', shape: [images.length], data: images.map((b) => b.toString('base64')) }],
 });
+/** The share of the test images, sent as PNG files 25 a request, whose top class is their label. */
+async function servedAccuracy(url: string, test: Subset): Promise<number> {
+  let right = 0;
+  for (let start = 0; start < test.count; start += 25) {
+    const indices = Array.from({ length: Math.min(25, test.count - start) }, (_, i) => start + i);
+    const result = await infer(url, bytesInput(await Promise.all(indices.map((i) => png(test, i)))));
+    assert.equal(result.status, 200, JSON.stringify(result.body));
+    const top = output(result, 'top_classes');
+    indices.forEach((index, row) => {
+      if (top.data[row * top.shape[1]!] === String(test.labels[index])) right++;
+    });
+  }
+  return right / test.count;
+}
 const output = (result: Inferred, name: string) => result.body.outputs!.find((o) => o.name === name)!;
 
 describe('the predictor (Open Inference Protocol, KServe V2)', () => {
@@ -114,18 +135,8 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     assert.deepEqual((metadata.body['parameters'] as { class_names: string[] }).class_names, ['0', '1', '2', '3', '4']);
     assert.deepEqual(await get('/v2/models/fashion/ready'), { status: 200, body: { name: 'fashion', ready: true } });
 
-    let right = 0;
-    for (let start = 0; start < test.count; start += 25) {
-      const indices = Array.from({ length: Math.min(25, test.count - start) }, (_, i) => start + i);
-      const result = await infer(url, bytesInput(await Promise.all(indices.map((i) => png(test, i)))));
-      assert.equal(result.status, 200, JSON.stringify(result.body));
-      const top = output(result, 'top_classes');
-      indices.forEach((index, row) => {
-        if (top.data[row * top.shape[1]!] === String(test.labels[index])) right++;
-      });
-    }
     assert.equal(
-      right / test.count,
+      await servedAccuracy(url, test),
       accuracy,
       "the served accuracy is the evaluation's: the same decoding and preprocessing",
     );
@@ -237,7 +248,7 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
   });
 
   it('follows a promotion pointer: swaps in the promoted model while a client keeps asking, with no failed request', async (t) => {
-    const [one, two] = [await trainedModel(t, 42), await trainedModel(t, 7)];
+    const [one, two] = [await trainedModel(t, { seed: 42 }), await trainedModel(t, { seed: 7 })];
     const pointer = join(one.root, 'latest.json');
     const point = (dir: string, job: string) =>
       writeFileSync(
@@ -275,5 +286,105 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     );
     const model = (await (await fetch(`${url}/v2/models/fashion`)).json()) as { versions: string[] };
     assert.deepEqual(model.versions, ['team/run-2']);
+  });
+
+  it("serves a graph base's export: its head on the original graph, or on the graph its stages fine-tuned, at the evaluation's accuracy", async (t) => {
+    const ws = await workspace(t);
+    const weights = tinyGraphWeights(7);
+    const graph = await writeTinyGraphModel(join(ws.dir, 'graph'), weights, { slice: false });
+    tf.dispose(Object.values(weights));
+    const model = {
+      uri: `file://${graph}`,
+      format: 'Graph' as const,
+      outputKind: 'FeatureVector' as const,
+      input: { shape: [28, 28, 1] },
+    };
+    const graphJob = (name: string, stages: FineTuneJobSpecInput['stages']) =>
+      trainedModel(t, { ws, overrides: { model, stages, output: { uri: `file://${join(ws.dir, name)}` } } });
+    const headOnly = await graphJob('head-only', [{ name: 'head', epochs: 3 }]);
+    const fineTuned = await graphJob('fine-tuned', [
+      { name: 'head', epochs: 2 },
+      {
+        name: 'top',
+        epochs: 1,
+        unfreeze: { policy: 'TopLayers', layers: 1 },
+        optimizer: { learningRate: 1e-3, allowHighLearningRate: true },
+      },
+    ]);
+
+    const first = await startServer(t, headOnly.dir);
+    assert.equal(await servedAccuracy(first.url, headOnly.test), headOnly.accuracy, 'the head on the original graph');
+    const metadata = (await (await fetch(`${first.url}/v2/models/fashion`)).json()) as { platform: string };
+    assert.equal(metadata.platform, 'tfjs-graph');
+
+    rmSync(join(ws.dir, 'graph'), { recursive: true }); // the fine-tuned export carries its own graph
+    const second = await startServer(t, fineTuned.dir);
+    assert.equal(
+      await servedAccuracy(second.url, fineTuned.test),
+      fineTuned.accuracy,
+      'the head on the fine-tuned graph exported beside it',
+    );
+    await assert.rejects(
+      startServer(t, headOnly.dir),
+      /the base's graph|no such file|ENOENT/i,
+      'the head-only export needs the original graph',
+    );
+  });
+
+  it('serves a text classifier: texts sent as BYTES strings, tokenized with the vocabulary exported beside the model', async (t) => {
+    const ws = await workspace(t);
+    const texts = await writeTopicTexts(ws.dir);
+    const spec = specFor(ws, {
+      task: { type: 'TextClassification', numClasses: 2 },
+      model: {
+        uri: `file://${texts.encoder}`,
+        input: { shape: [16], dtype: 'int32', tokenizer: { uri: `file://${texts.vocabulary}` } },
+      },
+      dataset: {
+        uri: `file://${texts.data}`,
+        format: 'JSONL',
+        fields: { text: 'text', label: 'topic' },
+        onCorruptFile: 'Skip',
+      },
+      stages: [{ name: 'head', epochs: 15, optimizer: { learningRate: 3e-2 } }],
+      batchSize: 16,
+    });
+    const outcome = await runStagedTraining(spec, { reporters: [], cacheDir: ws.dir, backend: BACKEND });
+    rmSync(texts.vocabulary); // served from the export alone
+    const { url } = await startServer(t, outcome.outputPath);
+
+    const sentences = ['the soup was in the oven', 'the striker kicked the ball into the goal', 'salt and pepper'];
+    const result = await infer(url, {
+      inputs: [{ name: 'text', datatype: 'BYTES', shape: [3], data: sentences }],
+      parameters: { top_k: 1 },
+    });
+    assert.equal(result.status, 200, JSON.stringify(result.body));
+    assert.deepEqual(output(result, 'top_classes').data, ['cooking', 'football', 'cooking']);
+
+    // The trainer's tokenizer and the exported model, called directly: the same probabilities.
+    const tokenizer = createTokenizer(
+      parseVocabulary(readFileSync(join(outcome.outputPath, 'vocabulary.txt'), 'utf8')),
+      'WordPiece',
+      true,
+      16,
+    );
+    const model = await tf.loadLayersModel(fileSystemModel(join(outcome.outputPath, 'model.json')));
+    const direct = model.predict(
+      tf.tensor2d(
+        sentences.flatMap((s) => [...tokenizer.encode(s)]),
+        [3, 16],
+        'int32',
+      ),
+    ) as tf.Tensor;
+    const served = output(result, 'probabilities').data as number[];
+    (await direct.data()).forEach((p, i) => assert.ok(Math.abs(p - served[i]!) < 1e-6, `${p} vs ${served[i]}`));
+
+    const asPixels = await infer(url, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 16], data: Array(16).fill(0) }],
+    });
+    assert.equal(asPixels.status, 400);
+    assert.match(asPixels.body.error!, /inputs\[0\].*text classifier takes BYTES/);
+    const metadata = (await (await fetch(`${url}/v2/models/fashion`)).json()) as { inputs: { datatype: string }[] };
+    assert.deepEqual(metadata.inputs[0], { name: 'text', datatype: 'BYTES', shape: [-1] });
   });
 });

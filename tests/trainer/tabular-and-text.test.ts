@@ -3,12 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
 import { validateFineTuneJobSpec } from '../../src/api/v1alpha1/index.ts';
 import { createTokenizer } from '../../src/trainer/data/tokenizer.ts';
-import { fileSystemModel } from '../../src/trainer/model/file-io-handler.ts';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
 import { fashionSubset } from '../../src/local/quickstart/fashion-mnist.ts';
+import { writeTopicTexts } from './support/topic-texts.ts';
 import { pretrainedBase, useWasm } from './support/workspace.ts';
 
 const BACKEND = { name: 'wasm', source: 'test', gpu: false };
@@ -80,50 +79,17 @@ describe('CSV and JSONL datasets', () => {
 
   it('fine-tunes a text encoder on JSONL with its WordPiece vocabulary; a broken line is skipped and named', async (t) => {
     const dir = tempDir(t);
-    const kitchen = ['pan', 'oven', 'knife', 'soup', 'bake', 'salt', 'pepper', 'stove'];
-    const pitch = ['goal', 'ball', 'kick', 'match', 'striker', 'referee', 'league', 'pass'];
-    const words = [...kitchen, ...pitch, 'the', 'a', 'and', 'was'];
-    writeFileSync(join(dir, 'vocab.txt'), ['[PAD]', '[UNK]', '[CLS]', '[SEP]', ...words].join('\n'));
-    let state = 7;
-    const random = () => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
-    const sentence = (topic: string[]) =>
-      Array.from({ length: 6 }, (_, i) => (i % 3 === 0 ? 'the' : topic[Math.floor(random() * topic.length)])).join(' ');
-    const lines = Array.from({ length: 120 }, (_, i) =>
-      JSON.stringify({ text: sentence(i % 2 ? kitchen : pitch), topic: i % 2 ? 'cooking' : 'football' }),
-    );
-    lines.splice(5, 0, '{"text": "truncated');
-    writeFileSync(join(dir, 'topics.jsonl'), `${lines.join('\n')}\n`);
-
-    // The base: an embedding text encoder (its own pretraining is not the point here).
-    const input = tf.input({ shape: [16], dtype: 'int32' });
-    const embedded = tf.layers
-      .embedding({
-        inputDim: 4 + words.length,
-        outputDim: 16,
-        embeddingsInitializer: tf.initializers.randomNormal({ seed: 3 }),
-        name: 'embedding',
-      })
-      .apply(input) as tf.SymbolicTensor;
-    const pooled = tf.layers.globalAveragePooling1d({ name: 'pool' }).apply(embedded) as tf.SymbolicTensor;
-    const features = tf.layers
-      .dense({
-        units: 16,
-        activation: 'relu',
-        kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }),
-        name: 'encoder',
-      })
-      .apply(pooled) as tf.SymbolicTensor;
-    await tf.model({ inputs: input, outputs: features }).save(fileSystemModel(join(dir, 'encoder', 'model.json')));
+    const texts = await writeTopicTexts(dir);
 
     const skipped: string[] = [];
     const spec = valid({
       task: { type: 'TextClassification', numClasses: 2 },
       model: {
-        uri: `file://${join(dir, 'encoder', 'model.json')}`,
-        input: { shape: [16], dtype: 'int32', tokenizer: { uri: `file://${join(dir, 'vocab.txt')}` } },
+        uri: `file://${texts.encoder}`,
+        input: { shape: [16], dtype: 'int32', tokenizer: { uri: `file://${texts.vocabulary}` } },
       },
       dataset: {
-        uri: `file://${join(dir, 'topics.jsonl')}`,
+        uri: `file://${texts.data}`,
         format: 'JSONL',
         fields: { text: 'text', label: 'topic' },
         onCorruptFile: 'Skip',
@@ -152,7 +118,7 @@ describe('CSV and JSONL datasets', () => {
       cacheDir: dir,
       backend: BACKEND,
     });
-    assert.deepEqual(skipped, [`${join(dir, 'topics.jsonl')}:6`]);
+    assert.deepEqual(skipped, [`${texts.data}:6`]);
     assert.ok(outcome.stages[0]!.bestValue! > 0.9, `head validation accuracy ${outcome.stages[0]!.bestValue}`);
     assert.equal(outcome.stages[1]!.epochsRun > 0, true);
   });

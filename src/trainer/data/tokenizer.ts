@@ -33,13 +33,17 @@ export async function loadTokenizer(
       `cannot read the vocabulary ${store.uri} (spec.model.input.tokenizer): ${(err as Error).message}`,
     );
   }
-  const vocabulary = new Map(
+  return createTokenizer(parseVocabulary(text), tokenizer.kind, tokenizer.lowercase, spec.model.input.shape[0]!);
+}
+
+/** A vocabulary file's tokens by id: one token per line, id = line number (blank lines skipped). */
+export function parseVocabulary(text: string): Map<string, number> {
+  return new Map(
     text
       .split(/\r?\n/)
       .filter((t) => t.length > 0)
       .map((token, id) => [token, id]),
   );
-  return createTokenizer(vocabulary, tokenizer.kind, tokenizer.lowercase, spec.model.input.shape[0]!);
 }
 
 export function createTokenizer(

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FineTuneJobSpec, PromotionMetric, TrialStatus } from '../../api/v1alpha1/index.ts';
 import { trainingSpecHash } from '../checkpoints/checkpoint-store.ts';
@@ -9,6 +9,9 @@ import type { FineTuneModel } from './fine-tune-model.ts';
 
 /** Where a fine-tuned graph base is written, beside the head. */
 export const FINE_TUNED_GRAPH_BASE = join('base', 'model.json');
+
+/** A text classifier's vocabulary, copied beside it so that serving needs nothing but the folder. */
+export const EXPORTED_VOCABULARY = 'vocabulary.txt';
 
 /**
  * Writes the fine-tuned model and metadata.json (docs/recipe.md §7). A layers base
@@ -27,6 +30,8 @@ export async function exportModel(
     jobName: string | undefined;
     /** Whether a stage that ran unfroze the base (not so when trials chose head only). */
     baseTrained: boolean;
+    /** A text model's vocabulary file (a local copy). */
+    vocabularyFile?: string;
     trials?: { metric: PromotionMetric; selected: string; results: TrialStatus[] };
   },
 ): Promise<void> {
@@ -41,11 +46,13 @@ export async function exportModel(
   } else {
     await model.full.save(fileSystemModel(join(dir, 'model.json')));
   }
+  if (meta.vocabularyFile) await copyFile(meta.vocabularyFile, join(dir, EXPORTED_VOCABULARY));
   const metadata = {
     job: meta.jobName,
     task: spec.task,
     classNames: meta.classNames,
     preprocessing: meta.preprocessing,
+    ...(meta.vocabularyFile ? { vocabularyFile: EXPORTED_VOCABULARY } : {}),
     baseModel: {
       uri: spec.model.uri ?? `pvc://${spec.model.pvc!.claimName}/${spec.model.pvc!.path}`,
       format: spec.model.format,
