@@ -598,11 +598,11 @@ program
 program
   .command('predict')
   .description(
-    "classify images with a FineTuneJob's model: sent to a predictor (--url), else run on this machine from " +
+    "classify images (or texts) with a FineTuneJob's model: sent to a predictor (--url), else run on this machine from " +
       "the job's output",
   )
   .argument('<name>', 'FineTuneJob name')
-  .argument('<files...>', 'image files (PNG, JPEG)')
+  .argument('<files...>', "image files (PNG, JPEG), or text files for a text classifier (a file's text is one example)")
   .option(
     '--url <url>',
     "a predictor's address: ftj dev's, kubectl port-forward's (http://127.0.0.1:8080) or an InferenceService's",

@@ -24,6 +24,8 @@ interface InferResponse {
 /** Each file's top `topK` classes from the predictor at `url` serving `model`. */
 export async function predictFiles(url: string, model: string, files: string[], topK: number): Promise<Prediction[]> {
   const endpoint = `${url.replace(/\/+$/, '')}/v2/models/${encodeURIComponent(model)}/infer`;
+  // A text classifier takes each file's text; an image classifier, its bytes (base64).
+  const texts = (await inputKind(endpoint.replace(/\/infer$/, ''))) === 'text';
   return Promise.all(
     files.map(async (file): Promise<Prediction> => {
       const bytes = await readFile(file).catch((err: NodeJS.ErrnoException) => {
@@ -34,24 +36,33 @@ export async function predictFiles(url: string, model: string, files: string[], 
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
           id: basename(file),
-          inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], data: [bytes.toString('base64')] }],
+          inputs: [{ name: 'input', datatype: 'BYTES', shape: [1], data: [bytes.toString(texts ? 'utf8' : 'base64')] }],
           parameters: { top_k: topK },
         }),
-      }).catch((err: Error & { cause?: { code?: string } }) => {
-        throw new CliError(`${endpoint}: ${err.cause?.code ?? err.message}: is the predictor running there?`);
       });
-      const text = await response.text();
+      const answer = await response.text();
       let body: InferResponse;
       try {
-        body = JSON.parse(text) as InferResponse;
+        body = JSON.parse(answer) as InferResponse;
       } catch {
-        throw new CliError(`${endpoint} answered ${response.status} with no inference response: ${text.slice(0, 200)}`);
+        throw new CliError(
+          `${endpoint} answered ${response.status} with no inference response: ${answer.slice(0, 200)}`,
+        );
       }
-      if (response.status === 404) throw new CliError(`${endpoint}: ${body.error ?? 'not found'} (see --model-name)`);
       if (!response.ok) return { file, error: body.error ?? `HTTP ${response.status}` };
       return { file, top: topClasses(body, topK) };
     }),
   );
+}
+
+/** What the model at `modelUrl` takes (its metadata's parameters.input_kind): image, or text. */
+async function inputKind(modelUrl: string): Promise<string | undefined> {
+  const response = await fetch(modelUrl).catch((err: Error & { cause?: { code?: string } }) => {
+    throw new CliError(`${modelUrl}: ${err.cause?.code ?? err.message}: is the predictor running there?`);
+  });
+  const body = (await response.json().catch(() => ({}))) as { error?: string; parameters?: { input_kind?: string } };
+  if (response.status === 404) throw new CliError(`${modelUrl}: ${body.error ?? 'not found'} (see --model-name)`);
+  return body.parameters?.input_kind;
 }
 
 /** Top classes paired with their probabilities: top_classes is sorted as the sorted probabilities are. */

@@ -2,9 +2,11 @@
 // Inference Protocol's endpoints, the trainer's own preprocessing (served accuracy = the evaluation's),
 // bad input answered with a 4xx, dynamic batching, a bounded queue, promotions followed, graceful stop.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { before, describe, it, type TestContext } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
@@ -16,6 +18,7 @@ import { createTokenizer, parseVocabulary } from '../../src/trainer/data/tokeniz
 import { fileSystemModel } from '../../src/trainer/model/file-io-handler.ts';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
 import { tinyGraphWeights, writeTinyGraphModel } from '../trainer/support/tiny-graph-model.ts';
+import { ROOT } from '../support/paths.ts';
 import { writeTopicTexts } from '../trainer/support/topic-texts.ts';
 import { pretrainedBase, specFor, useWasm, type Workspace, workspace } from '../trainer/support/workspace.ts';
 
@@ -378,6 +381,13 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     ) as tf.Tensor;
     const served = output(result, 'probabilities').data as number[];
     (await direct.data()).forEach((p, i) => assert.ok(Math.abs(p - served[i]!) < 1e-6, `${p} vs ${served[i]}`));
+
+    // kubectl ftj predict sends a text file's text to a text classifier.
+    writeFileSync(join(ws.dir, 'review.txt'), 'the striker and the referee at the match');
+    const { stdout } = await promisify(execFile)(join(ROOT, 'bin', 'kubectl-ftj'), [
+      ...['predict', 'topics', join(ws.dir, 'review.txt'), '--url', url, '--model-name', 'fashion', '--top', '1'],
+    ]);
+    assert.match(stdout, /review\.txt\s+football \d+\.\d%\n/);
 
     const asPixels = await infer(url, {
       inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 16], data: Array(16).fill(0) }],
