@@ -88,7 +88,7 @@ try {
     cacheDir: work,
     port: 0,
     maxBatchSize: 64,
-    maxBatchWaitMs: 2,
+    maxBatchWaitMs: 0,
     log: () => undefined,
   });
   await server.start();

@@ -9,7 +9,11 @@ interface Waiting {
 export interface BatcherOptions {
   /** Examples in one model call at most. */
   maxBatchSize: number;
-  /** How long the first waiting example waits for others before its batch runs anyway. */
+  /**
+   * How long the first example waits for others when the model is free. 0: its batch runs at once, with
+   * whatever arrived in the same turn of the event loop (as Triton's max_queue_delay 0); under load,
+   * batches still form from what queues while the model is busy.
+   */
   maxWaitMs: number;
   /** Examples waiting at most; past it a request is refused (QueueFullError: 503 with Retry-After). */
   maxQueue: number;
@@ -23,14 +27,16 @@ export class QueueFullError extends Error {}
  * Dynamic batching, as Triton's and KServe's batchers do it: requests that
  * arrive together share one model call of up to maxBatchSize examples; the
  * first waits at most maxWaitMs for company. One batch runs at a time (the
- * model takes the whole device), the next forms while it runs. A full queue
- * refuses new requests instead of growing without limit.
+ * model takes the whole device), the next forms while it runs, so a busy
+ * server batches without any wait. A full queue refuses new requests instead
+ * of growing without limit.
  */
 export class DynamicBatcher {
   private readonly options: BatcherOptions;
   private readonly queue: Waiting[] = [];
   private queued = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the wait of the batch forming now. */
+  private cancelWait: (() => void) | undefined;
   private running: Promise<void> | undefined;
   /** Sizes of the batches run, for the metrics. */
   onBatch: ((size: number) => void) | undefined;
@@ -73,12 +79,19 @@ export class DynamicBatcher {
       this.flush();
       return;
     }
-    this.timer ??= setTimeout(() => this.flush(), this.options.maxWaitMs);
+    if (this.cancelWait) return;
+    if (this.options.maxWaitMs > 0) {
+      const timer = setTimeout(() => this.flush(), this.options.maxWaitMs);
+      this.cancelWait = () => clearTimeout(timer);
+    } else {
+      const immediate = setImmediate(() => this.flush());
+      this.cancelWait = () => clearImmediate(immediate);
+    }
   }
 
   private flush(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelWait?.();
+    this.cancelWait = undefined;
     if (this.running || !this.queue.length) return;
     const batch: Waiting[] = [];
     let size = 0;

@@ -41,9 +41,12 @@ const options = new Command('finetune-predictor')
       .argParser(integer(1, 4096)),
   )
   .addOption(
-    new Option('--max-batch-wait-ms <ms>', 'how long a request waits for others to share its batch')
+    new Option(
+      '--max-batch-wait-ms <ms>',
+      'how long a request waits for others when the model is free (0: none; under load batches form anyway)',
+    )
       .env('FTJ_MAX_BATCH_WAIT_MS')
-      .default(5)
+      .default(0)
       .argParser(integer(0, 10_000)),
   )
   .addOption(

@@ -45,7 +45,7 @@ export class PredictorServer {
   constructor(options: PredictorOptions) {
     this.options = {
       maxBatchSize: 32,
-      maxBatchWaitMs: 5,
+      maxBatchWaitMs: 0,
       maxQueue: 1024,
       pollSeconds: 30,
       maxBodyBytes: 8 * 1024 * 1024,
