@@ -81,7 +81,8 @@ export async function parseInferenceRequest(
     }
     const data = flatten(input.data, where);
     if (input.datatype === 'BYTES') {
-      parsed.pixels.push(...(await Promise.all(data.map((item, i) => decodeEncoded(item, `${where}.data[${i}]`, p)))));
+      const images = Array.from(data, (item, i) => decodeEncoded(item, `${where}.data[${i}]`, p));
+      parsed.pixels.push(...(await Promise.all(images)));
     } else {
       const examples = splitExamples(data, input.shape, where, p, input.datatype);
       (input.datatype === 'UINT8' ? parsed.pixels : parsed.ready).push(...examples);
@@ -97,22 +98,28 @@ function texts(input: RequestInput, where: string, tokenizer: Tokenizer): Float3
       400,
       `${where}: datatype ${JSON.stringify(input.datatype)} is not served: a text classifier takes BYTES (UTF-8 texts)`,
     );
-  return flatten(input.data, where).map((item, i) => {
-    if (typeof item !== 'string') throw new RequestError(400, `${where}.data[${i}]: a BYTES element must be a string`);
-    return Float32Array.from(tokenizer.encode(item));
+  return Array.from(flatten(input.data, where), (item, i) => {
+    const text = Buffer.isBuffer(item) ? item.toString('utf8') : item;
+    if (typeof text !== 'string') throw new RequestError(400, `${where}.data[${i}]: a BYTES element must be a string`);
+    return Float32Array.from(tokenizer.encode(text));
   });
 }
 
-function flatten(data: unknown, where: string): unknown[] {
+/** An input's values in row-major order: a JSON list (nested or flat), or the typed array of its binary data. */
+function flatten(data: unknown, where: string): ArrayLike<unknown> & Iterable<unknown> {
+  if (data instanceof Uint8Array || data instanceof Float32Array) {
+    if (data.length === 0) throw new RequestError(400, `${where}: no binary data`);
+    return data;
+  }
   if (!Array.isArray(data) || data.length === 0)
     throw new RequestError(400, `${where}: "data" must be a non-empty list`);
-  return (data as unknown[]).flat(Infinity);
+  return data.some(Array.isArray) ? (data as unknown[]).flat(Infinity) : data;
 }
 
 async function decodeEncoded(item: unknown, where: string, p: ImagePreprocessing): Promise<Float32Array> {
-  if (typeof item !== 'string')
+  if (typeof item !== 'string' && !Buffer.isBuffer(item))
     throw new RequestError(400, `${where}: a BYTES element must be a base64 string of an encoded image`);
-  const bytes = Buffer.from(item, 'base64');
+  const bytes = Buffer.isBuffer(item) ? item : Buffer.from(item, 'base64');
   if (bytes.length === 0) throw new RequestError(400, `${where}: empty: expected a base64-encoded PNG or JPEG`);
   try {
     return Float32Array.from(await decodeImage(bytes, p.width, p.height, p.channels));
@@ -125,7 +132,7 @@ async function decodeEncoded(item: unknown, where: string, p: ImagePreprocessing
 }
 
 function splitExamples(
-  data: unknown[],
+  data: ArrayLike<unknown> & Iterable<unknown>,
   shape: unknown,
   where: string,
   p: ImagePreprocessing,
@@ -149,7 +156,14 @@ function splitExamples(
       400,
       `${where}: ${data.length} values for shape ${JSON.stringify(shape)}, which holds ${batch * size}`,
     );
-  const values = Float32Array.from(data, (value, i) => {
+  const values =
+    data instanceof Uint8Array ? Float32Array.from(data) : Float32Array.from(data, checked(where, datatype));
+  return Array.from({ length: batch }, (_, i) => values.subarray(i * size, (i + 1) * size));
+}
+
+/** Each value as a number, checked against the datatype (a UINT8 binary input holds nothing else). */
+function checked(where: string, datatype: string): (value: unknown, i: number) => number {
+  return (value, i) => {
     const valid =
       typeof value === 'number' &&
       Number.isFinite(value) &&
@@ -160,8 +174,67 @@ function splitExamples(
         `${where}.data[${i}]: ${JSON.stringify(value)} is not ${datatype === 'UINT8' ? 'a whole number from 0 to 255' : 'a finite number'}`,
       );
     return value as number;
-  });
-  return Array.from({ length: batch }, (_, i) => values.subarray(i * size, (i + 1) * size));
+  };
+}
+
+/**
+ * A request in the binary tensor data extension (Triton's, which KServe's V2 servers also accept): the
+ * JSON header's `headerLength` bytes, then the data of each input whose parameters.binary_data_size is
+ * set, in input order. Such an input's data becomes a typed array (UINT8, FP32 little-endian) or, for
+ * BYTES, its elements (each a 4-byte little-endian length, then the bytes).
+ */
+export function binaryRequest(body: Buffer, headerLength: number): unknown {
+  if (!Number.isInteger(headerLength) || headerLength < 1 || headerLength > body.length)
+    throw new RequestError(
+      400,
+      `Inference-Header-Content-Length is ${headerLength}, outside the body's ${body.length} bytes`,
+    );
+  let request: { inputs?: RequestInput[] };
+  try {
+    request = JSON.parse(body.subarray(0, headerLength).toString('utf8')) as typeof request;
+  } catch (err) {
+    throw new RequestError(400, `the JSON header is not JSON: ${(err as Error).message}`);
+  }
+  let offset = headerLength;
+  for (const [index, input] of (Array.isArray(request?.inputs) ? request.inputs : []).entries()) {
+    const size = (input?.parameters as { binary_data_size?: unknown } | undefined)?.binary_data_size;
+    if (size === undefined) continue;
+    const where = `inputs[${index}]`;
+    if (!Number.isInteger(size) || (size as number) < 0 || offset + (size as number) > body.length)
+      throw new RequestError(
+        400,
+        `${where}: binary_data_size ${JSON.stringify(size)} does not fit the ${body.length - offset} bytes left in the body`,
+      );
+    const bytes = body.subarray(offset, offset + (size as number));
+    offset += size as number;
+    input.data = binaryData(bytes, input.datatype, where);
+  }
+  if (offset !== body.length)
+    throw new RequestError(400, `${body.length - offset} bytes after the inputs' binary data: check binary_data_size`);
+  return request;
+}
+
+function binaryData(bytes: Buffer, datatype: unknown, where: string): Uint8Array | Float32Array | Buffer[] {
+  if (datatype === 'UINT8') return new Uint8Array(bytes);
+  if (datatype === 'FP32') {
+    if (bytes.length % 4)
+      throw new RequestError(400, `${where}: ${bytes.length} bytes of FP32 data is not a whole number of values`);
+    const values = new Float32Array(bytes.length / 4);
+    for (let i = 0; i < values.length; i++) values[i] = bytes.readFloatLE(i * 4);
+    return values;
+  }
+  if (datatype === 'BYTES') {
+    const elements: Buffer[] = [];
+    for (let at = 0; at < bytes.length;) {
+      const length = at + 4 <= bytes.length ? bytes.readUInt32LE(at) : -1;
+      if (length < 0 || at + 4 + length > bytes.length)
+        throw new RequestError(400, `${where}: BYTES element ${elements.length} runs past its binary data`);
+      elements.push(bytes.subarray(at + 4, at + 4 + length));
+      at += 4 + length;
+    }
+    return elements;
+  }
+  throw new RequestError(400, `${where}: datatype ${JSON.stringify(datatype)} has no binary form served here`);
 }
 
 /** The response of an inference: each example's probabilities and its top k class names (Open Inference Protocol, JSON). */

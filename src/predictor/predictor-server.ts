@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DynamicBatcher, QueueFullError } from './batcher.ts';
-import { inferenceResponse, parseInferenceRequest, RequestError } from './inference-protocol.ts';
+import { binaryRequest, inferenceResponse, parseInferenceRequest, RequestError } from './inference-protocol.ts';
 import { pointerTarget, ServedModel } from './served-model.ts';
 
 export interface PredictorOptions {
@@ -212,12 +212,8 @@ export class PredictorServer {
     };
     try {
       const body = await readBody(req, this.options.maxBodyBytes);
-      let parsedJson: unknown;
-      try {
-        parsedJson = JSON.parse(body.toString('utf8'));
-      } catch (err) {
-        throw new RequestError(400, `the body is not JSON: ${(err as Error).message}`);
-      }
+      const headerLength = req.headers['inference-header-content-length'];
+      const parsedJson = headerLength === undefined ? parseJson(body) : binaryRequest(body, Number(headerLength));
       const model = this.model!;
       const request = await parseInferenceRequest(parsedJson, model.input, model.classNames.length);
       const rows = await this.batcher.submit(request.pixels, request.ready);
@@ -245,6 +241,14 @@ export class PredictorServer {
   private count(model: string, outcome: string, seconds: number): void {
     this.requests.inc({ model, outcome });
     this.latency.observe({ model, outcome }, seconds);
+  }
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new RequestError(400, `the body is not JSON: ${(err as Error).message}`);
   }
 }
 

@@ -155,6 +155,81 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     assert.deepEqual(output(asTensor, 'top_classes').shape, [1, 2]);
   });
 
+  it("takes the binary tensor data extension: UINT8, FP32 and BYTES data after a JSON header give the JSON request's answer", async (t) => {
+    const { dir, test } = await trainedModel(t);
+    const { url } = await startServer(t, dir);
+    const pixels = test.images.subarray(0, 2 * 784);
+    const binary = async (inputs: { datatype: string; shape: number[]; bytes: Buffer }[], headerExtra = 0) => {
+      const header = Buffer.from(
+        JSON.stringify({
+          inputs: inputs.map((input, i) => ({
+            name: `x${i}`,
+            datatype: input.datatype,
+            shape: input.shape,
+            parameters: { binary_data_size: input.bytes.length },
+          })),
+        }),
+      );
+      const response = await fetch(`${url}/v2/models/fashion/infer`, {
+        method: 'POST',
+        body: Buffer.concat([header, ...inputs.map((input) => input.bytes)]),
+        headers: {
+          'content-type': 'application/octet-stream',
+          'inference-header-content-length': String(header.length + headerExtra),
+        },
+      });
+      return { status: response.status, body: (await response.json()) as Inferred['body'] } as Inferred;
+    };
+    const asJson = await infer(url, {
+      inputs: [{ name: 'x', datatype: 'UINT8', shape: [2, 28, 28, 1], data: Array.from(pixels) }],
+    });
+    const asUint8 = await binary([{ datatype: 'UINT8', shape: [2, 28, 28, 1], bytes: Buffer.from(pixels) }]);
+    assert.equal(asUint8.status, 200, JSON.stringify(asUint8.body));
+    assert.deepEqual(output(asUint8, 'probabilities').data, output(asJson, 'probabilities').data);
+
+    const fp32 = Buffer.alloc(784 * 4);
+    const ready = Array.from({ length: 784 }, (_, i) => (i % 7) / 7);
+    ready.forEach((v, i) => fp32.writeFloatLE(v, i * 4));
+    const asFp32 = await binary([{ datatype: 'FP32', shape: [1, 28, 28, 1], bytes: fp32 }]);
+    const fp32Json = await infer(url, {
+      inputs: [
+        {
+          name: 'x',
+          datatype: 'FP32',
+          shape: [1, 28, 28, 1],
+          data: Array.from(new Float32Array(fp32.buffer, fp32.byteOffset, 784)),
+        },
+      ],
+    });
+    assert.deepEqual(output(asFp32, 'probabilities').data, output(fp32Json, 'probabilities').data);
+
+    const image = await png(test, 0);
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(image.length);
+    const asBytes = await binary([{ datatype: 'BYTES', shape: [1], bytes: Buffer.concat([length, image]) }]);
+    assert.deepEqual(
+      output(asBytes, 'probabilities').data,
+      output(await infer(url, bytesInput([image])), 'probabilities').data,
+    );
+
+    const tooLong = await binary(
+      [{ datatype: 'UINT8', shape: [1, 28, 28, 1], bytes: Buffer.from(pixels.subarray(0, 784)) }],
+      5000,
+    );
+    assert.equal(tooLong.status, 400);
+    assert.match(tooLong.body.error!, /Inference-Header-Content-Length is \d+, outside the body/);
+    const wrongCount = await binary([
+      { datatype: 'UINT8', shape: [2, 28, 28, 1], bytes: Buffer.from(pixels.subarray(0, 784)) },
+    ]);
+    assert.equal(wrongCount.status, 400);
+    assert.match(wrongCount.body.error!, /inputs\[0\].*784 values for shape \[2,28,28,1\]/);
+    const truncated = await binary([
+      { datatype: 'BYTES', shape: [1], bytes: Buffer.concat([length, image.subarray(0, 10)]) },
+    ]);
+    assert.equal(truncated.status, 400);
+    assert.match(truncated.body.error!, /BYTES element 0 runs past its binary data/);
+  });
+
   it('answers each bad request with a 4xx that names the problem, and stays ready', async (t) => {
     const { dir, test } = await trainedModel(t);
     const { url } = await startServer(t, dir, { maxBodyBytes: 4 * 1024 * 1024 });
