@@ -137,6 +137,7 @@ describe('ftj', () => {
       top.data.every((name) => quickstart.spec.dataset.classNames.includes(name)),
       `class names: ${top.data.join(', ')}`,
     );
+    await eventually(() => dev.output.includes('Ctrl-C stops the local cluster'), 'what next', 60_000);
     dev.child.kill('SIGINT');
     assert.equal(await dev.exited, 130, dev.output);
     assert.match(dev.output, /finetunejob\.finetune\.dev\/quickstart created/);
@@ -146,6 +147,17 @@ describe('ftj', () => {
     assert.match(dev.output, /stage head: 2 epochs, best val_loss/);
     assert.match(dev.output, /stage fine-tune: 1 epochs, best val_loss/);
     assert.match(dev.output, /model written to .*pvc\/models\/quickstart/);
+    assert.match(dev.output, /test set \(\d+ held-out examples\): accuracy \d+\.\d%/);
+    // The served model classifies a few test images, then the user is told what to do next.
+    const samples = [...dev.output.matchAll(/^ {2}(\S+)\.png +(\S+) \d+%, \S+ \d+%$/gm)];
+    assert.equal(samples.length, 6, dev.output);
+    assert.ok(samples.every(([, , top]) => quickstart.spec.dataset.classNames.includes(top)));
+    assert.match(dev.output, /quickstart trained, evaluated and served \d+ min \d+ s after start/);
+    assert.match(
+      dev.output,
+      /bin\/kubectl-ftj predict quickstart \S+\/samples\/\*\.png --url http:\/\/127\.0\.0\.1:\d+/,
+    );
+    assert.match(dev.output, /Ctrl-C stops the local cluster/);
     assert.deepEqual(processesMentioning(join(root, 'control-plane')), [], 'no control-plane process outlives ftj dev');
   });
 

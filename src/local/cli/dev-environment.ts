@@ -1,5 +1,5 @@
 import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import {
   FINETUNEJOB,
@@ -10,11 +10,14 @@ import {
   SCHEDULE_NAME_LABEL,
   VERSION,
 } from '../../api/v1alpha1/index.ts';
+import sharp from 'sharp';
 import { OperatorManager } from '../../operator/runtime/operator-manager.ts';
 import { PooledKubeConfig } from '../../operator/runtime/pooled-kube-config.ts';
 import { ControlPlane, installCRDs, runKubectl } from '../control-plane/index.ts';
 import { ensureDebianPackages } from '../debian-packages.ts';
 import { NodeAgent } from '../node-agent/node-agent.ts';
+import { predictFiles } from '../../cli/predict.ts';
+import { FASHION_CLASS_NAMES, fashionSubset } from '../quickstart/fashion-mnist.ts';
 import { createLocalClaims, prepareQuickstartVolumes, QUICKSTART_CLAIMS } from '../quickstart/quickstart-volumes.ts';
 
 export interface DevOptions {
@@ -22,6 +25,8 @@ export interface DevOptions {
   manifest: string;
   gpus: number;
   exitWhenDone: boolean;
+  /** The manifest is a quickstart.yaml: its served model is shown a few Fashion-MNIST test images. */
+  quickstart?: boolean;
   print: (line: string) => void;
 }
 
@@ -37,6 +42,7 @@ export const devKubeconfig = (root: string) => join(root, 'control-plane', 'kube
  */
 export async function runDevEnvironment(options: DevOptions): Promise<number> {
   const { root, print } = options;
+  const started = Date.now();
   // The quickstart's dataset is a Debian package: installed here on a new machine, before anything starts.
   await ensureDebianPackages();
   const pvcRoot = join(root, 'pvc');
@@ -48,7 +54,11 @@ export async function runDevEnvironment(options: DevOptions): Promise<number> {
   let operator: OperatorManager | undefined;
   // Ctrl-C (or SIGTERM) stops everything in order; a second one kills what is left at once.
   let interrupted = false;
+  let firstSignal = 0;
   const onSignal = (signal: NodeJS.Signals) => {
+    // Ctrl-C under npm start reaches this process twice at once (from the terminal, and forwarded by npm):
+    // only a press a moment later is a second one.
+    if (interrupted && Date.now() - firstSignal < 500) return;
     if (interrupted) {
       print(`${signal} again: killing the trainers and the control plane now`);
       agent?.killAll();
@@ -56,6 +66,7 @@ export async function runDevEnvironment(options: DevOptions): Promise<number> {
       process.exit(130);
     }
     interrupted = true;
+    firstSignal = Date.now();
     print(`\n${signal}: stopping (Ctrl-C again to kill at once)`);
   };
   process.on('SIGINT', onSignal);
@@ -111,7 +122,10 @@ export async function runDevEnvironment(options: DevOptions): Promise<number> {
     // Each job that succeeds is served (not with --exit-when-done, which ends here): a predictor pod on the local node.
     const serve = options.exitWhenDone
       ? undefined
-      : (name: string, outputURI: string) => servePredictor(kc, agent!, name, outputURI, print);
+      : (name: string, outputURI: string) =>
+          servePredictor(kc, agent!, name, outputURI, print).then((url) =>
+            url ? whatNext({ ...options, kubeconfig: controlPlane.kubeconfigPath, started }, name, url) : undefined,
+          );
     const code = await stream(
       kc,
       appliedNames(FINETUNEJOB.singular),
@@ -159,7 +173,7 @@ async function stream(
   schedules: string[],
   options: DevOptions,
   interrupted: () => boolean,
-  onSucceeded?: (name: string, outputURI: string) => void,
+  onSucceeded?: (name: string, outputURI: string) => Promise<void>,
 ): Promise<number> {
   const api = kc.makeApiClient(CustomObjectsApi);
   const seen = new Map<string, string>();
@@ -209,8 +223,21 @@ async function stream(
           options.print(
             `         stage ${stage.name}: ${stage.epochsRun} epochs, best ${stage.monitor} ${stage.bestValue?.toFixed(4)} at epoch ${stage.bestEpoch} (${stage.endReason})`,
           );
+        const evaluation = status.evaluation;
+        if (evaluation) {
+          const scratch =
+            evaluation.scratchAccuracy === undefined
+              ? ''
+              : `; from scratch ${pct(evaluation.scratchAccuracy)}: transfer ${evaluation.transferGain! >= 0 ? 'gained' : 'lost'} ${Math.abs(evaluation.transferGain! * 100).toFixed(1)} points`;
+          options.print(
+            `         test set (${evaluation.examples} held-out examples): accuracy ${pct(evaluation.accuracy)}${scratch}`,
+          );
+        }
         options.print(`         model written to ${status.outputURI}`);
-        if (status.outputURI) onSucceeded?.(name, status.outputURI);
+        if (status.outputURI)
+          void onSucceeded?.(name, status.outputURI).catch((err: unknown) =>
+            options.print(`         ${String(err).split('\n')[0]}`),
+          );
       }
     }
     const done = allFinished(statuses) && (schedules.length === 0 || runs.size > 0);
@@ -222,15 +249,15 @@ async function stream(
 
 /**
  * Serves a succeeded job's model: a pod of the predictor image on the local node (the node agent runs it as
- * the predictor process, on a free port it logs), then the URL and a curl command to call it.
+ * the predictor process, on a free port it logs). Resolves to its URL, or undefined when it did not start.
  */
-function servePredictor(
+async function servePredictor(
   kc: KubeConfig,
   agent: NodeAgent,
   name: string,
   outputURI: string,
   print: (line: string) => void,
-): void {
+): Promise<string | undefined> {
   const pod = `${name}-predictor`.slice(0, 253);
   const body = {
     metadata: {
@@ -245,25 +272,73 @@ function servePredictor(
       ],
     },
   };
-  void (async () => {
-    await kc.makeApiClient(CoreV1Api).createNamespacedPod({ namespace: 'default', body });
-    for (let tries = 0; tries < 300; tries++) {
-      const port = /listening on :(\d+)/.exec(agent.logs('default', pod))?.[1];
-      if (port) {
-        print(`         serving ${name} at http://127.0.0.1:${port}/v2/models/${name}/infer (pod ${pod}), e.g.:`);
-        print(
-          `         curl -s http://127.0.0.1:${port}/v2/models/${name}/infer -H 'content-type: application/json' \\`,
-        );
-        print(
-          `           -d "{\\"inputs\\":[{\\"name\\":\\"image\\",\\"datatype\\":\\"BYTES\\",\\"shape\\":[1],\\"data\\":[\\"$(base64 -w0 IMAGE.png)\\"]}]}"`,
-        );
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 200));
+  await kc.makeApiClient(CoreV1Api).createNamespacedPod({ namespace: 'default', body });
+  for (let tries = 0; tries < 300; tries++) {
+    const port = /listening on :(\d+)/.exec(agent.logs('default', pod))?.[1];
+    if (port) {
+      const url = `http://127.0.0.1:${port}`;
+      print(`         serving ${name} at ${url}/v2/models/${name}/infer (pod ${pod}), e.g.:`);
+      print(`         curl -s ${url}/v2/models/${name}/infer -H 'content-type: application/json' \\`);
+      print(
+        `           -d "{\\"inputs\\":[{\\"name\\":\\"image\\",\\"datatype\\":\\"BYTES\\",\\"shape\\":[1],\\"data\\":[\\"$(base64 -w0 IMAGE.png)\\"]}]}"`,
+      );
+      return url;
     }
-    print(`         the predictor of ${name} did not start: see ftj logs or kubectl logs ${pod}`);
-  })().catch((err: unknown) => print(`         could not serve ${name}: ${String(err).split('\n')[0]}`));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  print(`         the predictor of ${name} did not start: see ftj logs or kubectl logs ${pod}`);
+  return undefined;
 }
+
+/** Fashion-MNIST classes the quickstart's served model is shown one test image of. */
+const SAMPLE_CLASSES = [0, 1, 5, 7, 8, 9];
+
+/**
+ * After the first job is served: for the quickstart, its served model classifies a few Fashion-MNIST test
+ * images (files the user can send again); then the commands to look further, and the time since start.
+ */
+async function whatNext(
+  options: DevOptions & { kubeconfig: string; started: number },
+  name: string,
+  url: string,
+): Promise<void> {
+  const { print } = options;
+  const files: string[] = [];
+  if (options.quickstart) {
+    const samples = await fashionSubset(SAMPLE_CLASSES, 1, 0, 't10k');
+    const dir = join(options.root, 'samples');
+    mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < samples.count; i++) {
+      const file = join(dir, `${FASHION_CLASS_NAMES[SAMPLE_CLASSES[samples.labels[i]!]!]}.png`);
+      await sharp(Buffer.from(samples.images.subarray(i * 784, (i + 1) * 784)), {
+        raw: { width: 28, height: 28, channels: 1 },
+      })
+        .png()
+        .toFile(file);
+      files.push(file);
+    }
+    print(`\nThe served model on Fashion-MNIST test images (each file is named after its true class):`);
+    const predictions = await predictFiles(url, name, files, 2);
+    for (const p of predictions)
+      print(
+        `  ${basename(p.file).padEnd(16)} ${p.top?.map((c) => `${c.name} ${(c.probability * 100).toFixed(0)}%`).join(', ') ?? `error: ${p.error}`}`,
+      );
+  }
+  const minutes = (Date.now() - options.started) / 60_000;
+  print(
+    [
+      `\n${name} trained, evaluated and served ${Math.floor(minutes)} min ${Math.round((minutes % 1) * 60)} s after start. Next, in another shell:`,
+      `  export KUBECONFIG=${options.kubeconfig}`,
+      `  bin/kubectl-ftj describe ${name}          # stages, learning curves, evaluation`,
+      `  bin/kubectl-ftj predict ${name} ${files.length ? `${join(options.root, 'samples')}/*.png` : 'IMAGE.png'} --url ${url}`,
+      `  ls ${join(options.root, 'pvc', 'models', name)}      # model.json, metadata.json, evaluation.json (in local mode)`,
+      '  npm start -- -f my-job.yaml               # your own manifest (examples/ has more)',
+      'Ctrl-C stops the local cluster.',
+    ].join('\n'),
+  );
+}
+
+const pct = (share: number) => `${(share * 100).toFixed(1)}%`;
 
 /** The line `ftj dev` prints for a job: its phase, stage and epoch, or that it was deleted. */
 export function progressLine({ name, status, gone, isRun }: Watched): string {

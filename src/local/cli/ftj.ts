@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Command } from 'commander';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { FINETUNEJOB, type FineTuneJobStatus, GROUP, TRAINER_CONTAINER, VERSION } from '../../api/v1alpha1/index.ts';
@@ -37,6 +37,8 @@ async function readJob(
   })) as { status?: FineTuneJobStatus };
 }
 
+const QUICKSTART_MANIFEST = join(import.meta.dirname, '..', '..', '..', 'examples', 'quickstart.yaml');
+
 const program = new Command('ftj').description(
   'Fine-tuning as a Kubernetes resource: local mode and everyday commands.',
 );
@@ -46,11 +48,7 @@ program
   .description(
     'run a local cluster (control plane, operator, a GPU node agent), apply a manifest and stream its progress; Ctrl-C cleans up',
   )
-  .option(
-    '-f, --file <manifest>',
-    'manifest to apply',
-    join(import.meta.dirname, '..', '..', '..', 'examples', 'quickstart.yaml'),
-  )
+  .option('-f, --file <manifest>', 'manifest to apply', QUICKSTART_MANIFEST)
   .option('--gpus <n>', 'nvidia.com/gpu capacity of the local node (the trainer runs on the CPU)', '1')
   .option('--root <dir>', 'state: volumes, logs, control plane', DEFAULT_ROOT)
   .option('--exit-when-done', 'exit once the applied jobs have finished (exit code 0 when all succeeded)')
@@ -58,6 +56,7 @@ program
     process.exitCode = await runDevEnvironment({
       root: o.root,
       manifest: resolve(o.file),
+      quickstart: basename(o.file) === basename(QUICKSTART_MANIFEST),
       gpus: Number(o.gpus),
       exitWhenDone: !!o.exitWhenDone,
       print: (l) => console.log(l),

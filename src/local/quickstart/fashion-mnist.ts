@@ -7,6 +7,20 @@ import { readIdx } from '../../trainer/data/idx-files.ts';
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
+/** The ten classes by label, as examples/quickstart.yaml names them. */
+export const FASHION_CLASS_NAMES = [
+  't-shirt',
+  'trouser',
+  'pullover',
+  'dress',
+  'coat',
+  'sandal',
+  'shirt',
+  'sneaker',
+  'bag',
+  'ankle-boot',
+];
+
 export interface Subset {
   images: Uint8Array;
   labels: Uint8Array;
