@@ -54,6 +54,18 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: ['**/operator/**', '**/local/**'] }] },
   },
   {
+    // The training report's page, shared by the trainer (report.html) and kubectl ftj report: the API only.
+    files: ['src/report/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: ['**/operator/**', '**/trainer/**', '**/predictor/**', '**/cli/**', '**/local/**', '@tensorflow/*'],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/local/**', 'tests/**', 'scripts/**', 'bench/**'],
     rules: { 'no-restricted-imports': 'off' },
   },

@@ -11,13 +11,15 @@
 # With the argument `tests` (npm test), also:
 #   ceph-mon ceph-osd       a one-node Ceph cluster, and radosgw, its S3 gateway: the real S3
 #   radosgw                 server the object-storage tests run against (69 MB, ~20 s, once)
+#   chromium                a real headless browser: the tests render each job's report.html
+#                           and screenshot it; scripts/screenshots.ts makes the README's pictures
 #
 # The control plane's build dependencies are installed by build-control-plane.sh.
 # Needs root or password-less sudo to install; otherwise it names the command.
 set -euo pipefail
 
 packages=(dataset-fashion-mnist lua5.4 prometheus)
-[ "${1:-}" = tests ] && packages+=(ceph-mon ceph-osd radosgw)
+[ "${1:-}" = tests ] && packages+=(ceph-mon ceph-osd radosgw chromium)
 
 find_missing() {
   missing=()

@@ -3,7 +3,10 @@
 // plugin (an executable named kubectl-ftj on PATH: bin/kubectl-ftj from a checkout, or the bundle
 // dist/kubectl-ftj.mjs that `npm pack` builds). It honours kubectl's --kubeconfig, --context,
 // -n/--namespace and -A, and the context's namespace.
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import {
   ApiException,
   CoreV1Api,
@@ -28,6 +31,7 @@ import {
 import { apiStatus } from '../operator/controller/api-requests.ts';
 import { manualRun } from '../operator/reconcile/schedule-reconciler.ts';
 import { nameLabelValue } from '../operator/reconcile/trainer-pod.ts';
+import { renderTrainingReport } from '../report/training-report.ts';
 import { lineChart } from './chart.ts';
 import { age, table } from './format.ts';
 import { CliError, type KubeFlags, kubeContext } from './kube-context.ts';
@@ -101,6 +105,42 @@ function describeError(err: unknown): string {
   const cause = (err as { cause?: { code?: string } }).cause?.code;
   const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
   return `error: ${message}${cause ? ` (${cause}): is the cluster reachable, and the kubeconfig the right one?` : ''}`;
+}
+
+/** report.html in a job's output, when the output is a folder on this machine (local mode, a mounted volume). */
+function reportBesideModel(outputURI: string): string | undefined {
+  if (outputURI.startsWith('file://')) return join(fileURLToPath(outputURI), 'report.html');
+  return outputURI.startsWith('/') ? join(outputURI, 'report.html') : undefined;
+}
+
+/** The report drawn from what the job's status holds: curves, stages and the test-set summary. */
+function reportFromStatus(job: Job): string {
+  const spec = job.spec as { model?: { uri?: string; license?: string }; dataset?: { uri?: string; pvc?: unknown } };
+  const status = job.status!;
+  return renderTrainingReport({
+    job: `${job.metadata.namespace}/${job.metadata.name}`,
+    generatedAt: new Date().toISOString(),
+    provenance: {
+      baseModel: spec.model?.uri ?? JSON.stringify(spec.model),
+      ...(spec.model?.license ? { license: spec.model.license } : {}),
+      dataset: spec.dataset?.uri ?? JSON.stringify(spec.dataset?.pvc ?? spec.dataset),
+      spec: job.spec,
+    },
+    stages: (status.stages ?? []).map((s) => ({
+      name: s.name,
+      epochsRun: s.epochsRun,
+      ...(s.bestEpoch !== undefined ? { bestEpoch: s.bestEpoch } : {}),
+      ...(s.monitor !== undefined ? { monitor: s.monitor } : {}),
+      ...(s.bestValue !== undefined ? { bestValue: s.bestValue } : {}),
+      ...(s.endReason !== undefined ? { endReason: s.endReason } : {}),
+    })),
+    history: status.history ?? [],
+    ...(status.evaluation ? { evaluation: status.evaluation } : {}),
+    notes: [
+      "Drawn from the job's status by kubectl ftj report: no learning rate per step, and the per-class " +
+        'figures are in evaluation.json beside the model. The report.html there has both.',
+    ],
+  });
 }
 
 const percent = (status: FineTuneJobStatus | undefined) =>
@@ -633,6 +673,33 @@ program
       );
       process.stdout.write(`${table(['FILE', 'TOP CLASSES'], rows)}\n`);
       if (predictions.some((p) => p.error)) process.exitCode = 1;
+    }),
+  );
+
+program
+  .command('report')
+  .description(
+    "save a FineTuneJob's training report (report.html: curves, learning rate, evaluation, provenance) to open in " +
+      'a browser',
+  )
+  .argument('<name>', 'FineTuneJob name')
+  .option('-o, --output <file>', 'where to save it (default: NAME-report.html)')
+  .action(
+    action(async (name: string, options: { output?: string }) => {
+      const job = await getJob(name);
+      const file = options.output ?? `${name}-report.html`;
+      const beside = job.status?.outputURI ? reportBesideModel(job.status.outputURI) : undefined;
+      if (beside && existsSync(beside)) {
+        copyFileSync(beside, file);
+        process.stdout.write(`${file}: the report the trainer wrote beside the model (${beside})\n`);
+        return;
+      }
+      if (!job.status?.history?.length)
+        throw new CliError(`FineTuneJob "${name}" has no epoch reported yet (phase ${job.status?.phase ?? 'Pending'})`);
+      writeFileSync(file, reportFromStatus(job));
+      process.stdout.write(
+        `${file}: drawn from the job's status${job.status.outputURI ? ` (${job.status.outputURI}/report.html is out of reach here)` : ''}\n`,
+      );
     }),
   );
 

@@ -20,6 +20,7 @@ import { checkGraphGradients } from './model/graph-gradient-check.ts';
 import { loadBaseModel } from './model/load-base-model.ts';
 import { evaluateTestSet } from './model/evaluate-test-set.ts';
 import { evaluateOnValidation, promoteIfBetter } from './model/promotion.ts';
+import { HistoryRecorder, writeReportFile } from './report/report-file.ts';
 import { combineReporters, type StageResult, type TrainingReporter } from './report/reporter.ts';
 import { reestimationBatches, runStage, type StageContext } from './stages/run-stage.ts';
 import { type PlannedStage, planStages } from './stages/stage-plan.ts';
@@ -63,7 +64,8 @@ const stagingDir = (cacheDir: string, kind: string, store: Store) =>
  * stage boundary, and export the model with its metadata.
  */
 export async function runStagedTraining(spec: FineTuneJobSpec, options: TrainingOptions): Promise<TrainingOutcome> {
-  const report = combineReporters(...options.reporters);
+  const recorder = new HistoryRecorder();
+  const report = combineReporters(...options.reporters, recorder);
   // Outputs are written here, then (object storage) uploaded with model.json last; checkpoints next to the output by default.
   const output = openStore(spec.output, options.pvcRoot);
   if (/^https?:/.test(output.uri))
@@ -237,6 +239,14 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     });
     report.evaluated(output.localPath ? evaluated : { ...evaluated, report: output.at('evaluation.json').uri });
   }
+  await writeReportFile(outputDir, {
+    spec,
+    job: options.jobName,
+    stages,
+    plan,
+    history: recorder.history,
+    stepsPerEpoch: Math.ceil(data.train.length / spec.batchSize),
+  });
   // An output in object storage: every file, model.json last, so a reader that finds it finds its weights.
   await publishFolder(outputDir, output, ['model.json']);
   const outputURI = output.localPath ?? output.uri;

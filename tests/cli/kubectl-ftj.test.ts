@@ -2,7 +2,7 @@
 // kubeconfig of several contexts, as a platform engineer's would be.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -466,5 +466,16 @@ describe('kubectl ftj (the kubectl plugin)', () => {
       curves.stdout,
       /^Test set: +accuracy 0\.81 on 200 examples \(macro precision 0\.8, recall 0\.79\); \/out\/flowers\/evaluation\.json$/m,
     );
+
+    // report: with the output out of reach, the page is drawn from the status.
+    const saved = join(mkdtempSync(join(tmpdir(), 'ftj-report-')), 'flowers.html');
+    const written = await run(join(ROOT, 'bin', 'kubectl-ftj'), ['report', 'flowers', '-n', namespace, '-o', saved], {
+      env,
+    });
+    assert.match(written.stdout, /flowers\.html: drawn from the job's status/);
+    const html = readFileSync(saved, 'utf8');
+    assert.match(html, /data-series="validation loss" data-points="3"/);
+    assert.match(html, /Test accuracy <b>81\.0%<\/b> on 200 held-out examples/);
+    assert.match(html, /Drawn from the job's status by kubectl ftj report/);
   });
 });

@@ -3,7 +3,7 @@
 // test images, sent as PNG files, get the accuracy the job reported.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { before, describe, it } from 'node:test';
@@ -78,6 +78,15 @@ describe('end to end: train, evaluate, serve', () => {
     assert.equal(viaServer.code, 1, 'a file the predictor refuses makes the exit code 1');
     files.forEach((file, i) => assert.equal(topOf(viaServer.stdout, file), top[i], viaServer.stdout));
     assert.match(viaServer.stdout, new RegExp(`^${truncated}\\s+error: .*(image|decode|PNG)`, 'im'));
+    // kubectl ftj report: the report.html the trainer wrote beside the model.
+    const saved = join(root, 'saved-report.html');
+    await promisify(execFile)(join(ROOT, 'bin', 'kubectl-ftj'), [
+      ...['--kubeconfig', process.env['FTJ_TEST_KUBECONFIG']!, '-n', namespace, 'report', 'served', '-o', saved],
+    ]);
+    assert.equal(
+      readFileSync(saved, 'utf8'),
+      readFileSync(join(job.status!.outputURI!.replace(/^file:\/\//, ''), 'report.html'), 'utf8'),
+    );
     const here = await predict(...files, '--top', '2');
     assert.equal(here.code, 0, here.stderr);
     files.forEach((file, i) => assert.equal(topOf(here.stdout, file), top[i], here.stdout));

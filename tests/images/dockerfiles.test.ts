@@ -63,9 +63,9 @@ describe('the Dockerfiles, by reading them', () => {
     }
   });
 
-  it('trainer: everything the trainer imports is copied (src/trainer and src/api, nothing else)', () => {
+  it('trainer: everything the trainer imports is copied (src/trainer, src/api and src/report, nothing else)', () => {
     const copied = copiedSources(dockerfile('trainer')).filter((s) => s.startsWith('src/'));
-    assert.deepEqual(copied.sort(), ['src/api', 'src/trainer']);
+    assert.deepEqual(copied.sort(), ['src/api', 'src/report', 'src/trainer']);
     for (const file of filesUnder(join(ROOT, 'src', 'trainer')).filter((f) => f.endsWith('.ts'))) {
       for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/from '(\.{1,2}\/[^']+)'/g)) {
         const target = relative(ROOT, resolve(dirname(file), specifier!));
@@ -79,7 +79,7 @@ describe('the Dockerfiles, by reading them', () => {
 
   it("predictor: copies the trainer's sources beside its own (the same preprocessing), and everything they import", () => {
     const copied = copiedSources(dockerfile('predictor')).filter((s) => s.startsWith('src/'));
-    assert.deepEqual(copied.sort(), ['src/api', 'src/predictor', 'src/trainer']);
+    assert.deepEqual(copied.sort(), ['src/api', 'src/predictor', 'src/report', 'src/trainer']);
     for (const file of filesUnder(join(ROOT, 'src', 'predictor')).filter((f) => f.endsWith('.ts'))) {
       for (const [, specifier] of readFileSync(file, 'utf8').matchAll(/from '(\.{1,2}\/[^']+)'/g)) {
         const target = relative(ROOT, resolve(dirname(file), specifier!));

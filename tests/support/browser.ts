@@ -1,0 +1,22 @@
+// Debian's chromium, headless: what a person would see of a page, as a PNG (hack/install-debian-packages.sh
+// installs it for the tests).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+/** Renders `url` in a window of `width` x `height` and writes the screenshot to `file`. */
+export async function screenshot(url: string, file: string, width = 800, height = 1200): Promise<void> {
+  await promisify(execFile)(
+    'chromium',
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--hide-scrollbars',
+      '--force-device-scale-factor=1',
+      `--window-size=${width},${height}`,
+      `--screenshot=${file}`,
+      url,
+    ],
+    { timeout: 60_000 },
+  );
+}
