@@ -1,7 +1,8 @@
-// Writes crds/*.yaml (and the Helm chart's copy) from the zod schemas;
-// tests/api/crds.test.ts fails when either drifts.
+// Writes crds/*.yaml (and the Helm chart's copy) and docs/api-reference.md from the zod schemas;
+// tests/api/crds.test.ts fails when any of them drifts.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { API_REFERENCE, renderApiReference } from '../src/api/crd/render-api-reference.ts';
 import { CRD_DIRS, renderCRDs } from '../src/api/crd/render-crds.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -12,3 +13,5 @@ for (const dir of CRD_DIRS) {
     console.log(`wrote ${dir}/${file}`);
   }
 }
+writeFileSync(join(root, API_REFERENCE), renderApiReference());
+console.log(`wrote ${API_REFERENCE}`);

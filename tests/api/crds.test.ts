@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { z } from 'zod';
 import { customResourceDefinitions, fineTuneJobCRD } from '../../src/api/crd/custom-resource-definitions.ts';
+import { API_REFERENCE, renderApiReference } from '../../src/api/crd/render-api-reference.ts';
 import { CRD_DIRS, renderCRDs } from '../../src/api/crd/render-crds.ts';
 import { type JSONSchemaProps, toStructuralSchema } from '../../src/api/crd/structural-schema.ts';
 import { ROOT } from '../support/paths.ts';
@@ -25,6 +26,21 @@ describe('generated CRDs', () => {
       }
     });
   }
+
+  it(`match the committed ${API_REFERENCE}, which lists every field of every CRD (run \`npm run gen:crds\`)`, () => {
+    const reference = renderApiReference();
+    assert.equal(readFileSync(join(ROOT, API_REFERENCE), 'utf8'), reference, `${API_REFERENCE} is stale`);
+    for (const crd of Object.values(customResourceDefinitions())) {
+      const schema = crd.spec.versions[0]!.schema.openAPIV3Schema;
+      for (const part of ['spec', 'status'] as const)
+        for (const [path, node] of nodes(schema.properties![part]!, part)) {
+          if (path === part || path.endsWith('.*') || path.endsWith('[]')) continue;
+          assert.ok(reference.includes(`| \`${path}\` |`), `${crd.spec.names.kind} ${path} is in the reference`);
+          if (node.description)
+            assert.ok(reference.includes(node.description.replace(/\|/g, '\\|').replace(/\n/g, ' ')));
+        }
+    }
+  });
 
   it('are structural: every node typed (or int-or-string), no unions, references or defaults', () => {
     for (const crd of Object.values(customResourceDefinitions())) {

@@ -331,7 +331,7 @@ async function whatNext(
       `  export KUBECONFIG=${options.kubeconfig}`,
       `  bin/kubectl-ftj describe ${name}          # stages, learning curves, evaluation`,
       `  bin/kubectl-ftj predict ${name} ${files.length ? `${join(options.root, 'samples')}/*.png` : 'IMAGE.png'} --url ${url}`,
-      `  ls ${join(options.root, 'pvc', 'models', name)}      # model.json, metadata.json, evaluation.json (in local mode)`,
+      `  ls ${join(options.root, 'pvc', 'models', name)}      # model.json, metadata.json, evaluation.json, report.html`,
       '  npm start -- -f my-job.yaml               # your own manifest (examples/ has more)',
       'Ctrl-C stops the local cluster.',
     ].join('\n'),
