@@ -1,10 +1,7 @@
-// The trainer's entry point, the container command of the trainer pod:
-//   node src/trainer/main.ts [--spec job.yaml] [--metrics-port 9400]
-// The job comes from $FTJ_SPEC (set by the operator) or a manifest file. In a
-// cluster ($FTJ_JOB_NAME and $FTJ_JOB_NAMESPACE set) progress also goes to the
-// job's status. Exit codes: 0 success, 2 invalid spec/model/data (do not
-// retry), 3 other failures (retry), 4 stopped by SIGTERM with its point saved
-// (resume, not counted).
+// The trainer's entry point, the container command of the trainer pod (USAGE below lists the flags).
+// The job comes from $FTJ_SPEC (set by the operator) or a manifest file. In a cluster ($FTJ_JOB_NAME and
+// $FTJ_JOB_NAMESPACE set) progress also goes to the job's status. Its exit codes are TrainerExitCode's
+// (src/api/v1alpha1/trainer-contract.ts), which the operator's retry decision reads.
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -28,16 +25,39 @@ import { metricsReporter } from './report/metrics-reporter.ts';
 import type { TrainingReporter } from './report/reporter.ts';
 import { runStagedTraining } from './staged-training.ts';
 
-const { values } = parseArgs({
-  options: {
-    spec: { type: 'string', default: process.env['FTJ_SPEC_PATH'] ?? '/etc/finetune/job.yaml' },
-    'metrics-port': { type: 'string', default: process.env['FTJ_METRICS_PORT'] ?? String(TRAINER_METRICS_PORT) },
-    'pvc-root': { type: 'string', default: process.env['FTJ_PVC_ROOT'] },
-    'cache-dir': { type: 'string', default: process.env['FTJ_CACHE_DIR'] ?? '/tmp/finetune-cache' },
-    // A schedule's probe (skipIfUnchanged): the dataset's fingerprint as the termination message, nothing else.
-    fingerprint: { type: 'boolean', default: false },
-  },
-});
+const USAGE = `Usage: node src/trainer/main.ts [--spec FILE] [--metrics-port PORT] [--pvc-root DIR] [--cache-dir DIR] [--fingerprint]
+
+Runs one FineTuneJob's training (the trainer pod's command).
+  --spec FILE          the FineTuneJob manifest or its spec (default: $FTJ_SPEC_PATH, else /etc/finetune/job.yaml)
+  --metrics-port PORT  Prometheus metrics (default: $FTJ_METRICS_PORT, else ${TRAINER_METRICS_PORT})
+  --pvc-root DIR       where pvc://CLAIM/path locations are mounted (default: $FTJ_PVC_ROOT)
+  --cache-dir DIR      downloads and staged outputs (default: $FTJ_CACHE_DIR, else /tmp/finetune-cache)
+  --fingerprint        only print the dataset's fingerprint (a schedule's skipIfUnchanged probe)
+`;
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      spec: { type: 'string', default: process.env['FTJ_SPEC_PATH'] ?? '/etc/finetune/job.yaml' },
+      'metrics-port': { type: 'string', default: process.env['FTJ_METRICS_PORT'] ?? String(TRAINER_METRICS_PORT) },
+      'pvc-root': { type: 'string', default: process.env['FTJ_PVC_ROOT'] },
+      'cache-dir': { type: 'string', default: process.env['FTJ_CACHE_DIR'] ?? '/tmp/finetune-cache' },
+      // A schedule's probe (skipIfUnchanged): the dataset's fingerprint as the termination message, nothing else.
+      fingerprint: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+} catch (err) {
+  // An unknown or malformed flag: one line and the usage, as for an invalid spec (exit code 2), no stack trace.
+  process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+  process.exit(TrainerExitCode.Permanent);
+}
+if (parsed.values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const { values } = parsed;
 
 const console_ = consoleReporter();
 const metrics = metricsReporter();
