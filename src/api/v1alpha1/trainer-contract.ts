@@ -5,15 +5,25 @@ import type { FineTuneJobStatus } from './finetunejob-status.ts';
  * import it; neither imports the other.
  *
  * Status is shared through server-side apply on the status subresource, with
- * one field manager per side: the operator owns phase, conditions, attempts
- * and times; the trainer owns the fields below. Neither can overwrite the
+ * one field manager per side, each owning the fields of its list below:
+ * OPERATOR_STATUS_FIELDS and TRAINER_STATUS_FIELDS. Neither can overwrite the
  * other's fields, and `stages` (a list-map keyed by name) keeps its history
  * in etcd across pod and operator restarts. One exception: a trainer killed
- * without warning cannot report, so the operator applies its fields for it,
- * as the trainer's field manager, with its Running stage Interrupted.
+ * without warning cannot report, so the operator applies the trainer's fields
+ * for it, as the trainer's field manager, with its Running stage Interrupted.
  */
 export const OPERATOR_FIELD_MANAGER = 'finetune-operator';
 export const TRAINER_FIELD_MANAGER = 'finetune-trainer';
+export const OPERATOR_STATUS_FIELDS = [
+  'phase',
+  'conditions',
+  'observedGeneration',
+  'attempts',
+  'failedAttempts',
+  'podName',
+  'startTime',
+  'completionTime',
+] as const;
 export const TRAINER_STATUS_FIELDS = [
   'stage',
   'stages',
@@ -27,8 +37,24 @@ export const TRAINER_STATUS_FIELDS = [
   'evaluation',
   'trials',
 ] as const;
+/** The status the operator's field manager owns. */
+export type OperatorStatus = Pick<FineTuneJobStatus, (typeof OPERATOR_STATUS_FIELDS)[number]>;
 /** The status the trainer's field manager owns. */
 export type TrainerStatus = Pick<FineTuneJobStatus, (typeof TRAINER_STATUS_FIELDS)[number]>;
+
+/**
+ * Compile-time check that the two lists partition FineTuneJobStatus: every field is owned by exactly one
+ * side. A status field owned by neither, or by both, makes `npm run lint` (tsc) fail here.
+ */
+type OperatorField = (typeof OPERATOR_STATUS_FIELDS)[number];
+type TrainerField = (typeof TRAINER_STATUS_FIELDS)[number];
+type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type StatusField = keyof FineTuneJobStatus;
+const statusFieldsOwnedByOneSide: {
+  everyFieldOwned: Exactly<OperatorField | TrainerField, StatusField>;
+  noFieldOwnedTwice: Exactly<OperatorField & TrainerField, never>;
+} = { everyFieldOwned: true, noFieldOwnedTwice: true };
+void statusFieldsOwnedByOneSide;
 
 /** Labels of a trainer pod. */
 export const JOB_NAME_LABEL = 'finetune.dev/job-name';

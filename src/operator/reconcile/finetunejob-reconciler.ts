@@ -6,6 +6,8 @@ import {
   type FineTuneJobSpec,
   type FineTuneJobStatus,
   OPERATOR_MANAGER,
+  OPERATOR_STATUS_FIELDS,
+  type OperatorStatus,
   retryDelaySeconds,
   type StageStatus,
   TRAINER_STATUS_FIELDS,
@@ -15,19 +17,6 @@ import {
 import { isTrue, setCondition } from './job-conditions.ts';
 import { classifyFailure } from './retry-decision.ts';
 import { buildTrainerPod, type PodSettings, trainerPodName } from './trainer-pod.ts';
-
-/** The status fields the operator owns (the trainer owns stage, stages, progress, metrics). */
-export type OperatorStatus = Pick<
-  FineTuneJobStatus,
-  | 'phase'
-  | 'conditions'
-  | 'observedGeneration'
-  | 'attempts'
-  | 'failedAttempts'
-  | 'podName'
-  | 'startTime'
-  | 'completionTime'
->;
 
 /** The metadata the reconcile reads (both raw JSON and client-node objects fit). */
 export interface JobMeta {
@@ -74,20 +63,9 @@ export interface Decision {
   trainerStatus?: TrainerStatus;
 }
 
-const OPERATOR_FIELDS = [
-  'phase',
-  'conditions',
-  'observedGeneration',
-  'attempts',
-  'failedAttempts',
-  'podName',
-  'startTime',
-  'completionTime',
-] as const;
-
 export function operatorStatusOf(status: FineTuneJobStatus | undefined): OperatorStatus {
   const picked: Record<string, unknown> = { conditions: status?.conditions ?? [] };
-  for (const key of OPERATOR_FIELDS) if (status?.[key] !== undefined) picked[key] = status[key];
+  for (const key of OPERATOR_STATUS_FIELDS) if (status?.[key] !== undefined) picked[key] = status[key];
   return picked as OperatorStatus;
 }
 

@@ -24,9 +24,9 @@ const readable = (value: number) => Number(value.toPrecision(4));
 
 /**
  * Reports progress to the FineTuneJob's status: server-side apply on the
- * status subresource as field manager "finetune-trainer", which owns stage,
- * stages, progress, metrics, skippedFiles and outputURI and nothing else, so
- * the operator's fields are never touched. Each transition is applied at
+ * status subresource as field manager "finetune-trainer", which owns
+ * TRAINER_STATUS_FIELDS (src/api/v1alpha1/trainer-contract.ts) and nothing
+ * else, so the operator's fields are never touched. Each transition is applied at
  * once (in order); stages completed by an earlier attempt come from the
  * checkpoint, so the history survives pod restarts.
  *
