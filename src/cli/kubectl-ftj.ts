@@ -25,12 +25,12 @@ import {
   type FineTuneScheduleStatus,
   GROUP,
   JOB_NAME_LABEL,
+  manualRun,
+  nameLabelValue,
   TRAINER_CONTAINER,
   VERSION,
 } from '../api/v1alpha1/index.ts';
 import { apiStatus } from '../operator/controller/api-requests.ts';
-import { manualRun } from '../operator/reconcile/schedule-reconciler.ts';
-import { nameLabelValue } from '../operator/reconcile/trainer-pod.ts';
 import { renderTrainingReport } from '../report/training-report.ts';
 import { lineChart } from './chart.ts';
 import { age, table } from './format.ts';

@@ -13,7 +13,7 @@ import {
   GROUP,
   VERSION,
 } from '../../src/api/v1alpha1/index.ts';
-import { runName } from '../../src/operator/reconcile/schedule-reconciler.ts';
+import { runName } from '../../src/api/v1alpha1/index.ts';
 import { S3Store } from '../../src/trainer/storage/s3-store.ts';
 import { eventually, installCRDs, kubeConfig, kubectl } from '../support/cluster.ts';
 import { s3Credentials, testBucket, uploadTo, useS3Credentials } from '../support/object-store.ts';

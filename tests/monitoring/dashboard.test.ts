@@ -24,7 +24,7 @@ import { freePort } from '../../src/local/control-plane/free-port.ts';
 import { NodeAgent } from '../../src/local/node-agent/node-agent.ts';
 import { TRANSFER_CLASSES } from '../../src/local/quickstart/fashion-base-model.ts';
 import { fashionSubset, writeIdx } from '../../src/local/quickstart/fashion-mnist.ts';
-import { runName } from '../../src/operator/reconcile/schedule-reconciler.ts';
+import { runName } from '../../src/api/v1alpha1/index.ts';
 import { startOperator } from '../operator/support/operator-harness.ts';
 import { eventually, installCRDs, kubeConfig, testNamespace } from '../support/cluster.ts';
 import { ROOT } from '../support/paths.ts';

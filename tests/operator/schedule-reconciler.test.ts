@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { FineTuneJobStatus, FineTuneScheduleStatus } from '../../src/api/v1alpha1/index.ts';
+import { type FineTuneJobStatus, type FineTuneScheduleStatus, runName } from '../../src/api/v1alpha1/index.ts';
 import {
   reconcileFineTuneSchedule,
-  runName,
   type ScheduleDecision,
   type ScheduleRun,
 } from '../../src/operator/reconcile/schedule-reconciler.ts';

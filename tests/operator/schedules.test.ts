@@ -12,7 +12,7 @@ import {
   GROUP,
   VERSION,
 } from '../../src/api/v1alpha1/index.ts';
-import { runName } from '../../src/operator/reconcile/schedule-reconciler.ts';
+import { runName } from '../../src/api/v1alpha1/index.ts';
 import { minimalSpec } from '../api/spec-fixtures.ts';
 import { eventually, installCRDs, kubeConfig, kubectl, testNamespace } from '../support/cluster.ts';
 import { jobs, startOperator } from './support/operator-harness.ts';

@@ -1,31 +1,27 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
-import { CronExpressionParser } from 'cron-parser';
 import {
-  API_VERSION,
   type Condition,
-  FINETUNEJOB,
-  MANUAL_RUN_ANNOTATION,
-  WARM_START_ANNOTATION,
   FINETUNESCHEDULE,
-  FINGERPRINT_FLAG,
   FINGERPRINT_FOR_LABEL,
   type FineTuneJobStatus,
   type FineTuneScheduleSpec,
   type FineTuneScheduleStatus,
-  SCHEDULE_NAME_LABEL,
-  SCHEDULED_TIME_ANNOTATION,
+  modelURIOf,
+  nameLabelValue,
+  type RawScheduleSpec,
+  type RunManifest,
+  runManifest,
+  runName,
   ScheduleConditionType,
-  TRAINER_ENV,
-  validateFineTuneJobSpec,
   validateFineTuneScheduleSpec,
 } from '../../api/v1alpha1/index.ts';
+import { dueTimes, MAX_MISSED_TIMES } from './cron-times.ts';
 import type { JobEvent } from './finetunejob-reconciler.ts';
 import { isTrue, setCondition } from './job-conditions.ts';
-import { buildTrainerPod, nameLabelValue, type PodSettings, shortened } from './trainer-pod.ts';
+import { probeManifest } from './probe-pod.ts';
+import type { PodSettings } from './trainer-pod.ts';
 
-/** Like CronJob: more missed times than this since the last run is reported, never run one by one. */
-const MAX_MISSED_TIMES = 100;
 /** A wake-up lands this long after the scheduled time, so the time has passed when the reconcile reads the clock. */
 const WAKE_UP_DELAY_SECONDS = 0.1;
 
@@ -51,32 +47,6 @@ export interface ScheduleRun {
   status?: FineTuneJobStatus;
 }
 
-/** The pointer file a schedule's promotion gate keeps in the template's output location. */
-const PROMOTION_POINTER = 'latest.json';
-
-interface RawLocation {
-  uri?: string;
-  pvc?: { claimName: string; path?: string };
-}
-
-/** A file under a location, as a location (uri, or pvc with the path extended). */
-function under(location: RawLocation, name: string): RawLocation {
-  if (location.uri !== undefined) return { uri: `${location.uri.replace(/\/+$/, '')}/${name}` };
-  return { pvc: { ...location.pvc!, path: `${(location.pvc!.path ?? '').replace(/\/+$/, '')}/${name}` } };
-}
-
-/** A location as one URI (pvc://CLAIM/path for a claim), which a model's `uri` accepts. */
-function asURI(location: RawLocation): string {
-  if (location.uri !== undefined) return location.uri;
-  return `pvc://${location.pvc!.claimName}/${(location.pvc!.path ?? '').replace(/^\/+/, '')}`;
-}
-
-/** The model.json a run exported, as a URI another run can load. */
-const modelURIOf = (run: ScheduleRun) => {
-  const output = (run.spec as { output?: RawLocation } | undefined)?.output;
-  return output && (output.uri !== undefined || output.pvc) ? asURI(under(output, 'model.json')) : undefined;
-};
-
 export interface ObservedSchedule {
   schedule: { metadata?: Meta; spec?: unknown; status?: FineTuneScheduleStatus };
   /** FineTuneJobs that may be this schedule's (the cache's, by owner name); its own carry its UID as controller. */
@@ -89,27 +59,6 @@ export interface ObservedSchedule {
 /** What happened to runs, for the `finetune_schedule_runs_total` counter. */
 export const RUN_OUTCOMES = ['created', 'skipped', 'missed', 'replaced', 'succeeded', 'failed'] as const;
 export type RunOutcome = (typeof RUN_OUTCOMES)[number];
-
-/** A FineTuneJob to create, as sent to the API server. */
-export interface RunManifest {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name: string;
-    namespace: string;
-    labels: Record<string, string>;
-    annotations: Record<string, string>;
-    ownerReferences: {
-      apiVersion: string;
-      kind: string;
-      name: string;
-      uid: string;
-      controller: true;
-      blockOwnerDeletion: true;
-    }[];
-  };
-  spec: Record<string, unknown>;
-}
 
 /** What to do; the controller carries it out, in this order: delete, create, write status, record events. */
 export interface ScheduleDecision {
@@ -132,12 +81,6 @@ const isDeleting = (run: ScheduleRun) => Boolean(run.metadata?.deletionTimestamp
 const nameOf = (run: ScheduleRun) => run.metadata!.name!;
 const startOf = (run: ScheduleRun) =>
   Date.parse(run.status?.startTime ?? String(run.metadata?.creationTimestamp ?? '')) || 0;
-
-/** The name of the run for a scheduled time: the same on every operator and after a restart, so a time never runs twice. */
-export function runName(schedule: string, scheduledTime: Date): string {
-  const minutes = String(Math.floor(scheduledTime.getTime() / 60_000));
-  return `${shortened(schedule, 253 - minutes.length - 1)}-${minutes}`;
-}
 
 /**
  * One reconcile of a FineTuneSchedule: the stored status, the status it
@@ -367,45 +310,6 @@ function suspended(pass: SchedulePass): ScheduleDecision {
   return pass.finish();
 }
 
-interface RawScheduleSpec {
-  jobTemplate?: {
-    metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
-    spec?: Record<string, unknown>;
-  };
-}
-
-/** The scheduled times that matter now: the most recent one due and not run, how many were missed, and the next one. */
-function dueTimes(
-  spec: Pick<FineTuneScheduleSpec, 'schedule' | 'timeZone' | 'startingDeadlineSeconds'>,
-  lastScheduleTime: Date | undefined,
-  created: Date,
-  now: Date,
-): { mostRecent?: Date; missed: number; next: Date } {
-  let earliest = lastScheduleTime ?? created;
-  let notBefore: Date | undefined;
-  if (spec.startingDeadlineSeconds !== undefined) {
-    // Times older than the deadline cannot run. The walk starts an hour earlier still: the parser maps a time
-    // in a spring-forward gap (02:30 that day) to the hour after it only when it walks across the gap.
-    notBefore = new Date(now.getTime() - spec.startingDeadlineSeconds * 1000);
-    const from = new Date(notBefore.getTime() - 3600_000);
-    if (from > earliest) earliest = from;
-  }
-  const options = { currentDate: earliest, ...(spec.timeZone ? { tz: spec.timeZone } : {}) };
-  const times = CronExpressionParser.parse(spec.schedule.trim(), options);
-  let mostRecent: Date | undefined;
-  let missed = 0;
-  for (let time = times.next().toDate(); ; time = times.next().toDate()) {
-    if (time > now) return { ...(mostRecent ? { mostRecent } : {}), missed, next: time };
-    if (notBefore && time < notBefore) continue;
-    mostRecent = time;
-    missed += 1;
-    if (missed > MAX_MISSED_TIMES) break;
-  }
-  // Too many to walk: the most recent time before now, and the next one.
-  const fromNow = () => CronExpressionParser.parse(spec.schedule.trim(), { ...options, currentDate: now });
-  return { mostRecent: fromNow().prev().toDate(), missed, next: fromNow().next().toDate() };
-}
-
 function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawScheduleSpec): ScheduleDecision {
   const lastScheduleTime = pass.stored.lastScheduleTime ? new Date(pass.stored.lastScheduleTime) : undefined;
   const { mostRecent, missed, next } = dueTimes(spec, lastScheduleTime, pass.created, pass.now);
@@ -528,51 +432,6 @@ function skipUnchanged(pass: SchedulePass, at: string): ScheduleDecision {
   return pass.finish();
 }
 
-/**
- * The fingerprint probe of a due run: the trainer image with --fingerprint and the run's spec (so the same
- * volumes), no GPU, no API access, a ten-minute deadline; owned by the schedule, not by any FineTuneJob.
- */
-function probeManifest(pass: SchedulePass, raw: RawScheduleSpec, name: string): V1Pod {
-  const templateSpec = structuredClone(raw.jobTemplate?.spec ?? {});
-  const resources = { ...(templateSpec['resources'] as Record<string, unknown> | undefined), gpus: 0 };
-  const parsed = validateFineTuneJobSpec({ ...templateSpec, resources });
-  if (!parsed.valid) throw new Error(`the template was validated with the schedule: ${parsed.errors.join('; ')}`);
-  const pod = buildTrainerPod({ name, namespace: pass.namespace, uid: pass.uid }, parsed.spec, 1, pass.settings);
-  const container = pod.spec!.containers[0]!;
-  const jobEnv: string[] = [TRAINER_ENV.jobName, TRAINER_ENV.jobNamespace, TRAINER_ENV.jobUid, TRAINER_ENV.attempt];
-  container.env = container.env!.filter((variable) => !jobEnv.includes(variable.name));
-  container.args = [FINGERPRINT_FLAG];
-  container.ports = [];
-  return {
-    ...pod,
-    metadata: {
-      name: `${shortened(name, 253 - '-fingerprint'.length)}-fingerprint`,
-      namespace: pass.namespace,
-      labels: {
-        [FINGERPRINT_FOR_LABEL]: nameLabelValue(name),
-        [SCHEDULE_NAME_LABEL]: nameLabelValue(pass.name),
-        'app.kubernetes.io/managed-by': 'finetune-operator',
-      },
-      ownerReferences: [
-        {
-          apiVersion: API_VERSION,
-          kind: FINETUNESCHEDULE.kind,
-          name: pass.name,
-          uid: pass.uid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
-    },
-    spec: {
-      ...pod.spec!,
-      serviceAccountName: (parsed.spec.podTemplate?.serviceAccountName as string | undefined) ?? 'default',
-      automountServiceAccountToken: false,
-      activeDeadlineSeconds: 600,
-    },
-  };
-}
-
 /** A due run not started: a condition, and (once per reason and time) an event and a count. */
 function skip(
   pass: SchedulePass,
@@ -588,102 +447,4 @@ function skip(
   }
   pass.condition({ type: ScheduleConditionType.RunSkipped, status: 'True', reason, message });
   return pass.finish();
-}
-
-/** What a run is made from besides the spec: the schedule's identity and its last success (warm start). */
-interface RunContext {
-  namespace: string;
-  schedule: string;
-  uid: string;
-  lastSuccessfulRun: FineTuneScheduleStatus['lastSuccessfulRun'];
-}
-
-/**
- * A run of a schedule started by hand now (`kubectl ftj schedules trigger`, as `kubectl create job
- * --from=cronjob/...`): the template's run, with the schedule's warm start and promotion gate, owned by
- * the schedule (so its history limits and status count it), annotated as manual. Throws, naming the
- * field, for a schedule whose spec is invalid.
- */
-export function manualRun(schedule: ObservedSchedule['schedule'], name: string, now: Date): RunManifest {
-  const validation = validateFineTuneScheduleSpec(schedule.spec);
-  if (!validation.valid)
-    throw new Error(`FineTuneSchedule ${schedule.metadata?.name} is invalid: ${validation.errors.join('; ')}`);
-  const meta = schedule.metadata ?? {};
-  const context = {
-    namespace: meta.namespace!,
-    schedule: meta.name!,
-    uid: meta.uid!,
-    lastSuccessfulRun: schedule.status?.lastSuccessfulRun,
-  };
-  const run = runManifest(context, validation.spec, schedule.spec as RawScheduleSpec, name, now);
-  run.metadata.annotations[MANUAL_RUN_ANNOTATION] = 'manual';
-  return run;
-}
-
-/**
- * The FineTuneJob for one scheduled time: the template's labels and
- * annotations, the schedule's name label, the scheduled time, the schedule
- * as controller owner, and an output (and an explicit checkpoint location)
- * of its own under the template's: runs never overwrite each other's models.
- * With warmStart, the last successful run's model is its base; with a
- * promotion gate, the pointer file in the template's output is its to update.
- */
-function runManifest(
-  context: RunContext,
-  schedule: FineTuneScheduleSpec,
-  raw: RawScheduleSpec,
-  name: string,
-  scheduledTime: Date,
-): RunManifest {
-  const template = raw.jobTemplate ?? {};
-  const spec = structuredClone(template.spec ?? {});
-  const templateOutput = spec['output'] as RawLocation;
-  for (const field of ['output', 'checkpoint']) {
-    const location = spec[field] as RawLocation | undefined;
-    if (location && (location.uri !== undefined || location.pvc)) spec[field] = under(location, name);
-  }
-  const annotations: Record<string, string> = {
-    ...template.metadata?.annotations,
-    [SCHEDULED_TIME_ANNOTATION]: scheduledTime.toISOString(),
-  };
-  const warmFrom = schedule.warmStart === 'LastSucceeded' ? context.lastSuccessfulRun : undefined;
-  if (warmFrom?.modelURI) {
-    // The earlier run's classifier, cut at its penultimate layer: its own pvc, cut layer and provenance no longer apply.
-    const model = Object.fromEntries(
-      Object.entries(spec['model'] as Record<string, unknown>).filter(
-        ([key]) => !['pvc', 'cutLayer', 'provenance'].includes(key),
-      ),
-    );
-    spec['model'] = {
-      ...model,
-      uri: warmFrom.modelURI,
-      format: 'Layers',
-      outputKind: 'Classifier',
-      provenance: { source: `FineTuneJob ${context.namespace}/${warmFrom.name} (warm start)` },
-    };
-    annotations[WARM_START_ANNOTATION] = warmFrom.name;
-  }
-  if (schedule.promotion)
-    spec['promotion'] = { pointer: under(templateOutput, PROMOTION_POINTER), ...schedule.promotion };
-  return {
-    apiVersion: API_VERSION,
-    kind: FINETUNEJOB.kind,
-    metadata: {
-      name,
-      namespace: context.namespace,
-      labels: { ...template.metadata?.labels, [SCHEDULE_NAME_LABEL]: nameLabelValue(context.schedule) },
-      annotations,
-      ownerReferences: [
-        {
-          apiVersion: API_VERSION,
-          kind: FINETUNESCHEDULE.kind,
-          name: context.schedule,
-          uid: context.uid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
-    },
-    spec,
-  };
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type {
   V1Affinity,
   V1Container,
@@ -20,6 +19,9 @@ import {
   TRAINER_CONTAINER,
   TRAINER_ENV,
   TRAINER_METRICS_PORT,
+  nameLabelValue,
+  shortened,
+  withHash,
 } from '../../api/v1alpha1/index.ts';
 
 export interface PodSettings {
@@ -53,24 +55,6 @@ export const PASSED_THROUGH_LABELS = ['kueue.x-k8s.io/queue-name', 'kueue.x-k8s.
 /** Deterministic per attempt, so a restarted operator finds (adopts) what it created; at most 253 characters. */
 export const trainerPodName = (job: string, attempt: number) =>
   `${shortened(job, 253 - `-trainer-${attempt}`.length)}-trainer-${attempt}`;
-
-/** A name as a label value: a label value has at most 63 characters, a FineTuneJob's or a schedule's name up to 253. */
-export const nameLabelValue = (name: string) => shortened(name, 63);
-
-/**
- * `name` when it fits in `max` characters; else a prefix and a hash of the
- * whole name, so two long names never share a value. Starts and ends with an
- * alphanumeric, as names and label values must.
- */
-export function shortened(name: string, max: number): string {
-  return name.length <= max ? name : withHash(name, name, max);
-}
-
-/** A readable prefix of `readable` and a hash of `whole`, in at most `max` characters. */
-function withHash(readable: string, whole: string, max: number): string {
-  const hash = createHash('sha256').update(whole).digest('hex').slice(0, 10);
-  return `${readable.slice(0, max - hash.length - 1).replace(/[^a-z0-9]+$/, '')}-${hash}`;
-}
 
 /**
  * The trainer pod of one attempt: the job's spec in its environment, PVCs
