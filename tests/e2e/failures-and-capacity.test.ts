@@ -70,7 +70,7 @@ describe('end to end: failures, capacity and lifecycle', () => {
     await api.create('pausable', spec('pausable', SLOW_STAGES));
     await untilFineTune(agent, namespace, 'pausable-trainer-1');
     const pid = agent.pidOf(namespace, 'pausable-trainer-1')!;
-    await api.patchSpec('pausable', { suspend: true });
+    await api.setSuspend('pausable', true);
     await api.waitFor('pausable', (j) => j.status?.phase === 'Suspended', 'Suspended');
     await api.waitForPods('pausable', 0, 60_000);
     assert.equal(alive(pid), false, 'the trainer process is gone');
@@ -86,7 +86,7 @@ describe('end to end: failures, capacity and lifecycle', () => {
     );
     assert.match(suspended.status!.stages![1]!.message!, /SIGTERM.*the next attempt resumes there/);
 
-    await api.patchSpec('pausable', { suspend: false });
+    await api.setSuspend('pausable', false);
     const job = await api.waitFor(
       'pausable',
       (j) => j.status?.phase === 'Succeeded',

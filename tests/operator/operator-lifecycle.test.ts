@@ -162,11 +162,11 @@ describe('operator: FineTuneJob lifecycle on the real control plane', () => {
     const [pod] = await api.waitForPods('pausable', 1);
     await api.setPod(pod!, 'Running');
     await api.waitFor('pausable', (j) => j.status?.phase === 'Running', 'Running');
-    await api.patchSpec('pausable', { suspend: true });
+    await api.setSuspend('pausable', true);
     const suspended = await api.waitFor('pausable', (j) => j.status?.phase === 'Suspended', 'Suspended');
     assert.equal(condition(suspended, 'Suspended'), 'True/JobSuspended');
     await api.waitForPods('pausable', 0);
-    await api.patchSpec('pausable', { suspend: false });
+    await api.setSuspend('pausable', false);
     const [resumed] = await api.waitForPods('pausable', 1);
     assert.equal(resumed!.metadata!.name, 'pausable-trainer-2');
   });

@@ -100,7 +100,8 @@ class ReconcilePass {
   readonly generation: number | undefined;
   readonly labels: Record<string, string>;
   readonly now: Date;
-  readonly at: string;
+  /** `now` as the API's timestamps write it (RFC 3339). */
+  readonly nowTimestamp: string;
   /** Pods this job controls (its controller owner reference carries the job's UID). */
   readonly pods: V1Pod[];
   /** Pods labelled with the job's name that another (deleted) job of that name, or nobody, controls. */
@@ -118,7 +119,7 @@ class ReconcilePass {
     this.generation = meta.generation;
     this.labels = meta.labels ?? {};
     this.now = observed.now;
-    this.at = observed.now.toISOString();
+    this.nowTimestamp = observed.now.toISOString();
     this.current = operatorStatusOf(observed.job.status);
     this.next = structuredClone(this.current);
     this.pods = observed.pods.filter((pod) => controllerUid(pod) === this.uid);
@@ -142,7 +143,7 @@ class ReconcilePass {
     this.next.conditions = setCondition(
       this.next.conditions,
       { type, status, reason, message },
-      this.at,
+      this.nowTimestamp,
       this.generation,
     );
     // An event for every condition that becomes True, and for a new reason of one that already is (a second failure).
@@ -210,7 +211,7 @@ class ReconcilePass {
 
   fail(reason: string, message: string): Decision {
     this.next.phase = 'Failed';
-    this.next.completionTime ??= this.at;
+    this.next.completionTime ??= this.nowTimestamp;
     this.condition({ type: ConditionType.Running, status: 'False', reason });
     this.condition({ type: ConditionType.Failed, status: 'True', reason, message, event: 'Warning' });
     this.deletePods(this.activePods);
@@ -337,9 +338,9 @@ function resumeIfSuspended(pass: ReconcilePass): void {
       reason: 'JobResumed',
       message: 'resuming from the last checkpoint',
     });
-    pass.next.startTime = pass.at;
+    pass.next.startTime = pass.nowTimestamp;
   }
-  pass.next.startTime ??= pass.at;
+  pass.next.startTime ??= pass.nowTimestamp;
 }
 
 function deadlineExceeded(pass: ReconcilePass, spec: FineTuneJobSpec): boolean {
@@ -374,7 +375,7 @@ function observeAttempts(pass: ReconcilePass, spec: FineTuneJobSpec): V1Pod | un
 
 function succeed(pass: ReconcilePass, spec: FineTuneJobSpec): Decision {
   pass.next.phase = 'Succeeded';
-  pass.next.completionTime ??= pass.at;
+  pass.next.completionTime ??= pass.nowTimestamp;
   pass.condition({ type: ConditionType.Running, status: 'False', reason: 'TrainerSucceeded' });
   pass.condition({ type: ConditionType.Restarting, status: 'False', reason: 'TrainerSucceeded' });
   pass.condition({
@@ -564,7 +565,7 @@ function settleDeadTrainer(pass: ReconcilePass): void {
       : {
           ...stage,
           state: failed ? 'Failed' : 'Interrupted',
-          endTime: pass.at,
+          endTime: pass.nowTimestamp,
           endReason: failed ? 'Error' : 'Interrupted',
           message: `the trainer${attempt} stopped without reporting (killed, out of memory or its node lost)${
             failed ? '' : '; the next attempt resumes from the last checkpoint'

@@ -95,7 +95,8 @@ class SchedulePass {
   readonly uid: string;
   readonly generation: number | undefined;
   readonly now: Date;
-  readonly at: string;
+  /** `now` as the API's timestamps write it (RFC 3339). */
+  readonly nowTimestamp: string;
   readonly created: Date;
   /** The runs this schedule controls (their controller owner reference carries its UID). */
   readonly runs: ScheduleRun[];
@@ -110,7 +111,7 @@ class SchedulePass {
     this.uid = meta.uid!;
     this.generation = meta.generation;
     this.now = observed.now;
-    this.at = observed.now.toISOString();
+    this.nowTimestamp = observed.now.toISOString();
     this.created = new Date(meta.creationTimestamp ?? observed.now);
     this.stored = observed.schedule.status ?? { conditions: [] };
     this.next = structuredClone({ ...this.stored, conditions: this.stored.conditions ?? [] });
@@ -144,7 +145,7 @@ class SchedulePass {
     this.next.conditions = setCondition(
       this.next.conditions,
       { type, status, reason, message },
-      this.at,
+      this.nowTimestamp,
       this.generation,
       SCHEDULE_CONDITION_ORDER,
     );
@@ -186,14 +187,14 @@ export function reconcileFineTuneSchedule(observed: ObservedSchedule, settings: 
   observePromotions(pass);
   observeRuns(pass);
   const validation = validateFineTuneScheduleSpec(observed.schedule.spec);
-  if (!validation.valid) return invalid(pass, validation.errors);
+  if (!validation.valid) return reportInvalidSpec(pass, validation.errors);
   pass.condition({ type: ScheduleConditionType.InvalidSpec, status: 'False', reason: 'Valid' });
   pass.condition({ type: ScheduleConditionType.Stalled, status: 'False', reason: 'Valid' });
   pass.next.observedGeneration = pass.generation;
   const spec = validation.spec;
   pruneHistory(pass, spec);
   if (observed.schedule.metadata?.deletionTimestamp) return pass.finish();
-  if (spec.suspend) return suspended(pass);
+  if (spec.suspend) return suspend(pass);
   pass.condition({ type: ScheduleConditionType.Suspended, status: 'False', reason: 'Active' });
   return startDueRun(pass, spec, observed.schedule.spec as RawScheduleSpec);
 }
@@ -260,7 +261,7 @@ function observePromotions(pass: SchedulePass): void {
       ...(modelURI ? { modelURI } : {}),
       metric: promotion.metric,
       value: promotion.value,
-      time: run.status!.completionTime ?? pass.at,
+      time: run.status!.completionTime ?? pass.nowTimestamp,
     };
     pass.event('Normal', 'Promoted', `Run ${nameOf(run)} was promoted: ${promotion.message}`);
   }
@@ -283,7 +284,7 @@ function pruneHistory(pass: SchedulePass, spec: FineTuneScheduleSpec): void {
   }
 }
 
-function invalid(pass: SchedulePass, errors: string[]): ScheduleDecision {
+function reportInvalidSpec(pass: SchedulePass, errors: string[]): ScheduleDecision {
   const message = errors.join('; ');
   if (
     pass.storedCondition(ScheduleConditionType.InvalidSpec)?.message !== message ||
@@ -299,7 +300,7 @@ function invalid(pass: SchedulePass, errors: string[]): ScheduleDecision {
 }
 
 /** No new runs; running ones go on. Like a CronJob, times missed while suspended may catch up (one run) on resume. */
-function suspended(pass: SchedulePass): ScheduleDecision {
+function suspend(pass: SchedulePass): ScheduleDecision {
   pass.condition({
     type: ScheduleConditionType.Suspended,
     status: 'True',
@@ -316,22 +317,22 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
   pass.next.nextScheduleTime = next.toISOString();
   pass.decision.requeueAfterSeconds = (next.getTime() - pass.now.getTime()) / 1000 + WAKE_UP_DELAY_SECONDS;
   if (!mostRecent) return pass.finish();
-  const at = mostRecent.toISOString();
+  const scheduledTime = mostRecent.toISOString();
   if (missed > MAX_MISSED_TIMES) {
     pass.event(
       'Warning',
       'TooManyMissedTimes',
-      `More than ${MAX_MISSED_TIMES} missed start times since ${lastScheduleTime?.toISOString() ?? 'the schedule was created'}: only the most recent, ${at}, may run. Set or decrease spec.startingDeadlineSeconds, or check the clock`,
+      `More than ${MAX_MISSED_TIMES} missed start times since ${lastScheduleTime?.toISOString() ?? 'the schedule was created'}: only the most recent, ${scheduledTime}, may run. Set or decrease spec.startingDeadlineSeconds, or check the clock`,
     );
   }
   if (
     spec.startingDeadlineSeconds !== undefined &&
     mostRecent.getTime() + spec.startingDeadlineSeconds * 1000 < pass.now.getTime()
   ) {
-    return skip(
+    return skipDueRun(
       pass,
       'MissedSchedule',
-      `Missed scheduled time to start a run: ${at} (startingDeadlineSeconds: ${spec.startingDeadlineSeconds})`,
+      `Missed scheduled time to start a run: ${scheduledTime} (startingDeadlineSeconds: ${spec.startingDeadlineSeconds})`,
       'Warning',
       'missed',
     );
@@ -339,15 +340,15 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
   const name = runName(pass.name, mostRecent);
   if (pass.runs.some((run) => nameOf(run) === name) || lastScheduleTime?.getTime() === mostRecent.getTime()) {
     // Already started (by this operator before a restart, or by another one): record it, never run it twice.
-    if (!lastScheduleTime || lastScheduleTime < mostRecent) pass.next.lastScheduleTime = at;
+    if (!lastScheduleTime || lastScheduleTime < mostRecent) pass.next.lastScheduleTime = scheduledTime;
     return pass.finish();
   }
   const active = pass.active;
   if (active.length && spec.concurrencyPolicy === 'Forbid') {
-    return skip(
+    return skipDueRun(
       pass,
       'JobAlreadyActive',
-      `Not starting the run for ${at}: ${active.map(nameOf).join(', ')} is still running (concurrencyPolicy: Forbid); it starts when that run finishes${spec.startingDeadlineSeconds !== undefined ? `, if within startingDeadlineSeconds (${spec.startingDeadlineSeconds})` : ''}`,
+      `Not starting the run for ${scheduledTime}: ${active.map(nameOf).join(', ')} is still running (concurrencyPolicy: Forbid); it starts when that run finishes${spec.startingDeadlineSeconds !== undefined ? `, if within startingDeadlineSeconds (${spec.startingDeadlineSeconds})` : ''}`,
       'Normal',
       'skipped',
     );
@@ -355,7 +356,7 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
   if (spec.skipIfUnchanged) {
     const verdict = dataVerdict(pass, raw, name);
     if (verdict === 'waiting') return pass.finish();
-    if (verdict === 'unchanged') return skipUnchanged(pass, at);
+    if (verdict === 'unchanged') return skipUnchanged(pass, scheduledTime);
   }
   if (active.length && spec.concurrencyPolicy === 'Replace') {
     for (const run of active) {
@@ -364,7 +365,7 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
       pass.event(
         'Normal',
         'SuccessfulDelete',
-        `Deleted run ${nameOf(run)}: replaced by the run for ${at} (concurrencyPolicy: Replace)`,
+        `Deleted run ${nameOf(run)}: replaced by the run for ${scheduledTime} (concurrencyPolicy: Replace)`,
       );
     }
   }
@@ -376,13 +377,13 @@ function startDueRun(pass: SchedulePass, spec: FineTuneScheduleSpec, raw: RawSch
   };
   pass.decision.createRun = runManifest(context, spec, raw, name, mostRecent);
   pass.decision.outcomes.push('created');
-  pass.event('Normal', 'SuccessfulCreate', `Created run ${name} for ${at}`);
-  pass.next.lastScheduleTime = at;
+  pass.event('Normal', 'SuccessfulCreate', `Created run ${name} for ${scheduledTime}`);
+  pass.next.lastScheduleTime = scheduledTime;
   pass.condition({
     type: ScheduleConditionType.RunSkipped,
     status: 'False',
     reason: 'RunCreated',
-    message: `${name} for ${at}`,
+    message: `${name} for ${scheduledTime}`,
   });
   return pass.finish();
 }
@@ -421,11 +422,11 @@ function dataVerdict(pass: SchedulePass, raw: RawScheduleSpec, name: string): 'w
 }
 
 /** The due time is used up without a run: its data is the last successful run's. */
-function skipUnchanged(pass: SchedulePass, at: string): ScheduleDecision {
+function skipUnchanged(pass: SchedulePass, scheduledTime: string): ScheduleDecision {
   const since = pass.stored.lastSuccessfulRun!.name;
-  const message = `Not starting the run for ${at}: its data is unchanged since run ${since} (skipIfUnchanged)`;
-  pass.next.lastScheduleTime = at;
-  pass.next.lastSkipped = { scheduledTime: at, reason: 'DatasetUnchanged', message };
+  const message = `Not starting the run for ${scheduledTime}: its data is unchanged since run ${since} (skipIfUnchanged)`;
+  pass.next.lastScheduleTime = scheduledTime;
+  pass.next.lastSkipped = { scheduledTime, reason: 'DatasetUnchanged', message };
   pass.event('Normal', 'DatasetUnchanged', message);
   pass.decision.outcomes.push('skipped');
   pass.condition({ type: ScheduleConditionType.RunSkipped, status: 'True', reason: 'DatasetUnchanged', message });
@@ -433,7 +434,7 @@ function skipUnchanged(pass: SchedulePass, at: string): ScheduleDecision {
 }
 
 /** A due run not started: a condition, and (once per reason and time) an event and a count. */
-function skip(
+function skipDueRun(
   pass: SchedulePass,
   reason: string,
   message: string,

@@ -67,11 +67,12 @@ export function jobs(namespace: string) {
       }) as Promise<Job>,
     get: async (name: string) =>
       (await custom.getNamespacedCustomObject({ ...ref, name }).catch(() => undefined)) as Job | undefined,
-    patchSpec: (name: string, spec: Record<string, unknown>) =>
+    /** Sets spec.suspend, as kubectl ftj suspend and resume do. */
+    setSuspend: (name: string, suspend: boolean) =>
       custom.patchNamespacedCustomObject({
         ...ref,
         name,
-        body: [{ op: 'add', path: '/spec/suspend', value: spec['suspend'] }],
+        body: [{ op: 'add', path: '/spec/suspend', value: suspend }],
       }),
     delete: (name: string) => custom.deleteNamespacedCustomObject({ ...ref, name }),
     pods: async (job: string) =>
