@@ -37,6 +37,30 @@ function baseWithBatchNorm(): { base: BaseModel; bn: tf.layers.Layer } {
   return { base: { format: 'Layers', inputs: model.inputs, features, layers, path: '' }, bn };
 }
 
+/** Two BatchNormalization layers over the same input: `trained` is trainable (a stage trains it), `frozen` not. */
+function baseWithTwoBatchNorms(): { base: BaseModel; trained: tf.layers.Layer; frozen: tf.layers.Layer } {
+  const input = tf.input({ shape: [2] });
+  const bn = (trainable: boolean) =>
+    tf.layers.batchNormalization({
+      trainable,
+      momentum: 0.999,
+      movingMeanInitializer: tf.initializers.constant({ value: 1000 }),
+      movingVarianceInitializer: tf.initializers.constant({ value: 10000 }),
+    });
+  const [frozen, trained] = [bn(false), bn(true)];
+  const features = trained.apply(frozen.apply(input)) as tf.SymbolicTensor;
+  const model = tf.model({ inputs: input, outputs: features });
+  const layers = model.layers.filter((layer) => layer.getClassName() !== 'InputLayer');
+  keepFrozenBatchNormInInference(layers);
+  return { base: { format: 'Layers', inputs: model.inputs, features, layers, path: '' }, trained, frozen };
+}
+
+const movingStatistics = (layer: tf.layers.Layer) =>
+  layer
+    .getWeights()
+    .slice(2)
+    .map((w) => Array.from(w.dataSync()));
+
 async function* batchesOf(values: number[][], size: number) {
   for (let start = 0; start < values.length; start += size) yield tf.tensor2d(values.slice(start, start + size));
 }
@@ -111,5 +135,28 @@ describe('BatchNormalization statistics adapted to the new data (AdaBN)', () => 
         [10000, 10000],
       ],
     );
+  });
+
+  it('trainingOnly: adapts only the BatchNormalization layers a stage trains; the frozen ones keep their statistics', async () => {
+    const values = Array.from({ length: 8 }, (_, i) => [i, -i]);
+    const only = baseWithTwoBatchNorms();
+    assert.deepEqual(await adaptBatchNormStatistics(only.base, batchesOf(values, 4), { trainingOnly: true }), {
+      layers: 1,
+      examples: 8,
+    });
+    assert.deepEqual(
+      movingStatistics(only.frozen),
+      [
+        [1000, 1000],
+        [10000, 10000],
+      ],
+      'the frozen layer keeps its pretrained statistics',
+    );
+    assert.notDeepEqual(movingStatistics(only.trained)[0], [1000, 1000], 'the trained layer is adapted');
+    assert.deepEqual([only.trained.trainable, only.frozen.trainable], [true, false], 'trainable as before');
+
+    const all = baseWithTwoBatchNorms();
+    assert.deepEqual(await adaptBatchNormStatistics(all.base, batchesOf(values, 4)), { layers: 2, examples: 8 });
+    assert.notDeepEqual(movingStatistics(all.frozen)[0], [1000, 1000], 'without trainingOnly, every layer is');
   });
 });
