@@ -39,79 +39,248 @@ const readable = (value: number) => Number(value.toPrecision(4));
  */
 export function jobStatusReporter(
   kc: KubeConfig,
-  job: { namespace: string; name: string; uid?: string },
+  job: JobRef,
   warn: (message: string) => void,
 ): TrainingReporter & { flush(): Promise<void> } {
-  const api = kc.makeApiClient(CustomObjectsApi);
-  const status: TrainerStatus & { stages: StageStatus[]; skippedFiles: string[] } = { stages: [], skippedFiles: [] };
-  let chain = Promise.resolve();
-  let resumedAt: StageInProgress | undefined;
-  const where = {
-    group: GROUP,
-    version: VERSION,
-    namespace: job.namespace,
-    plural: FINETUNEJOB.plural,
-    name: job.name,
+  return new JobStatusReporter(kc, job, warn);
+}
+
+type Reporter = Required<TrainingReporter>;
+type JobRef = { namespace: string; name: string; uid?: string };
+
+class JobStatusReporter implements TrainingReporter {
+  private readonly api: CustomObjectsApi;
+  private readonly job: JobRef;
+  private readonly warn: (message: string) => void;
+  private readonly where: { group: string; version: string; namespace: string; plural: string; name: string };
+  private readonly status: TrainerStatus & { stages: StageStatus[]; skippedFiles: string[] } = {
+    stages: [],
+    skippedFiles: [],
   };
-  let checkedAt = 0;
-  let foreign = false;
+  /** The writes in order, each after the one before. */
+  private chain = Promise.resolve();
+  private resumedAt: StageInProgress | undefined;
+  private checkedAt = 0;
+  /** The job's name belongs to another job now: no more writes. */
+  private foreign = false;
+
+  constructor(kc: KubeConfig, job: JobRef, warn: (message: string) => void) {
+    this.api = kc.makeApiClient(CustomObjectsApi);
+    this.job = job;
+    this.warn = warn;
+    this.where = {
+      group: GROUP,
+      version: VERSION,
+      namespace: job.namespace,
+      plural: FINETUNEJOB.plural,
+      name: job.name,
+    };
+  }
+
+  resumed: Reporter['resumed'] = (done, inProgress) => {
+    for (const result of done) this.upsert(completedStage(result));
+    this.resumedAt = inProgress;
+    // The curves of the stages an earlier attempt trained: kept, as the status has them.
+    this.chain = this.chain.then(async () => {
+      const current = (await this.api.getNamespacedCustomObject(this.where).catch(() => undefined)) as
+        { status?: { history?: StageHistory[] } } | undefined;
+      const earlier = (current?.status?.history ?? []).filter(
+        (h) => !(this.status.history ?? []).some((n) => n.stage === h.stage),
+      );
+      this.status.history = [...earlier, ...(this.status.history ?? [])];
+    });
+    this.apply();
+  };
+  stageStarted: Reporter['stageStarted'] = (stage) => {
+    this.status.stage = stage.name;
+    // A stage taken up where an earlier attempt stopped says so, with the epochs it already has.
+    const from = this.resumedAt?.stage === stage.name ? this.resumedAt : undefined;
+    const message = from
+      ? `resumed at epoch ${from.epoch + 1}${from.batch !== undefined ? `, batch ${from.batch + 1}` : ''} from the checkpoint`
+      : undefined;
+    this.upsert({
+      name: stage.name,
+      state: 'Running',
+      startTime: new Date().toISOString(),
+      epochsRun: from?.epoch ?? 0,
+      ...(message ? { message } : {}),
+    });
+    this.status.progress = { epoch: from?.epoch ?? 0, totalEpochs: stage.epochs };
+    this.apply();
+  };
+  epochEnded: Reporter['epochEnded'] = (e) => {
+    const current = this.status.stages.find((s) => s.name === e.stage);
+    if (current) this.upsert({ ...current, epochsRun: e.epoch });
+    this.status.history = withEpoch(this.status.history ?? [], e, readable);
+    this.status.progress = {
+      percent: Math.round(e.percent * 10) / 10,
+      epoch: e.epoch,
+      totalEpochs: e.epochs,
+      eta: e.eta.toISOString(),
+    };
+    this.status.metrics = {
+      epoch: e.epoch,
+      samplesPerSecond: Math.round(e.samplesPerSecond * 10) / 10,
+      updateTime: new Date().toISOString(),
+      ...(e.metrics.loss !== undefined ? { loss: readable(e.metrics.loss) } : {}),
+      ...(e.metrics.acc !== undefined ? { accuracy: readable(e.metrics.acc) } : {}),
+      ...(e.metrics.val_loss !== undefined ? { valLoss: readable(e.metrics.val_loss) } : {}),
+      ...(e.metrics.val_acc !== undefined ? { valAccuracy: readable(e.metrics.val_acc) } : {}),
+    };
+    this.apply();
+  };
+  stageEnded: Reporter['stageEnded'] = (result) => {
+    this.upsert(completedStage(result));
+    this.apply();
+  };
+  trialStageStarted: Reporter['trialStageStarted'] = (stage) => {
+    this.status.stage = stage.name;
+    this.status.progress = { ...this.status.progress, epoch: 0, totalEpochs: stage.epochs };
+    this.apply();
+  };
+  trialsUpdated: Reporter['trialsUpdated'] = (trials) => {
+    this.status.trials = trials.map((trial) => ({
+      ...trial,
+      ...(trial.valLoss !== undefined ? { valLoss: readable(trial.valLoss) } : {}),
+      ...(trial.valAccuracy !== undefined ? { valAccuracy: readable(trial.valAccuracy) } : {}),
+    }));
+    this.apply();
+  };
+  fileSkipped: Reporter['fileSkipped'] = (file) => {
+    if (this.status.skippedFiles.length < MAX_SKIPPED_LISTED) {
+      this.status.skippedFiles = [...this.status.skippedFiles, file];
+      this.apply();
+    }
+  };
+  exporting: Reporter['exporting'] = () => {
+    this.status.stage = 'export';
+    this.apply();
+  };
+  datasetFingerprinted: Reporter['datasetFingerprinted'] = (fingerprint) => {
+    this.status.datasetFingerprint = fingerprint;
+    this.apply();
+  };
+  // Written with the export's last apply.
+  evaluated: Reporter['evaluated'] = (evaluation) => {
+    const { scratchAccuracy, transferGain } = evaluation;
+    this.status.evaluation = {
+      ...evaluation,
+      accuracy: readable(evaluation.accuracy),
+      macroPrecision: readable(evaluation.macroPrecision),
+      macroRecall: readable(evaluation.macroRecall),
+      ...(scratchAccuracy !== undefined ? { scratchAccuracy: readable(scratchAccuracy) } : {}),
+      ...(transferGain !== undefined ? { transferGain: readable(transferGain) } : {}),
+    };
+  };
+  promotionDecided: Reporter['promotionDecided'] = (decision) => {
+    this.status.promotion = decision;
+  };
+  exported: Reporter['exported'] = (info) => {
+    // Done: no stage runs any more (omitting the field from the apply removes it).
+    delete this.status.stage;
+    this.status.outputURI = info.path;
+    this.status.progress = { ...this.status.progress, percent: 100 };
+    this.apply(true);
+  };
+  interrupted: Reporter['interrupted'] = (error) => {
+    const running = this.status.stages.find((s) => s.state === 'Running');
+    if (running) {
+      const epochsRun = error.position ? error.position.epoch : running.epochsRun;
+      this.upsert({
+        ...running,
+        state: 'Interrupted',
+        epochsRun,
+        endTime: new Date().toISOString(),
+        endReason: 'Interrupted',
+        message: `${error.message}; the next attempt resumes there`,
+      });
+    }
+    this.apply(true);
+  };
+  failed: Reporter['failed'] = (error) => {
+    const running = this.status.stages.find((s) => s.state === 'Running');
+    if (running)
+      this.upsert({
+        ...running,
+        state: 'Failed',
+        endTime: new Date().toISOString(),
+        endReason: 'Error',
+        message: error.message.slice(0, 1000),
+      });
+    this.apply(true);
+  };
+
+  flush = (): Promise<void> => this.chain;
+
+  private upsert(entry: StageStatus): void {
+    this.status.stages = [...this.status.stages.filter((s) => s.name !== entry.name), entry];
+  }
+
   /** Whether the job of this name is still the one this trainer runs for (`always`: check now). */
-  const stillOurs = async (always: boolean): Promise<boolean> => {
-    if (foreign) return false;
-    if (!job.uid || (!always && Date.now() - checkedAt < UID_CHECK_INTERVAL_MS)) return true;
-    const current = (await api.getNamespacedCustomObject(where).catch(() => undefined)) as
+  private async stillOurs(always: boolean): Promise<boolean> {
+    if (this.foreign) return false;
+    if (!this.job.uid || (!always && Date.now() - this.checkedAt < UID_CHECK_INTERVAL_MS)) return true;
+    const current = (await this.api.getNamespacedCustomObject(this.where).catch(() => undefined)) as
       { metadata?: { uid?: string } } | undefined;
-    if (current?.metadata?.uid && current.metadata.uid !== job.uid) {
-      foreign = true;
-      warn(
-        `FineTuneJob ${job.namespace}/${job.name} is another job now (uid ${current.metadata.uid}, not ${job.uid}): this trainer's job was deleted; no more status writes`,
+    if (current?.metadata?.uid && current.metadata.uid !== this.job.uid) {
+      this.foreign = true;
+      this.warn(
+        `FineTuneJob ${this.job.namespace}/${this.job.name} is another job now (uid ${current.metadata.uid}, not ${this.job.uid}): this trainer's job was deleted; no more status writes`,
       );
       return false;
     }
-    checkedAt = Date.now();
+    this.checkedAt = Date.now();
     return true;
-  };
+  }
+
   /**
    * Each write carries the whole status, so a failed one is made good by the next. The last has no next:
    * it is retried with backoff (about half a minute, an API server restart), so an outage at the end of a
    * run does not lose the stage history of a job that then succeeds.
    */
-  const apply = (last = false) => {
-    const write = async () => {
-      if (!(await stillOurs(last))) return;
-      // The state when the write goes out (earlier states it skips are older).
-      const body = {
-        apiVersion: API_VERSION,
-        kind: FINETUNEJOB.kind,
-        metadata: { name: job.name, namespace: job.namespace },
-        status: structuredClone(status),
-      };
-      await api.patchNamespacedCustomObjectStatus(
-        { ...where, body, fieldManager: TRAINER_FIELD_MANAGER, force: true },
-        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+  private apply(last = false): void {
+    this.chain = this.chain
+      .then(() => this.writeWithRetries(last))
+      .then(
+        () => undefined,
+        (err: unknown) =>
+          this.warn(
+            `could not report status to FineTuneJob ${this.job.namespace}/${this.job.name}: ${String(err).split('\n')[0]}`,
+          ),
       );
-    };
-    const retried = async () => {
-      for (let delay = 500; ; delay *= 2) {
-        try {
-          await write();
-          return;
-        } catch (err) {
-          if (!last || delay > LAST_WRITE_RETRY_MS) throw err;
-          await new Promise((resolve) => setTimeout(resolve, delay));
-        }
+  }
+
+  /** The last write is retried with doubling delays (0.5 s up to LAST_WRITE_RETRY_MS); others fail at once. */
+  private async writeWithRetries(last: boolean): Promise<void> {
+    for (let delay = 500; ; delay *= 2) {
+      try {
+        await this.write(last);
+        return;
+      } catch (err) {
+        if (!last || delay > LAST_WRITE_RETRY_MS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay));
       }
+    }
+  }
+
+  /** One server-side apply of the whole status as it is when the write goes out (earlier states it skips are older). */
+  private async write(last: boolean): Promise<void> {
+    if (!(await this.stillOurs(last))) return;
+    const body = {
+      apiVersion: API_VERSION,
+      kind: FINETUNEJOB.kind,
+      metadata: { name: this.job.name, namespace: this.job.namespace },
+      status: structuredClone(this.status),
     };
-    chain = chain.then(retried).then(
-      () => undefined,
-      (err: unknown) =>
-        warn(`could not report status to FineTuneJob ${job.namespace}/${job.name}: ${String(err).split('\n')[0]}`),
+    await this.api.patchNamespacedCustomObjectStatus(
+      { ...this.where, body, fieldManager: TRAINER_FIELD_MANAGER, force: true },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
     );
-  };
-  const upsert = (entry: StageStatus) => {
-    status.stages = [...status.stages.filter((s) => s.name !== entry.name), entry];
-  };
-  const completed = (result: StageResult): StageStatus => ({
+  }
+}
+
+function completedStage(result: StageResult): StageStatus {
+  return {
     name: result.name,
     state: 'Succeeded',
     startTime: result.startTime,
@@ -121,140 +290,5 @@ export function jobStatusReporter(
     endReason: result.endReason,
     ...(result.bestEpoch !== undefined ? { bestEpoch: result.bestEpoch } : {}),
     ...(result.bestValue !== undefined ? { bestValue: readable(result.bestValue) } : {}),
-  });
-  return {
-    resumed: (done, inProgress) => {
-      for (const result of done) upsert(completed(result));
-      resumedAt = inProgress;
-      // The curves of the stages an earlier attempt trained: kept, as the status has them.
-      chain = chain.then(async () => {
-        const current = (await api.getNamespacedCustomObject(where).catch(() => undefined)) as
-          { status?: { history?: StageHistory[] } } | undefined;
-        const earlier = (current?.status?.history ?? []).filter(
-          (h) => !(status.history ?? []).some((n) => n.stage === h.stage),
-        );
-        status.history = [...earlier, ...(status.history ?? [])];
-      });
-      apply();
-    },
-    stageStarted: (stage) => {
-      status.stage = stage.name;
-      // A stage taken up where an earlier attempt stopped says so, with the epochs it already has.
-      const from = resumedAt?.stage === stage.name ? resumedAt : undefined;
-      const message = from
-        ? `resumed at epoch ${from.epoch + 1}${from.batch !== undefined ? `, batch ${from.batch + 1}` : ''} from the checkpoint`
-        : undefined;
-      upsert({
-        name: stage.name,
-        state: 'Running',
-        startTime: new Date().toISOString(),
-        epochsRun: from?.epoch ?? 0,
-        ...(message ? { message } : {}),
-      });
-      status.progress = { epoch: from?.epoch ?? 0, totalEpochs: stage.epochs };
-      apply();
-    },
-    epochEnded: (e) => {
-      const current = status.stages.find((s) => s.name === e.stage);
-      if (current) upsert({ ...current, epochsRun: e.epoch });
-      status.history = withEpoch(status.history ?? [], e, readable);
-      status.progress = {
-        percent: Math.round(e.percent * 10) / 10,
-        epoch: e.epoch,
-        totalEpochs: e.epochs,
-        eta: e.eta.toISOString(),
-      };
-      status.metrics = {
-        epoch: e.epoch,
-        samplesPerSecond: Math.round(e.samplesPerSecond * 10) / 10,
-        updateTime: new Date().toISOString(),
-        ...(e.metrics.loss !== undefined ? { loss: readable(e.metrics.loss) } : {}),
-        ...(e.metrics.acc !== undefined ? { accuracy: readable(e.metrics.acc) } : {}),
-        ...(e.metrics.val_loss !== undefined ? { valLoss: readable(e.metrics.val_loss) } : {}),
-        ...(e.metrics.val_acc !== undefined ? { valAccuracy: readable(e.metrics.val_acc) } : {}),
-      };
-      apply();
-    },
-    stageEnded: (result) => {
-      upsert(completed(result));
-      apply();
-    },
-    trialStageStarted: (stage) => {
-      status.stage = stage.name;
-      status.progress = { ...status.progress, epoch: 0, totalEpochs: stage.epochs };
-      apply();
-    },
-    trialsUpdated: (trials) => {
-      status.trials = trials.map((trial) => ({
-        ...trial,
-        ...(trial.valLoss !== undefined ? { valLoss: readable(trial.valLoss) } : {}),
-        ...(trial.valAccuracy !== undefined ? { valAccuracy: readable(trial.valAccuracy) } : {}),
-      }));
-      apply();
-    },
-    fileSkipped: (file) => {
-      if (status.skippedFiles.length < MAX_SKIPPED_LISTED) {
-        status.skippedFiles = [...status.skippedFiles, file];
-        apply();
-      }
-    },
-    exporting: () => {
-      status.stage = 'export';
-      apply();
-    },
-    datasetFingerprinted: (fingerprint) => {
-      status.datasetFingerprint = fingerprint;
-      apply();
-    },
-    // Written with the export's last apply.
-    evaluated: (evaluation) => {
-      const { scratchAccuracy, transferGain } = evaluation;
-      status.evaluation = {
-        ...evaluation,
-        accuracy: readable(evaluation.accuracy),
-        macroPrecision: readable(evaluation.macroPrecision),
-        macroRecall: readable(evaluation.macroRecall),
-        ...(scratchAccuracy !== undefined ? { scratchAccuracy: readable(scratchAccuracy) } : {}),
-        ...(transferGain !== undefined ? { transferGain: readable(transferGain) } : {}),
-      };
-    },
-    promotionDecided: (decision) => {
-      status.promotion = decision;
-    },
-    exported: (info) => {
-      // Done: no stage runs any more (omitting the field from the apply removes it).
-      delete status.stage;
-      status.outputURI = info.path;
-      status.progress = { ...status.progress, percent: 100 };
-      apply(true);
-    },
-    interrupted: (error) => {
-      const running = status.stages.find((s) => s.state === 'Running');
-      if (running) {
-        const epochsRun = error.position ? error.position.epoch : running.epochsRun;
-        upsert({
-          ...running,
-          state: 'Interrupted',
-          epochsRun,
-          endTime: new Date().toISOString(),
-          endReason: 'Interrupted',
-          message: `${error.message}; the next attempt resumes there`,
-        });
-      }
-      apply(true);
-    },
-    failed: (error) => {
-      const running = status.stages.find((s) => s.state === 'Running');
-      if (running)
-        upsert({
-          ...running,
-          state: 'Failed',
-          endTime: new Date().toISOString(),
-          endReason: 'Error',
-          message: error.message.slice(0, 1000),
-        });
-      apply(true);
-    },
-    flush: () => chain,
   };
 }
