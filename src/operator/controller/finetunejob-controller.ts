@@ -4,12 +4,9 @@ import {
   CustomObjectsApi,
   type KubeConfig,
   type KubernetesObject,
-  PatchStrategy,
-  setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
 import {
-  API_VERSION,
   FINETUNEJOB,
   type FineTuneJobStatus,
   GROUP,
@@ -26,6 +23,8 @@ import {
   type ReconcileSettings,
 } from '../reconcile/finetunejob-reconciler.ts';
 import { apiMessage, tracked } from './api-requests.ts';
+import { CreateExpectations } from './expectations.ts';
+import { applyStatus } from './status-apply.ts';
 import type { EventRecorder } from './event-recorder.ts';
 import { TrainerAccess } from './trainer-access.ts';
 
@@ -48,7 +47,7 @@ const EXPECTATION_TIMEOUT_MS = 30_000;
 export class FineTuneJobController {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
-  private readonly expectedPods = new Map<string, { pod: string; until: number }>();
+  private readonly expectedPods = new CreateExpectations(EXPECTATION_TIMEOUT_MS);
   private readonly caches: Caches;
   private readonly settings: ReconcileSettings;
   private readonly events: EventRecorder;
@@ -79,7 +78,7 @@ export class FineTuneJobController {
   /** The pod cache saw a pod: a pending expectation for it is met. */
   observedPod(pod: V1Pod): void {
     const key = jobKeyOfPod(pod);
-    if (key && this.expectedPods.get(key)?.pod === pod.metadata?.name) this.expectedPods.delete(key);
+    if (key) this.expectedPods.observed(key, pod.metadata?.name);
   }
 
   /** Reconciles one job; returns when to look again (ms), if ever. */
@@ -87,11 +86,10 @@ export class FineTuneJobController {
     const [namespace, name] = key.split('/') as [string, string];
     const job = this.caches.job(namespace, name);
     if (!job) {
-      this.expectedPods.delete(key);
+      this.expectedPods.forget(key);
       return undefined;
     }
-    const expected = this.expectedPods.get(key);
-    if (expected && expected.until > Date.now()) return 500;
+    if (this.expectedPods.pending(key)) return 500;
 
     const decision = reconcileFineTuneJob(
       { job, pods: this.caches.pods(namespace, name), now: new Date() },
@@ -137,12 +135,12 @@ export class FineTuneJobController {
     const pod = decision.createPod!;
     // Expect before creating: the watch may deliver the pod before the create call returns.
     const key = `${namespace}/${name}`;
-    this.expectedPods.set(key, { pod: pod.metadata!.name!, until: Date.now() + EXPECTATION_TIMEOUT_MS });
+    this.expectedPods.expect(key, pod.metadata!.name!);
     try {
       if (this.trainerAccess?.provides(pod.spec?.serviceAccountName)) await this.trainerAccess.ensure(namespace);
       await tracked(this.metrics, 'POST', () => this.core.createNamespacedPod({ namespace, body: pod }), [409]);
     } catch (err) {
-      this.expectedPods.delete(key);
+      this.expectedPods.forget(key);
       this.trainerAccess?.forget(namespace);
       // Refused (a missing ServiceAccount, a quota, a webhook, an invalid field): say why in the job's status,
       // as well as in an event; then the queue retries with its bounded backoff.
@@ -180,41 +178,15 @@ export class FineTuneJobController {
   }
 
   /** A server-side apply of `status` by `manager`; returns the job's new resourceVersion. */
-  private async applyStatus(
+  private applyStatus(
     job: CachedJob,
     status: unknown,
     manager: string,
     resourceVersion: string | undefined,
   ): Promise<string | undefined> {
     const { name, namespace } = job.metadata as { name: string; namespace: string };
-    const body = {
-      apiVersion: API_VERSION,
-      kind: FINETUNEJOB.kind,
-      metadata: { name, namespace, resourceVersion },
-      status,
-    };
-    let written: KubernetesObject | undefined;
-    await tracked(
-      this.metrics,
-      'PATCH',
-      async () => {
-        written = (await this.custom.patchNamespacedCustomObjectStatus(
-          {
-            group: GROUP,
-            version: VERSION,
-            namespace,
-            plural: FINETUNEJOB.plural,
-            name,
-            body,
-            fieldManager: manager,
-            force: true,
-          },
-          setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-        )) as KubernetesObject;
-      },
-      [404],
-    );
-    return written?.metadata?.resourceVersion;
+    const target = { kind: FINETUNEJOB.kind, plural: FINETUNEJOB.plural, name, namespace, resourceVersion };
+    return applyStatus(this.custom, this.metrics, target, status, manager);
   }
 }
 

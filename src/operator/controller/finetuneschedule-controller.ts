@@ -4,12 +4,9 @@ import {
   CustomObjectsApi,
   type KubeConfig,
   type KubernetesObject,
-  PatchStrategy,
-  setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
 import {
-  API_VERSION,
   FINETUNEJOB,
   FINETUNESCHEDULE,
   type FineTuneScheduleStatus,
@@ -25,6 +22,8 @@ import {
 } from '../reconcile/schedule-reconciler.ts';
 import type { PodSettings } from '../reconcile/trainer-pod.ts';
 import { apiMessage, tracked } from './api-requests.ts';
+import { CreateExpectations } from './expectations.ts';
+import { applyStatus } from './status-apply.ts';
 import type { EventRecorder } from './event-recorder.ts';
 
 export type CachedSchedule = KubernetesObject & { spec?: unknown; status?: FineTuneScheduleStatus };
@@ -52,7 +51,7 @@ export class FineTuneScheduleController {
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
   private readonly settings: PodSettings;
-  private readonly expectedRuns = new Map<string, { run: string; until: number }>();
+  private readonly expectedRuns = new CreateExpectations(EXPECTATION_TIMEOUT_MS);
   private readonly caches: ScheduleCaches;
   private readonly events: EventRecorder;
   private readonly metrics: OperatorMetrics;
@@ -78,7 +77,7 @@ export class FineTuneScheduleController {
 
   /** The FineTuneJob cache saw a run: a pending expectation for it is met. */
   observedRun(scheduleKey: string, run: string): void {
-    if (this.expectedRuns.get(scheduleKey)?.run === run) this.expectedRuns.delete(scheduleKey);
+    this.expectedRuns.observed(scheduleKey, run);
   }
 
   /** Reconciles one schedule; returns when to look again (ms): its next scheduled time, if any. */
@@ -86,12 +85,11 @@ export class FineTuneScheduleController {
     const [namespace, name] = key.split('/') as [string, string];
     const schedule = this.caches.schedule(namespace, name);
     if (!schedule) {
-      this.expectedRuns.delete(key);
+      this.expectedRuns.forget(key);
       this.metrics.scheduleGone(namespace, name);
       return undefined;
     }
-    const expected = this.expectedRuns.get(key);
-    if (expected && expected.until > Date.now()) return 500;
+    if (this.expectedRuns.pending(key)) return 500;
 
     this.metrics.scheduleSeen(namespace, name);
     const observed = {
@@ -147,7 +145,7 @@ export class FineTuneScheduleController {
   private async createRun(schedule: CachedSchedule, run: NonNullable<ScheduleDecision['createRun']>): Promise<void> {
     const { name, namespace, uid } = schedule.metadata as { name: string; namespace: string; uid?: string };
     const key = `${namespace}/${name}`;
-    this.expectedRuns.set(key, { run: run.metadata.name, until: Date.now() + EXPECTATION_TIMEOUT_MS });
+    this.expectedRuns.expect(key, run.metadata.name);
     const ref = { kind: FINETUNESCHEDULE.kind, name, namespace, ...(uid ? { uid } : {}) };
     try {
       await tracked(
@@ -164,7 +162,7 @@ export class FineTuneScheduleController {
         [],
       );
     } catch (err) {
-      this.expectedRuns.delete(key);
+      this.expectedRuns.forget(key);
       if (err instanceof ApiException && err.code === 409 && (await this.isOwnRun(namespace, run.metadata.name, uid))) {
         return; // created before (this operator before a restart, or another replica): that time has run
       }
@@ -187,34 +185,15 @@ export class FineTuneScheduleController {
     return existing?.metadata?.ownerReferences?.some((ref) => ref.controller && ref.uid === scheduleUid) ?? false;
   }
 
-  /** Server-side applies the whole status; the resourceVersion makes a decision from a stale cache fail (409) and retry. */
+  /** Server-side applies the whole status, on the cached schedule's resourceVersion (status-apply.ts). */
   private async writeStatus(schedule: CachedSchedule, status: FineTuneScheduleStatus): Promise<void> {
-    const { name, namespace } = schedule.metadata as { name: string; namespace: string };
-    const body = {
-      apiVersion: API_VERSION,
-      kind: FINETUNESCHEDULE.kind,
-      metadata: { name, namespace, resourceVersion: schedule.metadata?.resourceVersion },
-      status,
+    const { name, namespace, resourceVersion } = schedule.metadata as {
+      name: string;
+      namespace: string;
+      resourceVersion?: string;
     };
-    await tracked(
-      this.metrics,
-      'PATCH',
-      () =>
-        this.custom.patchNamespacedCustomObjectStatus(
-          {
-            group: GROUP,
-            version: VERSION,
-            namespace,
-            plural: FINETUNESCHEDULE.plural,
-            name,
-            body,
-            fieldManager: OPERATOR_FIELD_MANAGER,
-            force: true,
-          },
-          setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
-        ),
-      [404],
-    );
+    const target = { kind: FINETUNESCHEDULE.kind, plural: FINETUNESCHEDULE.plural, name, namespace, resourceVersion };
+    await applyStatus(this.custom, this.metrics, target, status, OPERATOR_FIELD_MANAGER);
   }
 }
 
