@@ -1,22 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type V1Pod,
-} from '@kubernetes/client-node';
-import {
-  FINETUNEJOB,
-  FINETUNESCHEDULE,
-  FINGERPRINT_FOR_LABEL,
-  GROUP,
-  JOB_NAME_LABEL,
-  VERSION,
-} from '../../api/v1alpha1/index.ts';
+import { CoordinationV1Api, type KubeConfig, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import { FINETUNEJOB, FINETUNESCHEDULE, FINGERPRINT_FOR_LABEL, JOB_NAME_LABEL } from '../../api/v1alpha1/index.ts';
 import { EventRecorder } from '../controller/event-recorder.ts';
 import { type CachedJob, FineTuneJobController, jobKeyOfPod } from '../controller/finetunejob-controller.ts';
 import {
@@ -29,6 +14,7 @@ import type { ReconcileSettings } from '../reconcile/finetunejob-reconciler.ts';
 import { stageEvents } from '../reconcile/stage-events.ts';
 import { type LeaderElectionConfig, LeaderElector } from './leader-election.ts';
 import { OPERATOR_LEASE_LABEL, scopeConflict, scopeMetadata } from './operator-scope.ts';
+import { InformerSources } from './informer-sources.ts';
 import { ResilientInformer } from './resilient-informer.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -100,155 +86,102 @@ export class OperatorManager {
     });
     this.queue = new WorkQueue({ metrics: this.metrics.workQueue('finetunejob') });
     this.scheduleQueue = new WorkQueue({ metrics: this.metrics.workQueue('finetuneschedule') });
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const core = kc.makeApiClient(CoreV1Api);
+    const sources = new InformerSources(kc, this.log);
     const scopes = config.namespaces.length ? config.namespaces : [undefined];
-    const onError = (what: string) => (err: unknown) =>
-      this.log(`${what} watch failed (${String(err)}); restarting with backoff`);
-    // Each informer watches one namespace, or all of them (ns undefined): its path and its list.
-    const customPath = (plural: string, ns: string | undefined) =>
-      `/apis/${GROUP}/${VERSION}/${ns ? `namespaces/${ns}/` : ''}${plural}`;
-    const listCustom =
-      <T extends KubernetesObject>(plural: string, ns: string | undefined) =>
-      (resourceVersion: '0' | undefined) =>
-        (ns
-          ? custom.listNamespacedCustomObject({
-              group: GROUP,
-              version: VERSION,
-              namespace: ns,
-              plural,
-              resourceVersion,
-            })
-          : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural, resourceVersion })) as Promise<
-          KubernetesListObject<T>
-        >;
-    const podPath = (ns: string | undefined) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods');
-    const listPods = (labelSelector: string, ns: string | undefined) => (resourceVersion: '0' | undefined) =>
-      ns
-        ? core.listNamespacedPod({ namespace: ns, labelSelector, resourceVersion })
-        : core.listPodForAllNamespaces({ labelSelector, resourceVersion });
-    // kubectl's client-side apply keeps a second copy of the manifest in an annotation; no reconcile reads it.
-    const withoutLastApplied = (object: KubernetesObject) => {
-      delete object.metadata?.annotations?.['kubectl.kubernetes.io/last-applied-configuration'];
-    };
-    // A job's changes concern the job, and the schedule that runs it (a run finished, appeared, went away).
-    const enqueueJob = (job: CachedJob) => {
-      this.queue.add(keyOf(job));
-      const schedule = scheduleKeyOf(job);
-      if (schedule) {
-        this.scheduleController.observedRun(schedule, job.metadata!.name!);
-        this.scheduleQueue.add(schedule);
-      }
-    };
-    const enqueueOwner = (pod: V1Pod) => {
-      const key = jobKeyOfPod(pod);
-      if (key) this.queue.add(key);
-    };
-    this.jobInformers = scopes.map(
-      (ns) =>
-        new ResilientInformer<CachedJob>(
-          kc,
-          customPath(FINETUNEJOB.plural, ns),
-          listCustom(FINETUNEJOB.plural, ns),
-          {
-            add: enqueueJob,
-            update: (job, old) => {
-              this.observeUpdate(job, old);
-              enqueueJob(job);
-            },
-            delete: enqueueJob,
-          },
-          { onError: onError('FineTuneJob'), transform: withoutLastApplied, indexBy: scheduleKeyOf },
-        ),
+    this.jobInformers = scopes.map((ns) =>
+      sources.customObjects<CachedJob>(
+        FINETUNEJOB.kind,
+        FINETUNEJOB.plural,
+        ns,
+        { add: this.jobChanged, update: this.jobUpdated, delete: this.jobChanged },
+        scheduleKeyOf,
+      ),
     );
-    const enqueueSchedule = (schedule: CachedSchedule) => this.scheduleQueue.add(keyOf(schedule));
-    this.scheduleInformers = scopes.map(
-      (ns) =>
-        new ResilientInformer<CachedSchedule>(
-          kc,
-          customPath(FINETUNESCHEDULE.plural, ns),
-          listCustom(FINETUNESCHEDULE.plural, ns),
-          { add: enqueueSchedule, update: enqueueSchedule, delete: enqueueSchedule },
-          { onError: onError('FineTuneSchedule'), transform: withoutLastApplied },
-        ),
+    this.scheduleInformers = scopes.map((ns) =>
+      sources.customObjects<CachedSchedule>(FINETUNESCHEDULE.kind, FINETUNESCHEDULE.plural, ns, {
+        add: this.scheduleChanged,
+        update: this.scheduleChanged,
+        delete: this.scheduleChanged,
+      }),
     );
-    this.podInformers = scopes.map(
-      (ns) =>
-        new ResilientInformer<V1Pod>(
-          kc,
-          podPath(ns),
-          listPods(JOB_NAME_LABEL, ns),
-          {
-            add: (pod) => {
-              this.controller.observedPod(pod);
-              enqueueOwner(pod);
-            },
-            update: enqueueOwner,
-            delete: enqueueOwner,
-          },
-          // The reconcile reads a pod's metadata and status only; its spec (with the job's spec in an env var) is not kept.
-          {
-            labelSelector: JOB_NAME_LABEL,
-            onError: onError('Pod'),
-            transform: (pod) => {
-              delete pod.spec;
-            },
-            // A reconcile reads its job's pods: indexed by job, not filtered out of every pod in the namespace.
-            indexBy: jobKeyOfPod,
-          },
-        ),
+    // A reconcile reads its job's pods: indexed by job, not filtered out of every pod in the namespace.
+    this.podInformers = scopes.map((ns) =>
+      sources.labelledPods(
+        JOB_NAME_LABEL,
+        ns,
+        { add: this.podAdded, update: this.podChanged, delete: this.podChanged },
+        jobKeyOfPod,
+      ),
+    );
+    // Fingerprint probes of schedules with skipIfUnchanged: a separate label, so trainer pods' caches never hold them.
+    this.probeInformers = scopes.map((ns) =>
+      sources.labelledPods(
+        FINGERPRINT_FOR_LABEL,
+        ns,
+        { add: this.probeChanged, update: this.probeChanged, delete: this.probeChanged },
+        scheduleKeyOf,
+      ),
     );
     const identity = config.leaderElection?.identity ?? 'finetune-operator';
     this.events = new EventRecorder(kc, identity, (code) => this.metrics.request('POST', code), this.log);
-    this.controller = new FineTuneJobController(
-      kc,
-      {
-        job: (namespace, name) => this.jobInformers.map((i) => i.get(name, namespace)).find(Boolean),
-        pods: (namespace, job) => this.podInformers.flatMap((i) => i.byIndex(`${namespace}/${job}`)),
-      },
-      config.settings,
-      this.events,
-      this.metrics,
-      config.trainerClusterRole,
-    );
-    // Fingerprint probes of schedules with skipIfUnchanged: a separate label, so trainer pods' caches never hold them.
-    const enqueueProbeOwner = (pod: V1Pod) => {
-      const key = scheduleKeyOf(pod);
-      if (key) this.scheduleQueue.add(key);
-    };
-    this.probeInformers = scopes.map(
-      (ns) =>
-        new ResilientInformer<V1Pod>(
-          kc,
-          podPath(ns),
-          listPods(FINGERPRINT_FOR_LABEL, ns),
-          { add: enqueueProbeOwner, update: enqueueProbeOwner, delete: enqueueProbeOwner },
-          {
-            labelSelector: FINGERPRINT_FOR_LABEL,
-            onError: onError('Pod'),
-            transform: (pod) => {
-              delete pod.spec;
-            },
-            indexBy: scheduleKeyOf,
-          },
-        ),
-    );
-    this.scheduleController = new FineTuneScheduleController(
-      kc,
-      {
-        schedule: (namespace, name) => this.scheduleInformers.map((i) => i.get(name, namespace)).find(Boolean),
-        runs: (namespace, schedule) => this.jobInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
-        probes: (namespace, schedule) => this.probeInformers.flatMap((i) => i.byIndex(`${namespace}/${schedule}`)),
-      },
-      config.settings,
-      this.events,
-      this.metrics,
-      config.clock,
-    );
+    this.controller = this.jobController(kc);
+    this.scheduleController = this.newScheduleController(kc);
     this.elector = config.leaderElection
       ? new LeaderElector(kc, { ...config.leaderElection, ...scopeMetadata(config.namespaces) })
       : undefined;
   }
+
+  /** The job controller over the job and trainer-pod caches. */
+  private jobController(kc: KubeConfig): FineTuneJobController {
+    const caches = {
+      job: (namespace: string, name: string) => this.jobInformers.map((i) => i.get(name, namespace)).find(Boolean),
+      pods: (namespace: string, job: string) => this.podInformers.flatMap((i) => i.byIndex(`${namespace}/${job}`)),
+    };
+    const { settings, trainerClusterRole } = this.config;
+    return new FineTuneJobController(kc, caches, settings, this.events, this.metrics, trainerClusterRole);
+  }
+
+  /** The schedule controller over the schedule, run (jobs by schedule) and probe caches. */
+  private newScheduleController(kc: KubeConfig): FineTuneScheduleController {
+    const byIndex = <T extends KubernetesObject>(informers: ResilientInformer<T>[], key: string) =>
+      informers.flatMap((i) => i.byIndex(key));
+    const caches = {
+      schedule: (namespace: string, name: string) =>
+        this.scheduleInformers.map((i) => i.get(name, namespace)).find(Boolean),
+      runs: (namespace: string, schedule: string) => byIndex(this.jobInformers, `${namespace}/${schedule}`),
+      probes: (namespace: string, schedule: string) => byIndex(this.probeInformers, `${namespace}/${schedule}`),
+    };
+    const { settings, clock } = this.config;
+    return new FineTuneScheduleController(kc, caches, settings, this.events, this.metrics, clock);
+  }
+
+  /** A job's changes concern the job, and the schedule that runs it (a run finished, appeared, went away). */
+  private readonly jobChanged = (job: CachedJob): void => {
+    this.queue.add(keyOf(job));
+    const schedule = scheduleKeyOf(job);
+    if (schedule) {
+      this.scheduleController.observedRun(schedule, job.metadata!.name!);
+      this.scheduleQueue.add(schedule);
+    }
+  };
+  private readonly jobUpdated = (job: CachedJob, old: CachedJob): void => {
+    this.observeUpdate(job, old);
+    this.jobChanged(job);
+  };
+  private readonly scheduleChanged = (schedule: CachedSchedule): void => this.scheduleQueue.add(keyOf(schedule));
+  /** A pod's changes concern its job; a new one meets the job's create expectation. */
+  private readonly podAdded = (pod: V1Pod): void => {
+    this.controller.observedPod(pod);
+    this.podChanged(pod);
+  };
+  private readonly podChanged = (pod: V1Pod): void => {
+    const key = jobKeyOfPod(pod);
+    if (key) this.queue.add(key);
+  };
+  private readonly probeChanged = (pod: V1Pod): void => {
+    const key = scheduleKeyOf(pod);
+    if (key) this.scheduleQueue.add(key);
+  };
 
   get address(): AddressInfo | undefined {
     return this.server?.address() as AddressInfo | undefined;
