@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { batchNormalizationOf, type FineTuneJobSpec, type Trials } from '../api/v1alpha1/index.ts';
 import {
   CheckpointStore,
+  type SavedState,
   type SavedTrials,
   type StageInProgress,
   trainingSpecHash,
@@ -66,48 +67,10 @@ const stagingDir = (cacheDir: string, kind: string, store: Store) =>
 export async function runStagedTraining(spec: FineTuneJobSpec, options: TrainingOptions): Promise<TrainingOutcome> {
   const recorder = new HistoryRecorder();
   const report = combineReporters(...options.reporters, recorder);
-  // Outputs are written here, then (object storage) uploaded with model.json last; checkpoints next to the output by default.
-  const output = openStore(spec.output, options.pvcRoot);
-  if (/^https?:/.test(output.uri))
-    throw new PermanentError(
-      `spec.output: ${output.uri}: http(s) locations are read-only; use s3://, a PVC or file://`,
-    );
-  const outputDir = stagingDir(options.cacheDir, 'outputs', output);
-  const checkpointStore =
-    spec.checkpoint.uri !== undefined || spec.checkpoint.pvc !== undefined
-      ? openStore(spec.checkpoint, options.pvcRoot)
-      : output.at('checkpoints');
-  if (/^https?:/.test(checkpointStore.uri))
-    throw new PermanentError(`spec.checkpoint: ${checkpointStore.uri}: http(s) locations are read-only`);
+  const { output, outputDir, checkpointStore } = trainingLocations(spec, options);
 
   const preprocessing = preprocessingOf(spec);
-  const [data, base] = await bothInputs(
-    loadDataset(spec, options.pvcRoot, options.cacheDir),
-    loadBaseModel(spec, options),
-  );
-  // For a schedule's skipIfUnchanged; a fingerprint that cannot be taken (a server without HEAD) never stops training.
-  await datasetFingerprint(spec, options.pvcRoot).then(report.datasetFingerprinted, () => undefined);
-  if (data.classNames.length !== spec.task.numClasses) {
-    throw new PermanentError(
-      `the dataset has ${data.classNames.length} classes (${data.classNames.join(', ')}) but spec.task.numClasses is ${spec.task.numClasses}`,
-    );
-  }
-  if (base.format === 'Layers') keepFrozenBatchNormInInference(base.layers);
-  if (base.format === 'Graph') {
-    const variants = [
-      spec.stages,
-      ...(spec.trials?.candidates ?? []).map((candidate) => candidateStages(spec.stages, candidate)),
-    ];
-    // One forward and backward pass per distinct unfreeze setting (most candidates change only the rate).
-    const checked = new Set<string>();
-    for (const [index, stage] of variants.flatMap((stages) => [...stages.entries()])) {
-      const unfreeze = JSON.stringify(stage.unfreeze);
-      if (checked.has(unfreeze)) continue;
-      checked.add(unfreeze);
-      applyUnfreezePolicy(base.layers, { ...stage, batchNormalization: batchNormalizationOf(stage, spec) }, index);
-      checkGraphGradients(base.graph, spec.model.input, { name: stage.name, index });
-    }
-  }
+  const { data, base } = await checkedInputs(spec, options, report);
   const model = buildFineTuneModel(base, spec);
   const trained = model.full;
   report.started({
@@ -147,6 +110,64 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     );
   }
 
+  const { plan, trials } = await trainStages({
+    spec,
+    options,
+    report,
+    model,
+    data,
+    reader,
+    preprocessing,
+    interruption,
+    checkpoints,
+    saved,
+    stages,
+  });
+  if (interruption.requested) throw new InterruptedError(interruption.reason);
+
+  report.exporting();
+  return publishModel({
+    spec,
+    options,
+    report,
+    recorder,
+    model,
+    base,
+    data,
+    reader,
+    preprocessing,
+    stages,
+    plan,
+    trials,
+    output,
+    outputDir,
+    skippedFiles,
+  });
+}
+
+/** What the stages are trained with. */
+interface StageRun {
+  spec: FineTuneJobSpec;
+  options: TrainingOptions;
+  report: Required<TrainingReporter>;
+  model: ReturnType<typeof buildFineTuneModel>;
+  data: Awaited<ReturnType<typeof loadDataset>>;
+  reader: ExampleReader;
+  preprocessing: ReturnType<typeof preprocessingOf>;
+  interruption: Interruption;
+  checkpoints: CheckpointStore;
+  saved: SavedState;
+  /** The stages completed so far (a resumed run's from its checkpoint); each one trained here is added. */
+  stages: StageResult[];
+}
+
+/**
+ * Plans the stages (with spec.trials, the winner's unfrozen stages once the trials have run) and trains
+ * each one not completed yet, checkpointing after each; returns the plan trained and the trials' decision.
+ */
+async function trainStages(run: StageRun): Promise<{ plan: PlannedStage[]; trials: SavedTrials | undefined }> {
+  const { spec, options, report, model, data, reader, preprocessing, interruption, checkpoints, saved, stages } = run;
+  const trained = model.full;
   const specPlan = planStages(spec.stages, Math.ceil(data.train.length / spec.batchSize), spec);
   const tuning = spec.trials ? new TrialsPlan(spec.trials, specPlan) : undefined;
   let trials = saved.trials;
@@ -210,9 +231,86 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
     report.stageEnded(result);
     await checkpoints.saveStage(trained, stages);
   }
-  if (interruption.requested) throw new InterruptedError(interruption.reason);
+  return { plan, trials };
+}
 
-  report.exporting();
+/** Where outputs are staged (then uploaded, object storage, with model.json last) and checkpoints kept. */
+function trainingLocations(spec: FineTuneJobSpec, options: TrainingOptions) {
+  // Outputs are written here, then (object storage) uploaded with model.json last; checkpoints next to the output by default.
+  const output = openStore(spec.output, options.pvcRoot);
+  if (/^https?:/.test(output.uri))
+    throw new PermanentError(
+      `spec.output: ${output.uri}: http(s) locations are read-only; use s3://, a PVC or file://`,
+    );
+  const outputDir = stagingDir(options.cacheDir, 'outputs', output);
+  const checkpointStore =
+    spec.checkpoint.uri !== undefined || spec.checkpoint.pvc !== undefined
+      ? openStore(spec.checkpoint, options.pvcRoot)
+      : output.at('checkpoints');
+  if (/^https?:/.test(checkpointStore.uri))
+    throw new PermanentError(`spec.checkpoint: ${checkpointStore.uri}: http(s) locations are read-only`);
+
+  return { output, outputDir, checkpointStore };
+}
+
+/** The data and the base, loaded together and checked against the spec (and a graph base's gradients). */
+async function checkedInputs(spec: FineTuneJobSpec, options: TrainingOptions, report: Required<TrainingReporter>) {
+  const [data, base] = await bothInputs(
+    loadDataset(spec, options.pvcRoot, options.cacheDir),
+    loadBaseModel(spec, options),
+  );
+  // For a schedule's skipIfUnchanged; a fingerprint that cannot be taken (a server without HEAD) never stops training.
+  await datasetFingerprint(spec, options.pvcRoot).then(report.datasetFingerprinted, () => undefined);
+  if (data.classNames.length !== spec.task.numClasses) {
+    throw new PermanentError(
+      `the dataset has ${data.classNames.length} classes (${data.classNames.join(', ')}) but spec.task.numClasses is ${spec.task.numClasses}`,
+    );
+  }
+  if (base.format === 'Layers') keepFrozenBatchNormInInference(base.layers);
+  if (base.format === 'Graph') {
+    const variants = [
+      spec.stages,
+      ...(spec.trials?.candidates ?? []).map((candidate) => candidateStages(spec.stages, candidate)),
+    ];
+    // One forward and backward pass per distinct unfreeze setting (most candidates change only the rate).
+    const checked = new Set<string>();
+    for (const [index, stage] of variants.flatMap((stages) => [...stages.entries()])) {
+      const unfreeze = JSON.stringify(stage.unfreeze);
+      if (checked.has(unfreeze)) continue;
+      checked.add(unfreeze);
+      applyUnfreezePolicy(base.layers, { ...stage, batchNormalization: batchNormalizationOf(stage, spec) }, index);
+      checkGraphGradients(base.graph, spec.model.input, { name: stage.name, index });
+    }
+  }
+  return { data, base };
+}
+
+/** What the last step needs of the run. */
+interface Trained {
+  spec: FineTuneJobSpec;
+  options: TrainingOptions;
+  report: Required<TrainingReporter>;
+  recorder: HistoryRecorder;
+  model: ReturnType<typeof buildFineTuneModel>;
+  base: Awaited<ReturnType<typeof loadBaseModel>>;
+  data: Awaited<ReturnType<typeof loadDataset>>;
+  reader: ExampleReader;
+  preprocessing: ReturnType<typeof preprocessingOf>;
+  stages: StageResult[];
+  plan: PlannedStage[];
+  trials: SavedTrials | undefined;
+  output: Store;
+  outputDir: string;
+  skippedFiles: string[];
+}
+
+/**
+ * The last step: export the model (with its vocabulary, for text), evaluate it on the test set, write
+ * report.html, publish the folder (object storage: model.json last) and, with a promotion gate, decide.
+ */
+async function publishModel(run: Trained): Promise<TrainingOutcome> {
+  const { spec, options, report, recorder, model, base, data, reader, preprocessing, stages, plan, trials } = run;
+  const { output, outputDir, skippedFiles } = run;
   await exportModel(model, outputDir, {
     spec,
     preprocessing,
