@@ -15,6 +15,7 @@ import {
   validateFineTuneJobSpec,
 } from '../../api/v1alpha1/index.ts';
 import { isTrue, setCondition } from './job-conditions.ts';
+import { ObjectPass } from './object-pass.ts';
 import { classifyFailure } from './retry-decision.ts';
 import { buildTrainerPod, type PodSettings, trainerPodName } from './trainer-pod.ts';
 
@@ -90,18 +91,11 @@ export interface ConditionChange {
  * builds from the stored one, and the decision it hands to the controller.
  * The handlers below each take one situation and return the decision.
  */
-class ReconcilePass {
+class ReconcilePass extends ObjectPass<Decision> {
   readonly decision = emptyDecision();
   readonly current: OperatorStatus;
   readonly next: OperatorStatus;
-  readonly name: string;
-  readonly namespace: string;
-  readonly uid: string;
-  readonly generation: number | undefined;
   readonly labels: Record<string, string>;
-  readonly now: Date;
-  /** `now` as the API's timestamps write it (RFC 3339). */
-  readonly nowTimestamp: string;
   /** Pods this job controls (its controller owner reference carries the job's UID). */
   readonly pods: V1Pod[];
   /** Pods labelled with the job's name that another (deleted) job of that name, or nobody, controls. */
@@ -112,14 +106,9 @@ class ReconcilePass {
 
   constructor(observed: ObservedJob) {
     const meta = observed.job.metadata ?? {};
+    super(meta, observed.now);
     this.trainerStatus = pickTrainerStatus(observed.job.status);
-    this.name = meta.name!;
-    this.namespace = meta.namespace!;
-    this.uid = meta.uid!;
-    this.generation = meta.generation;
     this.labels = meta.labels ?? {};
-    this.now = observed.now;
-    this.nowTimestamp = observed.now.toISOString();
     this.current = operatorStatusOf(observed.job.status);
     this.next = structuredClone(this.current);
     this.pods = observed.pods.filter((pod) => controllerUid(pod) === this.uid);
@@ -149,10 +138,6 @@ class ReconcilePass {
     // An event for every condition that becomes True, and for a new reason of one that already is (a second failure).
     const changed = before?.status !== 'True' || before.reason !== reason;
     if (event && status === 'True' && changed) this.event(event, reason, message || `${type}: ${reason}`);
-  }
-
-  event(type: JobEvent['type'], reason: string, message: string): void {
-    this.decision.events.push({ type, reason, message });
   }
 
   deletePods(pods: V1Pod[]): void {

@@ -19,6 +19,7 @@ import {
 import { dueTimes, MAX_MISSED_TIMES } from './cron-times.ts';
 import type { JobEvent } from './finetunejob-reconciler.ts';
 import { isTrue, setCondition } from './job-conditions.ts';
+import { ObjectPass } from './object-pass.ts';
 import { probeManifest } from './probe-pod.ts';
 import type { PodSettings } from './trainer-pod.ts';
 
@@ -86,17 +87,10 @@ const startOf = (run: ScheduleRun) =>
  * One reconcile of a FineTuneSchedule: the stored status, the status it
  * builds, and the decision. The handlers below each take one situation.
  */
-class SchedulePass {
+class SchedulePass extends ObjectPass<ScheduleDecision> {
   readonly decision: ScheduleDecision = { deleteRuns: [], deleteProbes: [], events: [], outcomes: [] };
   readonly stored: FineTuneScheduleStatus;
   readonly next: FineTuneScheduleStatus;
-  readonly name: string;
-  readonly namespace: string;
-  readonly uid: string;
-  readonly generation: number | undefined;
-  readonly now: Date;
-  /** `now` as the API's timestamps write it (RFC 3339). */
-  readonly nowTimestamp: string;
   readonly created: Date;
   /** The runs this schedule controls (their controller owner reference carries its UID). */
   readonly runs: ScheduleRun[];
@@ -104,14 +98,9 @@ class SchedulePass {
   readonly settings: PodSettings;
 
   constructor(observed: ObservedSchedule, settings: PodSettings) {
-    this.settings = settings;
     const meta = observed.schedule.metadata ?? {};
-    this.name = meta.name!;
-    this.namespace = meta.namespace!;
-    this.uid = meta.uid!;
-    this.generation = meta.generation;
-    this.now = observed.now;
-    this.nowTimestamp = observed.now.toISOString();
+    super(meta, observed.now);
+    this.settings = settings;
     this.created = new Date(meta.creationTimestamp ?? observed.now);
     this.stored = observed.schedule.status ?? { conditions: [] };
     this.next = structuredClone({ ...this.stored, conditions: this.stored.conditions ?? [] });
@@ -125,10 +114,6 @@ class SchedulePass {
 
   get active(): ScheduleRun[] {
     return this.runs.filter((run) => !isFinished(run) && !isDeleting(run));
-  }
-
-  event(type: JobEvent['type'], reason: string, message: string): void {
-    this.decision.events.push({ type, reason, message });
   }
 
   condition({
