@@ -8,26 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
+import { screenshot } from '../src/local/chromium.ts';
 import { ensureDebianPackages } from '../src/local/debian-packages.ts';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
 const IMAGES = join(ROOT, 'docs', 'images');
 const work = mkdtempSync(join(tmpdir(), 'ftj-screenshots-'));
-
-async function screenshot(url: string, file: string, width: number, height: number): Promise<void> {
-  await run('chromium', [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--hide-scrollbars',
-    '--force-device-scale-factor=1',
-    `--window-size=${width},${height}`,
-    `--screenshot=${file}`,
-    url,
-  ]);
-  console.log(`wrote ${file}`);
-}
 
 const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const until = async (check: () => boolean, what: string, seconds: number) => {
@@ -80,6 +67,7 @@ try {
     `<!doctype html><html><body style="margin:0;background:#1e1e1e"><pre style="margin:0;padding:12px;color:#e0e0e0;font:14px/1.35 'DejaVu Sans Mono',monospace">$ kubectl ftj get -w\n${escape(screen)}</pre></body></html>`,
   );
   await screenshot(`file://${terminal}`, join(IMAGES, 'kubectl-ftj-get-w.png'), 1100, 130);
+  console.log(`wrote ${join(IMAGES, 'kubectl-ftj-get-w.png')}`);
 
   await until(() => output.includes('Ctrl-C stops the local cluster'), 'the job served', 600);
   await screenshot(
@@ -88,6 +76,7 @@ try {
     800,
     1560,
   );
+  console.log(`wrote ${join(IMAGES, 'report.png')}`);
 } catch (err) {
   console.error(`${String(err)}\n${output.slice(-2000)}`);
   process.exitCode = 1;

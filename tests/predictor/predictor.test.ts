@@ -19,7 +19,7 @@ import { fileSystemModel } from '../../src/trainer/model/file-io-handler.ts';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
 import { tinyGraphWeights, writeTinyGraphModel } from '../trainer/support/tiny-graph-model.ts';
 import { ROOT } from '../support/paths.ts';
-import { writeTopicTexts } from '../trainer/support/topic-texts.ts';
+import { topicJob, writeTopicTexts } from '../trainer/support/topic-texts.ts';
 import { pretrainedBase, specFor, useWasm, type Workspace, workspace } from '../trainer/support/workspace.ts';
 
 const BACKEND = { name: 'wasm', source: 'test', gpu: false };
@@ -413,17 +413,7 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     const ws = await workspace(t);
     const texts = await writeTopicTexts(ws.dir);
     const spec = specFor(ws, {
-      task: { type: 'TextClassification', numClasses: 2 },
-      model: {
-        uri: `file://${texts.encoder}`,
-        input: { shape: [16], dtype: 'int32', tokenizer: { uri: `file://${texts.vocabulary}` } },
-      },
-      dataset: {
-        uri: `file://${texts.data}`,
-        format: 'JSONL',
-        fields: { text: 'text', label: 'topic' },
-        onCorruptFile: 'Skip',
-      },
+      ...topicJob(texts),
       stages: [{ name: 'head', epochs: 15, optimizer: { learningRate: 3e-2 } }],
       batchSize: 16,
     });

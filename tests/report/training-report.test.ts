@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
-import { screenshot } from '../support/browser.ts';
+import { screenshot } from '../../src/local/chromium.ts';
 import { specFor, useWasm, workspace } from '../trainer/support/workspace.ts';
 
 const BACKEND = { name: 'wasm', source: 'test', gpu: false };

@@ -7,7 +7,7 @@ import { validateFineTuneJobSpec } from '../../src/api/v1alpha1/index.ts';
 import { createTokenizer } from '../../src/trainer/data/tokenizer.ts';
 import { runStagedTraining } from '../../src/trainer/staged-training.ts';
 import { fashionSubset } from '../../src/local/quickstart/fashion-mnist.ts';
-import { writeTopicTexts } from './support/topic-texts.ts';
+import { topicJob, writeTopicTexts } from './support/topic-texts.ts';
 import { pretrainedBase, useWasm } from './support/workspace.ts';
 
 const BACKEND = { name: 'wasm', source: 'test', gpu: false };
@@ -83,17 +83,7 @@ describe('CSV and JSONL datasets', () => {
 
     const skipped: string[] = [];
     const spec = valid({
-      task: { type: 'TextClassification', numClasses: 2 },
-      model: {
-        uri: `file://${texts.encoder}`,
-        input: { shape: [16], dtype: 'int32', tokenizer: { uri: `file://${texts.vocabulary}` } },
-      },
-      dataset: {
-        uri: `file://${texts.data}`,
-        format: 'JSONL',
-        fields: { text: 'text', label: 'topic' },
-        onCorruptFile: 'Skip',
-      },
+      ...topicJob(texts),
       stages: [
         {
           name: 'head',

@@ -47,3 +47,20 @@ export async function writeTopicTexts(dir: string): Promise<{ vocabulary: string
     encoder: join(dir, 'encoder', 'model.json'),
   };
 }
+
+/** The task, model and dataset of a job that classifies these texts by topic (the broken line skipped). */
+export function topicJob(texts: { vocabulary: string; data: string; encoder: string }) {
+  return {
+    task: { type: 'TextClassification' as const, numClasses: 2 },
+    model: {
+      uri: `file://${texts.encoder}`,
+      input: { shape: [16], dtype: 'int32' as const, tokenizer: { uri: `file://${texts.vocabulary}` } },
+    },
+    dataset: {
+      uri: `file://${texts.data}`,
+      format: 'JSONL' as const,
+      fields: { text: 'text', label: 'topic' },
+      onCorruptFile: 'Skip' as const,
+    },
+  };
+}

@@ -1,5 +1,5 @@
 // Debian's chromium, headless: what a person would see of a page, as a PNG (hack/install-debian-packages.sh
-// installs it for the tests).
+// installs it with the tests' packages). Used by the report test and npm run screenshots.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
