@@ -209,7 +209,7 @@ describe('ftj', () => {
     assert.equal(code, 130, dev.output);
     for (const line of [
       /SIGINT: stopping/,
-      /stopping quickstart-trainer-1 \(SIGTERM: a trainer saves its checkpoint and exits\)/,
+      /stopping quickstart-trainer-1 \(SIGTERM: a trainer saves its checkpoint and exits, a predictor answers what it took\)/,
       /stopping the control plane/,
       /the local cluster is stopped/,
     ]) {

@@ -154,7 +154,9 @@ async function shutdown(
 ): Promise<void> {
   const pods = agent?.runningPods ?? [];
   if (pods.length)
-    print(`stopping ${pods.map((p) => p.pod).join(', ')} (SIGTERM: a trainer saves its checkpoint and exits)`);
+    print(
+      `stopping ${pods.map((p) => p.pod).join(', ')} (SIGTERM: a trainer saves its checkpoint and exits, a predictor answers what it took)`,
+    );
   await agent?.stop().catch((err: unknown) => print(`stopping the node agent failed: ${String(err)}`));
   print('stopped the node agent; stopping the operator');
   await operator?.stop().catch((err: unknown) => print(`stopping the operator failed: ${String(err)}`));
