@@ -20,3 +20,21 @@ export async function screenshot(url: string, file: string, width = 800, height 
     { timeout: 60_000 },
   );
 }
+
+/** The page's DOM after its scripts ran (up to `budgetMs` of virtual time), as chromium's --dump-dom prints it. */
+export async function renderedDom(url: string, budgetMs = 5000): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    'chromium',
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--allow-file-access-from-files',
+      `--virtual-time-budget=${budgetMs}`,
+      '--dump-dom',
+      url,
+    ],
+    { timeout: 60_000, maxBuffer: 32 << 20 },
+  );
+  return stdout;
+}
