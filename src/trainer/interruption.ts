@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+// No tfjs here: errors.ts imports this, and the predictor's HTTP thread imports errors.ts (see ModelThread).
 
 /**
  * A stop the pod was asked for (SIGTERM: preemption, eviction, a suspended
@@ -42,26 +42,5 @@ export class InterruptedError extends Error {
         : `interrupted (${reason}) ${when}; the last stage checkpoint is kept`,
     );
     this.position = position;
-  }
-}
-
-/**
- * The batches of a pass that saves nothing part-way (re-estimating
- * BatchNormalization statistics before training), ended with an
- * InterruptedError once a stop is requested rather than run to the end:
- * the next attempt starts it again from the last checkpoint, and a long pass
- * cannot outlast the pod's grace period.
- */
-export async function* untilInterrupted<T extends tf.TensorContainer>(
-  batches: AsyncIterable<T>,
-  interruption: Interruption,
-  when: string,
-): AsyncGenerator<T> {
-  for await (const batch of batches) {
-    if (interruption.requested) {
-      tf.dispose(batch);
-      throw new InterruptedError(interruption.reason, undefined, when);
-    }
-    yield batch;
   }
 }

@@ -15,7 +15,7 @@ import type { Preprocessing } from '../data/preprocessing.ts';
 import type { FineTuneModel } from '../model/fine-tune-model.ts';
 import type { EpochEnd, StageResult, StageStart } from '../report/reporter.ts';
 import type { EarlyStoppingState, InterruptedExtras, NamedTensor } from '../checkpoints/checkpoint-store.ts';
-import { InterruptedError, type Interruption, type TrainingPosition, untilInterrupted } from '../interruption.ts';
+import { InterruptedError, type Interruption, type TrainingPosition } from '../interruption.ts';
 import { EarlyStoppingWithRestore } from './early-stopping.ts';
 import type { PlannedStage } from './stage-plan.ts';
 import { logValue } from './epoch-logs.ts';
@@ -201,6 +201,27 @@ export function reestimationBatches({
 }: Pick<StageContext, 'reader' | 'data' | 'spec' | 'interruption'>): AsyncGenerator<tf.Tensor> {
   const batches = inputsOf(reader.inBatches(data.train, spec.batchSize));
   return untilInterrupted(batches, interruption, 'while re-estimating BatchNormalization statistics');
+}
+
+/**
+ * The batches of a pass that saves nothing part-way (re-estimating
+ * BatchNormalization statistics before training), ended with an
+ * InterruptedError once a stop is requested rather than run to the end:
+ * the next attempt starts it again from the last checkpoint, and a long pass
+ * cannot outlast the pod's grace period.
+ */
+async function* untilInterrupted<T extends tf.TensorContainer>(
+  batches: AsyncIterable<T>,
+  interruption: Interruption,
+  when: string,
+): AsyncGenerator<T> {
+  for await (const batch of batches) {
+    if (interruption.requested) {
+      tf.dispose(batch);
+      throw new InterruptedError(interruption.reason, undefined, when);
+    }
+    yield batch;
+  }
 }
 
 /** The base's features of every example, in batches, in inference mode, and their targets (the labels unless `toTargets`). */
