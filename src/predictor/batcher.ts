@@ -17,6 +17,12 @@ export interface BatcherOptions {
   maxWaitMs: number;
   /** Examples waiting at most; past it a request is refused (QueueFullError: 503 with Retry-After). */
   maxQueue: number;
+  /**
+   * Batches handed to `run` and not yet answered, at most (default 1). 2 when the model runs on a thread of
+   * its own: the next batch waits there while one runs, so the model does not idle while this thread
+   * answers the last batch's requests and reads the next ones.
+   */
+  maxBatchesInFlight?: number;
   /** Runs one batch through the model (pixels first, then ready values), returning a row of probabilities per example. */
   run(pixels: Float32Array[], ready: Float32Array[]): Promise<Float32Array[]>;
 }
@@ -26,10 +32,10 @@ export class QueueFullError extends Error {}
 /**
  * Dynamic batching, as Triton's and KServe's batchers do it: requests that
  * arrive together share one model call of up to maxBatchSize examples; the
- * first waits at most maxWaitMs for company. One batch runs at a time (the
- * model takes the whole device), the next forms while it runs, so a busy
- * server batches without any wait. A full queue refuses new requests instead
- * of growing without limit.
+ * first waits at most maxWaitMs for company. At most maxBatchesInFlight
+ * batches are with the model (which runs one at a time: it takes the whole
+ * device); the next forms while they run, so a busy server batches without
+ * any wait. A full queue refuses new requests instead of growing without limit.
  */
 export class DynamicBatcher {
   private readonly options: BatcherOptions;
@@ -37,7 +43,8 @@ export class DynamicBatcher {
   private queued = 0;
   /** Cancels the wait of the batch forming now. */
   private cancelWait: (() => void) | undefined;
-  private running: Promise<void> | undefined;
+  /** The batches with the model now. */
+  private readonly running = new Set<Promise<void>>();
   /** Sizes of the batches run, for the metrics. */
   onBatch: ((size: number) => void) | undefined;
 
@@ -67,14 +74,19 @@ export class DynamicBatcher {
 
   /** Resolves once every request submitted so far has its answer (graceful shutdown). */
   async drain(): Promise<void> {
-    while (this.queue.length || this.running) {
-      if (!this.running) this.flush();
-      await this.running;
+    while (this.queue.length || this.running.size) {
+      if (!this.modelBusy) this.flush();
+      await Promise.race(this.running);
     }
   }
 
+  /** No other batch may go to the model now. */
+  private get modelBusy(): boolean {
+    return this.running.size >= (this.options.maxBatchesInFlight ?? 1);
+  }
+
   private schedule(): void {
-    if (this.running) return;
+    if (this.modelBusy) return;
     if (this.queued >= this.options.maxBatchSize) {
       this.flush();
       return;
@@ -92,7 +104,7 @@ export class DynamicBatcher {
   private flush(): void {
     this.cancelWait?.();
     this.cancelWait = undefined;
-    if (this.running || !this.queue.length) return;
+    if (this.modelBusy || !this.queue.length) return;
     const batch: Waiting[] = [];
     let size = 0;
     // Whole requests, up to the batch size (a request larger than it runs alone).
@@ -105,10 +117,11 @@ export class DynamicBatcher {
       batch.push(next);
     }
     this.queued -= size;
-    this.running = this.runBatch(batch, size).finally(() => {
-      this.running = undefined;
+    const running: Promise<void> = this.runBatch(batch, size).finally(() => {
+      this.running.delete(running);
       if (this.queue.length) this.schedule();
     });
+    this.running.add(running);
   }
 
   private async runBatch(batch: Waiting[], size: number): Promise<void> {

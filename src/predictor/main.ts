@@ -3,7 +3,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { selectBackend } from '../trainer/backend/select-backend.ts';
 import { PredictorServer } from './predictor-server.ts';
 
 const integer =
@@ -79,7 +78,6 @@ const options = new Command('finetune-predictor')
     cacheDir: string;
   }>();
 
-await selectBackend({ requireGpu: false });
 const server = new PredictorServer({
   name: options.modelName,
   location: options.model,
@@ -89,6 +87,8 @@ const server = new PredictorServer({
   maxBatchWaitMs: options.maxBatchWaitMs,
   maxQueue: options.maxQueue,
   pollSeconds: options.pollSeconds,
+  // Without its model thread the server can answer nothing: exit, so that the pod restarts.
+  onFailure: () => process.exit(1),
 });
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

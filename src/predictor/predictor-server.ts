@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DynamicBatcher, QueueFullError } from './batcher.ts';
 import { binaryRequest, inferenceResponse, parseInferenceRequest, RequestError } from './inference-protocol.ts';
-import { pointerTarget, ServedModel } from './served-model.ts';
+import { pointerTarget } from './model-location.ts';
+import { ModelThread } from './model-thread.ts';
+import { ServedModel } from './served-model.ts';
 
 export interface PredictorOptions {
   /** The model's name in the protocol's paths (/v2/models/NAME). */
@@ -19,7 +21,11 @@ export interface PredictorOptions {
   pollSeconds?: number;
   /** The largest request body accepted, in bytes. */
   maxBodyBytes?: number;
+  /** The model thread's tfjs backend (wasm, cpu, tensorflow); by default the fastest available. */
+  backend?: string;
   log?: (line: string) => void;
+  /** Called if the model thread stops on its own: nothing can be served after (main.ts exits, so the pod restarts). */
+  onFailure?: (error: Error) => void;
 }
 
 /**
@@ -28,7 +34,7 @@ export interface PredictorOptions {
  * graceful shutdown, and, pointed at a promotion pointer, the promoted model swapped in without a restart.
  */
 export class PredictorServer {
-  private readonly options: Required<Omit<PredictorOptions, 'log'>>;
+  private readonly options: Required<Omit<PredictorOptions, 'log' | 'backend' | 'onFailure'>> & PredictorOptions;
   private readonly log: (line: string) => void;
   private readonly batcher: DynamicBatcher;
   private readonly registry = new Registry();
@@ -36,7 +42,10 @@ export class PredictorServer {
   private readonly latency: Histogram;
   private readonly batchSizes: Histogram;
   private readonly modelInfo: Gauge;
+  private thread: ModelThread | undefined;
   private model: ServedModel | undefined;
+  /** Why the model thread stopped, once it has. */
+  private failure: Error | undefined;
   private server: Server | undefined;
   private pointer: string | undefined;
   private poll: NodeJS.Timeout | undefined;
@@ -56,6 +65,8 @@ export class PredictorServer {
       maxBatchSize: this.options.maxBatchSize,
       maxWaitMs: this.options.maxBatchWaitMs,
       maxQueue: this.options.maxQueue,
+      // One batch runs in the model thread while the next waits there (see ModelThread).
+      maxBatchesInFlight: 2,
       // The model of the moment: a swap takes effect at the next batch.
       run: (pixels, ready) => this.model!.predict(pixels, ready),
     });
@@ -105,11 +116,25 @@ export class PredictorServer {
     return this.model?.version;
   }
 
-  /** Loads the model, then serves; a pointer is watched from then on. */
+  /** Starts the model thread and loads the model, then serves; a pointer is watched from then on. */
   async start(): Promise<void> {
-    this.model = await ServedModel.load(this.options.location, this.options.cacheDir);
-    this.pointer = await pointerTarget(this.options.location);
-    this.log(`serving ${this.options.name} version ${this.model.version} from ${this.model.uri}`);
+    const { thread, backend } = await ModelThread.start(this.options.backend);
+    this.thread = thread;
+    thread.onFailure = (error) => {
+      this.failure = error;
+      this.log(`${error.message}: no longer serving`);
+      this.options.onFailure?.(error);
+    };
+    try {
+      this.model = await ServedModel.load(this.options.location, this.options.cacheDir, thread);
+      this.pointer = await pointerTarget(this.options.location);
+    } catch (err) {
+      await thread.close();
+      throw err;
+    }
+    this.log(
+      `serving ${this.options.name} version ${this.model.version} from ${this.model.uri} (tfjs ${backend.name}, ${backend.source})`,
+    );
     this.server = createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((resolve) => this.server!.listen(this.options.port, resolve));
     if (this.pointer !== undefined && this.options.pollSeconds > 0) this.watchPointer();
@@ -123,7 +148,7 @@ export class PredictorServer {
     });
     if (target === undefined || target === this.pointer) return;
     try {
-      const next = await ServedModel.load(this.options.location, this.options.cacheDir);
+      const next = await ServedModel.load(this.options.location, this.options.cacheDir, this.thread!);
       const previous = this.model;
       this.model = next;
       this.pointer = target;
@@ -142,6 +167,7 @@ export class PredictorServer {
     this.server?.closeIdleConnections();
     await this.batcher.drain();
     await closed;
+    await this.thread?.close();
   }
 
   private watchPointer(): void {
@@ -162,9 +188,12 @@ export class PredictorServer {
     };
     const name = this.options.name;
     const model = this.model!;
-    if (req.method === 'GET' && path === '/v2/health/live') return json(200, { live: true });
-    if (req.method === 'GET' && path === '/v2/health/ready')
-      return json(this.stopping ? 503 : 200, { ready: !this.stopping });
+    if (req.method === 'GET' && path === '/v2/health/live')
+      return this.failure ? json(503, { live: false, error: this.failure.message }) : json(200, { live: true });
+    if (req.method === 'GET' && path === '/v2/health/ready') {
+      const ready = !this.stopping && !this.failure;
+      return json(ready ? 200 : 503, { ready });
+    }
     if (req.method === 'GET' && path === '/v2')
       return json(200, { name: 'finetune-operator-predictor', version: '0.1.0', extensions: [] });
     if (req.method === 'GET' && path === '/metrics') {

@@ -4,12 +4,13 @@ import { describe, it } from 'node:test';
 import { DynamicBatcher, QueueFullError } from '../../src/predictor/batcher.ts';
 
 /** A batcher whose model calls wait until the test releases them; each call's size is recorded. */
-function controlled(maxWaitMs: number) {
+function controlled(maxWaitMs: number, maxBatchesInFlight?: number) {
   const calls: { size: number; release: () => void }[] = [];
   const batcher = new DynamicBatcher({
     maxBatchSize: 4,
     maxWaitMs,
     maxQueue: 6,
+    maxBatchesInFlight,
     run: (pixels, ready) =>
       new Promise((resolve) =>
         calls.push({ size: pixels.length + ready.length, release: () => resolve([...pixels, ...ready]) }),
@@ -80,5 +81,30 @@ describe('the dynamic batcher', () => {
     calls[3]!.release();
     await Promise.all(full);
     await Promise.all(held);
+  });
+
+  it('with maxBatchesInFlight 2, hands the model the next batch while one runs, and no third; drains them all', async () => {
+    const { batcher, calls } = controlled(0, 2);
+    const requests = [1, 2, 3, 4, 5, 6].map((v) => batcher.submit(example(v), []));
+    await callsMade(calls, 2);
+    assert.deepEqual(
+      calls.map((c) => c.size),
+      [4, 2],
+      'the second batch goes to the model while the first runs',
+    );
+    const more = [7, 8].map((v) => batcher.submit(example(v), []));
+    await tick();
+    assert.equal(calls.length, 2, 'no third batch while two are with the model');
+    const drained = batcher.drain();
+    calls[1]!.release();
+    await callsMade(calls, 3);
+    assert.equal(calls[2]!.size, 2, 'one answered: the next goes');
+    calls[0]!.release();
+    calls[2]!.release();
+    await drained;
+    assert.deepEqual(
+      (await Promise.all([...requests, ...more])).map((rows) => rows[0]![0]),
+      [1, 2, 3, 4, 5, 6, 7, 8],
+    );
   });
 });

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { Worker } from 'node:worker_threads';
 import { before, describe, it, type TestContext } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
@@ -407,6 +408,47 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
       /the base's graph|no such file|ENOENT/i,
       'the head-only export needs the original graph',
     );
+  });
+
+  it('runs the model in a thread of its own: the HTTP thread never loads tfjs (tfjs-node loads once a process)', async (t) => {
+    const { dir, test } = await trainedModel(t);
+    const cacheDir = mkdtempSync(join(tmpdir(), 'ftj-predictor-'));
+    t.after(() => rmSync(cacheDir, { recursive: true, force: true }));
+    // A process of its own: this one loaded tfjs to train.
+    const script = `
+      import { PredictorServer } from ${JSON.stringify(join(ROOT, 'src', 'predictor', 'predictor-server.ts'))};
+      const server = new PredictorServer({ name: 'm', location: process.argv[2], cacheDir: process.argv[3], port: 0, log: () => {} });
+      await server.start();
+      const answer = await fetch('http://127.0.0.1:' + server.address.port + '/v2/models/m/infer', {
+        method: 'POST', body: process.argv[4], headers: { 'content-type': 'application/json' } });
+      await server.stop();
+      console.log(JSON.stringify({ status: answer.status, tfjsLoaded: '_tfengine' in globalThis }));`;
+    const request = JSON.stringify({
+      inputs: [{ name: 'x', datatype: 'UINT8', shape: [1, 28, 28, 1], data: Array.from(test.images.subarray(0, 784)) }],
+    });
+    writeFileSync(join(cacheDir, 'serve.mjs'), script);
+    const { stdout } = await promisify(execFile)(process.execPath, [
+      ...['--disable-warning=ExperimentalWarning', join(cacheDir, 'serve.mjs')],
+      ...[dir, cacheDir, request],
+    ]);
+    assert.deepEqual(JSON.parse(stdout), { status: 200, tfjsLoaded: false });
+  });
+
+  it('says so when its model thread stops: live and ready answer 503, a request 500 naming it; the owner is told', async (t) => {
+    const { dir, test } = await trainedModel(t);
+    const failures: string[] = [];
+    const { server, url } = await startServer(t, dir, { onFailure: (error) => failures.push(error.message) });
+    const body = bytesInput([await png(test, 0)]);
+    assert.equal((await infer(url, body)).status, 200);
+    // The thread ends as on a fatal error in it.
+    await (server as unknown as { thread: { worker: Worker } }).thread.worker.terminate();
+    assert.deepEqual(failures, ['the model thread exited (code 1)']);
+    const live = await fetch(`${url}/v2/health/live`);
+    assert.deepEqual([live.status, await live.json()], [503, { live: false, error: failures[0] }]);
+    assert.equal((await fetch(`${url}/v2/health/ready`)).status, 503);
+    const answer = await infer(url, body);
+    assert.equal(answer.status, 500);
+    assert.match(answer.body.error!, /the model thread exited/);
   });
 
   it('serves a text classifier: texts sent as BYTES strings, tokenized with the vocabulary exported beside the model', async (t) => {
