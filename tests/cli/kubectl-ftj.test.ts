@@ -243,6 +243,13 @@ describe('kubectl ftj (the kubectl plugin)', () => {
     const bundle = await buildCliBundle(join(dir, 'kubectl-ftj.mjs'));
     const bundled = await run(process.execPath, [bundle, 'get', '-n', teamB], { env });
     assert.match(bundled.stdout, /^birds\s+Pending/m);
+    // On the machine's older Node (Debian's, 20), it says what it needs instead of failing inside undici.
+    const older = await run('/usr/bin/node', [bundle, 'get'], { env }).then(
+      () => assert.fail('ran on an older Node'),
+      (err: Result) => err,
+    );
+    assert.equal(older.code, 1);
+    assert.match(older.stderr, /^\S*kubectl-ftj\.mjs needs Node 22 or later; this is Node v(1\d|2[01])\./);
   });
 
   it('logs: kubectl logs and kubectl ftj logs -f read trainer logs through the API server on the local node agent, -f across attempts', async (t) => {
