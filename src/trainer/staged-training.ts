@@ -100,9 +100,11 @@ export async function runStagedTraining(spec: FineTuneJobSpec, options: Training
   );
   const saved = await checkpoints.state();
   if (saved.discarded) report.checkpointDiscarded(saved.discarded);
+  checkpoints.keepHistory(() => recorder.history);
   const stages = [...saved.completed];
   if (stages.length || saved.inProgress) {
     await checkpoints.restore(trained, saved);
+    recorder.history = saved.history ?? [];
     report.resumed([...stages], saved.inProgress);
   } else if (spec.model.batchNormStatistics === 'Adapt') {
     report.batchNormAdapted(

@@ -94,6 +94,14 @@ describe('interruptions cost at most one batch (SIGTERM)', () => {
       await weightsOf(join(parts.outputPath, 'model.json')),
     );
     assert.ok(difference < 1e-5, `the resumed model differs from the uninterrupted one by up to ${difference}`);
+    // report.html of the resumed run charts every epoch of both stages, as the uninterrupted run's does.
+    const points = (dir: string) =>
+      [...readFileSync(join(dir, 'report.html'), 'utf8').matchAll(/data-series="([^"]+)" data-points="(\d+)"/g)].map(
+        (m) => `${m[1]} ${m[2]}`,
+      );
+    assert.deepEqual(points(parts.outputPath), points(whole.outputPath));
+    assert.ok(points(whole.outputPath).includes('validation loss 6'), points(whole.outputPath).join(', '));
+    assert.doesNotMatch(readFileSync(join(parts.outputPath, 'report.html'), 'utf8'), /earlier attempt/);
     const metadata = (dir: string) =>
       JSON.parse(readFileSync(join(dir, 'metadata.json'), 'utf8')) as { stages: { bestValue: number }[] };
     assert.deepEqual(

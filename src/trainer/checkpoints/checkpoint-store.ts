@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { batchNormalizationOf, type FineTuneJobSpec, type TrialStatus } from '../../api/v1alpha1/index.ts';
+import {
+  batchNormalizationOf,
+  type FineTuneJobSpec,
+  type StageHistory,
+  type TrialStatus,
+} from '../../api/v1alpha1/index.ts';
 import { fileSystemModel } from '../model/file-io-handler.ts';
 import type { StageResult } from '../report/reporter.ts';
 import { FileStore } from '../storage/file-store.ts';
@@ -56,6 +61,8 @@ interface CheckpointState {
   completed: StageResult[];
   inProgress?: StageInProgress;
   trials?: SavedTrials;
+  /** Every epoch's metrics up to this save, so that a resumed attempt's report.html has the whole curves. */
+  history?: StageHistory[];
 }
 
 /** The remote state.json: the local one, and the generation of each folder it uses (FOLDER@GENERATION under the location). */
@@ -75,6 +82,7 @@ export interface SavedState {
   completed: StageResult[];
   inProgress?: StageInProgress;
   trials?: SavedTrials;
+  history?: StageHistory[];
   discarded?: string;
 }
 
@@ -120,6 +128,8 @@ export class CheckpointStore {
   private readonly onUpload: ((upload: CheckpointUpload) => void) | undefined;
   /** The folders the remote state.json names now, by local folder. */
   private remoteFolders: Record<string, string> = {};
+  /** The metrics so far, written with every save. */
+  private history: (() => StageHistory[]) | undefined;
 
   /**
    * `jobUid`: the FineTuneJob's UID. A job deleted and re-created with the same name and recipe (or the
@@ -166,7 +176,13 @@ export class CheckpointStore {
       completed: state.completed,
       ...(state.inProgress ? { inProgress: state.inProgress } : {}),
       ...(state.trials ? { trials: state.trials } : {}),
+      ...(state.history ? { history: state.history } : {}),
     };
+  }
+
+  /** Every save from now on also keeps `history()`, the epochs' metrics so far (SavedState.history). */
+  keepHistory(history: () => StageHistory[]): void {
+    this.history = history;
   }
 
   /** Saves the weights after a stage, then (atomically) the state that points at them. */
@@ -272,7 +288,8 @@ export class CheckpointStore {
     await this.writeState(state, folder);
   }
 
-  private async writeState(state: CheckpointState, folder?: string): Promise<void> {
+  private async writeState(saved: CheckpointState, folder?: string): Promise<void> {
+    const state = this.history ? { ...saved, history: this.history() } : saved;
     await mkdir(this.dir, { recursive: true });
     await writeFile(join(this.dir, 'state.json.partial'), JSON.stringify(state, null, 2));
     await rename(join(this.dir, 'state.json.partial'), join(this.dir, 'state.json'));

@@ -11,7 +11,7 @@ import type { EpochEnd, StageResult, TrainingReporter } from './reporter.ts';
 /** The report beside the model. */
 export const REPORT_FILE = 'report.html';
 
-/** Every epoch's metrics of this attempt, for the report (unthinned: a file, not a status). */
+/** Every epoch's metrics, for the report (unthinned: a file, not a status); a resumed attempt starts from the checkpoint's. */
 export class HistoryRecorder implements TrainingReporter {
   history: StageHistory[] = [];
 
@@ -21,8 +21,9 @@ export class HistoryRecorder implements TrainingReporter {
 }
 
 /**
- * Writes report.html into the output folder: the curves of the stages this attempt ran (a stage an earlier
- * attempt completed has its curve in the job's status, kubectl ftj report), the learning rate at each step,
+ * Writes report.html into the output folder: the curves of the stages (those of earlier attempts from the
+ * checkpoint; one written before checkpoints kept them has its curves in the job's status, kubectl ftj
+ * report), the learning rate at each step,
  * the evaluation (evaluation.json, when written) and the provenance.
  */
 export async function writeReportFile(
@@ -77,7 +78,7 @@ export async function writeReportFile(
       : {}),
     notes: missing.length
       ? [
-          `Stages ${missing.join(', ')} ran in an earlier attempt: their curves are in the job's status (kubectl ftj report).`,
+          `Stages ${missing.join(', ')} ran in an earlier attempt whose checkpoint kept no curves: they are in the job's status (kubectl ftj describe).`,
         ]
       : [],
   });
