@@ -1,7 +1,8 @@
 // The Grafana dashboard against a real Prometheus (Debian's server): it
 // scrapes the operator and a trainer pod's /metrics while a FineTuneSchedule
 // runs a real (small) fine-tune on the node agent, and then every query of
-// every panel is evaluated over that time, without error and with data.
+// every panel is evaluated over that time, without error and with data; a predictor serving the run's
+// model answers requests meanwhile.
 // Grafana itself is not available here: its variables are substituted as it
 // would ($namespace, $finetunejob, $__rate_interval, $__range), and the
 // static scrape target's labels stand in for the chart's PodMonitor
@@ -15,6 +16,7 @@ import { before, describe, it } from 'node:test';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import {
   API_VERSION,
+  FINETUNEJOB,
   FINETUNESCHEDULE,
   type FineTuneScheduleStatus,
   GROUP,
@@ -24,6 +26,7 @@ import { freePort } from '../../src/local/control-plane/free-port.ts';
 import { NodeAgent } from '../../src/local/node-agent/node-agent.ts';
 import { TRANSFER_CLASSES } from '../../src/local/quickstart/fashion-base-model.ts';
 import { fashionSubset, writeIdx } from '../../src/local/quickstart/fashion-mnist.ts';
+import { PredictorServer } from '../../src/predictor/predictor-server.ts';
 import { runName } from '../../src/api/v1alpha1/index.ts';
 import { startOperator } from '../operator/support/operator-harness.ts';
 import { eventually, installCRDs, kubeConfig, testNamespace } from '../support/cluster.ts';
@@ -60,7 +63,7 @@ describe('the Grafana dashboard, with a real Prometheus', () => {
     t.after(() => rmSync(root, { recursive: true, force: true }));
     writeIdx(join(root, 'data'), await fashionSubset(TRANSFER_CLASSES, 40));
     const base = await pretrainedBase();
-    const [trainerPort, prometheusPort] = [await freePort(), await freePort()];
+    const [trainerPort, prometheusPort, predictorPort] = [await freePort(), await freePort(), await freePort()];
     const nodeName = `agent-${namespace}`;
     const agent = new NodeAgent({
       kubeConfig: kubeConfig(),
@@ -109,6 +112,12 @@ describe('the Grafana dashboard, with a real Prometheus', () => {
                 targets: [`127.0.0.1:${trainerPort}`],
                 labels: { namespace, pod: `${run}-trainer-1`, finetunejob: run },
               },
+            ],
+          },
+          {
+            job_name: 'finetune-predictors',
+            static_configs: [
+              { targets: [`127.0.0.1:${predictorPort}`], labels: { namespace, pod: 'nightly-predictor-0' } },
             ],
           },
         ],
@@ -187,6 +196,30 @@ describe('the Grafana dashboard, with a real Prometheus', () => {
       `run ${run} succeeded`,
       180_000,
     );
+    // The run's model served (the predictor pod's program, in this process), and asked for a few seconds.
+    const job = (await custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace,
+      plural: FINETUNEJOB.plural,
+      name: run,
+    })) as { status?: { outputURI?: string } };
+    const predictor = new PredictorServer({
+      name: 'nightly',
+      location: job.status!.outputURI!,
+      cacheDir: root,
+      port: predictorPort,
+      log: () => undefined,
+    });
+    await predictor.start();
+    t.after(() => predictor.stop());
+    const ask = (shape: number[]) =>
+      fetch(`http://127.0.0.1:${predictorPort}/v2/models/nightly/infer`, {
+        method: 'POST',
+        body: JSON.stringify({ inputs: [{ name: 'x', datatype: 'UINT8', shape, data: Array(784).fill(0) }] }),
+      });
+    for (const until = Date.now() + 4_000; Date.now() < until;)
+      assert.deepEqual([(await ask([1, 28, 28, 1])).status, (await ask([1, 784])).status], [200, 400]);
     await new Promise((resolve) => setTimeout(resolve, 3_000)); // the operator's last changes, scraped
     const end = Date.now() / 1000;
 
