@@ -249,6 +249,42 @@ describe('the Helm chart, with the real helm 4', () => {
     assert.match(applied.stdout, /deployment\.apps\/flowers-predictor created \(server dry run\)/);
   });
 
+  it("scrapes the predictors without KServe (opt-in): a PodMonitor on deploy/predictor/predictor.yaml's pod label and port", async () => {
+    type PodMonitor = {
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        podMetricsEndpoints: { port: string; path: string }[];
+      };
+    };
+    const monitors = (await render(['--set', 'predictorPodMonitor.enabled=true'])).filter(
+      (m) => m.kind === 'PodMonitor',
+    );
+    assert.deepEqual(
+      monitors.map((m) => m.metadata.name),
+      ['fto-finetune-operator-predictors'],
+    );
+    const { spec } = monitors[0] as unknown as PodMonitor;
+    const deployment = parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'predictor', 'predictor.yaml'), 'utf8'))
+      .map((d) => d.toJSON() as { kind: string; spec: { template: PodTemplate } })
+      .find((m) => m.kind === 'Deployment')!;
+    type PodTemplate = {
+      metadata: { labels: Record<string, string> };
+      spec: { containers: { ports: { name: string }[]; livenessProbe: unknown }[] };
+    };
+    const pod = deployment.spec.template;
+    for (const [key, value] of Object.entries(spec.selector.matchLabels)) assert.equal(pod.metadata.labels[key], value);
+    assert.deepEqual(
+      spec.podMetricsEndpoints.map((e) => [e.port, e.path]),
+      [['http', '/metrics']],
+    );
+    assert.ok(pod.spec.containers[0]!.ports.some((p) => p.name === 'http'));
+    assert.equal(
+      (await render()).find((m) => m.kind === 'PodMonitor'),
+      undefined,
+      'off by default',
+    );
+  });
+
   it('ships the alerts promtool tests as a PrometheusRule, unchanged', async () => {
     const rule = (await render(['--set', 'prometheusRule.enabled=true'])).find(
       (m) => m.kind === 'PrometheusRule',
