@@ -12,6 +12,8 @@ export interface ModelReply {
   id: number;
   value?: unknown;
   error?: string;
+  /** A prediction's time in the model thread, from taking it up to answering, in seconds. */
+  seconds?: number;
 }
 
 /** The backend the model thread runs on. */
@@ -41,6 +43,8 @@ export class ModelThread {
   private failure: Error | undefined;
   /** Called once if the thread stops on its own (an uncaught error, or its exit): nothing can be served after. */
   onFailure: ((error: Error) => void) | undefined;
+  /** Called with each batch's time in the model (ModelReply.seconds): the model's share of a request's latency. */
+  onPredicted: ((seconds: number) => void) | undefined;
 
   private constructor(backend: string | undefined) {
     this.worker = new Worker(new URL('./model-worker.ts', import.meta.url), { workerData: { backend } });
@@ -95,6 +99,7 @@ export class ModelThread {
   }
 
   private settle(reply: ModelReply): void {
+    if (reply.seconds !== undefined) this.onPredicted?.(reply.seconds);
     const pending = this.pending.get(reply.id);
     this.pending.delete(reply.id);
     if (reply.error === undefined) pending?.resolve(reply.value);

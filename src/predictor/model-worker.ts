@@ -36,12 +36,18 @@ try {
     requireGpu: false,
     ...(workerData?.backend ? { only: workerData.backend } : {}),
   });
-  port.on('message', (request: ModelRequest) =>
+  port.on('message', (request: ModelRequest) => {
+    const started = performance.now();
     answer(request).then(
-      (value) => reply({ id: request.id, value }),
+      (value) =>
+        reply({
+          id: request.id,
+          value,
+          ...(request.op === 'predict' ? { seconds: (performance.now() - started) / 1000 } : {}),
+        }),
       (err: unknown) => failure(request.id, err),
-    ),
-  );
+    );
+  });
   reply({ id: 0, value: { name: backend.name, source: backend.source } });
 } catch (err) {
   failure(0, err);

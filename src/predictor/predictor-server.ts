@@ -41,6 +41,7 @@ export class PredictorServer {
   private readonly requests: Counter;
   private readonly latency: Histogram;
   private readonly batchSizes: Histogram;
+  private readonly batchSeconds: Histogram;
   private readonly modelInfo: Gauge;
   private thread: ModelThread | undefined;
   private model: ServedModel | undefined;
@@ -92,6 +93,12 @@ export class PredictorServer {
       buckets: [1, 2, 4, 8, 16, 32, 64, 128],
     });
     this.batcher.onBatch = (size) => this.batchSizes.observe(size);
+    this.batchSeconds = new Histogram({
+      name: 'finetune_predictor_batch_duration_seconds',
+      help: 'Time of one model call (a batch) in the model thread: what the model takes of a request latency.',
+      registers,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    });
     const batcher = this.batcher;
     new Gauge({
       name: 'finetune_predictor_queue_depth',
@@ -120,6 +127,7 @@ export class PredictorServer {
   async start(): Promise<void> {
     const { thread, backend } = await ModelThread.start(this.options.backend);
     this.thread = thread;
+    thread.onPredicted = (seconds) => this.batchSeconds.observe(seconds);
     thread.onFailure = (error) => {
       this.failure = error;
       this.log(`${error.message}: no longer serving`);

@@ -312,6 +312,12 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     );
     const metrics = await (await fetch(`${url}/metrics`)).text();
     const batches = /finetune_predictor_batch_size_count (\d+)/.exec(metrics)![1];
+    assert.equal(
+      /finetune_predictor_batch_duration_seconds_count (\d+)/.exec(metrics)?.[1],
+      batches,
+      "each batch's time in the model thread",
+    );
+    assert.ok(Number(/finetune_predictor_batch_duration_seconds_sum (\S+)/.exec(metrics)?.[1]) > 0);
     const served = statuses.filter((s) => s === 200).length;
     assert.ok(Number(batches) < served, `${served} requests in ${batches} batches`);
     assert.match(metrics, /finetune_predictor_model_info\{model="fashion",version="[^"]+"\} 1/);
