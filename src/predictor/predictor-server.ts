@@ -203,7 +203,8 @@ export class PredictorServer {
       return json(ready ? 200 : 503, { ready });
     }
     if (req.method === 'GET' && path === '/v2')
-      return json(200, { name: 'finetune-operator-predictor', version: '0.1.0', extensions: [] });
+      // Extensions by Triton's names: the binary tensor data one is what a client may check for.
+      return json(200, { name: 'finetune-operator-predictor', version: '0.1.0', extensions: ['binary_tensor_data'] });
     if (req.method === 'GET' && path === '/metrics') {
       this.showVersion();
       res.writeHead(200, { 'content-type': this.registry.contentType }).end(await this.registry.metrics());

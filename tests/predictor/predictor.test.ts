@@ -133,7 +133,10 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     };
     assert.deepEqual(await get('/v2/health/live'), { status: 200, body: { live: true } });
     assert.deepEqual(await get('/v2/health/ready'), { status: 200, body: { ready: true } });
-    assert.equal((await get('/v2')).status, 200);
+    assert.deepEqual(await get('/v2'), {
+      status: 200,
+      body: { name: 'finetune-operator-predictor', version: '0.1.0', extensions: ['binary_tensor_data'] },
+    });
     const metadata = await get('/v2/models/fashion');
     assert.deepEqual((metadata.body['inputs'] as { shape: number[] }[])[0]!.shape, [-1, 28, 28, 1]);
     assert.deepEqual((metadata.body['parameters'] as { class_names: string[] }).class_names, ['0', '1', '2', '3', '4']);
