@@ -14,6 +14,8 @@ export interface ModelReply {
   error?: string;
   /** A prediction's time in the model thread, from taking it up to answering, in seconds. */
   seconds?: number;
+  /** The bytes of the tensors alive in the model thread once it answered (tf.memory().numBytes). */
+  memoryBytes?: number;
 }
 
 /** The backend the model thread runs on. */
@@ -45,6 +47,8 @@ export class ModelThread {
   onFailure: ((error: Error) => void) | undefined;
   /** Called with each batch's time in the model (ModelReply.seconds): the model's share of a request's latency. */
   onPredicted: ((seconds: number) => void) | undefined;
+  /** The bytes of tensors the thread held at its last answer: the models served, and what a leak would add. */
+  memoryBytes = 0;
 
   private constructor(backend: string | undefined) {
     this.worker = new Worker(new URL('./model-worker.ts', import.meta.url), { workerData: { backend } });
@@ -100,6 +104,7 @@ export class ModelThread {
 
   private settle(reply: ModelReply): void {
     if (reply.seconds !== undefined) this.onPredicted?.(reply.seconds);
+    if (reply.memoryBytes !== undefined) this.memoryBytes = reply.memoryBytes;
     const pending = this.pending.get(reply.id);
     this.pending.delete(reply.id);
     if (reply.error === undefined) pending?.resolve(reply.value);

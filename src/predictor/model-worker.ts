@@ -1,6 +1,7 @@
 // The predictor's model thread (started by model-thread.ts): tfjs, its backend and the networks served,
 // answering ModelRequests in order of arrival.
 import { parentPort, workerData } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../trainer/backend/select-backend.ts';
 import { ModelNetwork } from './model-network.ts';
 import type { ModelReply, ModelRequest } from './model-thread.ts';
@@ -44,6 +45,7 @@ try {
           id: request.id,
           value,
           ...(request.op === 'predict' ? { seconds: (performance.now() - started) / 1000 } : {}),
+          memoryBytes: tf.memory().numBytes,
         }),
       (err: unknown) => failure(request.id, err),
     );

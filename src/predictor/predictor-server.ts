@@ -108,6 +108,15 @@ export class PredictorServer {
         this.set(batcher.depth);
       },
     });
+    const tensorBytes = () => this.thread?.memoryBytes ?? 0;
+    new Gauge({
+      name: 'finetune_predictor_tensor_memory_bytes',
+      help: 'Bytes of the tensors the model thread holds: the models served (two during a swap), and any leak.',
+      registers,
+      collect() {
+        this.set(tensorBytes());
+      },
+    });
     this.modelInfo = new Gauge({
       name: 'finetune_predictor_model_info',
       help: '1 for the model version served now.',

@@ -347,6 +347,13 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     const { server, url } = await startServer(t, pointer, { pollSeconds: 1 });
     assert.equal(server.servedVersion, 'team/run-1');
     const body = bytesInput([await png(one.test, 2)]);
+    const tensorBytes = async () => {
+      assert.equal((await infer(url, body)).status, 200); // the model thread's figure is as of its last answer
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      return Number(/^finetune_predictor_tensor_memory_bytes (\d+)$/m.exec(metrics)?.[1]);
+    };
+    const oneModel = await tensorBytes();
+    assert.ok(oneModel > 0, `${oneModel} bytes`);
     const versions = new Set<string>();
     const failures: string[] = [];
     let asking = true;
@@ -367,6 +374,7 @@ describe('the predictor (Open Inference Protocol, KServe V2)', () => {
     await client;
     assert.equal(server.servedVersion as string, 'team/run-2');
     assert.deepEqual(failures, []);
+    assert.equal(await tensorBytes(), oneModel, "the retired model's tensors are freed: one model's bytes again");
     assert.deepEqual(
       [...versions].sort(),
       ['team/run-1', 'team/run-2'],
