@@ -187,6 +187,17 @@ export function renderTrainingReport(data: TrainingReportData): string {
         ? [[offsets.get(stage.name)! + stage.bestEpoch!, value, `${stage.name}: best epoch ${stage.bestEpoch}`]]
         : [];
     });
+  /** A metric's training and validation curves over every stage, each stage's best epoch marked. */
+  const curves = (metric: 'loss' | 'accuracy', training: 'loss' | 'accuracy', validation: 'valLoss' | 'valAccuracy') =>
+    lineChart(
+      metric,
+      [
+        historySeries(data.history, offsets, training, `training ${metric}`, COLORS.train),
+        historySeries(data.history, offsets, validation, `validation ${metric}`, COLORS.validation),
+      ],
+      boundaries,
+      { markers: best(validation) },
+    );
   const evaluation = data.evaluation;
   const summary = evaluation
     ? `<p class="headline">Test accuracy <b>${pct(evaluation.accuracy)}</b> on ${evaluation.examples} held-out examples (macro precision ${pct(evaluation.macroPrecision)}, recall ${pct(evaluation.macroRecall)})${
@@ -218,25 +229,9 @@ ${data.stages
   .join('\n')}
 </table>
 <h2>Loss</h2>
-${lineChart(
-  'loss',
-  [
-    historySeries(data.history, offsets, 'loss', 'training loss', COLORS.train),
-    historySeries(data.history, offsets, 'valLoss', 'validation loss', COLORS.validation),
-  ],
-  boundaries,
-  { markers: best('valLoss') },
-)}
+${curves('loss', 'loss', 'valLoss')}
 <h2>Accuracy</h2>
-${lineChart(
-  'accuracy',
-  [
-    historySeries(data.history, offsets, 'accuracy', 'training accuracy', COLORS.train),
-    historySeries(data.history, offsets, 'valAccuracy', 'validation accuracy', COLORS.validation),
-  ],
-  boundaries,
-  { markers: best('valAccuracy') },
-)}
+${curves('accuracy', 'accuracy', 'valAccuracy')}
 ${data.learningRates?.length ? `<h2>Learning rate</h2>\n${learningRateChart(data.learningRates)}` : ''}
 <h2>Evaluation</h2>
 ${evaluation ? confusionTable(evaluation) || '<p>Per-class figures are in evaluation.json beside the model.</p>' : '<p>-</p>'}
